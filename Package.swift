@@ -1,0 +1,89 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "Strata",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "strata", targets: ["strata"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.9.0"..<"5.0.0"),
+    ],
+    targets: [
+        .target(name: "StrataCore"),
+        .target(
+            name: "StrataResources",
+            path: ".",
+            // The repository root is this target's folder so that Migrations/, Projections/ and Schemas/
+            // stay at the top level, where a reader looks for them; everything else is excluded.
+            exclude: [
+                "README.md", "Package.swift", "Tests", "Sources/StrataCore", "Sources/StrataStore",
+                "Sources/EmbeddedPostgres", "Sources/StrataHTTP", "Sources/strata",
+            ],
+            sources: ["Sources/StrataResources"],
+            resources: [.copy("Migrations"), .copy("Projections"), .copy("Schemas")]
+        ),
+        .target(
+            name: "StrataStore",
+            dependencies: [
+                "StrataCore", "StrataResources",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "EmbeddedPostgres",
+            dependencies: [.product(name: "Logging", package: "swift-log")]
+        ),
+        .target(
+            name: "StrataHTTP",
+            dependencies: [
+                "StrataCore", "StrataStore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
+        .executableTarget(
+            name: "strata",
+            dependencies: [
+                "StrataHTTP", "StrataStore", "EmbeddedPostgres",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
+            name: "StrataTestSupport",
+            dependencies: [
+                "EmbeddedPostgres", "StrataStore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
+            path: "Tests/StrataTestSupport"
+        ),
+        .testTarget(
+            name: "EmbeddedPostgresTests",
+            // The CLI's binary is a dependency so the tests can run it as another process or user.
+            dependencies: ["EmbeddedPostgres", "StrataTestSupport", "strata"]
+        ),
+        .testTarget(
+            name: "StrataStoreTests",
+            dependencies: ["StrataStore", "StrataTestSupport", "strata"]
+        ),
+        .testTarget(
+            name: "StrataHTTPTests",
+            dependencies: [
+                "StrataHTTP", "StrataTestSupport",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
+    ]
+)
