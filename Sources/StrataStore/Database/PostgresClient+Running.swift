@@ -1,0 +1,65 @@
+import PostgresNIO
+
+/// A query that must answer a row answered none: the schema is not what this build expects.
+public enum StoreError: Error, CustomStringConvertible {
+    case noResult(String)
+
+    public var description: String {
+        switch self {
+        case .noResult(let query): return "\(query) returned no row; is the database migrated?"
+        }
+    }
+}
+
+extension PostgresClient {
+    /// Runs `body` with this client running beside it, for commands that are not long-lived services
+    /// (`migrate`, `export`, tests); the server runs the client in its service group instead.
+    @discardableResult
+    public func whileRunning<Result: Sendable>(
+        _ body: @Sendable (PostgresClient) async throws -> Result
+    ) async throws -> Result {
+        try await withThrowingTaskGroup(of: Void.self, returning: Result.self) { group in
+            group.addTask { await self.run() }
+            defer { group.cancelAll() }
+            return try await body(self)
+        }
+    }
+}
+
+extension PostgresConnection {
+    /// Runs a statement whose rows, if any, do not matter, and waits until the server has finished it.
+    ///
+    /// A server error can arrive after the query call returns, while its rows are read; draining them
+    /// here makes sure it is thrown where the statement was issued.
+    public func perform(_ query: PostgresQuery, logger: Logger, file: String = #fileID, line: Int = #line)
+        async throws
+    {
+        _ = try await self.query(query, logger: logger, file: file, line: line).collect()
+    }
+}
+
+extension PostgresClient {
+    /// Runs a statement whose rows, if any, do not matter, and waits until the server has finished it.
+    public func perform(_ query: PostgresQuery, logger: Logger, file: String = #fileID, line: Int = #line)
+        async throws
+    {
+        _ = try await self.query(query, logger: logger, file: file, line: line).collect()
+    }
+}
+
+extension PostgresClient {
+    /// `withTransaction`, but a closure's own error (a version conflict, a refused command) comes out as
+    /// itself once the transaction is rolled back, not wrapped in `PostgresTransactionError`.
+    public func transaction<Result>(
+        logger: Logger,
+        isolation: isolated (any Actor)? = #isolation,
+        _ body: (PostgresConnection) async throws -> sending Result
+    ) async throws -> sending Result {
+        do {
+            return try await withTransaction(logger: logger, isolation: isolation, body)
+        } catch let error as PostgresTransactionError {
+            if let closureError = error.closureError, error.rollbackError == nil { throw closureError }
+            throw error
+        }
+    }
+}

@@ -1,0 +1,173 @@
+import Foundation
+import PostgresNIO
+
+/// The event log in PostgreSQL: append with an expected version, read one stream, read everything
+/// after a position.
+///
+/// Appends run through an ``EventLogWriter``, which holds the log's append lock until its transaction
+/// commits; that is what makes log positions follow commit order (see `Migrations/0002_begin_append.sql`).
+public struct EventStore: Sendable {
+    public let client: PostgresClient
+    public let logger: Logger
+
+    public init(client: PostgresClient, logger: Logger) {
+        self.client = client
+        self.logger = logger
+    }
+
+    /// Appends `events` to `stream` in a transaction of its own.
+    ///
+    /// If every event id was appended before (to this stream), the append is a retry: nothing is
+    /// appended and the first append's result comes back. Some but not all ids known is an error.
+    @discardableResult
+    public func append(
+        _ events: [NewEvent],
+        to stream: UUID,
+        expectedVersion: ExpectedVersion
+    ) async throws -> AppendResult {
+        try await client.transaction(logger: logger) { connection in
+            let writer = try await EventLogWriter.begin(on: connection, logger: logger)
+            return try await writer.append(events, to: stream, expectedVersion: expectedVersion)
+        }
+    }
+
+    /// The events of one stream, oldest first, starting at `version`.
+    public func readStream(_ stream: UUID, from version: Int64 = 1) async throws -> [RecordedEvent] {
+        try await Self.collect(
+            client.query(
+                """
+                SELECT \(unescaped: Self.columns) FROM events
+                WHERE stream_id = \(stream) AND stream_version >= \(version)
+                ORDER BY stream_version
+                """,
+                logger: logger
+            )
+        )
+    }
+
+    /// Up to `limit` events of the whole log with a position greater than `position`, in log order.
+    ///
+    /// Because positions follow commit order, a caller that remembers the last position it saw and
+    /// asks again never misses an event.
+    public func readAll(after position: Int64, limit: Int) async throws -> [RecordedEvent] {
+        try await Self.collect(
+            client.query(
+                """
+                SELECT \(unescaped: Self.columns) FROM events
+                WHERE global_position > \(position)
+                ORDER BY global_position
+                LIMIT \(limit)
+                """,
+                logger: logger
+            )
+        )
+    }
+
+    /// The position of the newest event, 0 for an empty log.
+    public func lastPosition() async throws -> Int64 {
+        let rows = try await client.query("SELECT coalesce(max(global_position), 0) FROM events", logger: logger)
+        return try await rows.collect().first?.decode(Int64.self) ?? 0
+    }
+
+    static let columns = """
+        global_position, stream_id, stream_version, event_id, event_type, schema_version, data, metadata, \
+        occurred_at, recorded_at
+        """
+
+    static func collect(_ rows: PostgresRowSequence) async throws -> [RecordedEvent] {
+        var events: [RecordedEvent] = []
+        let decoded = rows.decode((Int64, UUID, Int64, UUID, String, Int, String, String, Date, Date).self)
+        for try await (position, stream, version, id, type, schemaVersion, data, metadata, occurred, recorded)
+            in decoded
+        {
+            events.append(
+                RecordedEvent(
+                    position: position, streamID: stream, streamVersion: version, eventID: id, type: type,
+                    schemaVersion: schemaVersion, data: data, metadata: metadata, occurredAt: occurred,
+                    recordedAt: recorded
+                )
+            )
+        }
+        return events
+    }
+}
+
+/// Appends to the log inside a transaction the caller owns, so one transaction can append to many
+/// streams (the append pipeline's group commit) and update projections before it commits.
+///
+/// Creating a writer takes the log's append lock for the rest of the transaction.
+public struct EventLogWriter: Sendable {
+    public let connection: PostgresConnection
+    public let logger: Logger
+    /// When the events appended in this transaction are recorded.
+    public let recordedAt: Date
+
+    public static func begin(on connection: PostgresConnection, logger: Logger) async throws -> EventLogWriter {
+        let rows = try await connection.query("SELECT strata_begin_append()", logger: logger).collect()
+        guard let recordedAt = try rows.first?.decode(Date.self) else {
+            throw StoreError.noResult("strata_begin_append()")
+        }
+        return EventLogWriter(connection: connection, logger: logger, recordedAt: recordedAt)
+    }
+
+    @discardableResult
+    public func append(
+        _ events: [NewEvent],
+        to stream: UUID,
+        expectedVersion: ExpectedVersion
+    ) async throws -> AppendResult {
+        guard !events.isEmpty else { throw AppendError.noEvents }
+        if let retried = try await previousAppend(of: events, to: stream) { return retried }
+
+        let actual = try await currentVersion(of: stream)
+        guard expectedVersion.admits(actual) else {
+            throw AppendError.versionConflict(stream: stream, expected: expectedVersion, actual: actual)
+        }
+        let versions = events.indices.map { actual + 1 + Int64($0) }
+        let rows = try await connection.query(
+            """
+            INSERT INTO events (stream_id, stream_version, event_id, event_type, schema_version, data, metadata,
+                                occurred_at, recorded_at)
+            SELECT \(stream), version, id, type, schema_version, data::jsonb, metadata::jsonb, occurred_at,
+                   \(recordedAt)
+            FROM unnest(\(versions), \(events.map(\.eventID)), \(events.map(\.type)), \(events.map(\.schemaVersion)),
+                        \(events.map(\.data)), \(events.map(\.metadata)), \(events.map(\.occurredAt)))
+                 AS e(version, id, type, schema_version, data, metadata, occurred_at)
+            ORDER BY version
+            RETURNING global_position
+            """,
+            logger: logger
+        )
+        var positions: [Int64] = []
+        for try await position in rows.decode(Int64.self) { positions.append(position) }
+        return AppendResult(streamVersion: versions.last!, positions: positions.sorted(), wasAlreadyAppended: false)
+    }
+
+    /// The stream's version: that of its last event, 0 if it has none.
+    public func currentVersion(of stream: UUID) async throws -> Int64 {
+        let rows = try await connection.query(
+            "SELECT coalesce(max(stream_version), 0) FROM events WHERE stream_id = \(stream)", logger: logger
+        )
+        return try await rows.collect().first?.decode(Int64.self) ?? 0
+    }
+
+    private func previousAppend(of events: [NewEvent], to stream: UUID) async throws -> AppendResult? {
+        let rows = try await connection.query(
+            """
+            SELECT event_id, stream_id, stream_version, global_position FROM events
+            WHERE event_id = ANY(\(events.map(\.eventID)))
+            ORDER BY global_position
+            """,
+            logger: logger
+        )
+        var found: [(id: UUID, stream: UUID, version: Int64, position: Int64)] = []
+        for try await row in rows.decode((UUID, UUID, Int64, Int64).self) { found.append(row) }
+        if found.isEmpty { return nil }
+        guard found.count == Set(events.map(\.eventID)).count, found.allSatisfy({ $0.stream == stream }) else {
+            throw AppendError.eventIDsAlreadyUsed(stream: stream, eventIDs: found.map(\.id))
+        }
+        return AppendResult(
+            streamVersion: found.map(\.version).max()!, positions: found.map(\.position), wasAlreadyAppended: true
+        )
+    }
+}
