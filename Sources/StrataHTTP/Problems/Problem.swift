@@ -1,0 +1,68 @@
+import Foundation
+import Hummingbird
+
+/// An RFC 9457 problem document: every error Strata answers has this shape and a machine `code`.
+public struct Problem: Error, Codable, Sendable, Equatable, HTTPResponseError {
+    /// One field-level complaint, for validation errors: a JSON Pointer into the request and what is wrong.
+    public struct FieldError: Codable, Sendable, Equatable {
+        public var path: String
+        public var message: String
+
+        public init(path: String, message: String) {
+            self.path = path
+            self.message = message
+        }
+    }
+
+    public var type: String
+    public var title: String
+    public var status: HTTPResponse.Status
+    public var detail: String
+    public var code: String
+    public var errors: [FieldError]?
+
+    public init(status: HTTPResponse.Status, code: String, detail: String, errors: [FieldError]? = nil) {
+        self.type = "https://strata.dev/problems/\(code.replacingOccurrences(of: "_", with: "-"))"
+        self.title = status.reasonPhrase
+        self.status = status
+        self.detail = detail
+        self.code = code
+        self.errors = errors
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case type, title, status, detail, code, errors
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        type = try container.decode(String.self, forKey: .type)
+        title = try container.decode(String.self, forKey: .title)
+        status = HTTPResponse.Status(code: try container.decode(Int.self, forKey: .status))
+        detail = try container.decode(String.self, forKey: .detail)
+        code = try container.decode(String.self, forKey: .code)
+        errors = try container.decodeIfPresent([FieldError].self, forKey: .errors)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(type, forKey: .type)
+        try container.encode(title, forKey: .title)
+        try container.encode(status.code, forKey: .status)
+        try container.encode(detail, forKey: .detail)
+        try container.encode(code, forKey: .code)
+        try container.encodeIfPresent(errors, forKey: .errors)
+    }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        var headers = HTTPFields()
+        headers[.contentType] = "application/problem+json"
+        return Response(
+            status: status,
+            headers: headers,
+            body: .init(byteBuffer: ByteBuffer(data: try encoder.encode(self)))
+        )
+    }
+}

@@ -1,0 +1,25 @@
+import ArgumentParser
+import Hummingbird
+import PostgresNIO
+import StrataHTTP
+import StrataStore
+
+/// `strata serve`: migrate, then answer HTTP until SIGINT/SIGTERM, then stop what this process started.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "serve", abstract: "Run the HTTP service.")
+
+    @OptionGroup var database: DatabaseOptions
+    @Option(help: "Address to listen on (default: $STRATA_HOST, else 127.0.0.1)") var host: String?
+    @Option(help: "Port to listen on (default: $STRATA_PORT, else 8080)") var port: Int?
+
+    func run() async throws {
+        let configuration = try StrataConfiguration(database: database, host: host, port: port)
+        let logger = configuration.makeLogger()
+        let migrations = try MigrationRunner.bundled()
+        let session = try await DatabaseSession.open(configuration, logger: logger)
+        defer { session.close() }
+        let client = PostgresClient(configuration: session.clientConfiguration, backgroundLogger: logger)
+        let app = buildApplication(configuration.http, database: client, migrations: migrations, logger: logger)
+        try await app.runService()
+    }
+}

@@ -1,0 +1,73 @@
+import EmbeddedPostgres
+import Foundation
+import Logging
+import PostgresNIO
+import StrataStore
+
+/// The database a command works on: the one `DATABASE_URL` names, or the `strata` database of the
+/// embedded cluster, which this opens (starting the cluster if no other Strata process runs it).
+struct DatabaseSession {
+    static let embeddedDatabaseName = "strata"
+
+    let clientConfiguration: PostgresClient.Configuration
+    let embedded: EmbeddedPostgres?
+
+    static func open(_ configuration: StrataConfiguration, logger: Logger) async throws -> DatabaseSession {
+        if let url = configuration.databaseURL {
+            return DatabaseSession(clientConfiguration: try .init(databaseURL: url), embedded: nil)
+        }
+        let cluster = try EmbeddedPostgres.start(.init(dataDirectory: configuration.dataDirectory), logger: logger)
+        do {
+            try await createDatabaseIfMissing(on: cluster, logger: logger)
+        } catch {
+            try? cluster.stop()
+            throw error
+        }
+        return DatabaseSession(
+            clientConfiguration: .init(
+                unixSocketPath: cluster.unixSocketPath, username: EmbeddedPostgres.superuser, password: nil,
+                database: embeddedDatabaseName
+            ),
+            embedded: cluster
+        )
+    }
+
+    /// Stops the embedded cluster if this process owns it.
+    func close() {
+        try? embedded?.stop()
+    }
+
+    /// Runs `body` with a running client on the session's database, then closes the session whatever happens.
+    static func with<Result: Sendable>(
+        _ configuration: StrataConfiguration,
+        logger: Logger,
+        _ body: @Sendable (PostgresClient) async throws -> Result
+    ) async throws -> Result {
+        let session = try await open(configuration, logger: logger)
+        defer { session.close() }
+        return try await PostgresClient(configuration: session.clientConfiguration, backgroundLogger: logger)
+            .whileRunning(body)
+    }
+
+    private static func createDatabaseIfMissing(on cluster: EmbeddedPostgres, logger: Logger) async throws {
+        let maintenance = PostgresClient(
+            configuration: .init(
+                unixSocketPath: cluster.unixSocketPath, username: EmbeddedPostgres.superuser, password: nil,
+                database: "postgres"
+            ),
+            backgroundLogger: logger
+        )
+        try await maintenance.whileRunning { client in
+            let exists =
+                try await client.query(
+                    "SELECT 1 FROM pg_database WHERE datname = \(embeddedDatabaseName)", logger: logger
+                ).collect().isEmpty == false
+            guard !exists else { return }
+            do {
+                try await client.perform("CREATE DATABASE \(unescaped: embeddedDatabaseName)", logger: logger)
+            } catch let error as PSQLError where error.serverInfo?[.sqlState] == "42P04" {
+                // Another Strata process created it between our look and our CREATE: just as good.
+            }
+        }
+    }
+}

@@ -1,0 +1,75 @@
+import ArgumentParser
+import Foundation
+import Logging
+import StrataHTTP
+
+/// The options every command that touches the database shares.
+struct DatabaseOptions: ParsableArguments {
+    @Option(
+        name: .customLong("database-url"), help: "PostgreSQL URL (default: $DATABASE_URL, else the embedded cluster)")
+    var databaseURL: String?
+
+    @Option(name: .customLong("data-dir"), help: "Embedded cluster folder (default: $STRATA_DATA_DIR, else ./.strata)")
+    var dataDirectory: String?
+}
+
+/// Everything Strata is told at start-up, read once from flags and the environment (flags win) and
+/// passed down from there.
+struct StrataConfiguration: Sendable {
+    /// `nil` means the embedded cluster under `dataDirectory`.
+    var databaseURL: String?
+    var dataDirectory: String
+    var logLevel: Logger.Level
+    var http: HTTPServerConfiguration
+
+    init(
+        database: DatabaseOptions,
+        host: String? = nil,
+        port: Int? = nil,
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws {
+        databaseURL = database.databaseURL ?? environment["DATABASE_URL"].flatMap { $0.isEmpty ? nil : $0 }
+        dataDirectory = database.dataDirectory ?? environment["STRATA_DATA_DIR"] ?? "./.strata"
+        let levelName = environment["STRATA_LOG_LEVEL"] ?? "info"
+        guard let level = Logger.Level(rawValue: levelName.lowercased()) else {
+            throw ValidationError(
+                "STRATA_LOG_LEVEL must be one of trace, debug, info, notice, warning, error, critical")
+        }
+        logLevel = level
+        let environmentPort = try environment["STRATA_PORT"].map { value in
+            guard let port = Int(value), (0...65535).contains(port) else {
+                throw ValidationError("STRATA_PORT must be a port number, not '\(value)'")
+            }
+            return port
+        }
+        http = HTTPServerConfiguration(
+            host: host ?? environment["STRATA_HOST"] ?? "127.0.0.1",
+            port: port ?? environmentPort ?? 8080
+        )
+    }
+
+    /// Sets up logging once per process, at the configured level.
+    func makeLogger(label: String = "strata") -> Logger {
+        LoggingBootstrap.once(level: logLevel)
+        var logger = Logger(label: label)
+        logger.logLevel = logLevel
+        return logger
+    }
+}
+
+private enum LoggingBootstrap {
+    static let lock = NSLock()
+    nonisolated(unsafe) static var done = false
+
+    static func once(level: Logger.Level) {
+        lock.lock()
+        defer { lock.unlock() }
+        guard !done else { return }
+        done = true
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+    }
+}

@@ -1,0 +1,10 @@
+import ArgumentParser
+
+/// The `strata` command: the service and the operator's tools around its event log.
+@main
+struct Strata: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "An event-sourced lineage and metadata catalog for datasets.",
+        subcommands: [ServeCommand.self, MigrateCommand.self]
+    )
+}
