@@ -1,0 +1,101 @@
+import Foundation
+import PostgresNIO
+import StrataStore
+import StrataTestSupport
+import Testing
+
+@Suite("Migrations")
+struct MigrationTests {
+    @Test func migratingAppliesEveryFileOnceAndRecordsIt() async throws {
+        try await withTestDatabase(migrated: false) { database in
+            let runner = try MigrationRunner.bundled()
+            let names = runner.migrations.map(\.script.name)
+            #expect(names.first == "0001_events.sql")
+
+            #expect(try await runner.status(database.client, logger: database.logger).pending == names)
+            #expect(try await runner.migrate(database.client, logger: database.logger) == names)
+            #expect(try await runner.migrate(database.client, logger: database.logger).isEmpty)
+            let status = try await runner.status(database.client, logger: database.logger)
+            #expect(status.isCurrent && status.applied == names)
+        }
+    }
+
+    @Test func twoProcessesMigratingAtOnceApplyEachFileOnce() async throws {
+        try await withTestDatabase(migrated: false) { database in
+            let runner = try MigrationRunner.bundled()
+            let second = database.makeClient()
+            let applied = try await second.whileRunning { second in
+                try await withThrowingTaskGroup(of: [String].self, returning: [String].self) { group in
+                    for client in [database.client, second] {
+                        group.addTask { try await runner.migrate(client, logger: database.logger) }
+                    }
+                    return try await group.reduce(into: []) { $0 += $1 }
+                }
+            }
+            #expect(applied.sorted() == runner.migrations.map(\.script.name))
+        }
+    }
+
+    @Test func aChangedAppliedMigrationStopsEveryCommandAndNamesTheFile() async throws {
+        try await withTestDatabase { database in
+            var runner = try MigrationRunner.bundled()
+            let original = runner.migrations[0]
+            runner.migrations[0] = .init(name: original.script.name, sql: original.script.sql + "\n-- edited\n")
+
+            await #expect(throws: MigrationError.appliedMigrationChanged("0001_events.sql")) {
+                try await runner.status(database.client, logger: database.logger)
+            }
+            await #expect(throws: MigrationError.appliedMigrationChanged("0001_events.sql")) {
+                try await runner.migrate(database.client, logger: database.logger)
+            }
+        }
+    }
+
+    @Test func theBinaryRefusesToStartOnADatabaseWhoseAppliedMigrationChanged() async throws {
+        try await withTestDatabase { database in
+            // The same situation seen from the other side: the record no longer matches the carried file.
+            try await database.client.perform(
+                "UPDATE schema_migrations SET checksum = 'edited' WHERE name = '0002_begin_append.sql'",
+                logger: database.logger
+            )
+            for command in ["migrate", "serve"] {
+                let outcome = try StrataBinary.run(
+                    [command, "--database-url", database.url, "--port", "0"].filter {
+                        command == "serve" || ($0 != "--port" && $0 != "0")
+                    })
+                #expect(outcome.status != 0)
+                #expect(outcome.output.contains("Migrations/0002_begin_append.sql was changed after it was applied"))
+            }
+        }
+    }
+
+    @Test func aMigrationTheBinaryDoesNotKnowIsReported() async throws {
+        try await withTestDatabase { database in
+            try await database.client.perform(
+                "INSERT INTO schema_migrations (name, checksum) VALUES ('9999_future.sql', 'x')",
+                logger: database.logger
+            )
+            await #expect(throws: MigrationError.unknownMigrationApplied("9999_future.sql")) {
+                try await MigrationRunner.bundled().status(database.client, logger: database.logger)
+            }
+        }
+    }
+
+    @Test func aFailingMigrationLeavesNothingHalfApplied() async throws {
+        try await withTestDatabase(migrated: false) { database in
+            let runner = MigrationRunner(migrations: [
+                .init(name: "0001_good.sql", sql: "CREATE TABLE good (id int);"),
+                .init(name: "0002_bad.sql", sql: "CREATE TABLE bad (id int); SELECT * FROM missing_table;"),
+            ])
+            let error = await #expect(throws: SQLScriptError.self) {
+                try await runner.migrate(database.client, logger: database.logger)
+            }
+            #expect(error?.script == "0002_bad.sql")
+            let tables = try await database.client.query(
+                "SELECT count(*) FROM pg_tables WHERE tablename IN ('good', 'bad', 'schema_migrations')",
+                logger: database.logger
+            ).collect().first?.decode(Int.self)
+            #expect(tables == 0)
+        }
+    }
+}

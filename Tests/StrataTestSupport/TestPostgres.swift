@@ -1,0 +1,152 @@
+import EmbeddedPostgres
+import Foundation
+import Logging
+import PostgresNIO
+import StrataStore
+
+/// The one PostgreSQL cluster of a test process, started on first use in a temporary folder, and a
+/// fresh database for each test that wants one.
+///
+/// Databases are copied from a template migrated once per process, which takes milliseconds, so every
+/// test gets a schema of its own and no test can see another's rows. The cluster runs with `fsync` off
+/// and disappears with the process (see ``EmbeddedPostgres/Configuration/removeWhenProcessExits``).
+public actor TestPostgres {
+    public static let shared = TestPostgres()
+    static let templateName = "strata_test_template"
+
+    private var cluster: EmbeddedPostgres?
+    private var admin: PostgresClient?
+    private var template: Task<Void, any Error>?
+
+    public static let logger: Logger = {
+        var logger = Logger(label: "strata-test")
+        let level = ProcessInfo.processInfo.environment["STRATA_TEST_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) }
+        logger.logLevel = level ?? .error
+        return logger
+    }()
+
+    /// The running test cluster.
+    public func runningCluster() throws -> EmbeddedPostgres {
+        if let cluster { return cluster }
+        let folder = FileManager.default.temporaryDirectory
+            .appendingPathComponent("strata-test-\(getpid())-\(UUID().uuidString.prefix(8))").path
+        let started = try EmbeddedPostgres.start(
+            .init(dataDirectory: folder, durability: .none, removeWhenProcessExits: true), logger: Self.logger
+        )
+        cluster = started
+        return started
+    }
+
+    /// The client configuration of database `name` on the test cluster.
+    public func configuration(database name: String) throws -> PostgresClient.Configuration {
+        let cluster = try runningCluster()
+        var configuration = PostgresClient.Configuration(
+            unixSocketPath: cluster.unixSocketPath, username: EmbeddedPostgres.superuser, password: nil,
+            database: name
+        )
+        configuration.options.maximumConnections = 60
+        return configuration
+    }
+
+    /// Creates a database, migrated unless told otherwise, and answers its name.
+    public func createDatabase(migrated: Bool) async throws -> String {
+        let name = "test_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+        if migrated { try await templatePrepared() }
+        let template = migrated ? Self.templateName : "template0"
+        try await withRetryWhileTemplateBusy {
+            try await self.adminClient().perform(
+                "CREATE DATABASE \(unescaped: name) TEMPLATE \(unescaped: template)", logger: Self.logger
+            )
+        }
+        return name
+    }
+
+    public func dropDatabase(_ name: String) async throws {
+        try await adminClient().perform("DROP DATABASE IF EXISTS \(unescaped: name) WITH (FORCE)", logger: Self.logger)
+    }
+
+    /// The migrated template, prepared once however many tests ask for it at the same moment.
+    private func templatePrepared() async throws {
+        if let template { return try await template.value }
+        let admin = try adminClient()
+        let configuration = try configuration(database: Self.templateName)
+        let preparation = Task { try await Self.prepareTemplate(admin: admin, configuration: configuration) }
+        template = preparation
+        try await preparation.value
+    }
+
+    private static func prepareTemplate(admin: PostgresClient, configuration: PostgresClient.Configuration)
+        async throws
+    {
+        try await admin.perform("DROP DATABASE IF EXISTS \(unescaped: Self.templateName)", logger: Self.logger)
+        try await admin.perform("CREATE DATABASE \(unescaped: Self.templateName)", logger: Self.logger)
+        let client = PostgresClient(configuration: configuration, backgroundLogger: Self.logger)
+        _ = try await client.whileRunning { client in
+            try await MigrationRunner.bundled().migrate(client, logger: Self.logger)
+        }
+    }
+
+    /// A long-lived client on the `postgres` database, for creating and dropping test databases.
+    private func adminClient() throws -> PostgresClient {
+        if let admin { return admin }
+        let client = PostgresClient(
+            configuration: try configuration(database: "postgres"), backgroundLogger: Self.logger)
+        Task.detached { await client.run() }
+        admin = client
+        return client
+    }
+
+    /// Copying a template fails while anything is still connected to it, which a just-closed client
+    /// may briefly be.
+    private func withRetryWhileTemplateBusy(_ body: () async throws -> Void) async throws {
+        for attempt in 1... {
+            do {
+                return try await body()
+            } catch let error as PSQLError where error.serverInfo?[.sqlState] == "55006" && attempt < 50 {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+        }
+    }
+}
+
+/// A fresh database for one test, with a running client on it.
+public struct TestDatabase: Sendable {
+    public let name: String
+    public let client: PostgresClient
+    public let configuration: PostgresClient.Configuration
+    public let socketDirectory: String
+    public var logger: Logger { TestPostgres.logger }
+
+    /// A `DATABASE_URL` for this database, for tests that run the `strata` binary.
+    public var url: String {
+        "postgres://\(EmbeddedPostgres.superuser)@localhost/\(name)?host=\(socketDirectory)"
+    }
+
+    /// Another client on the same database: a second, independent connection pool.
+    public func makeClient() -> PostgresClient {
+        PostgresClient(configuration: configuration, backgroundLogger: logger)
+    }
+}
+
+/// Runs `body` on a fresh database (migrated unless `migrated` is false), then drops the database.
+public func withTestDatabase<Result: Sendable>(
+    migrated: Bool = true,
+    _ body: @Sendable (TestDatabase) async throws -> Result
+) async throws -> Result {
+    let postgres = TestPostgres.shared
+    let name = try await postgres.createDatabase(migrated: migrated)
+    let configuration = try await postgres.configuration(database: name)
+    let socketDirectory = try await postgres.runningCluster().socketDirectory
+    let client = PostgresClient(configuration: configuration, backgroundLogger: TestPostgres.logger)
+    let database = TestDatabase(
+        name: name, client: client, configuration: configuration, socketDirectory: socketDirectory
+    )
+    do {
+        let result = try await client.whileRunning { _ in try await body(database) }
+        try await postgres.dropDatabase(name)
+        return result
+    } catch {
+        try? await postgres.dropDatabase(name)
+        throw error
+    }
+}
