@@ -1,0 +1,116 @@
+import Foundation
+
+/// The dataset lifecycle: which events a command produces from a state, or why it is refused.
+///
+/// The lifecycle table of API.md, read down the `switch`:
+///
+/// | from \ action | edit | publish | archive | restore | retire |
+/// |---|---|---|---|---|---|
+/// | draft | new draft | → published | → archived | 409 | → retired |
+/// | published | new draft | a newer draft → published | → archived | 409 | → retired |
+/// | archived | 409 | 409 | 409 | → status before archive | → retired |
+/// | retired | 409 | 409 | 409 | 409 | 409 |
+public enum DatasetDecider {
+    public static func decide(_ command: DatasetCommand, state: DatasetState) throws(DomainError) -> [DatasetEvent] {
+        if case .create(let namespace, let name, let fields, let clonedFrom) = command {
+            guard !state.exists else { throw .alreadyExists }
+            return [
+                .created(.init(namespace: namespace, name: name, clonedFrom: clonedFrom)),
+                .versionDrafted(
+                    .init(
+                        version: VersionSnapshot(version: 1, fields: fields),
+                        changedFields: fields.changedFields(since: VersionFields())
+                    )
+                ),
+            ]
+        }
+        guard state.exists else { throw .datasetNotFound }
+
+        switch (command, state.status) {
+        case (.edit(let patch), .draft), (.edit(let patch), .published):
+            return try edit(state, patch: patch)
+        case (.publish(let version, let changeNote), .draft), (.publish(let version, let changeNote), .published):
+            return try publish(state, version: version, changeNote: changeNote)
+        case (.archive(let reason), .draft), (.archive(let reason), .published):
+            return [.archived(.init(reason: reason, previousStatus: state.status))]
+        case (.restore, .archived):
+            return [.restored(.init(status: state.statusBeforeArchive ?? .draft))]
+        case (.retire(let reason), .draft), (.retire(let reason), .published), (.retire(let reason), .archived):
+            return [.retired(.init(reason: reason))]
+        case (.recordUsage(let version, let consumer, let kind, let properties), .draft),
+            (.recordUsage(let version, let consumer, let kind, let properties), .published):
+            guard state.version(version) != nil else { throw .versionNotFound(version) }
+            return [.versionUsed(.init(version: version, consumer: consumer, kind: kind, properties: properties))]
+        default:
+            throw .invalidTransition(action: command.action, status: state.status)
+        }
+    }
+
+    /// Folds a stream's events into its state.
+    public static func state(
+        of id: UUID,
+        from events: some Sequence<(DatasetEvent, EventContext)>
+    ) -> DatasetState {
+        events.reduce(DatasetState(id: id)) { state, next in state.evolve(next.0, context: next.1) }
+    }
+
+    private static func edit(_ state: DatasetState, patch: JSONValue) throws(DomainError) -> [DatasetEvent] {
+        guard let latest = state.versions.last?.snapshot.fields else { throw .datasetNotFound }
+        var base = latest
+        base.changeNote = nil
+        let patched: VersionFields
+        do {
+            let encoded = try JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(base))
+            let merged = encoded.merging(patch: patch)
+            patched = try JSONDecoder().decode(VersionFields.self, from: JSONEncoder().encode(merged))
+        } catch {
+            throw .invalidPatch("\(error)")
+        }
+        var withoutNote = patched
+        withoutNote.changeNote = nil
+        guard withoutNote != base else { return [] }
+        return [
+            .versionDrafted(
+                .init(
+                    version: VersionSnapshot(version: state.latestVersion + 1, fields: patched),
+                    changedFields: patched.changedFields(since: latest).filter { $0 != "change_note" }
+                )
+            )
+        ]
+    }
+
+    private static func publish(
+        _ state: DatasetState,
+        version requested: Int?,
+        changeNote: String?
+    ) throws(DomainError) -> [DatasetEvent] {
+        let candidates = state.publishableDrafts
+        let number: Int
+        if let requested {
+            guard state.version(requested) != nil else { throw .versionNotFound(requested) }
+            guard candidates.contains(requested) else {
+                throw .invalidTransition(
+                    action: "publish", status: state.status,
+                    detail:
+                        "version \(requested) is \(state.status(ofVersion: requested).rawValue), not a draft newer than the published version"
+                )
+            }
+            number = requested
+        } else {
+            guard let latest = candidates.last else {
+                throw .invalidTransition(
+                    action: "publish", status: state.status, detail: "no draft is newer than the published version"
+                )
+            }
+            number = latest
+        }
+        let fields = state.versions[number - 1].snapshot.fields
+        var missing: [String] = []
+        if (fields.location ?? "").isEmpty { missing.append("location") }
+        if fields.schema.isEmpty { missing.append("schema") }
+        guard missing.isEmpty else { throw .publishCheckFailed(version: number, missing: missing) }
+        return [
+            .published(.init(version: number, previousPublishedVersion: state.publishedVersion, changeNote: changeNote))
+        ]
+    }
+}

@@ -1,0 +1,130 @@
+import Foundation
+
+/// Who did something and when: the part of an event's envelope the domain cares about.
+public struct EventContext: Sendable, Equatable {
+    public var actor: String
+    public var occurredAt: Date
+
+    public init(actor: String, occurredAt: Date) {
+        self.actor = actor
+        self.occurredAt = occurredAt
+    }
+}
+
+/// One version as the dataset knows it: its snapshot and who made it when.
+public struct VersionRecord: Sendable, Equatable {
+    public var snapshot: VersionSnapshot
+    public var createdAt: Date
+    public var createdBy: String
+}
+
+/// A usage pin, as recorded.
+public struct UsageRecord: Sendable, Equatable {
+    public var version: Int
+    public var consumer: String
+    public var kind: String?
+    public var properties: [String: JSONValue]
+    public var recordedAt: Date
+    public var recordedBy: String
+
+    public init(
+        version: Int, consumer: String, kind: String?, properties: [String: JSONValue], recordedAt: Date,
+        recordedBy: String
+    ) {
+        self.version = version
+        self.consumer = consumer
+        self.kind = kind
+        self.properties = properties
+        self.recordedAt = recordedAt
+        self.recordedBy = recordedBy
+    }
+}
+
+/// A dataset folded from its events: what the decider decides against.
+public struct DatasetState: Sendable, Equatable {
+    public var id: UUID
+    /// False until the first event: the state of a stream that does not exist.
+    public var exists: Bool = false
+    public var namespace: String = ""
+    public var name: String = ""
+    public var status: DatasetStatus = .draft
+    /// What `restore` returns to.
+    public var statusBeforeArchive: DatasetStatus?
+    public var versions: [VersionRecord] = []
+    public var publishedVersion: Int?
+    public var everPublished: Set<Int> = []
+    public var clonedFrom: VersionRef?
+    /// The number of events in the stream: the ETag.
+    public var streamVersion: Int64 = 0
+    public var createdAt: Date = .distantPast
+    public var createdBy: String = ""
+    public var updatedAt: Date = .distantPast
+    public var updatedBy: String = ""
+    public var retiredReason: String?
+
+    public init(id: UUID) {
+        self.id = id
+    }
+
+    /// The newest version number, drafts included; 0 before the first.
+    public var latestVersion: Int { versions.count }
+
+    /// The version the dataset presents: the published one, or the latest if none was ever published.
+    public var currentVersion: Int? { publishedVersion ?? (versions.isEmpty ? nil : latestVersion) }
+
+    public func version(_ number: Int) -> VersionRecord? {
+        versions.indices.contains(number - 1) ? versions[number - 1] : nil
+    }
+
+    /// A version's status follows from the publish history alone.
+    public func status(ofVersion number: Int) -> VersionStatus {
+        if number == publishedVersion { return .published }
+        if everPublished.contains(number) { return .superseded }
+        if let published = publishedVersion, number < published { return .discarded }
+        return .draft
+    }
+
+    /// The drafts newer than the published version, which are the ones `publish` may take.
+    public var publishableDrafts: [Int] {
+        let floor = publishedVersion ?? 0
+        return versions.indices.map { $0 + 1 }.filter { $0 > floor }
+    }
+
+    /// The state after `event`.
+    public func evolve(_ event: DatasetEvent, context: EventContext) -> DatasetState {
+        var next = self
+        next.streamVersion += 1
+        next.updatedAt = context.occurredAt
+        next.updatedBy = context.actor
+        switch event {
+        case .created(let created):
+            next.exists = true
+            next.namespace = created.namespace
+            next.name = created.name
+            next.status = .draft
+            next.clonedFrom = created.clonedFrom
+            next.createdAt = context.occurredAt
+            next.createdBy = context.actor
+        case .versionDrafted(let drafted):
+            next.versions.append(
+                VersionRecord(snapshot: drafted.version, createdAt: context.occurredAt, createdBy: context.actor)
+            )
+        case .published(let published):
+            next.publishedVersion = published.version
+            next.everPublished.insert(published.version)
+            next.status = .published
+        case .archived(let archived):
+            next.statusBeforeArchive = archived.previousStatus
+            next.status = .archived
+        case .restored(let restored):
+            next.status = restored.status
+            next.statusBeforeArchive = nil
+        case .retired(let retired):
+            next.status = .retired
+            next.retiredReason = retired.reason
+        case .lineageRecorded, .versionUsed:
+            break
+        }
+        return next
+    }
+}
