@@ -143,6 +143,18 @@ public struct EventLogWriter: Sendable {
         return AppendResult(streamVersion: versions.last!, positions: positions.sorted(), wasAlreadyAppended: false)
     }
 
+    /// The events of one stream, oldest first, as this transaction sees them.
+    public func readStream(_ stream: UUID) async throws -> [RecordedEvent] {
+        try await EventStore.collect(
+            connection.query(
+                """
+                SELECT \(unescaped: EventStore.columns) FROM events WHERE stream_id = \(stream) ORDER BY stream_version
+                """,
+                logger: logger
+            )
+        )
+    }
+
     /// The stream's version: that of its last event, 0 if it has none.
     public func currentVersion(of stream: UUID) async throws -> Int64 {
         let rows = try await connection.query(

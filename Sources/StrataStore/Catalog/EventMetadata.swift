@@ -1,0 +1,36 @@
+import Foundation
+import StrataCore
+
+/// The context stored with every event: who, which request, and why.
+public struct EventMetadata: Sendable, Equatable, Codable {
+    public var actor: String
+    public var requestID: String?
+    public var reason: String?
+
+    public init(actor: String, requestID: String? = nil, reason: String? = nil) {
+        self.actor = actor
+        self.requestID = requestID
+        self.reason = reason
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case actor, reason
+        case requestID = "request_id"
+    }
+
+    func encoded() -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try! encoder.encode(self), as: UTF8.self)
+    }
+}
+
+extension RecordedEvent {
+    /// The domain event and its context, as the decider folds them.
+    public func datasetEvent() throws -> (DatasetEvent, EventContext) {
+        let metadata = try JSONDecoder().decode(EventMetadata.self, from: Data(self.metadata.utf8))
+        return (
+            try DatasetEvent.decode(type: type, data: data), EventContext(actor: metadata.actor, occurredAt: occurredAt)
+        )
+    }
+}

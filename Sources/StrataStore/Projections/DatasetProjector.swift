@@ -1,0 +1,182 @@
+import Crypto
+import Foundation
+import PostgresNIO
+import StrataCore
+
+/// Which projection rows one event closes and opens — the one place that knows it.
+///
+/// Every row is a pure function of the dataset's state after the event (and of the event's position),
+/// so applying the changes inline, as events are appended, and a rebuild replaying the log produce the
+/// same rows, byte for byte.
+public enum DatasetProjector {
+    public struct DatasetRow: Sendable, Equatable {
+        public var datasetID: UUID
+        public var namespace: String
+        public var name: String
+        public var nameKey: [UInt8]
+        public var status: String
+        public var streamVersion: Int64
+        public var latestVersion: Int
+        public var publishedVersion: Int?
+        public var owner: String?
+        public var description: String?
+        public var tags: [String]
+        public var createdAt: Date
+        public var createdBy: String
+        public var document: String
+    }
+
+    public struct VersionRow: Sendable, Equatable {
+        public var datasetID: UUID
+        public var version: Int
+        public var status: String
+        public var document: String
+    }
+
+    public struct UsageRow: Sendable, Equatable {
+        public var datasetID: UUID
+        public var version: Int
+        public var consumer: String
+        public var document: String
+    }
+
+    /// A change to the projections, taking effect at the event's position.
+    public enum Change: Sendable, Equatable {
+        case closeDataset(UUID)
+        case openDataset(DatasetRow)
+        case closeVersion(UUID, version: Int)
+        case openVersion(VersionRow)
+        case reserveName(nameKey: [UInt8], datasetID: UUID)
+        case releaseName(datasetID: UUID)
+        case addUsage(UsageRow)
+    }
+
+    /// The changes `event` makes, given the dataset's state before and after it.
+    public static func changes(
+        from before: DatasetState,
+        to after: DatasetState,
+        event: DatasetEvent,
+        context: EventContext,
+        position: Int64
+    ) -> [Change] {
+        var changes: [Change] = []
+        if before.exists { changes.append(.closeDataset(after.id)) }
+        changes.append(.openDataset(datasetRow(after)))
+        for number in 1...max(after.latestVersion, 1) where after.version(number) != nil {
+            let isNew = before.version(number) == nil
+            if isNew || before.status(ofVersion: number) != after.status(ofVersion: number) {
+                if !isNew { changes.append(.closeVersion(after.id, version: number)) }
+                changes.append(
+                    .openVersion(
+                        VersionRow(
+                            datasetID: after.id, version: number, status: after.status(ofVersion: number).rawValue,
+                            document: Documents.version(number, of: after)
+                        )
+                    )
+                )
+            }
+        }
+        switch event {
+        case .created(let created):
+            changes.append(.reserveName(nameKey: nameKey(created.namespace, created.name), datasetID: after.id))
+        case .retired:
+            changes.append(.releaseName(datasetID: after.id))
+        case .versionUsed(let used):
+            let usage = UsageRecord(
+                version: used.version, consumer: used.consumer, kind: used.kind, properties: used.properties,
+                recordedAt: context.occurredAt, recordedBy: context.actor
+            )
+            changes.append(
+                .addUsage(
+                    UsageRow(
+                        datasetID: after.id, version: used.version, consumer: used.consumer,
+                        document: Documents.usage(usage, of: after.id, position: position)
+                    )
+                )
+            )
+        default:
+            break
+        }
+        return changes
+    }
+
+    /// The key of the (namespace, name) reservation: names may be longer than a btree entry can hold.
+    public static func nameKey(_ namespace: String, _ name: String) -> [UInt8] {
+        Array(SHA256.hash(data: Data((namespace + "\u{0}" + name).utf8)))
+    }
+
+    static func datasetRow(_ state: DatasetState) -> DatasetRow {
+        let current = state.currentVersion.flatMap { state.version($0)?.snapshot.fields }
+        return DatasetRow(
+            datasetID: state.id, namespace: state.namespace, name: state.name,
+            nameKey: nameKey(state.namespace, state.name), status: state.status.rawValue,
+            streamVersion: state.streamVersion, latestVersion: state.latestVersion,
+            publishedVersion: state.publishedVersion, owner: current?.owner, description: current?.description,
+            tags: current?.tags ?? [], createdAt: state.createdAt, createdBy: state.createdBy,
+            document: Documents.dataset(state)
+        )
+    }
+
+    /// Writes `changes` with ordinary statements, in the transaction that appended the event.
+    static func apply(_ changes: [Change], at position: Int64, on connection: PostgresConnection, logger: Logger)
+        async throws
+    {
+        for change in changes {
+            switch change {
+            case .closeDataset(let id):
+                try await connection.perform(
+                    "UPDATE datasets SET valid_to = \(position) WHERE dataset_id = \(id) AND valid_to IS NULL",
+                    logger: logger
+                )
+            case .openDataset(let row):
+                try await connection.perform(
+                    """
+                    INSERT INTO datasets (dataset_id, valid_from, namespace, name, name_key, status, stream_version,
+                        latest_version, published_version, owner, description, tags, created_at, created_by, document)
+                    VALUES (\(row.datasetID), \(position), \(row.namespace), \(row.name), \(ByteBuffer(bytes: row.nameKey)),
+                        \(row.status), \(row.streamVersion), \(row.latestVersion), \(row.publishedVersion), \(row.owner),
+                        \(row.description), \(row.tags), \(row.createdAt), \(row.createdBy), \(row.document))
+                    """,
+                    logger: logger
+                )
+            case .closeVersion(let id, let version):
+                try await connection.perform(
+                    """
+                    UPDATE dataset_versions SET valid_to = \(position)
+                    WHERE dataset_id = \(id) AND version = \(version) AND valid_to IS NULL
+                    """,
+                    logger: logger
+                )
+            case .openVersion(let row):
+                try await connection.perform(
+                    """
+                    INSERT INTO dataset_versions (dataset_id, version, valid_from, status, document)
+                    VALUES (\(row.datasetID), \(row.version), \(position), \(row.status), \(row.document))
+                    """,
+                    logger: logger
+                )
+            case .reserveName(let key, let id):
+                try await connection.perform(
+                    """
+                    INSERT INTO dataset_names (name_key, dataset_id, valid_from)
+                    VALUES (\(ByteBuffer(bytes: key)), \(id), \(position))
+                    """,
+                    logger: logger
+                )
+            case .releaseName(let id):
+                try await connection.perform(
+                    "UPDATE dataset_names SET valid_to = \(position) WHERE dataset_id = \(id) AND valid_to IS NULL",
+                    logger: logger
+                )
+            case .addUsage(let row):
+                try await connection.perform(
+                    """
+                    INSERT INTO dataset_usages (dataset_id, valid_from, version, consumer, document)
+                    VALUES (\(row.datasetID), \(position), \(row.version), \(row.consumer), \(row.document))
+                    """,
+                    logger: logger
+                )
+            }
+        }
+    }
+}

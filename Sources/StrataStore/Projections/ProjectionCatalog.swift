@@ -1,0 +1,68 @@
+import Crypto
+import Foundation
+import PostgresNIO
+import StrataResources
+
+/// The read models of `Projections/*.sql`, one file each, and their installation.
+///
+/// A projection whose tables do not exist yet is created from its file and recorded in `projections`
+/// with the file's hash. (Rebuilding one whose file changed is the replay machinery's job.)
+public struct ProjectionCatalog: Sendable {
+    public struct Definition: Sendable {
+        public var name: String
+        public var script: SQLScript
+        public var hash: String
+    }
+
+    public var definitions: [Definition]
+
+    public static func bundled() throws -> ProjectionCatalog {
+        ProjectionCatalog(
+            definitions: try StrataResources.files(in: .projections, withExtension: "sql").map { file in
+                let name = String(file.name.dropLast(".sql".count))
+                return Definition(
+                    name: name, script: SQLScript(name: "Projections/\(file.name)", sql: file.contents),
+                    hash: SHA256.hash(data: Data(file.contents.utf8)).map { String(format: "%02x", $0) }.joined()
+                )
+            }
+        )
+    }
+
+    /// Creates the projections that are missing, under the migration lock so two starting servers do not
+    /// both create them.
+    public func install(_ client: PostgresClient, logger: Logger) async throws {
+        try await client.transaction(logger: logger) { connection in
+            try await connection.perform("SELECT pg_advisory_xact_lock(6004514643731631431)", logger: logger)
+            let installed = try await connection.query("SELECT name FROM projections", logger: logger)
+            var names = Set<String>()
+            for try await name in installed.decode(String.self) { names.insert(name) }
+            for definition in definitions where !names.contains(definition.name) {
+                logger.info("creating projection", metadata: ["projection": "\(definition.name)"])
+                try await definition.script.run(on: connection, logger: logger)
+                let position =
+                    try await connection.query(
+                        "SELECT coalesce(max(global_position), 0) FROM events", logger: logger
+                    ).collect().first?.decode(Int64.self) ?? 0
+                guard position == 0 else {
+                    // Tables created empty over a non-empty log would be silently wrong.
+                    throw ProjectionError.missingOverNonEmptyLog(definition.name)
+                }
+                try await connection.perform(
+                    "INSERT INTO projections (name, definition_hash) VALUES (\(definition.name), \(definition.hash))",
+                    logger: logger
+                )
+            }
+        }
+    }
+}
+
+public enum ProjectionError: Error, CustomStringConvertible {
+    case missingOverNonEmptyLog(String)
+
+    public var description: String {
+        switch self {
+        case .missingOverNonEmptyLog(let name):
+            return "projection \(name) does not exist but the log has events; rebuild it from the log (strata replay)"
+        }
+    }
+}
