@@ -16,6 +16,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.9.0"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
     ],
     targets: [
         .target(name: "StrataCore"),
@@ -38,6 +39,7 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ]
         ),
         .target(
@@ -47,8 +49,10 @@ let package = Package(
         .target(
             name: "StrataHTTP",
             dependencies: [
-                "StrataCore", "StrataStore",
+                "StrataCore", "StrataStore", "StrataResources",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
@@ -69,6 +73,7 @@ let package = Package(
             ],
             path: "Tests/StrataTestSupport"
         ),
+        .testTarget(name: "StrataCoreTests", dependencies: ["StrataCore"]),
         .testTarget(
             name: "EmbeddedPostgresTests",
             // The CLI's binary is a dependency so the tests can run it as another process or user.

@@ -10,7 +10,7 @@ import Testing
 struct HealthTests {
     @Test func aMigratedDatabaseIsReady() async throws {
         try await withTestDatabase { database in
-            let router = buildRouter(readiness: try readiness(database))
+            let router = buildRouter(try StrataServices(client: database.client, logger: database.logger))
             try await Application(router: router).test(.router) { client in
                 let health = try await client.execute(uri: "/healthz", method: .get)
                 #expect(health.status == .ok)
@@ -23,7 +23,7 @@ struct HealthTests {
 
     @Test func aDatabaseWithPendingMigrationsIsNotReadyAndSaysWhy() async throws {
         try await withTestDatabase(migrated: false) { database in
-            let router = buildRouter(readiness: try readiness(database))
+            let router = buildRouter(try StrataServices(client: database.client, logger: database.logger))
             try await Application(router: router).test(.router) { client in
                 let ready = try await client.execute(uri: "/readyz", method: .get)
                 #expect(ready.status == .serviceUnavailable)
@@ -40,8 +40,8 @@ struct HealthTests {
         try await withTestDatabase(migrated: false) { database in
             let migrations = try MigrationRunner.bundled()
             let app = buildApplication(
-                .init(host: "127.0.0.1", port: 0), database: database.makeClient(), migrations: migrations,
-                logger: database.logger
+                .init(host: "127.0.0.1", port: 0),
+                services: try StrataServices(client: database.makeClient(), logger: database.logger)
             )
             try await app.test(.live) { client in
                 let ready = try await client.execute(uri: "/readyz", method: .get)
@@ -50,8 +50,4 @@ struct HealthTests {
             #expect(try await migrations.status(database.client, logger: database.logger).isCurrent)
         }
     }
-}
-
-private func readiness(_ database: TestDatabase) throws -> DatabaseReadiness {
-    DatabaseReadiness(client: database.client, migrations: try MigrationRunner.bundled(), logger: database.logger)
 }

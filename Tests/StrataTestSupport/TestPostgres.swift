@@ -83,6 +83,7 @@ public actor TestPostgres {
         let client = PostgresClient(configuration: configuration, backgroundLogger: Self.logger)
         _ = try await client.whileRunning { client in
             try await MigrationRunner.bundled().migrate(client, logger: Self.logger)
+            try await ProjectionCatalog.bundled().install(client, logger: Self.logger)
         }
     }
 

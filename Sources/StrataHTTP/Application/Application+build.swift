@@ -1,6 +1,11 @@
+import Foundation
 import Hummingbird
 import Logging
+import Metrics
 import PostgresNIO
+import Prometheus
+import StrataCore
+import StrataResources
 import StrataStore
 
 /// Where the HTTP server listens.
@@ -14,31 +19,85 @@ public struct HTTPServerConfiguration: Sendable {
     }
 }
 
-/// The whole service on one screen: the database client, the migrations run before the server
+/// What the routes need: the database, the schema guards, and where time and ids come from.
+public struct StrataServices: Sendable {
+    public var client: PostgresClient
+    public var migrations: MigrationRunner
+    public var projections: ProjectionCatalog
+    public var writer: CatalogWriter
+    public var reader: CatalogReader
+    public var metrics: PrometheusCollectorRegistry
+    public var clock: @Sendable () -> Date
+    public var makeID: @Sendable () -> UUID
+    public var logger: Logger
+
+    public init(
+        client: PostgresClient,
+        logger: Logger,
+        metrics: PrometheusCollectorRegistry = StrataMetrics.registry,
+        clock: @escaping @Sendable () -> Date = { Date() },
+        makeID: @escaping @Sendable () -> UUID = UUIDv7.make
+    ) throws {
+        self.client = client
+        self.logger = logger
+        self.migrations = try MigrationRunner.bundled()
+        self.projections = try ProjectionCatalog.bundled()
+        self.writer = CatalogWriter(client: client, logger: logger)
+        self.reader = CatalogReader(client: client, logger: logger)
+        self.metrics = metrics
+        self.clock = clock
+        self.makeID = makeID
+    }
+
+    /// Brings the database to this build's schema: migrations, then the projections' tables.
+    public func prepareDatabase() async throws {
+        try await migrations.migrate(client, logger: logger)
+        try await projections.install(client, logger: logger)
+    }
+}
+
+/// The whole service on one screen: the database client, the schema prepared before the server
 /// accepts requests, and the router.
 public func buildApplication(
     _ configuration: HTTPServerConfiguration,
-    database: PostgresClient,
-    migrations: MigrationRunner,
-    logger: Logger
+    services: StrataServices
 ) -> some ApplicationProtocol {
-    let router = buildRouter(readiness: DatabaseReadiness(client: database, migrations: migrations, logger: logger))
     var app = Application(
-        router: router,
+        router: buildRouter(services),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "strata"),
-        services: [database],
-        logger: logger
+        services: [services.client],
+        logger: services.logger
     )
     app.beforeServerStarts {
-        try await migrations.migrate(database, logger: logger)
+        try await services.prepareDatabase()
     }
     return app
 }
 
 /// The routes, separate from the server so tests can drive them in-process.
-public func buildRouter(readiness: any ReadinessProbe) -> Router<StrataRequestContext> {
+public func buildRouter(_ services: StrataServices) -> Router<StrataRequestContext> {
     let router = Router(context: StrataRequestContext.self)
-    HealthRoutes(readiness: readiness).register(on: router)
+    router.add(middleware: RequestContextMiddleware())
+    router.add(middleware: MetricsMiddleware())
+    router.add(middleware: ProblemMiddleware())
+    HealthRoutes(
+        readiness: DatabaseReadiness(client: services.client, migrations: services.migrations, logger: services.logger)
+    ).register(on: router)
+    router.get("/metrics") { _, _ -> Response in
+        var text: [UInt8] = []
+        services.metrics.emit(into: &text)
+        var headers = HTTPFields()
+        headers[.contentType] = "text/plain; version=0.0.4"
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: text)))
+    }
+    router.get("/openapi.yaml") { _, _ -> Response in
+        let spec = try StrataResources.file("openapi.yaml", in: .schemas)
+        var headers = HTTPFields()
+        headers[.contentType] = "application/yaml"
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: spec.contents)))
+    }
+    DatasetRoutes(writer: services.writer, reader: services.reader, clock: services.clock, makeID: services.makeID)
+        .register(on: router)
     return router
 }
 
@@ -62,4 +121,20 @@ public struct DatabaseReadiness: ReadinessProbe {
             return "database not usable: \(error)"
         }
     }
+}
+
+/// The process's metrics registry. swift-metrics has one global backend by design, so the registry is
+/// bootstrapped once, on first use, and shared by every application in the process.
+public enum StrataMetrics {
+    public static let registry: PrometheusCollectorRegistry = {
+        let registry = PrometheusCollectorRegistry()
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.defaultDurationHistogramBuckets = [
+            .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25),
+            .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1),
+        ]
+        factory.defaultValueHistogramBuckets = [1, 2, 4, 8, 16, 32, 64, 128, 256]
+        MetricsSystem.bootstrap(factory)
+        return registry
+    }()
 }

@@ -1,8 +1,12 @@
 import Hummingbird
 
-/// The per-request context of every Strata route.
+/// The per-request context of every Strata route: who is asking, and which request this is.
 public struct StrataRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
+    /// Stored as `metadata.request_id` on every event the request appends, and logged with it.
+    public var requestID: String = ""
+    /// Becomes `metadata.actor` on every event the request appends.
+    public var actor: String = "anonymous"
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)

@@ -15,11 +15,10 @@ struct ServeCommand: AsyncParsableCommand {
     func run() async throws {
         let configuration = try StrataConfiguration(database: database, host: host, port: port)
         let logger = configuration.makeLogger()
-        let migrations = try MigrationRunner.bundled()
         let session = try await DatabaseSession.open(configuration, logger: logger)
         defer { session.close() }
         let client = PostgresClient(configuration: session.clientConfiguration, backgroundLogger: logger)
-        let app = buildApplication(configuration.http, database: client, migrations: migrations, logger: logger)
+        let app = buildApplication(configuration.http, services: try StrataServices(client: client, logger: logger))
         try await app.runService()
     }
 }

@@ -1,0 +1,361 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import StrataCore
+import StrataStore
+
+/// The dataset endpoints of API.md: thin adapters from HTTP to catalog commands and queries.
+struct DatasetRoutes {
+    let writer: CatalogWriter
+    let reader: CatalogReader
+    /// The clock and id source of every command, injected so tests can pin them.
+    let clock: @Sendable () -> Date
+    let makeID: @Sendable () -> UUID
+
+    func register(on router: Router<StrataRequestContext>) {
+        router.post("/v1/datasets", use: create)
+        router.get("/v1/datasets", use: list)
+        router.get("/v1/datasets/{id}", use: show)
+        router.patch("/v1/datasets/{id}", use: edit)
+        router.get("/v1/namespaces/{namespace}/datasets/{name}", use: showByName)
+        router.post("/v1/datasets/{id}/publish", use: publish)
+        router.post("/v1/datasets/{id}/archive", use: archive)
+        router.post("/v1/datasets/{id}/restore", use: restore)
+        router.post("/v1/datasets/{id}/retire", use: retire)
+        router.post("/v1/datasets/{id}/clone", use: clone)
+        router.get("/v1/datasets/{id}/versions", use: versions)
+        router.get("/v1/datasets/{id}/versions/{n}", use: version)
+        router.post("/v1/datasets/{id}/versions/{n}/usages", use: recordUsage)
+        router.get("/v1/datasets/{id}/usages", use: usages)
+        router.get("/v1/datasets/{id}/history", use: history)
+    }
+
+    // MARK: writes
+
+    @Sendable func create(_ request: Request, context: StrataRequestContext) async throws -> Response {
+        let body = try await RequestBody.read(request, context: context, rules: RequestSchemas.createDataset)
+        let id = makeID()
+        let command = DatasetCommand.create(
+            namespace: body.string("namespace")!, name: body.string("name")!,
+            fields: try body.decode(VersionFields.self),
+            clonedFrom: nil
+        )
+        return try await submit(.dataset(id, command), request, context, body: body, created: true)
+    }
+
+    @Sendable func edit(_ request: Request, context: StrataRequestContext) async throws -> Response {
+        let id = try datasetID(context)
+        let body = try await RequestBody.read(
+            request, context: context, rules: RequestSchemas.patchDataset,
+            mediaTypes: ["application/merge-patch+json", "application/json"]
+        )
+        return try await submit(.dataset(id, .edit(patch: .object(body.object))), request, context, body: body)
+    }
+
+    @Sendable func publish(_ request: Request, context: StrataRequestContext) async throws -> Response {
+        let id = try datasetID(context)
+        let body = try await RequestBody.read(
+            request, context: context, rules: RequestSchemas.publishDataset, allowEmpty: true
+        )
+        let command = DatasetCommand.publish(version: body.integer("version"), changeNote: body.string("change_note"))
+        return try await submit(.dataset(id, command), request, context, body: body)
+    }
+
+    @Sendable func archive(_ request: Request, context: StrataRequestContext) async throws -> Response {
+        let id = try datasetID(context)
+        let body = try await RequestBody.read(
+            request, context: context, rules: RequestSchemas.archiveDataset, allowEmpty: true
+        )
+        let reason = body.string("reason")
+        return try await submit(.dataset(id, .archive(reason: reason)), request, context, body: body, reason: reason)
+    }
+
+    @Sendable func restore(_ request: Request, context: StrataRequestContext) async throws -> Response {
+        let id = try datasetID(context)
+        let body = try await RequestBody.read(
+            request, context: context, rules: RequestSchemas.restoreDataset, allowEmpty: true
+        )
+        return try await submit(.dataset(id, .restore), request, context, body: body)
+    }
+
+    @Sendable func retire(_ request: Request, context: StrataRequestContext) async throws -> Response {
+        let id = try datasetID(context)
+        let body = try await RequestBody.read(request, context: context, rules: RequestSchemas.retireDataset)
+        let reason = body.string("reason")!
+        // Lineage arrives in a later change; until then nothing is known to be downstream.
+        let impact: [JSONValue] = []
+        if body.bool("dry_run") == true {
+            let state = try await reader.state(of: id)
+            _ = try DatasetDecider.decide(.retire(reason: reason), state: state)
+            let position = try await reader.lastPosition(of: id)
+            return jsonResponse(
+                .ok, body: withImpact(Documents.dataset(state), impact),
+                headers: [.eTag: quoted(state.streamVersion), .strataPosition: "\(position)"]
+            )
+        }
+        return try await submit(.dataset(id, .retire(reason: reason)), request, context, body: body, reason: reason) {
+            withImpact($0, impact)
+        }
+    }
+
+    @Sendable func clone(_ request: Request, context: StrataRequestContext) async throws -> Response {
+        let source = try datasetID(context)
+        let body = try await RequestBody.read(request, context: context, rules: RequestSchemas.cloneDataset)
+        let target = CatalogWriter.Request.Target.clone(
+            source: source, newID: makeID(), namespace: body.string("namespace"), name: body.string("name")!,
+            changeNote: body.string("change_note")
+        )
+        return try await submit(target, request, context, body: body, created: true)
+    }
+
+    @Sendable func recordUsage(_ request: Request, context: StrataRequestContext) async throws -> Response {
+        let id = try datasetID(context)
+        let number = try versionNumber(context)
+        let body = try await RequestBody.read(request, context: context, rules: RequestSchemas.recordUsage)
+        let command = DatasetCommand.recordUsage(
+            version: number, consumer: body.string("consumer")!, kind: body.string("kind"),
+            properties: body.object["properties"]?.objectValue ?? [:]
+        )
+        let writeRequest = try makeRequest(.dataset(id, command), request, context, body: body, reason: nil) {
+            outcome in
+            var usageDocument = "{}"
+            if case .versionUsed(let used) = outcome.events.first {
+                usageDocument = Documents.usage(
+                    UsageRecord(
+                        version: used.version, consumer: used.consumer, kind: used.kind, properties: used.properties,
+                        recordedAt: outcome.state.updatedAt, recordedBy: outcome.state.updatedBy
+                    ),
+                    of: id, position: outcome.position
+                )
+            }
+            return StoredResponse(
+                status: 201, headers: Self.writeHeaders(outcome), body: usageDocument
+            )
+        }
+        return Self.response(try await writer.submit(writeRequest))
+    }
+
+    // MARK: reads
+
+    @Sendable func show(_ request: Request, context: StrataRequestContext) async throws -> Response {
+        guard let dataset = try await reader.dataset(try datasetID(context)) else { throw DomainError.datasetNotFound }
+        return jsonResponse(.ok, body: dataset.document, headers: [.eTag: quoted(dataset.streamVersion)])
+    }
+
+    @Sendable func showByName(_ request: Request, context: StrataRequestContext) async throws -> Response {
+        let namespace = try pathText("namespace", context)
+        let name = try pathText("name", context)
+        guard let dataset = try await reader.dataset(namespace: namespace, name: name) else {
+            throw DomainError.datasetNotFound
+        }
+        return jsonResponse(.ok, body: dataset.document, headers: [.eTag: quoted(dataset.streamVersion)])
+    }
+
+    @Sendable func list(_ request: Request, context: StrataRequestContext) async throws -> Response {
+        let query = request.uri.queryParameters
+        var filter = CatalogReader.ListFilter()
+        filter.namespace = query["namespace"].map(String.init)
+        filter.tag = query["tag"].map(String.init)
+        filter.owner = query["owner"].map(String.init)
+        filter.createdBy = query["created_by"].map(String.init)
+        filter.query = query["q"].map(String.init)
+        if let statuses = query["status"].map(String.init) {
+            filter.statuses = try parseStatuses(statuses)
+        }
+        if let limit = query["limit"].map(String.init) {
+            guard let value = Int(limit), (1...1000).contains(value) else {
+                throw invalidParameter("limit", "must be an integer from 1 to 1000")
+            }
+            filter.limit = value
+        }
+        if let cursor = query["cursor"].map(String.init) {
+            guard let after = ListCursor.decode(cursor) else { throw invalidParameter("cursor", "is not a cursor") }
+            filter.after = after
+        }
+        let page = try await reader.datasets(filter)
+        let next = page.continueAfter.map { "\"\(ListCursor.encode($0))\"" } ?? "null"
+        return jsonResponse(
+            .ok, body: "{\"datasets\":[\(page.documents.joined(separator: ","))],\"next_cursor\":\(next)}")
+    }
+
+    @Sendable func versions(_ request: Request, context: StrataRequestContext) async throws -> Response {
+        let id = try datasetID(context)
+        let versions = try await reader.versions(of: id)
+        if versions.isEmpty { throw DomainError.datasetNotFound }
+        return jsonResponse(.ok, body: "{\"versions\":[\(versions.joined(separator: ","))]}")
+    }
+
+    @Sendable func version(_ request: Request, context: StrataRequestContext) async throws -> Response {
+        let id = try datasetID(context)
+        let number = try versionNumber(context)
+        guard let document = try await reader.version(number, of: id) else {
+            if try await reader.dataset(id) == nil { throw DomainError.datasetNotFound }
+            throw DomainError.versionNotFound(number)
+        }
+        return jsonResponse(.ok, body: document)
+    }
+
+    @Sendable func usages(_ request: Request, context: StrataRequestContext) async throws -> Response {
+        let id = try datasetID(context)
+        guard try await reader.dataset(id) != nil else { throw DomainError.datasetNotFound }
+        let usages = try await reader.usages(of: id)
+        return jsonResponse(.ok, body: "{\"usages\":[\(usages.joined(separator: ","))]}")
+    }
+
+    @Sendable func history(_ request: Request, context: StrataRequestContext) async throws -> Response {
+        let events = try await reader.history(of: try datasetID(context))
+        if events.isEmpty { throw DomainError.datasetNotFound }
+        return jsonResponse(.ok, body: "{\"events\":[\(events.map(\.document).joined(separator: ","))]}")
+    }
+
+    // MARK: plumbing
+
+    /// Sends a command through the append pipeline; the response is the dataset as the command left it.
+    private func submit(
+        _ target: CatalogWriter.Request.Target,
+        _ request: Request,
+        _ context: StrataRequestContext,
+        body: RequestBody,
+        created: Bool = false,
+        reason: String? = nil,
+        decorate: @escaping @Sendable (String) -> String = { $0 }
+    ) async throws -> Response {
+        let writeRequest = try makeRequest(target, request, context, body: body, reason: reason) { outcome in
+            var headers = Self.writeHeaders(outcome)
+            if created { headers["Location"] = "/v1/datasets/\(outcome.state.id.lowercased)" }
+            return StoredResponse(
+                status: created ? 201 : 200, headers: headers, body: decorate(Documents.dataset(outcome.state))
+            )
+        }
+        return Self.response(try await writer.submit(writeRequest))
+    }
+
+    private func makeRequest(
+        _ target: CatalogWriter.Request.Target,
+        _ request: Request,
+        _ context: StrataRequestContext,
+        body: RequestBody,
+        reason: String?,
+        respond: @escaping @Sendable (CatalogWriter.Outcome) -> StoredResponse
+    ) throws -> CatalogWriter.Request {
+        var idempotency: IdempotencyClaim?
+        if let key = request.headers[.idempotencyKey] {
+            guard (1...256).contains(key.count) else {
+                throw invalidParameter("Idempotency-Key", "must be 1 to 256 characters")
+            }
+            idempotency = IdempotencyClaim(scope: context.actor, key: key, requestHash: body.fingerprint(of: request))
+        }
+        return CatalogWriter.Request(
+            target: target, expectedStreamVersion: try ifMatch(request),
+            metadata: EventMetadata(actor: context.actor, requestID: context.requestID, reason: reason),
+            occurredAt: Timestamp.truncated(clock()), idempotency: idempotency, respond: respond
+        )
+    }
+
+    private static func writeHeaders(_ outcome: CatalogWriter.Outcome) -> [String: String] {
+        [
+            "Content-Type": "application/json", "ETag": "\"\(outcome.state.streamVersion)\"",
+            "Strata-Position": "\(outcome.position)",
+        ]
+    }
+
+    private static func response(_ stored: StoredResponse) -> Response {
+        var headers = HTTPFields()
+        for (name, value) in stored.headers.sorted(by: { $0.key < $1.key }) {
+            if let field = HTTPField.Name(name) { headers[field] = value }
+        }
+        return Response(
+            status: .init(code: stored.status), headers: headers,
+            body: .init(byteBuffer: ByteBuffer(string: stored.body))
+        )
+    }
+
+    /// `If-Match: "7"` (weak or bare forms too); `*` and absence mean no precondition.
+    private func ifMatch(_ request: Request) throws -> Int64? {
+        guard let header = request.headers[.ifMatch]?.trimmingCharacters(in: .whitespaces), header != "*" else {
+            return nil
+        }
+        let bare = header.hasPrefix("W/") ? String(header.dropFirst(2)) : header
+        guard let version = Int64(bare.trimmingCharacters(in: CharacterSet(charactersIn: "\""))) else {
+            throw invalidParameter("If-Match", "must be an ETag this service sent, such as \"7\"")
+        }
+        return version
+    }
+
+    private func datasetID(_ context: StrataRequestContext) throws -> UUID {
+        let text = try pathText("id", context)
+        guard let id = UUID(uuidString: text) else {
+            throw Problem(status: .badRequest, code: "invalid_id", detail: "'\(text)' is not a dataset id (a UUID)")
+        }
+        return id
+    }
+
+    private func versionNumber(_ context: StrataRequestContext) throws -> Int {
+        guard let number = Int(try pathText("n", context)), number >= 1 else {
+            throw invalidParameter("n", "a version number is a positive integer")
+        }
+        return number
+    }
+
+    /// A path parameter, percent-decoded: routing matched the encoded path, so `%2F` stays inside a name.
+    private func pathText(_ name: String, _ context: StrataRequestContext) throws -> String {
+        guard let raw = context.parameters.get(name), let text = raw.removingPercentEncoding else {
+            throw invalidParameter(name, "is not a valid percent-encoded path segment")
+        }
+        return text
+    }
+
+    private func parseStatuses(_ text: String) throws -> [DatasetStatus] {
+        if text == "all" { return DatasetStatus.allCases }
+        var statuses: [DatasetStatus] = []
+        for part in text.split(separator: ",") {
+            guard let status = DatasetStatus(rawValue: part.trimmingCharacters(in: .whitespaces)) else {
+                throw invalidParameter("status", "must be 'all' or a comma list of draft, published, archived, retired")
+            }
+            statuses.append(status)
+        }
+        if statuses.isEmpty { throw invalidParameter("status", "must name at least one status") }
+        return statuses
+    }
+
+    private func withImpact(_ document: String, _ impact: [JSONValue]) -> String {
+        guard case .object(var fields) = try? JSONDecoder().decode(JSONValue.self, from: Data(document.utf8)) else {
+            return document
+        }
+        fields["impact"] = .array(impact)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return (try? encoder.encode(JSONValue.object(fields))).map { String(decoding: $0, as: UTF8.self) } ?? document
+    }
+}
+
+func invalidParameter(_ name: String, _ message: String) -> Problem {
+    Problem(
+        status: .badRequest, code: "invalid_parameter", detail: "\(name) \(message)",
+        errors: [.init(path: name, message: message)]
+    )
+}
+
+func quoted(_ version: Int64) -> String { "\"\(version)\"" }
+
+func jsonResponse(_ status: HTTPResponse.Status, body: String, headers: [HTTPField.Name: String] = [:]) -> Response {
+    var fields = HTTPFields()
+    fields[.contentType] = "application/json"
+    for (name, value) in headers { fields[name] = value }
+    return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(string: body)))
+}
+
+/// The opaque `cursor` of a dataset list: the last id of the page, base64url-encoded.
+enum ListCursor {
+    static func encode(_ id: UUID) -> String {
+        Data(id.lowercased.utf8).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+
+    static func decode(_ cursor: String) -> UUID? {
+        var text = cursor.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while text.count % 4 != 0 { text += "=" }
+        return Data(base64Encoded: text).flatMap { UUID(uuidString: String(decoding: $0, as: UTF8.self)) }
+    }
+}

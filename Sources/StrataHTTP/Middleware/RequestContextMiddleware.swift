@@ -1,0 +1,47 @@
+import HTTPTypes
+import Hummingbird
+import Logging
+import StrataCore
+
+/// Gives each request its id and actor, logs it when it completes, and echoes the id back.
+///
+/// The id is the caller's `X-Request-ID` when it sends a sane one, so a trace can cross services;
+/// otherwise a new time-ordered UUID. The actor comes from `Strata-Actor` until tokens replace it.
+struct RequestContextMiddleware: RouterMiddleware {
+    typealias Context = StrataRequestContext
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
+        var context = context
+        let offered = request.headers[.xRequestID].flatMap { $0.count <= 128 && !$0.isEmpty ? $0 : nil }
+        context.requestID = offered ?? UUIDv7.make().lowercased
+        if let actor = request.headers[.strataActor], (1...256).contains(actor.count),
+            !actor.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
+        {
+            context.actor = actor
+        }
+        context.logger[metadataKey: "request_id"] = .string(context.requestID)
+        let started = ContinuousClock.now
+        var response = try await next(request, context)
+        response.headers[.xRequestID] = context.requestID
+        let elapsed = ContinuousClock.now - started
+        context.logger.info(
+            "request",
+            metadata: [
+                "method": .string(request.method.rawValue), "path": .string(request.uri.path),
+                "status": .stringConvertible(response.status.code), "actor": .string(context.actor),
+                "duration_ms": .stringConvertible(
+                    Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000),
+            ]
+        )
+        return response
+    }
+}
+
+extension HTTPField.Name {
+    static let xRequestID = Self("X-Request-ID")!
+    static let strataActor = Self("Strata-Actor")!
+    static let strataPosition = Self("Strata-Position")!
+    static let idempotencyKey = Self("Idempotency-Key")!
+}

@@ -1,0 +1,99 @@
+import Hummingbird
+import StrataCore
+import StrataStore
+
+/// Every refusal's status and code, in one table.
+extension Problem {
+    init(_ error: DomainError) {
+        switch error {
+        case .datasetNotFound:
+            self.init(status: .notFound, code: "not_found", detail: "no such dataset")
+        case .versionNotFound(let version):
+            self.init(status: .notFound, code: "not_found", detail: "the dataset has no version \(version)")
+        case .invalidTransition(let action, let status, let detail):
+            self.init(
+                status: .conflict, code: "invalid_transition",
+                detail: "cannot \(action) a \(status.rawValue) dataset" + (detail.map { ": \($0)" } ?? "")
+            )
+        case .publishCheckFailed(let version, let missing):
+            self.init(
+                status: .unprocessableContent, code: "publish_check_failed",
+                detail: "version \(version) cannot be published: it lacks \(missing.joined(separator: " and "))",
+                errors: missing.map { field in
+                    FieldError(
+                        path: "/\(field)",
+                        message: field == "schema" ? "at least one column is required" : "\(field) is required"
+                    )
+                }
+            )
+        case .nameTaken(let namespace, let name):
+            self.init(
+                status: .conflict, code: "name_taken",
+                detail: "a dataset named '\(name)' already exists in namespace '\(namespace)'"
+            )
+        case .alreadyExists:
+            self.init(status: .conflict, code: "already_exists", detail: "a dataset with this id already exists")
+        case .invalidPatch(let reason):
+            self.init(status: .unprocessableContent, code: "validation_failed", detail: "invalid patch: \(reason)")
+        }
+    }
+
+    init(_ error: CatalogError) {
+        switch error {
+        case .versionConflict(let expected, let actual):
+            self.init(
+                status: .preconditionFailed, code: "version_conflict",
+                detail: "If-Match names version \(expected), but the dataset is at version \(actual)"
+            )
+        case .idempotencyKeyReused:
+            self.init(
+                status: .unprocessableContent, code: "idempotency_key_reused",
+                detail: "this Idempotency-Key was already used for a different request"
+            )
+        }
+    }
+
+    /// Errors Hummingbird raises itself (unknown route, wrong method, body too large, …).
+    init(_ error: any HTTPResponseError) {
+        switch error.status {
+        case .notFound:
+            self.init(status: .notFound, code: "not_found", detail: "no such resource")
+        case .methodNotAllowed:
+            self.init(status: .methodNotAllowed, code: "method_not_allowed", detail: "method not allowed here")
+        case .contentTooLarge:
+            self.init(
+                status: .contentTooLarge, code: "payload_too_large", detail: "request bodies are limited to 1 MiB")
+        case let status where status.code < 500:
+            self.init(status: status, code: "bad_request", detail: status.reasonPhrase)
+        default:
+            self.init(status: .internalServerError, code: "internal_error", detail: "the server failed; see its log")
+        }
+    }
+}
+
+/// Turns every error a route throws into a problem document, so no client sees anything else.
+struct ProblemMiddleware: RouterMiddleware {
+    typealias Context = StrataRequestContext
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
+        do {
+            return try await next(request, context)
+        } catch let problem as Problem {
+            return try problem.response(from: request, context: context)
+        } catch let error as DomainError {
+            return try Problem(error).response(from: request, context: context)
+        } catch let error as CatalogError {
+            return try Problem(error).response(from: request, context: context)
+        } catch let error as any HTTPResponseError {
+            return try Problem(error).response(from: request, context: context)
+        } catch {
+            context.logger.error("request failed", metadata: ["error": "\(String(reflecting: error))"])
+            return try Problem(
+                status: .internalServerError, code: "internal_error", detail: "the server failed; see its log"
+            )
+            .response(from: request, context: context)
+        }
+    }
+}

@@ -1,0 +1,227 @@
+import Crypto
+import Foundation
+import HTTPTypes
+import Hummingbird
+import StrataCore
+
+/// A request body, read and checked before anything acts on it.
+///
+/// The rules mirror `Schemas/requests/*.json` field by field (`RequestBodyContractTests` feeds the same
+/// documents to both and demands the same verdict). The order of checks gives each kind of bad input
+/// its own answer: 413 too large, 415 not JSON by content type, 400 not parseable, 422 against the rules.
+struct RequestBody {
+    /// The parsed body, always a JSON object.
+    var object: [String: JSONValue]
+    /// The bytes as received, for the idempotency hash.
+    var bytes: ByteBuffer
+
+    static func read(
+        _ request: Request,
+        context: StrataRequestContext,
+        rules: BodyRules,
+        allowEmpty: Bool = false,
+        mediaTypes: [String] = ["application/json"]
+    ) async throws -> RequestBody {
+        var request = request
+        let bytes = try await request.collectBody(upTo: context.maxUploadSize)
+        if bytes.readableBytes == 0 && allowEmpty {
+            return RequestBody(object: [:], bytes: bytes)
+        }
+        let mediaType = request.headers[.contentType]?.split(separator: ";").first
+            .map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        guard let mediaType, mediaTypes.contains(mediaType) else {
+            throw Problem(
+                status: .unsupportedMediaType, code: "unsupported_media_type",
+                detail: "send the body as \(mediaTypes.joined(separator: " or "))"
+            )
+        }
+        let value: JSONValue
+        do {
+            value = try JSONDecoder().decode(JSONValue.self, from: Data(buffer: bytes))
+        } catch {
+            throw Problem(status: .badRequest, code: "invalid_json", detail: "the body is not valid JSON")
+        }
+        guard case .object(let object) = value else {
+            throw Problem(
+                status: .unprocessableContent, code: "validation_failed", detail: "the body must be a JSON object",
+                errors: [.init(path: "", message: "must be an object")]
+            )
+        }
+        let errors = rules.check(object)
+        guard errors.isEmpty else {
+            throw Problem(
+                status: .unprocessableContent, code: "validation_failed",
+                detail: "the body does not match the schema", errors: errors
+            )
+        }
+        return RequestBody(object: object, bytes: bytes)
+    }
+
+    /// Decodes the (already checked) body into a typed value.
+    func decode<T: Decodable>(_ type: T.Type) throws -> T {
+        try JSONDecoder().decode(T.self, from: JSONEncoder().encode(JSONValue.object(object)))
+    }
+
+    func string(_ key: String) -> String? {
+        if case .string(let value) = object[key] { return value }
+        return nil
+    }
+
+    func integer(_ key: String) -> Int? {
+        if case .number(let value) = object[key] { return Int(value) }
+        return nil
+    }
+
+    func bool(_ key: String) -> Bool? {
+        if case .bool(let value) = object[key] { return value }
+        return nil
+    }
+
+    /// SHA-256 of method, path and body: what an `Idempotency-Key` is bound to.
+    func fingerprint(of request: Request) -> String {
+        var hasher = SHA256()
+        hasher.update(data: Data("\(request.method.rawValue) \(request.uri.path)\n".utf8))
+        hasher.update(data: Data(buffer: bytes))
+        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    }
+}
+
+/// The allowed fields of one kind of request body and what each must hold.
+struct BodyRules: Sendable {
+    var fields: [String: FieldRule]
+    var required: [String] = []
+
+    func check(_ object: [String: JSONValue]) -> [Problem.FieldError] {
+        var errors: [Problem.FieldError] = []
+        for name in required where object[name] == nil {
+            errors.append(.init(path: "/\(name)", message: "is required"))
+        }
+        for (name, value) in object.sorted(by: { $0.key < $1.key }) {
+            guard let rule = fields[name] else {
+                errors.append(.init(path: "/\(name)", message: "is not a known field"))
+                continue
+            }
+            errors += rule.check(value, at: "/\(name)")
+        }
+        return errors
+    }
+}
+
+/// What one field must hold.
+indirect enum FieldRule: Sendable {
+    case string(minLength: Int = 0, maxLength: Int, nullable: Bool = false, noControlCharacters: Bool = false)
+    case integer(minimum: Int64, nullable: Bool = false)
+    case boolean
+    case object(nullable: Bool = false)
+    case oneOf([String], nullable: Bool)
+    case array(of: FieldRule, maxItems: Int, uniqueItems: Bool = false, nullable: Bool = false)
+    case record(BodyRules, nullable: Bool = false)
+
+    static let namespaceOrName = FieldRule.string(minLength: 1, maxLength: 1024, noControlCharacters: true)
+    static let uuid = FieldRule.string(minLength: 36, maxLength: 36)
+
+    func check(_ value: JSONValue, at path: String) -> [Problem.FieldError] {
+        func fail(_ message: String) -> [Problem.FieldError] { [.init(path: path, message: message)] }
+        switch (self, value) {
+        case (.string(_, _, true, _), .null), (.integer(_, true), .null), (.object(true), .null),
+            (.oneOf(_, true), .null), (.array(_, _, _, true), .null), (.record(_, true), .null):
+            return []
+        case (.string(let minLength, let maxLength, _, let noControl), .string(let text)):
+            let length = text.unicodeScalars.count
+            if length < minLength { return fail(minLength == 1 ? "must not be empty" : "is too short") }
+            if length > maxLength { return fail("must be at most \(maxLength) characters") }
+            if noControl && text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
+                return fail("must not contain control characters")
+            }
+            if case .string(36, 36, _, _) = self, UUID(uuidString: text) == nil { return fail("must be a UUID") }
+            return []
+        case (.integer(let minimum, _), .number(let number)):
+            guard number.rounded() == number, abs(number) < 9.2e18 else { return fail("must be an integer") }
+            return Int64(number) < minimum ? fail("must be at least \(minimum)") : []
+        case (.boolean, .bool), (.object, .object):
+            return []
+        case (.oneOf(let allowed, _), .string(let text)):
+            return allowed.contains(text) ? [] : fail("must be one of \(allowed.joined(separator: ", "))")
+        case (.array(let element, let maxItems, let unique, _), .array(let items)):
+            if items.count > maxItems { return fail("must have at most \(maxItems) items") }
+            if unique && Set(items).count != items.count { return fail("must not repeat items") }
+            return items.enumerated().flatMap { element.check($1, at: "\(path)/\($0)") }
+        case (.record(let rules, _), .object(let object)):
+            return rules.check(object).map { .init(path: path + $0.path, message: $0.message) }
+        default:
+            return fail("must be \(expectation)")
+        }
+    }
+
+    private var expectation: String {
+        switch self {
+        case .string(_, _, let nullable, _): return nullable ? "a string or null" : "a string"
+        case .integer(_, let nullable): return nullable ? "an integer or null" : "an integer"
+        case .boolean: return "true or false"
+        case .object(let nullable): return nullable ? "an object or null" : "an object"
+        case .oneOf(_, let nullable): return nullable ? "a string or null" : "a string"
+        case .array(_, _, _, let nullable): return nullable ? "an array or null" : "an array"
+        case .record(_, let nullable): return nullable ? "an object or null" : "an object"
+        }
+    }
+}
+
+/// The bodies of the dataset endpoints; each mirrors its file in `Schemas/requests/`.
+enum RequestSchemas {
+    static let column = BodyRules(
+        fields: [
+            "name": .string(minLength: 1, maxLength: 1024), "type": .string(minLength: 1, maxLength: 256),
+            "nullable": .boolean, "description": .string(maxLength: 4096, nullable: true),
+        ],
+        required: ["name", "type"]
+    )
+    static let versionRef = BodyRules(
+        fields: ["dataset_id": .uuid, "version": .integer(minimum: 1)], required: ["dataset_id", "version"]
+    )
+
+    /// The version fields; in a merge patch every one of them may also be null.
+    static func versionFields(patch: Bool) -> [String: FieldRule] {
+        [
+            "owner": .string(maxLength: 256, nullable: true),
+            "description": .string(maxLength: 65536, nullable: true),
+            "location": .string(maxLength: 4096, nullable: true),
+            "format": .oneOf(DatasetFormat.allCases.map(\.rawValue), nullable: true),
+            "schema": .array(of: .record(column), maxItems: 10000, nullable: patch),
+            "tags": .array(
+                of: .string(minLength: 1, maxLength: 256), maxItems: 256, uniqueItems: true, nullable: patch),
+            "row_count": .integer(minimum: 0, nullable: true),
+            "size_bytes": .integer(minimum: 0, nullable: true),
+            "properties": .object(nullable: patch),
+            "parents": .array(of: .record(versionRef), maxItems: 1000, nullable: patch),
+            "change_note": .string(maxLength: 4096, nullable: true),
+        ]
+    }
+
+    static let createDataset = BodyRules(
+        fields: versionFields(patch: false).merging(["namespace": .namespaceOrName, "name": .namespaceOrName]) { $1 },
+        required: ["namespace", "name"]
+    )
+    static let patchDataset = BodyRules(fields: versionFields(patch: true))
+    static let publishDataset = BodyRules(
+        fields: ["version": .integer(minimum: 1), "change_note": .string(maxLength: 4096, nullable: true)]
+    )
+    static let archiveDataset = BodyRules(fields: ["reason": .string(maxLength: 4096, nullable: true)])
+    static let restoreDataset = BodyRules(fields: [:])
+    static let retireDataset = BodyRules(
+        fields: ["reason": .string(minLength: 1, maxLength: 4096), "dry_run": .boolean], required: ["reason"]
+    )
+    static let cloneDataset = BodyRules(
+        fields: [
+            "name": .namespaceOrName, "namespace": .namespaceOrName,
+            "change_note": .string(maxLength: 4096, nullable: true),
+        ],
+        required: ["name"]
+    )
+    static let recordUsage = BodyRules(
+        fields: [
+            "consumer": .string(minLength: 1, maxLength: 1024), "kind": .string(maxLength: 256, nullable: true),
+            "properties": .object(),
+        ],
+        required: ["consumer"]
+    )
+}
