@@ -1,0 +1,81 @@
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import StrataCore
+import StrataTestSupport
+import Testing
+
+@Suite("Listing datasets")
+struct DatasetListingTests {
+    @Test func filtersByNamespaceStatusTagOwnerCreatorAndText() async throws {
+        try await withTestApp { client, _ in
+            let sales = try await client.createDataset(
+                namespace: "sales", name: "orders",
+                fields:
+                    #""owner": "team-a", "description": "Cleaned ORDERS", "tags": ["prod", "pii"], "location": "s3://x", "schema": [{"name": "id", "type": "int"}]"#
+            )
+            try await client.send(.post, "/v1/datasets/\(sales)/publish")
+            let draft = try await client.createDataset(
+                namespace: "sales", name: "returns", fields: #""owner": "team-b", "tags": ["dev"]"#)
+            let archived = try await client.createDataset(
+                namespace: "ml", name: "features", fields: #""owner": "team-a""#)
+            try await client.send(.post, "/v1/datasets/\(archived)/archive")
+            let byBob = try await client.send(
+                .post, "/v1/datasets", json: #"{"namespace": "ml", "name": "labels"}"#, headers: ["Strata-Actor": "bob"]
+            )
+            let bob = try byBob.json()["id"]?.stringValue ?? ""
+
+            func ids(_ query: String) async throws -> Set<String> {
+                let response = try await client.send(.get, "/v1/datasets?\(query)")
+                #expect(response.status == .ok, "\(query): \(response.text)")
+                return Set(try response.json()["datasets"]?.arrayValue?.compactMap { $0["id"]?.stringValue } ?? [])
+            }
+            #expect(try await ids("") == [sales, draft, bob], "the default is draft and published")
+            #expect(try await ids("status=all") == [sales, draft, archived, bob])
+            #expect(try await ids("status=archived") == [archived])
+            #expect(try await ids("status=published,archived") == [sales, archived])
+            #expect(try await ids("namespace=sales") == [sales, draft])
+            #expect(try await ids("tag=pii") == [sales])
+            #expect(try await ids("owner=team-a&status=all") == [sales, archived])
+            #expect(try await ids("created_by=bob") == [bob])
+            #expect(try await ids("q=orders") == [sales], "q matches the name")
+            #expect(try await ids("q=cleaned") == [sales], "q matches the description, ignoring case")
+            let bad = try await client.send(.get, "/v1/datasets?status=gone")
+            #expect(bad.status == .badRequest && bad.problemCode == "invalid_parameter")
+            let badCursor = try await client.send(.get, "/v1/datasets?cursor=!!")
+            #expect(badCursor.status == .badRequest && badCursor.problemCode == "invalid_parameter")
+        }
+    }
+
+    /// Pages are cut by id, so while other clients create and edit datasets, a reader walking the pages
+    /// sees every dataset that existed when it started exactly once.
+    @Test func cursorPagesNeitherLoseNorRepeatAnItemWhileWritesHappen() async throws {
+        try await withTestApp { client, _ in
+            var existing: Set<String> = []
+            for index in 0..<23 { existing.insert(try await client.createDataset(name: "set-\(index)")) }
+            let seen = try await withThrowingTaskGroup(of: [String].self) { group in
+                group.addTask {
+                    for index in 0..<15 {
+                        let id = try await client.createDataset(name: "new-\(index)")
+                        try await client.send(.patch, "/v1/datasets/\(id)", json: #"{"row_count": 1}"#)
+                    }
+                    return []
+                }
+                group.addTask {
+                    var seen: [String] = []
+                    var cursor: String?
+                    repeat {
+                        let query = "limit=4" + (cursor.map { "&cursor=\($0)" } ?? "")
+                        let page = try await client.send(.get, "/v1/datasets?\(query)").json()
+                        seen += page["datasets"]?.arrayValue?.compactMap { $0["id"]?.stringValue } ?? []
+                        cursor = page["next_cursor"]?.stringValue
+                    } while cursor != nil
+                    return seen
+                }
+                return try await group.reduce(into: [String]()) { $0 += $1 }
+            }
+            #expect(seen.count == Set(seen).count, "an item was repeated")
+            #expect(existing.isSubset(of: Set(seen)), "an item was lost")
+        }
+    }
+}
