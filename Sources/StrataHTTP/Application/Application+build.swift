@@ -98,6 +98,7 @@ public func buildRouter(_ services: StrataServices) -> Router<StrataRequestConte
     }
     DatasetRoutes(writer: services.writer, reader: services.reader, clock: services.clock, makeID: services.makeID)
         .register(on: router)
+    EventRoutes(reader: services.reader).register(on: router)
     return router
 }
 

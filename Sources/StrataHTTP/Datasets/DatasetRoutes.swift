@@ -85,9 +85,8 @@ struct DatasetRoutes {
         // Lineage arrives in a later change; until then nothing is known to be downstream.
         let impact: [JSONValue] = []
         if body.bool("dry_run") == true {
-            let state = try await reader.state(of: id)
+            let (state, position) = try await reader.read { try await $0.state(of: id) }
             _ = try DatasetDecider.decide(.retire(reason: reason), state: state)
-            let position = try await reader.lastPosition(of: id)
             return jsonResponse(
                 .ok, body: withImpact(Documents.dataset(state), impact),
                 headers: [.eTag: quoted(state.streamVersion), .strataPosition: "\(position)"]
@@ -138,22 +137,25 @@ struct DatasetRoutes {
     // MARK: reads
 
     @Sendable func show(_ request: Request, context: StrataRequestContext) async throws -> Response {
-        guard let dataset = try await reader.dataset(try datasetID(context)) else { throw DomainError.datasetNotFound }
-        return jsonResponse(.ok, body: dataset.document, headers: [.eTag: quoted(dataset.streamVersion)])
+        let id = try datasetID(context)
+        let (found, position) = try await reader.read(asOf: try asOf(request)) { try await $0.dataset(id) }
+        guard let dataset = found else { throw DomainError.datasetNotFound }
+        return jsonResponse(.ok, body: dataset.document, position: position, etag: dataset.streamVersion)
     }
 
     @Sendable func showByName(_ request: Request, context: StrataRequestContext) async throws -> Response {
         let namespace = try pathText("namespace", context)
         let name = try pathText("name", context)
-        guard let dataset = try await reader.dataset(namespace: namespace, name: name) else {
-            throw DomainError.datasetNotFound
+        let (found, position) = try await reader.read(asOf: try asOf(request)) {
+            try await $0.dataset(namespace: namespace, name: name)
         }
-        return jsonResponse(.ok, body: dataset.document, headers: [.eTag: quoted(dataset.streamVersion)])
+        guard let dataset = found else { throw DomainError.datasetNotFound }
+        return jsonResponse(.ok, body: dataset.document, position: position, etag: dataset.streamVersion)
     }
 
     @Sendable func list(_ request: Request, context: StrataRequestContext) async throws -> Response {
         let query = request.uri.queryParameters
-        var filter = CatalogReader.ListFilter()
+        var filter = CatalogSnapshot.ListFilter()
         filter.namespace = query["namespace"].map(String.init)
         filter.tag = query["tag"].map(String.init)
         filter.owner = query["owner"].map(String.init)
@@ -172,40 +174,48 @@ struct DatasetRoutes {
             guard let after = ListCursor.decode(cursor) else { throw invalidParameter("cursor", "is not a cursor") }
             filter.after = after
         }
-        let page = try await reader.datasets(filter)
+        let (page, position) = try await reader.read(asOf: try asOf(request)) { [filter] in
+            try await $0.datasets(filter)
+        }
         let next = page.continueAfter.map { "\"\(ListCursor.encode($0))\"" } ?? "null"
-        return jsonResponse(
-            .ok, body: "{\"datasets\":[\(page.documents.joined(separator: ","))],\"next_cursor\":\(next)}")
+        let body = "{\"datasets\":[\(page.documents.joined(separator: ","))],\"next_cursor\":\(next)}"
+        return jsonResponse(.ok, body: body, position: position)
     }
 
     @Sendable func versions(_ request: Request, context: StrataRequestContext) async throws -> Response {
         let id = try datasetID(context)
-        let versions = try await reader.versions(of: id)
+        let (versions, position) = try await reader.read(asOf: try asOf(request)) { try await $0.versions(of: id) }
         if versions.isEmpty { throw DomainError.datasetNotFound }
-        return jsonResponse(.ok, body: "{\"versions\":[\(versions.joined(separator: ","))]}")
+        return jsonResponse(.ok, body: "{\"versions\":[\(versions.joined(separator: ","))]}", position: position)
     }
 
     @Sendable func version(_ request: Request, context: StrataRequestContext) async throws -> Response {
         let id = try datasetID(context)
         let number = try versionNumber(context)
-        guard let document = try await reader.version(number, of: id) else {
-            if try await reader.dataset(id) == nil { throw DomainError.datasetNotFound }
-            throw DomainError.versionNotFound(number)
+        let (found, position) = try await reader.read(asOf: try asOf(request)) { snapshot in
+            (try await snapshot.version(number, of: id), try await snapshot.dataset(id) != nil)
         }
-        return jsonResponse(.ok, body: document)
+        guard let document = found.0 else {
+            throw found.1 ? DomainError.versionNotFound(number) : DomainError.datasetNotFound
+        }
+        return jsonResponse(.ok, body: document, position: position)
     }
 
     @Sendable func usages(_ request: Request, context: StrataRequestContext) async throws -> Response {
         let id = try datasetID(context)
-        guard try await reader.dataset(id) != nil else { throw DomainError.datasetNotFound }
-        let usages = try await reader.usages(of: id)
-        return jsonResponse(.ok, body: "{\"usages\":[\(usages.joined(separator: ","))]}")
+        let (found, position) = try await reader.read(asOf: try asOf(request)) { snapshot -> [String]? in
+            try await snapshot.dataset(id) == nil ? nil : try await snapshot.usages(of: id)
+        }
+        guard let usages = found else { throw DomainError.datasetNotFound }
+        return jsonResponse(.ok, body: "{\"usages\":[\(usages.joined(separator: ","))]}", position: position)
     }
 
     @Sendable func history(_ request: Request, context: StrataRequestContext) async throws -> Response {
-        let events = try await reader.history(of: try datasetID(context))
+        let id = try datasetID(context)
+        let (events, position) = try await reader.read(asOf: try asOf(request)) { try await $0.history(of: id) }
         if events.isEmpty { throw DomainError.datasetNotFound }
-        return jsonResponse(.ok, body: "{\"events\":[\(events.map(\.document).joined(separator: ","))]}")
+        let body = "{\"events\":[\(events.map(\.document).joined(separator: ","))]}"
+        return jsonResponse(.ok, body: body, position: position)
     }
 
     // MARK: plumbing
@@ -337,6 +347,21 @@ func invalidParameter(_ name: String, _ message: String) -> Problem {
 }
 
 func quoted(_ version: Int64) -> String { "\"\(version)\"" }
+
+/// A read's answer: its body, the position its snapshot reflects and, for one dataset, its ETag.
+func jsonResponse(_ status: HTTPResponse.Status, body: String, position: Int64, etag: Int64? = nil) -> Response {
+    var headers: [HTTPField.Name: String] = [.strataPosition: "\(position)"]
+    if let etag { headers[.eTag] = quoted(etag) }
+    return jsonResponse(status, body: body, headers: headers)
+}
+
+/// `as_of`: a log position, or an RFC 3339 time meaning the last position recorded at or before it.
+func asOf(_ request: Request) throws -> CatalogReader.AsOf {
+    guard let text = request.uri.queryParameters["as_of"].map(String.init) else { return .head }
+    if let position = Int64(text), position >= 0 { return .position(position) }
+    if let date = RFC3339.date(from: text) { return .time(date) }
+    throw invalidParameter("as_of", "must be a log position or an RFC 3339 time, such as 2026-11-22T10:00:00Z")
+}
 
 func jsonResponse(_ status: HTTPResponse.Status, body: String, headers: [HTTPField.Name: String] = [:]) -> Response {
     var fields = HTTPFields()

@@ -53,6 +53,17 @@ extension Problem {
         }
     }
 
+    init(_ error: ReadError) {
+        switch error {
+        case .asOfBeyondHead(let requested, let head):
+            self.init(
+                status: .badRequest, code: "invalid_parameter",
+                detail: "as_of \(requested) is beyond the end of the log (\(head)); its answer could still change",
+                errors: [.init(path: "as_of", message: "must not exceed \(head)")]
+            )
+        }
+    }
+
     /// Errors Hummingbird raises itself (unknown route, wrong method, body too large, …).
     init(_ error: any HTTPResponseError) {
         switch error.status {
@@ -85,6 +96,8 @@ struct ProblemMiddleware: RouterMiddleware {
         } catch let error as DomainError {
             return try Problem(error).response(from: request, context: context)
         } catch let error as CatalogError {
+            return try Problem(error).response(from: request, context: context)
+        } catch let error as ReadError {
             return try Problem(error).response(from: request, context: context)
         } catch let error as any HTTPResponseError {
             return try Problem(error).response(from: request, context: context)

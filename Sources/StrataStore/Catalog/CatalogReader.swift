@@ -3,7 +3,11 @@ import PostgresNIO
 import StrataCore
 
 /// The read side: datasets, versions, usages and history, answered from the projections (history from
-/// the log itself). Documents come back as the projector stored them.
+/// the log itself), at the log's head or as of any earlier position.
+///
+/// Every read runs in one REPEATABLE READ transaction that also reads the position its snapshot
+/// reflects. Positions follow commit order, so that snapshot is exactly the log up to that position —
+/// which is why repeating a read with `as_of` set to the position it answered reproduces it.
 public struct CatalogReader: Sendable {
     public let client: PostgresClient
     public let logger: Logger
@@ -12,6 +16,72 @@ public struct CatalogReader: Sendable {
         self.client = client
         self.logger = logger
     }
+
+    /// Which state of the catalog a read asks for.
+    public enum AsOf: Sendable, Equatable {
+        case head
+        case position(Int64)
+        /// The state after the last event recorded at or before this time.
+        case time(Date)
+    }
+
+    /// Runs `body` on one consistent snapshot and answers its result with the position it reflects.
+    public func read<Result: Sendable>(
+        asOf: AsOf = .head,
+        _ body: @Sendable (CatalogSnapshot) async throws -> Result
+    ) async throws -> (result: Result, position: Int64) {
+        try await client.withConnection { connection in
+            try await connection.perform(
+                "BEGIN TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger)
+            do {
+                let head =
+                    try await connection.query(
+                        "SELECT coalesce(max(global_position), 0) FROM events", logger: logger
+                    ).collect().first?.decode(Int64.self) ?? 0
+                let position: Int64
+                switch asOf {
+                case .head:
+                    position = head
+                case .position(let requested):
+                    guard requested <= head else { throw ReadError.asOfBeyondHead(requested: requested, head: head) }
+                    position = max(0, requested)
+                case .time(let date):
+                    position =
+                        try await connection.query(
+                            "SELECT coalesce(max(global_position), 0) FROM events WHERE recorded_at <= \(date)",
+                            logger: logger
+                        ).collect().first?.decode(Int64.self) ?? 0
+                }
+                let snapshot = CatalogSnapshot(
+                    connection: connection, logger: logger, position: position, isHead: position == head)
+                let result = try await body(snapshot)
+                try await connection.perform("COMMIT", logger: logger)
+                return (result, position)
+            } catch {
+                try? await connection.perform("ROLLBACK", logger: logger)
+                throw error
+            }
+        }
+    }
+}
+
+/// A read that cannot be answered as asked.
+public enum ReadError: Error, Equatable {
+    /// `as_of` names a position the log has not reached: its answer could still change.
+    case asOfBeyondHead(requested: Int64, head: Int64)
+}
+
+/// The catalog as of one position, inside a read transaction.
+///
+/// A row is visible when `valid_from <= position < valid_to`; at the head that is simply
+/// `valid_to IS NULL`, which the queries spell out (`CASE`) so the planner can use the partial
+/// indexes on current rows.
+public struct CatalogSnapshot: Sendable {
+    let connection: PostgresConnection
+    let logger: Logger
+    /// The last log position this snapshot reflects.
+    public let position: Int64
+    let isHead: Bool
 
     /// A dataset's stored document and its stream version (the ETag).
     public struct DatasetDocument: Sendable, Equatable {
@@ -22,10 +92,12 @@ public struct CatalogReader: Sendable {
 
     public func dataset(_ id: UUID) async throws -> DatasetDocument? {
         try await first(
-            client.query(
+            connection.query(
                 """
                 SELECT dataset_id, stream_version, document FROM datasets
-                WHERE dataset_id = \(id) AND valid_to IS NULL
+                WHERE dataset_id = \(id)
+                  AND CASE WHEN \(isHead) THEN valid_to IS NULL
+                      ELSE valid_from <= \(position) AND (valid_to IS NULL OR valid_to > \(position)) END
                 """,
                 logger: logger
             )
@@ -36,10 +108,12 @@ public struct CatalogReader: Sendable {
     public func dataset(namespace: String, name: String) async throws -> DatasetDocument? {
         let key = ByteBuffer(bytes: DatasetProjector.nameKey(namespace, name))
         return try await first(
-            client.query(
+            connection.query(
                 """
                 SELECT dataset_id, stream_version, document FROM datasets
-                WHERE name_key = \(key) AND valid_to IS NULL AND namespace = \(namespace) AND name = \(name)
+                WHERE name_key = \(key) AND namespace = \(namespace) AND name = \(name)
+                  AND CASE WHEN \(isHead) THEN valid_to IS NULL
+                      ELSE valid_from <= \(position) AND (valid_to IS NULL OR valid_to > \(position)) END
                 ORDER BY (status = 'retired'), created_at DESC, dataset_id DESC
                 LIMIT 1
                 """,
@@ -80,10 +154,11 @@ public struct CatalogReader: Sendable {
     public func datasets(_ filter: ListFilter) async throws -> (documents: [String], continueAfter: UUID?) {
         let statuses = filter.statuses.map(\.rawValue)
         let pattern = filter.query?.lowercased()
-        let rows = try await client.query(
+        let rows = try await connection.query(
             """
             SELECT dataset_id, document FROM datasets
-            WHERE valid_to IS NULL
+            WHERE CASE WHEN \(isHead) THEN valid_to IS NULL
+                  ELSE valid_from <= \(position) AND (valid_to IS NULL OR valid_to > \(position)) END
               AND status = ANY(\(statuses))
               AND (\(filter.after)::uuid IS NULL OR dataset_id > \(filter.after))
               AND (\(filter.namespace)::text IS NULL OR namespace = \(filter.namespace))
@@ -107,9 +182,12 @@ public struct CatalogReader: Sendable {
     /// All versions, newest first.
     public func versions(of id: UUID) async throws -> [String] {
         try await documents(
-            client.query(
+            connection.query(
                 """
-                SELECT document FROM dataset_versions WHERE dataset_id = \(id) AND valid_to IS NULL
+                SELECT document FROM dataset_versions
+                WHERE dataset_id = \(id)
+                  AND CASE WHEN \(isHead) THEN valid_to IS NULL
+                      ELSE valid_from <= \(position) AND (valid_to IS NULL OR valid_to > \(position)) END
                 ORDER BY version DESC
                 """,
                 logger: logger
@@ -119,10 +197,12 @@ public struct CatalogReader: Sendable {
 
     public func version(_ number: Int, of id: UUID) async throws -> String? {
         try await documents(
-            client.query(
+            connection.query(
                 """
                 SELECT document FROM dataset_versions
-                WHERE dataset_id = \(id) AND version = \(number) AND valid_to IS NULL
+                WHERE dataset_id = \(id) AND version = \(number)
+                  AND CASE WHEN \(isHead) THEN valid_to IS NULL
+                      ELSE valid_from <= \(position) AND (valid_to IS NULL OR valid_to > \(position)) END
                 """,
                 logger: logger
             )
@@ -132,28 +212,77 @@ public struct CatalogReader: Sendable {
     /// Usage pins, in the order they were recorded.
     public func usages(of id: UUID) async throws -> [String] {
         try await documents(
-            client.query(
-                "SELECT document FROM dataset_usages WHERE dataset_id = \(id) ORDER BY valid_from", logger: logger
+            connection.query(
+                """
+                SELECT document FROM dataset_usages WHERE dataset_id = \(id) AND valid_from <= \(position)
+                ORDER BY valid_from
+                """,
+                logger: logger
             )
         )
     }
 
-    /// The dataset's events, oldest first: its audit trail.
+    /// The dataset's events up to this snapshot, oldest first: its audit trail.
     public func history(of id: UUID) async throws -> [RecordedEvent] {
-        try await EventStore(client: client, logger: logger).readStream(id)
+        try await EventStore.collect(
+            connection.query(
+                """
+                SELECT \(unescaped: EventStore.columns) FROM events
+                WHERE stream_id = \(id) AND global_position <= \(position)
+                ORDER BY stream_version
+                """,
+                logger: logger
+            )
+        )
+    }
+
+    /// What the event feed may filter on.
+    public struct EventFilter: Sendable, Equatable {
+        public var after: Int64 = 0
+        public var limit: Int = 100
+        public var type: String?
+        public var streamID: UUID?
+        public var actor: String?
+        public var since: Date?
+        public var until: Date?
+
+        public init(
+            after: Int64 = 0, limit: Int = 100, type: String? = nil, streamID: UUID? = nil, actor: String? = nil,
+            since: Date? = nil, until: Date? = nil
+        ) {
+            self.after = after
+            self.limit = limit
+            self.type = type
+            self.streamID = streamID
+            self.actor = actor
+            self.since = since
+            self.until = until
+        }
+    }
+
+    /// Events after `filter.after`, up to this snapshot, in log order.
+    public func events(_ filter: EventFilter) async throws -> [RecordedEvent] {
+        try await EventStore.collect(
+            connection.query(
+                """
+                SELECT \(unescaped: EventStore.columns) FROM events
+                WHERE global_position > \(filter.after) AND global_position <= \(position)
+                  AND (\(filter.type)::text IS NULL OR event_type = \(filter.type))
+                  AND (\(filter.streamID)::uuid IS NULL OR stream_id = \(filter.streamID))
+                  AND (\(filter.actor)::text IS NULL OR metadata->>'actor' = \(filter.actor))
+                  AND (\(filter.since)::timestamptz IS NULL OR recorded_at >= \(filter.since))
+                  AND (\(filter.until)::timestamptz IS NULL OR recorded_at <= \(filter.until))
+                ORDER BY global_position
+                LIMIT \(filter.limit)
+                """,
+                logger: logger
+            )
+        )
     }
 
     /// The dataset folded from its events, for decisions that append nothing (a dry run).
     public func state(of id: UUID) async throws -> DatasetState {
         DatasetDecider.state(of: id, from: try await history(of: id).map { try $0.datasetEvent() })
-    }
-
-    /// The position of the dataset's last event, 0 if it has none.
-    public func lastPosition(of id: UUID) async throws -> Int64 {
-        let rows = try await client.query(
-            "SELECT coalesce(max(global_position), 0) FROM events WHERE stream_id = \(id)", logger: logger
-        )
-        return try await rows.collect().first?.decode(Int64.self) ?? 0
     }
 
     private func first(_ rows: PostgresRowSequence) async throws -> DatasetDocument? {

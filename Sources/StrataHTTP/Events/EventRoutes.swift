@@ -1,0 +1,125 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import ServiceLifecycle
+import StrataCore
+import StrataStore
+
+/// The log as a feed: pages with `GET /v1/events`, and a live Server-Sent-Events tail.
+struct EventRoutes {
+    let reader: CatalogReader
+    /// How long the live tail waits before looking for new events again.
+    var pollInterval: Duration = .milliseconds(200)
+    /// How often an idle live tail sends a comment line, so proxies keep the connection open.
+    var heartbeatInterval: Duration = .seconds(15)
+
+    func register(on router: Router<StrataRequestContext>) {
+        router.get("/v1/events", use: page)
+        router.get("/v1/events/stream", use: stream)
+    }
+
+    /// A page of the log. `next_after` is where to continue: the last event returned, or, when the
+    /// page is not full, the position the snapshot reflects — nothing at or below it can appear later.
+    @Sendable func page(_ request: Request, context: StrataRequestContext) async throws -> Response {
+        let filter = try eventFilter(request, defaultLimit: 100)
+        let (events, position) = try await reader.read { try await $0.events(filter) }
+        let nextAfter = events.count == filter.limit ? events.last!.position : max(position, filter.after)
+        let body = "{\"events\":[\(events.map(\.document).joined(separator: ","))],\"next_after\":\(nextAfter)}"
+        return jsonResponse(.ok, body: body, position: position)
+    }
+
+    /// The live tail: every event after `Last-Event-ID` (or `after`), then new ones as they commit; the
+    /// SSE `id:` of each is its position. It ends when the server shuts down.
+    @Sendable func stream(_ request: Request, context: StrataRequestContext) async throws -> Response {
+        var filter = try eventFilter(request, defaultLimit: 1000)
+        if let lastEventID = request.headers[HTTPField.Name("Last-Event-ID")!] {
+            guard let position = Int64(lastEventID), position >= 0 else {
+                throw invalidParameter("Last-Event-ID", "must be a log position")
+            }
+            filter.after = position
+        }
+        var headers = HTTPFields()
+        headers[.contentType] = "text/event-stream"
+        headers[.cacheControl] = "no-cache"
+        let reader = reader
+        let start = filter
+        let pollInterval = pollInterval
+        let heartbeatInterval = heartbeatInterval
+        return Response(
+            status: .ok, headers: headers,
+            body: ResponseBody { writer in
+                var filter = start
+                var lastWrite = ContinuousClock.now
+                while !Task.isCancelled && !Task.isShuttingDownGracefully {
+                    let page = filter
+                    let (events, position) = try await reader.read { try await $0.events(page) }
+                    if events.isEmpty {
+                        filter.after = max(filter.after, position)
+                        if ContinuousClock.now - lastWrite >= heartbeatInterval {
+                            try await writer.write(ByteBuffer(string: ": heartbeat\n\n"))
+                            lastWrite = .now
+                        }
+                        try? await Task.sleep(for: pollInterval)
+                        continue
+                    }
+                    var text = ""
+                    for event in events {
+                        text += "id: \(event.position)\nevent: \(event.type)\ndata: \(event.document)\n\n"
+                    }
+                    try await writer.write(ByteBuffer(string: text))
+                    lastWrite = .now
+                    filter.after = events.count == filter.limit ? events.last!.position : max(position, filter.after)
+                }
+                try await writer.finish(nil)
+            }
+        )
+    }
+
+    private func eventFilter(_ request: Request, defaultLimit: Int) throws -> CatalogSnapshot.EventFilter {
+        let query = request.uri.queryParameters
+        var filter = CatalogSnapshot.EventFilter(limit: defaultLimit)
+        if let after = query["after"].map(String.init) {
+            guard let value = Int64(after), value >= 0 else {
+                throw invalidParameter("after", "must be a log position")
+            }
+            filter.after = value
+        }
+        if let limit = query["limit"].map(String.init) {
+            guard let value = Int(limit), (1...10000).contains(value) else {
+                throw invalidParameter("limit", "must be an integer from 1 to 10000")
+            }
+            filter.limit = value
+        }
+        filter.type = query["type"].map(String.init)
+        if let stream = query["stream_id"].map(String.init) {
+            guard let id = UUID(uuidString: stream) else { throw invalidParameter("stream_id", "must be a UUID") }
+            filter.streamID = id
+        }
+        filter.actor = query["actor"].map(String.init)
+        filter.since = try time(query["since"].map(String.init), "since")
+        filter.until = try time(query["until"].map(String.init), "until")
+        return filter
+    }
+
+    private func time(_ text: String?, _ name: String) throws -> Date? {
+        guard let text else { return nil }
+        guard let date = RFC3339.date(from: text) else {
+            throw invalidParameter(name, "must be an RFC 3339 time, such as 2026-11-22T10:00:00Z")
+        }
+        return date
+    }
+}
+
+/// Parsing of RFC 3339 times as clients send them, with or without fractional seconds.
+enum RFC3339 {
+    static func date(from text: String) -> Date? {
+        for options in [
+            ISO8601DateFormatter.Options.withInternetDateTime, [.withInternetDateTime, .withFractionalSeconds],
+        ] {
+            let formatter = ISO8601DateFormatter()
+            formatter.formatOptions = options
+            if let date = formatter.date(from: text) { return date }
+        }
+        return nil
+    }
+}

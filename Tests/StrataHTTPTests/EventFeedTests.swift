@@ -1,0 +1,123 @@
+import EmbeddedPostgres
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import StrataCore
+import StrataStore
+import StrataTestSupport
+import Testing
+
+@Suite("The event feed")
+struct EventFeedTests {
+    @Test func theFeedFiltersByTypeStreamActorAndTime() async throws {
+        try await withTestApp { client, _ in
+            let first = try await client.createDataset()
+            let start = Timestamp.string(from: Date())
+            try await Task.sleep(for: .milliseconds(5))
+            let second = try await client.createDataset()
+            try await client.send(.post, "/v1/datasets/\(second)/publish", headers: ["Strata-Actor": "bob"])
+
+            func types(_ query: String) async throws -> [String] {
+                let response = try await client.send(.get, "/v1/events?\(query)")
+                #expect(response.status == .ok, "\(query)")
+                return try response.json()["events"]?.arrayValue?.compactMap { $0["type"]?.stringValue } ?? []
+            }
+            #expect(try await types("").count == 5)
+            #expect(try await types("type=DatasetCreated").count == 2)
+            #expect(try await types("stream_id=\(first)") == ["DatasetCreated", "DatasetVersionDrafted"])
+            #expect(try await types("actor=bob") == ["DatasetPublished"])
+            #expect(try await types("since=\(start)").count == 3)
+            #expect(try await types("after=4") == ["DatasetPublished"])
+            let page = try await client.send(.get, "/v1/events?limit=2").json()
+            #expect(page["next_after"]?.intValue == 2)
+            let tail = try await client.send(.get, "/v1/events?after=2&type=DatasetPublished").json()
+            #expect(tail["next_after"]?.intValue == 5, "a short page continues after the snapshot's position")
+            let bad = try await client.send(.get, "/v1/events?limit=0")
+            #expect(bad.status == .badRequest && bad.problemCode == "invalid_parameter")
+        }
+    }
+
+    /// Writers in two connection pools with their own append pipelines (as two server processes would
+    /// be) write while a poller follows `after` and an SSE client reads, disconnects and resumes with
+    /// `Last-Event-ID`. Both must see every event exactly once, in log order.
+    @Test func aPollerAndAResumingStreamSeeEveryEventOnceInOrder() async throws {
+        try await withLiveApp { client, database in
+            let port = try #require(client.port)
+            let pools = [database.makeClient(), database.makeClient()]
+            let writesPerPool = 30
+            let (polled, streamed) = try await withThrowingTaskGroup(of: [Int].self) { group in
+                for pool in pools {
+                    group.addTask {
+                        await pool.run()
+                        return []
+                    }
+                }
+                for pool in pools {
+                    group.addTask {
+                        let writer = CatalogWriter(client: pool, logger: database.logger)
+                        for index in 0..<writesPerPool {
+                            _ = try await writer.submit(
+                                CatalogWriter.Request(
+                                    target: .dataset(
+                                        UUIDv7.make(),
+                                        .create(
+                                            namespace: "n", name: "\(UUID())-\(index)", fields: .init(), clonedFrom: nil
+                                        )),
+                                    metadata: EventMetadata(actor: "writer"), occurredAt: Date(),
+                                    respond: { _ in StoredResponse(status: 201, headers: [:], body: "") }
+                                )
+                            )
+                            try await Task.sleep(for: .milliseconds(25))
+                        }
+                        return []
+                    }
+                }
+                let total = pools.count * writesPerPool * 2
+                async let polled = poll(client, until: total)
+                async let streamed = streamWithOneDisconnect(port: port, until: total)
+                let result = try await (polled, streamed)
+                group.cancelAll()
+                return result
+            }
+            let expected = Array(1...(pools.count * writesPerPool * 2))
+            #expect(polled == expected)
+            #expect(streamed == expected)
+        }
+    }
+}
+
+/// Follows `/v1/events` with `after` until `total` events were seen; answers their positions.
+private func poll(_ client: some TestClientProtocol, until total: Int) async throws -> [Int] {
+    var seen: [Int] = []
+    var after = 0
+    let deadline = ContinuousClock.now + .seconds(60)
+    while seen.count < total && ContinuousClock.now < deadline {
+        let page = try await client.send(.get, "/v1/events?after=\(after)&limit=7").json()
+        seen += page["events"]?.arrayValue?.compactMap { $0["position"]?.intValue } ?? []
+        after = page["next_after"]?.intValue ?? after
+    }
+    return seen
+}
+
+/// Reads the SSE tail with curl for a moment, drops the connection, and resumes from the last id.
+private func streamWithOneDisconnect(port: Int, until total: Int) async throws -> [Int] {
+    var seen: [Int] = []
+    var lastID: Int?
+    let deadline = ContinuousClock.now + .seconds(60)
+    var roundsWithEvents = 0
+    while seen.count < total && ContinuousClock.now < deadline {
+        let resume = lastID.map { ["-H", "Last-Event-ID: \($0)"] } ?? []
+        let output = try await Task.detached {
+            try ProcessRunner.run(
+                ["/usr/bin/curl", "-s", "-N", "--max-time", "0.4"] + resume
+                    + ["http://127.0.0.1:\(port)/v1/events/stream"]
+            ).output
+        }.value
+        let ids = output.split(separator: "\n").filter { $0.hasPrefix("id: ") }.compactMap { Int($0.dropFirst(4)) }
+        seen += ids
+        lastID = ids.last ?? lastID
+        if !ids.isEmpty { roundsWithEvents += 1 }
+    }
+    #expect(roundsWithEvents >= 2, "the stream was never resumed mid-way")
+    return seen
+}
