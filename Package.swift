@@ -69,7 +69,7 @@ let package = Package(
         .target(
             name: "StrataTestSupport",
             dependencies: [
-                "EmbeddedPostgres", "StrataStore",
+                "EmbeddedPostgres", "StrataStore", "StrataCore",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             path: "Tests/StrataTestSupport"

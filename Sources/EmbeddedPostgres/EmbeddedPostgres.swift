@@ -213,7 +213,7 @@ public final class EmbeddedPostgres: Sendable {
             "$@" stop -D "$dir/postgres" -m immediate -w -s >/dev/null 2>&1
             rm -rf "$dir"
             """
-        try ProcessRunner.spawnDetached(
+        try ProcessRunner.start(
             ["/usr/bin/setsid", "/bin/sh", "-c", script, "strata-watchdog", "\(getpid())", layout.dataDirectory]
                 + command.prefix + [command.binaries.pgCtl]
         )

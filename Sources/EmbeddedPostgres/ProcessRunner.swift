@@ -32,9 +32,10 @@ public enum ProcessRunner {
         return Result(status: exitCode, output: output)
     }
 
-    /// Starts `arguments` without waiting for it; its output is discarded.
-    static func spawnDetached(_ arguments: [String]) throws {
-        _ = try spawn(arguments, outputPath: "/dev/null")
+    /// Starts `arguments` without waiting for it; its output is discarded. Answers its pid.
+    @discardableResult
+    public static func start(_ arguments: [String]) throws -> pid_t {
+        try spawn(arguments, outputPath: "/dev/null")
     }
 
     private static func spawn(_ arguments: [String], outputPath: String) throws -> pid_t {

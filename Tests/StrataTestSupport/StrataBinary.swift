@@ -32,6 +32,11 @@ public enum StrataBinary {
         return folder + "/" + source.lastPathComponent
     }
 
+    /// Starts `strata <arguments>` without waiting; answers its pid (its output is discarded).
+    public static func spawn(_ arguments: [String]) throws -> pid_t {
+        try ProcessRunner.start([path] + arguments)
+    }
+
     /// Runs `strata <arguments>` to completion, optionally as another system user (through `runuser`),
     /// and answers its exit status and everything it printed.
     public static func run(

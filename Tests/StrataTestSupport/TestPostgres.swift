@@ -82,8 +82,7 @@ public actor TestPostgres {
         try await admin.perform("CREATE DATABASE \(unescaped: Self.templateName)", logger: Self.logger)
         let client = PostgresClient(configuration: configuration, backgroundLogger: Self.logger)
         _ = try await client.whileRunning { client in
-            try await MigrationRunner.bundled().migrate(client, logger: Self.logger)
-            try await ProjectionCatalog.bundled().install(client, logger: Self.logger)
+            try await CatalogSchema.bundled().prepare(client, logger: Self.logger)
         }
     }
 

@@ -47,6 +47,24 @@ public enum JSONValue: Sendable, Equatable, Hashable, Codable {
         return nil
     }
 
+    public var arrayValue: [JSONValue]? {
+        if case .array(let value) = self { return value }
+        return nil
+    }
+
+    public var stringValue: String? {
+        if case .string(let value) = self { return value }
+        return nil
+    }
+
+    public var intValue: Int? {
+        if case .number(let value) = self, value.rounded() == value, abs(value) < 9.2e18 { return Int(value) }
+        return nil
+    }
+
+    /// The member `key` of an object; nil for anything else.
+    public subscript(key: String) -> JSONValue? { objectValue?[key] }
+
     /// RFC 7396 JSON Merge Patch: `patch` applied to `self`. A `null` in the patch removes the member;
     /// an object merges member by member; anything else replaces.
     public func merging(patch: JSONValue) -> JSONValue {

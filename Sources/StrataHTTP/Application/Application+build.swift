@@ -49,10 +49,13 @@ public struct StrataServices: Sendable {
         self.makeID = makeID
     }
 
-    /// Brings the database to this build's schema: migrations, then the projections' tables.
+    public var maintenance: ProjectionMaintenance {
+        ProjectionMaintenance(client: client, catalog: projections, logger: logger)
+    }
+
+    /// Brings the database to this build's schema (see ``CatalogSchema/prepare(_:logger:)``).
     public func prepareDatabase() async throws {
-        try await migrations.migrate(client, logger: logger)
-        try await projections.install(client, logger: logger)
+        try await CatalogSchema(migrations: migrations, projections: projections).prepare(client, logger: logger)
     }
 }
 
@@ -99,6 +102,7 @@ public func buildRouter(_ services: StrataServices) -> Router<StrataRequestConte
     DatasetRoutes(writer: services.writer, reader: services.reader, clock: services.clock, makeID: services.makeID)
         .register(on: router)
     EventRoutes(reader: services.reader).register(on: router)
+    AdminRoutes(maintenance: services.maintenance).register(on: router)
     return router
 }
 

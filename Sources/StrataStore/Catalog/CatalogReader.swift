@@ -114,7 +114,7 @@ public struct CatalogSnapshot: Sendable {
                 WHERE name_key = \(key) AND namespace = \(namespace) AND name = \(name)
                   AND CASE WHEN \(isHead) THEN valid_to IS NULL
                       ELSE valid_from <= \(position) AND (valid_to IS NULL OR valid_to > \(position)) END
-                ORDER BY (status = 'retired'), created_at DESC, dataset_id DESC
+                ORDER BY (status = 'retired'), dataset_id DESC
                 LIMIT 1
                 """,
                 logger: logger

@@ -110,6 +110,10 @@ public actor CatalogWriter {
                 for request in requests {
                     results.append(await batch.process(request))
                 }
+                if let position = batch.lastAppended {
+                    try await connection.perform(
+                        "UPDATE projections SET applied_position = \(position)", logger: logger)
+                }
                 return results
             }
             return results
@@ -126,6 +130,8 @@ private struct Batch {
     let writer: EventLogWriter
     let makeEventID: @Sendable () -> UUID
     var known: [UUID: (state: DatasetState, lastPosition: Int64)] = [:]
+    /// The last position this batch appended, for the projections' bookkeeping.
+    var lastAppended: Int64?
 
     init(writer: EventLogWriter, makeEventID: @escaping @Sendable () -> UUID) {
         self.writer = writer
@@ -141,13 +147,13 @@ private struct Batch {
         } catch {
             return .failure(error)
         }
-        let saved = known
+        let saved = (known, lastAppended)
         do {
             let response = try await handle(request)
             try await connection.perform("RELEASE SAVEPOINT strata_command", logger: logger)
             return .success(response)
         } catch {
-            known = saved
+            (known, lastAppended) = saved
             do {
                 try await connection.perform("ROLLBACK TO SAVEPOINT strata_command", logger: logger)
             } catch {
@@ -201,6 +207,7 @@ private struct Batch {
             }
             position = appended.positions.last ?? position
             known[id] = (state, position)
+            lastAppended = position
         }
         let response = request.respond(CatalogWriter.Outcome(state: state, events: events, position: position))
         if let claim = request.idempotency {

@@ -21,7 +21,6 @@ public enum DatasetProjector {
         public var owner: String?
         public var description: String?
         public var tags: [String]
-        public var createdAt: Date
         public var createdBy: String
         public var document: String
     }
@@ -112,7 +111,7 @@ public enum DatasetProjector {
             nameKey: nameKey(state.namespace, state.name), status: state.status.rawValue,
             streamVersion: state.streamVersion, latestVersion: state.latestVersion,
             publishedVersion: state.publishedVersion, owner: current?.owner, description: current?.description,
-            tags: current?.tags ?? [], createdAt: state.createdAt, createdBy: state.createdBy,
+            tags: current?.tags ?? [], createdBy: state.createdBy,
             document: Documents.dataset(state)
         )
     }
@@ -132,10 +131,10 @@ public enum DatasetProjector {
                 try await connection.perform(
                     """
                     INSERT INTO datasets (dataset_id, valid_from, namespace, name, name_key, status, stream_version,
-                        latest_version, published_version, owner, description, tags, created_at, created_by, document)
+                        latest_version, published_version, owner, description, tags, created_by, document)
                     VALUES (\(row.datasetID), \(position), \(row.namespace), \(row.name), \(ByteBuffer(bytes: row.nameKey)),
                         \(row.status), \(row.streamVersion), \(row.latestVersion), \(row.publishedVersion), \(row.owner),
-                        \(row.description), \(row.tags), \(row.createdAt), \(row.createdBy), \(row.document))
+                        \(row.description), \(row.tags), \(row.createdBy), \(row.document))
                     """,
                     logger: logger
                 )

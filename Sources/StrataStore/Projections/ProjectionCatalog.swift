@@ -28,41 +28,43 @@ public struct ProjectionCatalog: Sendable {
         )
     }
 
-    /// Creates the projections that are missing, under the migration lock so two starting servers do not
-    /// both create them.
-    public func install(_ client: PostgresClient, logger: Logger) async throws {
+    /// Creates the tables of projections that do not exist yet, under the migration lock so two
+    /// starting servers do not both create them. Over an empty log that is all they need; over a log
+    /// with events, tables created empty would be wrong, so those are answered for a rebuild instead.
+    @discardableResult
+    public func install(_ client: PostgresClient, logger: Logger) async throws -> [String] {
         try await client.transaction(logger: logger) { connection in
             try await connection.perform("SELECT pg_advisory_xact_lock(6004514643731631431)", logger: logger)
             let installed = try await connection.query("SELECT name FROM projections", logger: logger)
             var names = Set<String>()
             for try await name in installed.decode(String.self) { names.insert(name) }
-            for definition in definitions where !names.contains(definition.name) {
+            let missing = definitions.filter { !names.contains($0.name) }
+            guard !missing.isEmpty else { return [] }
+            let position =
+                try await connection.query(
+                    "SELECT coalesce(max(global_position), 0) FROM events", logger: logger
+                ).collect().first?.decode(Int64.self) ?? 0
+            guard position == 0 else { return missing.map(\.name) }
+            for definition in missing {
                 logger.info("creating projection", metadata: ["projection": "\(definition.name)"])
                 try await definition.script.run(on: connection, logger: logger)
-                let position =
-                    try await connection.query(
-                        "SELECT coalesce(max(global_position), 0) FROM events", logger: logger
-                    ).collect().first?.decode(Int64.self) ?? 0
-                guard position == 0 else {
-                    // Tables created empty over a non-empty log would be silently wrong.
-                    throw ProjectionError.missingOverNonEmptyLog(definition.name)
-                }
                 try await connection.perform(
                     "INSERT INTO projections (name, definition_hash) VALUES (\(definition.name), \(definition.hash))",
                     logger: logger
                 )
             }
+            return []
         }
     }
 }
 
 public enum ProjectionError: Error, CustomStringConvertible {
-    case missingOverNonEmptyLog(String)
+    case unknown(String, known: [String])
 
     public var description: String {
         switch self {
-        case .missingOverNonEmptyLog(let name):
-            return "projection \(name) does not exist but the log has events; rebuild it from the log (strata replay)"
+        case .unknown(let name, let known):
+            return "there is no projection \(name); the projections are \(known.joined(separator: ", "))"
         }
     }
 }

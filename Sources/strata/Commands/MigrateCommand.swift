@@ -1,10 +1,10 @@
 import ArgumentParser
 import StrataStore
 
-/// `strata migrate`: apply the carried `Migrations/*.sql` that the database lacks, and create missing projections.
+/// `strata migrate`: apply pending `Migrations/*.sql`, and create or rebuild the projections that need it.
 struct MigrateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "migrate", abstract: "Apply pending schema migrations."
+        commandName: "migrate", abstract: "Apply pending schema migrations and bring the projections up to date."
     )
 
     @OptionGroup var database: DatabaseOptions
@@ -12,12 +12,9 @@ struct MigrateCommand: AsyncParsableCommand {
     func run() async throws {
         let configuration = try StrataConfiguration(database: database)
         let logger = configuration.makeLogger()
-        let migrations = try MigrationRunner.bundled()
-        let projections = try ProjectionCatalog.bundled()
+        let schema = try CatalogSchema.bundled()
         let applied = try await DatabaseSession.with(configuration, logger: logger) { client in
-            let applied = try await migrations.migrate(client, logger: logger)
-            try await projections.install(client, logger: logger)
-            return applied
+            try await schema.prepare(client, logger: logger)
         }
         print(applied.isEmpty ? "database is up to date" : "applied: \(applied.joined(separator: ", "))")
     }

@@ -77,22 +77,3 @@ extension TestResponse {
         return (try? json())?["code"]?.stringValue
     }
 }
-
-extension JSONValue {
-    var stringValue: String? {
-        if case .string(let value) = self { return value }
-        return nil
-    }
-
-    var intValue: Int? {
-        if case .number(let value) = self { return Int(value) }
-        return nil
-    }
-
-    var arrayValue: [JSONValue]? {
-        if case .array(let value) = self { return value }
-        return nil
-    }
-
-    subscript(key: String) -> JSONValue? { objectValue?[key] }
-}

@@ -1,0 +1,310 @@
+import Foundation
+import PostgresNIO
+import StrataCore
+
+/// Rebuilding projections from the log while the catalog keeps serving, and verifying that the live
+/// projections are what the log says.
+public struct ProjectionMaintenance: Sendable {
+    public let client: PostgresClient
+    public let catalog: ProjectionCatalog
+    public let logger: Logger
+    /// Events read and replayed per round trip.
+    public var batchSize = 20_000
+
+    public init(client: PostgresClient, catalog: ProjectionCatalog, logger: Logger) {
+        self.client = client
+        self.catalog = catalog
+        self.logger = logger
+    }
+
+    /// How far a rebuild or verification has come.
+    public struct Progress: Sendable {
+        public var eventsDone: Int64
+        public var eventsTotal: Int64
+        public var elapsed: Duration
+
+        public var eventsPerSecond: Double {
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            return seconds > 0 ? Double(eventsDone) / seconds : 0
+        }
+    }
+
+    public struct RebuildReport: Sendable {
+        public var projections: [String]
+        public var events: Int64
+        public var position: Int64
+        public var elapsed: Duration
+    }
+
+    /// Rebuilds the named projections (all by default) into a fresh schema and swaps them in.
+    ///
+    /// 1. The log up to its current head is replayed in memory and bulk-loaded with COPY; nothing holds
+    ///    a lock, and writers keep appending (and projecting inline into the live tables).
+    /// 2. The events appended meanwhile are applied to the new tables with the inline projector, until
+    ///    the gap is small.
+    /// 3. One short transaction takes the log's append lock, applies the last few events, moves the old
+    ///    tables out and the new ones in, and records the definition's hash.
+    ///
+    /// A crash before step 3 commits leaves the live tables untouched; the next rebuild drops the
+    /// half-built schema and starts again.
+    public func rebuild(
+        _ names: [String]? = nil,
+        progress: @Sendable (Progress) -> Void = { _ in }
+    ) async throws -> RebuildReport {
+        let definitions = try select(names)
+        let tables = Set(definitions.map(\.name))
+        let started = ContinuousClock.now
+        let schema = "strata_rebuild"
+        var replay = ProjectionReplay(tables: tables)
+
+        try await client.withConnection { connection in
+            try await connection.perform("DROP SCHEMA IF EXISTS \(unescaped: schema) CASCADE", logger: logger)
+            try await connection.perform("CREATE SCHEMA \(unescaped: schema)", logger: logger)
+            try await inSchema(schema, on: connection) {
+                for definition in definitions { try await definition.script.run(on: connection, logger: logger) }
+            }
+            let head = try await lastPosition(on: connection)
+            var done: Int64 = 0
+            while replay.position < head {
+                let events = try await readEvents(after: replay.position, upTo: head, on: connection)
+                for event in events { try replay.apply(event) }
+                done += Int64(events.count)
+                try await inSchema(schema, on: connection) { try await replay.flush(on: connection, logger: logger) }
+                progress(Progress(eventsDone: done, eventsTotal: head, elapsed: ContinuousClock.now - started))
+            }
+            replay.closeOut()
+            try await inSchema(schema, on: connection) { try await replay.flush(on: connection, logger: logger) }
+
+            // Catch up without the lock while the gap is large.
+            while try await lastPosition(on: connection) - replay.position > Int64(batchSize / 10) {
+                try await inSchema(schema, on: connection) {
+                    try await catchUp(&replay, on: connection)
+                }
+            }
+        }
+        let finalPosition = try await client.transaction(logger: logger) { connection in
+            _ = try await EventLogWriter.begin(on: connection, logger: logger)
+            try await connection.perform("SET LOCAL search_path TO \(unescaped: schema), public", logger: logger)
+            try await catchUp(&replay, on: connection)
+            try await connection.perform("SET LOCAL search_path TO public", logger: logger)
+            try await connection.perform("DROP SCHEMA IF EXISTS strata_replaced CASCADE", logger: logger)
+            try await connection.perform("CREATE SCHEMA strata_replaced", logger: logger)
+            for definition in definitions {
+                try await connection.perform(
+                    "ALTER TABLE IF EXISTS public.\(unescaped: definition.name) SET SCHEMA strata_replaced",
+                    logger: logger)
+                try await connection.perform(
+                    "ALTER TABLE \(unescaped: schema).\(unescaped: definition.name) SET SCHEMA public", logger: logger)
+                try await connection.perform(
+                    """
+                    INSERT INTO projections (name, definition_hash, applied_position, rebuilt_at)
+                    VALUES (\(definition.name), \(definition.hash), \(replay.position), now())
+                    ON CONFLICT (name) DO UPDATE SET definition_hash = excluded.definition_hash,
+                        applied_position = excluded.applied_position, rebuilt_at = excluded.rebuilt_at
+                    """,
+                    logger: logger
+                )
+            }
+            try await connection.perform("DROP SCHEMA strata_replaced CASCADE", logger: logger)
+            try await connection.perform("DROP SCHEMA \(unescaped: schema) CASCADE", logger: logger)
+            return replay.position
+        }
+        let elapsed = ContinuousClock.now - started
+        logger.info(
+            "projections rebuilt",
+            metadata: ["projections": "\(tables.sorted())", "position": "\(finalPosition)", "elapsed": "\(elapsed)"])
+        return RebuildReport(
+            projections: definitions.map(\.name), events: finalPosition, position: finalPosition, elapsed: elapsed)
+    }
+
+    /// Applies the events after the replay's position with the inline projector, to whatever tables
+    /// `search_path` resolves first.
+    private func catchUp(_ replay: inout ProjectionReplay, on connection: PostgresConnection) async throws {
+        let events = try await readEvents(after: replay.position, upTo: Int64.max, on: connection)
+        for event in events {
+            let changes = try replay.changes(for: event)
+            try await DatasetProjector.apply(changes, at: event.position, on: connection, logger: logger)
+        }
+    }
+
+    /// The outcome of comparing rebuilt projections with the live ones.
+    public struct VerifyReport: Sendable {
+        public struct TableCheck: Sendable {
+            public var table: String
+            public var liveRows: Int
+            public var rebuiltRows: Int
+            public var matches: Bool
+            /// The first row (in key order) present on one side only, as PostgreSQL prints a row.
+            public var firstDifference: String?
+        }
+
+        public var position: Int64
+        public var tables: [TableCheck]
+        public var isClean: Bool { tables.allSatisfy(\.matches) }
+    }
+
+    /// Rebuilds every projection into a scratch schema, inside one snapshot of the log and the live
+    /// tables, and compares each table: row count and an ordered checksum, and on a mismatch the first
+    /// row that differs. The scratch schema is rolled back; nothing changes.
+    public func verify(progress: @Sendable (Progress) -> Void = { _ in }) async throws -> VerifyReport {
+        let definitions = catalog.definitions
+        let started = ContinuousClock.now
+        return try await client.withConnection { connection in
+            try await connection.perform("BEGIN TRANSACTION ISOLATION LEVEL REPEATABLE READ", logger: logger)
+            do {
+                let schema = "strata_verify"
+                try await connection.perform("CREATE SCHEMA \(unescaped: schema)", logger: logger)
+                try await connection.perform("SET LOCAL search_path TO \(unescaped: schema), public", logger: logger)
+                for definition in definitions { try await definition.script.run(on: connection, logger: logger) }
+                let head = try await lastPosition(on: connection)
+                var replay = ProjectionReplay(tables: Set(definitions.map(\.name)))
+                while replay.position < head {
+                    let events = try await readEvents(after: replay.position, upTo: head, on: connection)
+                    for event in events { try replay.apply(event) }
+                    try await replay.flush(on: connection, logger: logger)
+                    progress(
+                        Progress(eventsDone: replay.position, eventsTotal: head, elapsed: ContinuousClock.now - started)
+                    )
+                }
+                replay.closeOut()
+                try await replay.flush(on: connection, logger: logger)
+                try await connection.perform("SET LOCAL search_path TO public", logger: logger)
+                var checks: [VerifyReport.TableCheck] = []
+                for definition in definitions {
+                    checks.append(try await compare(definition.name, live: "public", rebuilt: schema, on: connection))
+                }
+                try await connection.perform("ROLLBACK", logger: logger)
+                return VerifyReport(position: head, tables: checks)
+            } catch {
+                try? await connection.perform("ROLLBACK", logger: logger)
+                throw error
+            }
+        }
+    }
+
+    private func compare(_ table: String, live: String, rebuilt: String, on connection: PostgresConnection)
+        async throws -> VerifyReport.TableCheck
+    {
+        let key =
+            ProjectionReplay.columns[table]?.filter {
+                ["dataset_id", "version", "valid_from", "name_key"].contains($0)
+            }
+            .joined(separator: ", ") ?? "1"
+        func summary(_ schema: String) async throws -> (Int, String) {
+            let row = try await connection.query(
+                """
+                SELECT count(*), coalesce(md5(string_agg(t::text, E'\\n' ORDER BY \(unescaped: key))), '')
+                FROM \(unescaped: schema).\(unescaped: table) t
+                """,
+                logger: logger
+            ).collect().first
+            return try row?.decode((Int, String).self) ?? (0, "")
+        }
+        let (liveRows, liveSum) = try await summary(live)
+        let (rebuiltRows, rebuiltSum) = try await summary(rebuilt)
+        var difference: String?
+        if liveRows != rebuiltRows || liveSum != rebuiltSum {
+            difference = try await connection.query(
+                """
+                SELECT side || ' ' || row_text FROM (
+                    (SELECT 'live only:' AS side, t::text AS row_text, \(unescaped: key) FROM \(unescaped: live).\(unescaped: table) t
+                     EXCEPT SELECT 'live only:', t::text, \(unescaped: key) FROM \(unescaped: rebuilt).\(unescaped: table) t)
+                    UNION ALL
+                    (SELECT 'log says:', t::text, \(unescaped: key) FROM \(unescaped: rebuilt).\(unescaped: table) t
+                     EXCEPT SELECT 'log says:', t::text, \(unescaped: key) FROM \(unescaped: live).\(unescaped: table) t)
+                ) differences ORDER BY \(unescaped: key), side LIMIT 1
+                """,
+                logger: logger
+            ).collect().first?.decode(String.self)
+        }
+        return .init(
+            table: table, liveRows: liveRows, rebuiltRows: rebuiltRows,
+            matches: liveRows == rebuiltRows && liveSum == rebuiltSum, firstDifference: difference
+        )
+    }
+
+    /// The projections whose file changed since they were built: they must be rebuilt.
+    public func outdated() async throws -> [String] {
+        let rows = try await client.query("SELECT name, definition_hash FROM projections", logger: logger)
+        var recorded: [String: String] = [:]
+        for try await (name, hash) in rows.decode((String, String).self) { recorded[name] = hash }
+        return catalog.definitions.filter { recorded[$0.name] != nil && recorded[$0.name] != $0.hash }.map(\.name)
+    }
+
+    /// What `GET /v1/admin/projections` shows.
+    public struct Status: Sendable, Codable {
+        public var name: String
+        public var definitionHash: String
+        public var currentDefinitionHash: String?
+        public var appliedPosition: Int64
+        public var rows: Int64
+        public var rebuiltAt: Date?
+    }
+
+    public func status() async throws -> [Status] {
+        let rows = try await client.query(
+            """
+            SELECT p.name, p.definition_hash, p.applied_position, p.rebuilt_at,
+                   coalesce((SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass('public.' || p.name)), 0)
+            FROM projections p ORDER BY p.name
+            """,
+            logger: logger
+        )
+        var result: [Status] = []
+        for try await (name, hash, position, rebuiltAt, rows) in rows.decode((String, String, Int64, Date?, Int64).self)
+        {
+            result.append(
+                Status(
+                    name: name, definitionHash: hash,
+                    currentDefinitionHash: catalog.definitions.first { $0.name == name }?.hash,
+                    appliedPosition: position, rows: max(rows, 0), rebuiltAt: rebuiltAt
+                )
+            )
+        }
+        return result
+    }
+
+    private func select(_ names: [String]?) throws -> [ProjectionCatalog.Definition] {
+        guard let names else { return catalog.definitions }
+        return try names.map { name in
+            guard let definition = catalog.definitions.first(where: { $0.name == name }) else {
+                throw ProjectionError.unknown(name, known: catalog.definitions.map(\.name))
+            }
+            return definition
+        }
+    }
+
+    private func inSchema(_ schema: String, on connection: PostgresConnection, _ body: () async throws -> Void)
+        async throws
+    {
+        try await connection.perform("BEGIN", logger: logger)
+        do {
+            try await connection.perform("SET LOCAL search_path TO \(unescaped: schema), public", logger: logger)
+            try await body()
+            try await connection.perform("COMMIT", logger: logger)
+        } catch {
+            try? await connection.perform("ROLLBACK", logger: logger)
+            throw error
+        }
+    }
+
+    private func lastPosition(on connection: PostgresConnection) async throws -> Int64 {
+        try await connection.query("SELECT coalesce(max(global_position), 0) FROM events", logger: logger)
+            .collect().first?.decode(Int64.self) ?? 0
+    }
+
+    private func readEvents(after position: Int64, upTo head: Int64, on connection: PostgresConnection)
+        async throws -> [RecordedEvent]
+    {
+        try await EventStore.collect(
+            connection.query(
+                """
+                SELECT \(unescaped: EventStore.columns) FROM events
+                WHERE global_position > \(position) AND global_position <= \(head)
+                ORDER BY global_position LIMIT \(batchSize)
+                """,
+                logger: logger
+            )
+        )
+    }
+}

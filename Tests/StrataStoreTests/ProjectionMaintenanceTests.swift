@@ -1,0 +1,127 @@
+import EmbeddedPostgres
+import Foundation
+import PostgresNIO
+import StrataCore
+import StrataStore
+import StrataTestSupport
+import Testing
+
+@Suite("Rebuilding and verifying projections")
+struct ProjectionMaintenanceTests {
+    @Test func afterThousandsOfRandomCommandsTheProjectionsMatchTheLog() async throws {
+        try await withTestDatabase { database in
+            let writer = CatalogWriter(client: database.client, logger: database.logger)
+            _ = try await RandomWorkload(writer: writer).run(commands: 2500)
+            let report = try await maintenance(database).verify()
+            #expect(report.isClean, "\(report.tables.filter { !$0.matches })")
+            #expect(
+                report.tables.map(\.table).sorted() == [
+                    "dataset_names", "dataset_usages", "dataset_versions", "datasets",
+                ])
+            #expect(report.tables.allSatisfy { $0.liveRows > 0 })
+        }
+    }
+
+    @Test func aProjectionRowAlteredByHandIsReportedWithTheRow() async throws {
+        try await withTestDatabase { database in
+            let writer = CatalogWriter(client: database.client, logger: database.logger)
+            _ = try await RandomWorkload(writer: writer, clients: 2).run(commands: 60)
+            try await database.client.perform(
+                """
+                UPDATE dataset_versions SET status = 'tampered'
+                WHERE (dataset_id, version, valid_from) = (SELECT dataset_id, version, valid_from FROM dataset_versions LIMIT 1)
+                """,
+                logger: database.logger
+            )
+            let report = try await maintenance(database).verify()
+            #expect(!report.isClean)
+            let drift = try #require(report.tables.first { !$0.matches })
+            #expect(drift.table == "dataset_versions")
+            #expect(drift.firstDifference?.contains("tampered") == true, "\(drift.firstDifference ?? "no row named")")
+            #expect(report.tables.filter { !$0.matches }.count == 1)
+        }
+    }
+
+    /// While eight clients keep writing, a rebuild runs and swaps; every write that was acknowledged,
+    /// before, during or after, is in the rebuilt projections, and they match the log.
+    @Test func aRebuildWhileClientsWriteLosesNothingAcknowledged() async throws {
+        try await withTestDatabase { database in
+            let writer = CatalogWriter(client: database.client, logger: database.logger)
+            _ = try await RandomWorkload(writer: writer, seed: 1).run(commands: 400)
+            let rebuilder = database.makeClient()
+            let acknowledged = try await rebuilder.whileRunning { rebuilder in
+                try await withThrowingTaskGroup(of: [RandomWorkload.Acknowledged].self) { group in
+                    group.addTask { try await RandomWorkload(writer: writer, seed: 2).run(commands: 800) }
+                    group.addTask {
+                        try await Task.sleep(for: .milliseconds(100))
+                        var maintenance = ProjectionMaintenance(
+                            client: rebuilder, catalog: try .bundled(), logger: database.logger)
+                        maintenance.batchSize = 300  // many rounds, so writes land in every phase
+                        _ = try await maintenance.rebuild()
+                        return []
+                    }
+                    return try await group.reduce(into: []) { $0 += $1 }
+                }
+            }
+            #expect(acknowledged.count > 100)
+            let latest = Dictionary(acknowledged.map { ($0.dataset, $0.streamVersion) }, uniquingKeysWith: max)
+            for (dataset, version) in latest {
+                let rows = try await database.client.query(
+                    "SELECT stream_version FROM datasets WHERE dataset_id = \(dataset) AND valid_to IS NULL",
+                    logger: database.logger
+                ).collect()
+                let visible = try rows.first?.decode(Int.self) ?? 0
+                #expect(visible >= version, "dataset \(dataset) lost acknowledged version \(version)")
+            }
+            let report = try await maintenance(database).verify()
+            #expect(report.isClean, "\(report.tables.filter { !$0.matches })")
+            let status = try await maintenance(database).status()
+            #expect(status.allSatisfy { $0.rebuiltAt != nil })
+        }
+    }
+
+    @Test func aRebuildKilledMidwayLeavesTheLiveProjectionsIntactAndTheNextOneSucceeds() async throws {
+        try await withTestDatabase { database in
+            let writer = CatalogWriter(client: database.client, logger: database.logger)
+            _ = try await RandomWorkload(writer: writer).run(commands: 3000)
+            for delay in [0.05, 0.3] {
+                let replay = try StrataBinary.spawn(["replay", "--database-url", database.url])
+                try await Task.sleep(for: .seconds(delay))
+                kill(replay, SIGKILL)
+                var status: Int32 = 0
+                waitpid(replay, &status, 0)
+                let report = try await maintenance(database).verify()
+                #expect(report.isClean, "after a kill at \(delay) s: \(report.tables.filter { !$0.matches })")
+            }
+            let rebuilt = try StrataBinary.run(["replay", "--database-url", database.url])
+            #expect(rebuilt.status == 0, "\(rebuilt.output)")
+            #expect(rebuilt.output.contains("rebuilt dataset_names, dataset_usages, dataset_versions, datasets"))
+            #expect(try await maintenance(database).verify().isClean)
+            let verified = try StrataBinary.run(["verify", "--database-url", database.url])
+            #expect(verified.status == 0, "\(verified.output)")
+        }
+    }
+
+    @Test func aChangedProjectionDefinitionIsRebuiltAtStartUp() async throws {
+        try await withTestDatabase { database in
+            let writer = CatalogWriter(client: database.client, logger: database.logger)
+            _ = try await RandomWorkload(writer: writer, clients: 2).run(commands: 50)
+            // As if Projections/dataset_versions.sql had been edited since it was built.
+            try await database.client.perform(
+                "UPDATE projections SET definition_hash = 'old' WHERE name = 'dataset_versions'",
+                logger: database.logger)
+            #expect(try await maintenance(database).outdated() == ["dataset_versions"])
+
+            let migrate = try StrataBinary.run(["migrate", "--database-url", database.url])
+            #expect(migrate.status == 0, "\(migrate.output)")
+            #expect(try await maintenance(database).outdated().isEmpty)
+            let rebuiltAt = try await maintenance(database).status().first { $0.name == "dataset_versions" }?.rebuiltAt
+            #expect(rebuiltAt != nil)
+            #expect(try await maintenance(database).verify().isClean)
+        }
+    }
+}
+
+private func maintenance(_ database: TestDatabase) throws -> ProjectionMaintenance {
+    ProjectionMaintenance(client: database.client, catalog: try .bundled(), logger: database.logger)
+}
