@@ -15,7 +15,6 @@ CREATE TABLE datasets (
     owner             text,
     description       text,
     tags              text[]      NOT NULL,
-    created_at        timestamptz NOT NULL,
     created_by        text        NOT NULL,
     document          text        NOT NULL,  -- the API representation, rendered once by the projector
     PRIMARY KEY (dataset_id, valid_from)
