@@ -5,6 +5,9 @@ import ArgumentParser
 struct Strata: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "An event-sourced lineage and metadata catalog for datasets.",
-        subcommands: [ServeCommand.self, MigrateCommand.self, ReplayCommand.self, VerifyCommand.self]
+        subcommands: [
+            ServeCommand.self, MigrateCommand.self, ReplayCommand.self, VerifyCommand.self, ExportCommand.self,
+            ImportCommand.self,
+        ]
     )
 }
