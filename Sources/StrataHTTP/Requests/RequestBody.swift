@@ -47,6 +47,13 @@ struct RequestBody {
                 errors: [.init(path: "", message: "must be an object")]
             )
         }
+        if let path = firstNul(in: value, at: "") {
+            throw Problem(
+                status: .unprocessableContent, code: "validation_failed",
+                detail: "the body does not match the schema",
+                errors: [.init(path: path, message: "must not contain the character U+0000")]
+            )
+        }
         let errors = rules.check(object)
         guard errors.isEmpty else {
             throw Problem(
@@ -55,6 +62,28 @@ struct RequestBody {
             )
         }
         return RequestBody(object: object, bytes: bytes)
+    }
+
+    /// The JSON Pointer of the first string or member name holding U+0000, which PostgreSQL's `jsonb` and
+    /// `text` cannot store; the schemas refuse it everywhere.
+    private static func firstNul(in value: JSONValue, at path: String) -> String? {
+        switch value {
+        case .string(let text): return text.unicodeScalars.contains("\u{0}") ? path : nil
+        case .array(let items):
+            for (index, item) in items.enumerated() {
+                if let found = firstNul(in: item, at: "\(path)/\(index)") { return found }
+            }
+            return nil
+        case .object(let members):
+            for (key, member) in members.sorted(by: { $0.key < $1.key }) {
+                let memberPath =
+                    "\(path)/\(key.replacingOccurrences(of: "~", with: "~0").replacingOccurrences(of: "/", with: "~1"))"
+                if key.unicodeScalars.contains("\u{0}") { return memberPath }
+                if let found = firstNul(in: member, at: memberPath) { return found }
+            }
+            return nil
+        default: return nil
+        }
     }
 
     /// Decodes the (already checked) body into a typed value.
@@ -110,7 +139,7 @@ struct BodyRules: Sendable {
 /// What one field must hold.
 indirect enum FieldRule: Sendable {
     case string(minLength: Int = 0, maxLength: Int, nullable: Bool = false, noControlCharacters: Bool = false)
-    case integer(minimum: Int64, nullable: Bool = false)
+    case integer(minimum: Int64, maximum: Int64 = Self.largestExactInteger, nullable: Bool = false)
     case boolean
     case object(nullable: Bool = false)
     case oneOf([String], nullable: Bool)
@@ -118,12 +147,14 @@ indirect enum FieldRule: Sendable {
     case record(BodyRules, nullable: Bool = false)
 
     static let namespaceOrName = FieldRule.string(minLength: 1, maxLength: 1024, noControlCharacters: true)
+    /// 2^53 − 1: the largest integer every JSON reader (JavaScript's included) holds exactly.
+    static let largestExactInteger: Int64 = 9_007_199_254_740_991
     static let uuid = FieldRule.string(minLength: 36, maxLength: 36)
 
     func check(_ value: JSONValue, at path: String) -> [Problem.FieldError] {
         func fail(_ message: String) -> [Problem.FieldError] { [.init(path: path, message: message)] }
         switch (self, value) {
-        case (.string(_, _, true, _), .null), (.integer(_, true), .null), (.object(true), .null),
+        case (.string(_, _, true, _), .null), (.integer(_, _, true), .null), (.object(true), .null),
             (.oneOf(_, true), .null), (.array(_, _, _, true), .null), (.record(_, true), .null):
             return []
         case (.string(let minLength, let maxLength, _, let noControl), .string(let text)):
@@ -135,9 +166,11 @@ indirect enum FieldRule: Sendable {
             }
             if case .string(36, 36, _, _) = self, UUID(uuidString: text) == nil { return fail("must be a UUID") }
             return []
-        case (.integer(let minimum, _), .number(let number)):
-            guard number.rounded() == number, abs(number) < 9.2e18 else { return fail("must be an integer") }
-            return Int64(number) < minimum ? fail("must be at least \(minimum)") : []
+        case (.integer(let minimum, let maximum, _), .number(let number)):
+            guard number.rounded() == number else { return fail("must be an integer") }
+            if number < Double(minimum) { return fail("must be at least \(minimum)") }
+            if number > Double(maximum) { return fail("must be at most \(maximum)") }
+            return []
         case (.boolean, .bool), (.object, .object):
             return []
         case (.oneOf(let allowed, _), .string(let text)):
@@ -156,7 +189,7 @@ indirect enum FieldRule: Sendable {
     private var expectation: String {
         switch self {
         case .string(_, _, let nullable, _): return nullable ? "a string or null" : "a string"
-        case .integer(_, let nullable): return nullable ? "an integer or null" : "an integer"
+        case .integer(_, _, let nullable): return nullable ? "an integer or null" : "an integer"
         case .boolean: return "true or false"
         case .object(let nullable): return nullable ? "an object or null" : "an object"
         case .oneOf(_, let nullable): return nullable ? "a string or null" : "a string"
