@@ -1,0 +1,90 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import StrataHTTP
+import StrataTestSupport
+import Testing
+
+/// `Schemas/openapi.yaml` describes exactly the routes the router serves, and is what `/openapi.yaml` serves.
+@Suite("The OpenAPI document and the router")
+struct OpenAPIRouteTests {
+    @Test func everyRouteIsInTheSpecAndEveryOperationInTheSpecIsARoute() async throws {
+        let documented = try Self.specOperations()
+        let served = try await withTestDatabase { database in
+            let router = buildRouter(try StrataServices(client: database.client, logger: database.logger))
+            return Set(router.routes.map { Self.operation(method: $0.method.rawValue, path: $0.path.description) })
+        }
+        // Both sides must have been read, in the same notation, for the comparison to mean anything.
+        #expect(served.contains("get /v1/datasets/{id}"), "router: \(served.sorted())")
+        #expect(documented.contains("get /v1/datasets/{id}"), "spec: \(documented.sorted())")
+
+        let undocumented = served.subtracting(documented).sorted()
+        let unserved = documented.subtracting(served).sorted()
+        #expect(
+            undocumented.isEmpty,
+            "routes that Schemas/openapi.yaml lacks:\n  \(undocumented.joined(separator: "\n  "))"
+        )
+        #expect(
+            unserved.isEmpty,
+            "operations in Schemas/openapi.yaml that no route serves:\n  \(unserved.joined(separator: "\n  "))"
+        )
+    }
+
+    @Test func theServiceServesTheSpecByteForByte() async throws {
+        let file = try Data(contentsOf: Self.root.appendingPathComponent("Schemas/openapi.yaml"))
+        try await withTestApp { client, _ in
+            let response = try await client.execute(uri: "/openapi.yaml", method: .get)
+            #expect(response.status == .ok)
+            #expect(response.headers[.contentType] == "application/yaml")
+            let served = Data(buffer: response.body)
+            #expect(served.count == file.count, "served \(served.count) bytes, the file has \(file.count)")
+            #expect(served == file, "GET /openapi.yaml differs from Schemas/openapi.yaml")
+        }
+    }
+
+    /// "method /path" with a lowercase method, `{param}` captures and no trailing slash.
+    static func operation(method: String, path: String) -> String {
+        let segments = path.split(separator: "/", omittingEmptySubsequences: true).map { segment in
+            segment.hasPrefix(":") ? "{\(segment.dropFirst())}" : String(segment)
+        }
+        return "\(method.lowercased()) /\(segments.joined(separator: "/"))"
+    }
+
+    /// The repository root: this file is `Tests/<Target>/<File>.swift`.
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+
+    /// Every operation of the spec's `paths`, read with PyYAML.
+    static func specOperations() throws -> Set<String> {
+        let script = """
+            import json, sys, yaml
+            spec = yaml.safe_load(open(sys.argv[1], encoding="utf-8"))
+            methods = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+            print(json.dumps([[m, p] for p, item in spec["paths"].items() for m in item if m.lower() in methods]))
+            """
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", script, root.appendingPathComponent("Schemas/openapi.yaml").path]
+        let stdout = Pipe()
+        let stderr = Pipe()
+        process.standardOutput = stdout
+        process.standardError = stderr
+        try process.run()
+        let output = stdout.fileHandleForReading.readDataToEndOfFile()
+        let errors = stderr.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0, let pairs = try? JSONDecoder().decode([[String]].self, from: output)
+        else {
+            throw SpecUnreadable(
+                status: process.terminationStatus, output: String(decoding: output + errors, as: UTF8.self)
+            )
+        }
+        return Set(pairs.map { operation(method: $0[0], path: $0[1]) })
+    }
+
+    struct SpecUnreadable: Error, CustomStringConvertible {
+        var status: Int32
+        var output: String
+        var description: String { "reading Schemas/openapi.yaml with PyYAML failed (\(status)): \(output)" }
+    }
+}
