@@ -46,6 +46,22 @@ public struct LogArchive: Sendable {
 
     /// One line of an export, as read back.
     struct Line: Decodable {
+        init(
+            position: Int64, streamID: UUID, streamVersion: Int64, eventID: UUID, type: String, data: JSONValue,
+            metadata: JSONValue, occurredAt: String, recordedAt: String
+        ) {
+            self.position = position
+            self.streamID = streamID
+            self.streamVersion = streamVersion
+            self.eventID = eventID
+            self.type = type
+            self.schemaVersion = DatasetEvent.schemaVersion
+            self.data = data
+            self.metadata = metadata
+            self.occurredAt = occurredAt
+            self.recordedAt = recordedAt
+        }
+
         var position: Int64
         var streamID: UUID
         var streamVersion: Int64
@@ -130,7 +146,7 @@ public struct LogArchive: Sendable {
         }
     }
 
-    private func insert(_ lines: [Line], on connection: PostgresConnection, lineOffset: Int) async throws {
+    func insert(_ lines: [Line], on connection: PostgresConnection, lineOffset: Int) async throws {
         guard !lines.isEmpty else { return }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
