@@ -272,7 +272,8 @@ extension EventSchemaTests {
         mutating func count() -> Int64 {
             switch Int.random(in: 0..<5, using: &random) {
             case 0: return 0
-            case 1: return Int64.random(in: 0...9_007_199_254_740_991, using: &random)  // up to 2^53 - 1, the API's limit
+            // Up to 2^53 - 1, the API's limit.
+            case 1: return Int64.random(in: 0...9_007_199_254_740_991, using: &random)
             default: return Int64.random(in: 1...1_000_000, using: &random)
             }
         }
