@@ -16,7 +16,7 @@ struct ProjectionMaintenanceTests {
             #expect(report.isClean, "\(report.tables.filter { !$0.matches })")
             #expect(
                 report.tables.map(\.table).sorted() == [
-                    "dataset_names", "dataset_usages", "dataset_versions", "datasets",
+                    "dataset_names", "dataset_usages", "dataset_versions", "datasets", "lineage_edges",
                 ])
             #expect(report.tables.allSatisfy { $0.liveRows > 0 })
         }
@@ -95,7 +95,9 @@ struct ProjectionMaintenanceTests {
             }
             let rebuilt = try StrataBinary.run(["replay", "--database-url", database.url])
             #expect(rebuilt.status == 0, "\(rebuilt.output)")
-            #expect(rebuilt.output.contains("rebuilt dataset_names, dataset_usages, dataset_versions, datasets"))
+            #expect(
+                rebuilt.output.contains(
+                    "rebuilt dataset_names, dataset_usages, dataset_versions, datasets, lineage_edges"))
             #expect(try await maintenance(database).verify().isClean)
             let verified = try StrataBinary.run(["verify", "--database-url", database.url])
             #expect(verified.status == 0, "\(verified.output)")

@@ -76,7 +76,16 @@ public struct RandomWorkload: Sendable {
                         random.next(below: 5) == 0
                         ? .retire(reason: "replaced") : .publish(version: nil, changeNote: nil)
                 }
-                target = .dataset(id, command)
+                if random.next(below: 6) == 0 && mine.count > 1 {
+                    let input = mine[random.next(below: mine.count)]
+                    target = .lineage(
+                        job: .init(namespace: "airflow", name: "job-\(client)"), runID: "run-\(step)",
+                        inputs: input == id ? [] : [.init(datasetID: input, version: nil)],
+                        outputs: [.init(datasetID: id, version: nil)]
+                    )
+                } else {
+                    target = .dataset(id, command)
+                }
             }
             let request = CatalogWriter.Request(
                 target: target, metadata: EventMetadata(actor: "client-\(client)"),

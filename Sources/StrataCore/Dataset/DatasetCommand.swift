@@ -12,6 +12,10 @@ public enum DatasetCommand: Sendable, Equatable {
     case restore
     case retire(reason: String)
     case recordUsage(version: Int, consumer: String, kind: String?, properties: [String: JSONValue])
+    /// Record that a job read `inputs` to make `version` of this dataset (the output). The inputs'
+    /// existence and status are checked by the caller, which can see their streams.
+    case recordLineage(
+        version: Int, inputs: [VersionRef], job: DatasetEvent.LineageRecorded.Job?, runID: String?)
 
     /// The action's name, as refusals quote it.
     public var action: String {
@@ -23,6 +27,7 @@ public enum DatasetCommand: Sendable, Equatable {
         case .restore: return "restore"
         case .retire: return "retire"
         case .recordUsage: return "record a usage of"
+        case .recordLineage: return "record lineage into"
         }
     }
 }

@@ -41,6 +41,12 @@ public enum DatasetDecider {
             (.recordUsage(let version, let consumer, let kind, let properties), .published):
             guard state.version(version) != nil else { throw .versionNotFound(version) }
             return [.versionUsed(.init(version: version, consumer: consumer, kind: kind, properties: properties))]
+        case (.recordLineage(let version, let inputs, let job, let runID), .draft),
+            (.recordLineage(let version, let inputs, let job, let runID), .published):
+            guard state.version(version) != nil else { throw .versionNotFound(version) }
+            if inputs.contains(where: { $0.datasetID == state.id }) { throw .selfLoop }
+            let output = VersionRef(datasetID: state.id, version: version)
+            return [.lineageRecorded(.init(job: job, runID: runID, inputs: inputs, output: output))]
         default:
             throw .invalidTransition(action: command.action, status: state.status)
         }
@@ -66,6 +72,7 @@ public enum DatasetDecider {
         } catch {
             throw .invalidPatch("\(error)")
         }
+        if patched.parents.contains(where: { $0.datasetID == state.id }) { throw .selfLoop }
         var withoutNote = patched
         withoutNote.changeNote = nil
         guard withoutNote != base else { return [] }

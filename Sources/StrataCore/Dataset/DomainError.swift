@@ -1,3 +1,5 @@
+import Foundation
+
 /// Why the domain refused a command. The HTTP layer maps each case to a status and a problem code in
 /// one table.
 public enum DomainError: Error, Sendable, Equatable {
@@ -13,4 +15,14 @@ public enum DomainError: Error, Sendable, Equatable {
     case alreadyExists
     /// The patch does not describe a valid version.
     case invalidPatch(String)
+    /// Lineage from a dataset into itself.
+    case selfLoop
+    /// A lineage input that cannot feed anything: unknown, or retired.
+    case invalidLineageInput(index: Int, datasetID: UUID, reason: LineageInputProblem)
+
+    public enum LineageInputProblem: Sendable, Equatable {
+        case datasetNotFound
+        case versionNotFound(Int)
+        case retired
+    }
 }

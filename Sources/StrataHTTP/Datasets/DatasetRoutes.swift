@@ -82,10 +82,12 @@ struct DatasetRoutes {
         let id = try datasetID(context)
         let body = try await RequestBody.read(request, context: context, rules: RequestSchemas.retireDataset)
         let reason = body.string("reason")!
-        // Lineage arrives in a later change; until then nothing is known to be downstream.
-        let impact: [JSONValue] = []
+        // What retiring would break: every dataset downstream that is not retired itself.
+        let ((state, downstream), position) = try await reader.read { snapshot in
+            (try await snapshot.state(of: id), try await snapshot.impact(of: id))
+        }
+        let impact = downstream.filter { $0.status != DatasetStatus.retired.rawValue }.map(LineageDocuments.node)
         if body.bool("dry_run") == true {
-            let (state, position) = try await reader.read { try await $0.state(of: id) }
             _ = try DatasetDecider.decide(.retire(reason: reason), state: state)
             return jsonResponse(
                 .ok, body: withImpact(Documents.dataset(state), impact),
@@ -131,7 +133,7 @@ struct DatasetRoutes {
                 status: 201, headers: Self.writeHeaders(outcome), body: usageDocument
             )
         }
-        return Self.response(try await writer.submit(writeRequest))
+        return storedResponse(try await writer.submit(writeRequest))
     }
 
     // MARK: reads
@@ -237,7 +239,7 @@ struct DatasetRoutes {
                 status: created ? 201 : 200, headers: headers, body: decorate(Documents.dataset(outcome.state))
             )
         }
-        return Self.response(try await writer.submit(writeRequest))
+        return storedResponse(try await writer.submit(writeRequest))
     }
 
     private func makeRequest(
@@ -269,17 +271,6 @@ struct DatasetRoutes {
         ]
     }
 
-    private static func response(_ stored: StoredResponse) -> Response {
-        var headers = HTTPFields()
-        for (name, value) in stored.headers.sorted(by: { $0.key < $1.key }) {
-            if let field = HTTPField.Name(name) { headers[field] = value }
-        }
-        return Response(
-            status: .init(code: stored.status), headers: headers,
-            body: .init(byteBuffer: ByteBuffer(string: stored.body))
-        )
-    }
-
     /// `If-Match: "7"` (weak or bare forms too); `*` and absence mean no precondition.
     private func ifMatch(_ request: Request) throws -> Int64? {
         guard let header = request.headers[.ifMatch]?.trimmingCharacters(in: .whitespaces), header != "*" else {
@@ -290,29 +281,6 @@ struct DatasetRoutes {
             throw invalidParameter("If-Match", "must be an ETag this service sent, such as \"7\"")
         }
         return version
-    }
-
-    private func datasetID(_ context: StrataRequestContext) throws -> UUID {
-        let text = try pathText("id", context)
-        guard let id = UUID(uuidString: text) else {
-            throw Problem(status: .badRequest, code: "invalid_id", detail: "'\(text)' is not a dataset id (a UUID)")
-        }
-        return id
-    }
-
-    private func versionNumber(_ context: StrataRequestContext) throws -> Int {
-        guard let number = Int(try pathText("n", context)), number >= 1 else {
-            throw invalidParameter("n", "a version number is a positive integer")
-        }
-        return number
-    }
-
-    /// A path parameter, percent-decoded: routing matched the encoded path, so `%2F` stays inside a name.
-    private func pathText(_ name: String, _ context: StrataRequestContext) throws -> String {
-        guard let raw = context.parameters.get(name), let text = raw.removingPercentEncoding else {
-            throw invalidParameter(name, "is not a valid percent-encoded path segment")
-        }
-        return text
     }
 
     private func parseStatuses(_ text: String) throws -> [DatasetStatus] {

@@ -35,6 +35,25 @@ extension Problem {
             self.init(status: .conflict, code: "already_exists", detail: "a dataset with this id already exists")
         case .invalidPatch(let reason):
             self.init(status: .unprocessableContent, code: "validation_failed", detail: "invalid patch: \(reason)")
+        case .selfLoop:
+            self.init(
+                status: .unprocessableContent, code: "validation_failed",
+                detail: "a dataset cannot be its own lineage input or parent")
+        case .invalidLineageInput(let index, let datasetID, let reason):
+            switch reason {
+            case .datasetNotFound:
+                self.init(
+                    status: .notFound, code: "not_found",
+                    detail: "lineage input \(index): no dataset \(datasetID.lowercased)")
+            case .versionNotFound(let version):
+                self.init(
+                    status: .notFound, code: "not_found",
+                    detail: "lineage input \(index): dataset \(datasetID.lowercased) has no version \(version)")
+            case .retired:
+                self.init(
+                    status: .conflict, code: "invalid_transition",
+                    detail: "lineage input \(index): dataset \(datasetID.lowercased) is retired and can feed nothing")
+            }
         }
     }
 

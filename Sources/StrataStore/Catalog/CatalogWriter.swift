@@ -17,6 +17,20 @@ public actor CatalogWriter {
             case dataset(UUID, DatasetCommand)
             /// A new dataset whose first version copies the source's current one.
             case clone(source: UUID, newID: UUID, namespace: String?, name: String, changeNote: String?)
+            /// A job read the inputs to make the outputs: one `LineageRecorded` per output, atomically.
+            case lineage(
+                job: DatasetEvent.LineageRecorded.Job?, runID: String?, inputs: [LineageEnd], outputs: [LineageEnd])
+        }
+
+        /// A dataset at a version, or at its current version when `version` is nil.
+        public struct LineageEnd: Sendable, Equatable {
+            public var datasetID: UUID
+            public var version: Int?
+
+            public init(datasetID: UUID, version: Int?) {
+                self.datasetID = datasetID
+                self.version = version
+            }
         }
 
         public var target: Target
@@ -169,17 +183,37 @@ private struct Batch {
         {
             return stored
         }
-        let (id, command) = try await resolve(request.target)
+        let outcome: CatalogWriter.Outcome
+        if case .lineage(let job, let runID, let inputs, let outputs) = request.target {
+            outcome = try await recordLineage(job: job, runID: runID, inputs: inputs, outputs: outputs, request)
+        } else {
+            let (id, command) = try await resolve(request.target)
+            outcome = try await apply(command, to: id, expectedStreamVersion: request.expectedStreamVersion, request)
+        }
+        let response = request.respond(outcome)
+        if let claim = request.idempotency {
+            try await IdempotencyStore.store(response, for: claim, on: connection, logger: logger)
+        }
+        return response
+    }
+
+    /// Decides `command` against the dataset, appends what it decided and projects it.
+    private mutating func apply(
+        _ command: DatasetCommand,
+        to id: UUID,
+        expectedStreamVersion: Int64?,
+        _ request: CatalogWriter.Request
+    ) async throws -> CatalogWriter.Outcome {
         let (before, lastPosition) = try await state(of: id)
-        if let expected = request.expectedStreamVersion, expected != before.streamVersion {
+        if let expected = expectedStreamVersion, expected != before.streamVersion {
             throw CatalogError.versionConflict(expected: expected, actual: before.streamVersion)
         }
-        let events: [DatasetEvent]
-        do {
-            events = try DatasetDecider.decide(command, state: before)
-        }
+        let events = try DatasetDecider.decide(command, state: before)
         if case .create(let namespace, let name, _, _) = command {
             try await checkNameIsFree(namespace: namespace, name: name)
+        }
+        for case .versionDrafted(let drafted) in events {
+            _ = try await resolveInputs(drafted.version.fields.parents.map { ($0.datasetID, $0.version) })
         }
         let context = EventContext(actor: request.metadata.actor, occurredAt: request.occurredAt)
         var state = before
@@ -209,11 +243,56 @@ private struct Batch {
             known[id] = (state, position)
             lastAppended = position
         }
-        let response = request.respond(CatalogWriter.Outcome(state: state, events: events, position: position))
-        if let claim = request.idempotency {
-            try await IdempotencyStore.store(response, for: claim, on: connection, logger: logger)
+        return CatalogWriter.Outcome(state: state, events: events, position: position)
+    }
+
+    /// One `LineageRecorded` on each output's stream, all or none. A version left out means the
+    /// dataset's current one, as of this transaction.
+    private mutating func recordLineage(
+        job: DatasetEvent.LineageRecorded.Job?,
+        runID: String?,
+        inputs: [CatalogWriter.Request.LineageEnd],
+        outputs: [CatalogWriter.Request.LineageEnd],
+        _ request: CatalogWriter.Request
+    ) async throws -> CatalogWriter.Outcome {
+        let resolvedInputs = try await resolveInputs(inputs.map { ($0.datasetID, $0.version) })
+        var events: [DatasetEvent] = []
+        var last: CatalogWriter.Outcome?
+        for output in outputs {
+            let (state, _) = try await state(of: output.datasetID)
+            guard state.exists else { throw DomainError.datasetNotFound }
+            guard let version = output.version ?? state.currentVersion else { throw DomainError.datasetNotFound }
+            let outcome = try await apply(
+                .recordLineage(version: version, inputs: resolvedInputs, job: job, runID: runID),
+                to: output.datasetID, expectedStreamVersion: nil, request
+            )
+            events += outcome.events
+            last = outcome
         }
-        return response
+        guard var outcome = last else { throw DomainError.datasetNotFound }
+        outcome.events = events
+        return outcome
+    }
+
+    /// Checks that each input exists, is not retired and has the version named (default: its current
+    /// one), and answers the versions.
+    private mutating func resolveInputs(_ inputs: [(UUID, Int?)]) async throws -> [VersionRef] {
+        var resolved: [VersionRef] = []
+        for (index, (id, version)) in inputs.enumerated() {
+            let (state, _) = try await state(of: id)
+            guard state.exists, let current = state.currentVersion else {
+                throw DomainError.invalidLineageInput(index: index, datasetID: id, reason: .datasetNotFound)
+            }
+            guard state.status != .retired else {
+                throw DomainError.invalidLineageInput(index: index, datasetID: id, reason: .retired)
+            }
+            let number = version ?? current
+            guard state.version(number) != nil else {
+                throw DomainError.invalidLineageInput(index: index, datasetID: id, reason: .versionNotFound(number))
+            }
+            resolved.append(VersionRef(datasetID: id, version: number))
+        }
+        return resolved
     }
 
     /// A clone is a create on a new stream, made from the source's current version.
@@ -221,6 +300,8 @@ private struct Batch {
         switch target {
         case .dataset(let id, let command):
             return (id, command)
+        case .lineage:
+            preconditionFailure("lineage is recorded by recordLineage(job:runID:inputs:outputs:_:)")
         case .clone(let sourceID, let newID, let namespace, let name, let changeNote):
             let (source, _) = try await state(of: sourceID)
             guard source.exists else { throw DomainError.datasetNotFound }

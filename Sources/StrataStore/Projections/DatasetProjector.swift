@@ -32,6 +32,15 @@ public enum DatasetProjector {
         public var document: String
     }
 
+    /// One edge of the lineage graph: `from` was read to make `to`.
+    public struct EdgeRow: Sendable, Equatable {
+        public var from: VersionRef
+        public var to: VersionRef
+        public var job: DatasetEvent.LineageRecorded.Job?
+        public var runID: String?
+        public var ordinal: Int
+    }
+
     public struct UsageRow: Sendable, Equatable {
         public var datasetID: UUID
         public var version: Int
@@ -48,6 +57,7 @@ public enum DatasetProjector {
         case reserveName(nameKey: [UInt8], datasetID: UUID)
         case releaseName(datasetID: UUID)
         case addUsage(UsageRow)
+        case addEdge(EdgeRow)
     }
 
     /// The changes `event` makes, given the dataset's state before and after it.
@@ -80,6 +90,20 @@ public enum DatasetProjector {
             changes.append(.reserveName(nameKey: nameKey(created.namespace, created.name), datasetID: after.id))
         case .retired:
             changes.append(.releaseName(datasetID: after.id))
+        case .versionDrafted(let drafted):
+            let to = VersionRef(datasetID: after.id, version: drafted.version.version)
+            for (ordinal, parent) in drafted.version.fields.parents.enumerated() {
+                changes.append(.addEdge(EdgeRow(from: parent, to: to, job: nil, runID: nil, ordinal: ordinal)))
+            }
+        case .lineageRecorded(let lineage):
+            for (ordinal, input) in lineage.inputs.enumerated() {
+                changes.append(
+                    .addEdge(
+                        EdgeRow(
+                            from: input, to: lineage.output, job: lineage.job, runID: lineage.runID, ordinal: ordinal)
+                    )
+                )
+            }
         case .versionUsed(let used):
             let usage = UsageRecord(
                 version: used.version, consumer: used.consumer, kind: used.kind, properties: used.properties,
@@ -165,6 +189,16 @@ public enum DatasetProjector {
             case .releaseName(let id):
                 try await connection.perform(
                     "UPDATE dataset_names SET valid_to = \(position) WHERE dataset_id = \(id) AND valid_to IS NULL",
+                    logger: logger
+                )
+            case .addEdge(let edge):
+                try await connection.perform(
+                    """
+                    INSERT INTO lineage_edges (to_dataset, to_version, from_dataset, from_version, valid_from,
+                                               job_namespace, job_name, run_id, ordinal)
+                    VALUES (\(edge.to.datasetID), \(edge.to.version), \(edge.from.datasetID), \(edge.from.version),
+                            \(position), \(edge.job?.namespace), \(edge.job?.name), \(edge.runID), \(edge.ordinal))
+                    """,
                     logger: logger
                 )
             case .addUsage(let row):

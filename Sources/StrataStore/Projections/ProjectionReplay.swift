@@ -60,6 +60,16 @@ struct ProjectionReplay {
             openNames[id] = (key, position)
         case .releaseName(let id):
             if let open = openNames.removeValue(forKey: id) { emitName(open.key, id, from: open.from, to: position) }
+        case .addEdge(let edge):
+            pending["lineage_edges", default: []].append(
+                CopyText.line([
+                    CopyText.uuid(edge.to.datasetID), "\(edge.to.version)", CopyText.uuid(edge.from.datasetID),
+                    "\(edge.from.version)", "\(position)", CopyText.null,
+                    edge.job.map { CopyText.text($0.namespace) } ?? CopyText.null,
+                    edge.job.map { CopyText.text($0.name) } ?? CopyText.null,
+                    edge.runID.map(CopyText.text) ?? CopyText.null, "\(edge.ordinal)",
+                ])
+            )
         case .addUsage(let row):
             pending["dataset_usages", default: []].append(
                 CopyText.line([
@@ -125,6 +135,10 @@ struct ProjectionReplay {
         "dataset_versions": ["dataset_id", "version", "valid_from", "valid_to", "status", "document"],
         "dataset_names": ["name_key", "dataset_id", "valid_from", "valid_to"],
         "dataset_usages": ["dataset_id", "valid_from", "valid_to", "version", "consumer", "document"],
+        "lineage_edges": [
+            "to_dataset", "to_version", "from_dataset", "from_version", "valid_from", "valid_to", "job_namespace",
+            "job_name", "run_id", "ordinal",
+        ],
     ]
 
     /// Writes the pending rows into the tables `search_path` resolves first, with COPY.
@@ -153,6 +167,7 @@ extension DatasetProjector.Change {
         case .closeVersion, .openVersion: return "dataset_versions"
         case .reserveName, .releaseName: return "dataset_names"
         case .addUsage: return "dataset_usages"
+        case .addEdge: return "lineage_edges"
         }
     }
 }

@@ -1,0 +1,203 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import StrataCore
+import StrataStore
+
+/// Recording lineage, and asking what feeds a dataset and what it feeds.
+struct LineageRoutes {
+    let writer: CatalogWriter
+    let reader: CatalogReader
+    let clock: @Sendable () -> Date
+
+    func register(on router: Router<StrataRequestContext>) {
+        router.post("/v1/lineage", use: record)
+        router.get("/v1/datasets/{id}/lineage", use: lineage)
+        router.get("/v1/datasets/{id}/impact", use: impact)
+    }
+
+    static let selector = BodyRules(
+        fields: ["dataset_id": .uuid, "version": .integer(minimum: 1)], required: ["dataset_id"]
+    )
+    static let job = BodyRules(
+        fields: ["namespace": .namespaceOrName, "name": .namespaceOrName], required: ["namespace", "name"]
+    )
+    static let recordLineage = BodyRules(
+        fields: [
+            "job": .record(job, nullable: true), "run_id": .string(maxLength: 256, nullable: true),
+            "inputs": .array(of: .record(selector), maxItems: 1000),
+            "outputs": .array(of: .record(selector), maxItems: 1000),
+        ],
+        required: ["inputs", "outputs"]
+    )
+
+    /// One `LineageRecorded` per output, all or none; answers the edges recorded.
+    @Sendable func record(_ request: Request, context: StrataRequestContext) async throws -> Response {
+        let body = try await RequestBody.read(request, context: context, rules: Self.recordLineage)
+        func ends(_ key: String) -> [CatalogWriter.Request.LineageEnd] {
+            (body.object[key]?.arrayValue ?? []).compactMap { item in
+                item["dataset_id"]?.stringValue.flatMap(UUID.init(uuidString:)).map {
+                    CatalogWriter.Request.LineageEnd(datasetID: $0, version: item["version"]?.intValue)
+                }
+            }
+        }
+        let outputs = ends("outputs")
+        guard !outputs.isEmpty else {
+            throw Problem(
+                status: .unprocessableContent, code: "validation_failed", detail: "the body does not match the schema",
+                errors: [.init(path: "/outputs", message: "must name at least one output")])
+        }
+        let job = body.object["job"].flatMap { value -> DatasetEvent.LineageRecorded.Job? in
+            guard let namespace = value["namespace"]?.stringValue, let name = value["name"]?.stringValue else {
+                return nil
+            }
+            return .init(namespace: namespace, name: name)
+        }
+        var idempotency: IdempotencyClaim?
+        if let key = request.headers[.idempotencyKey] {
+            idempotency = IdempotencyClaim(scope: context.actor, key: key, requestHash: body.fingerprint(of: request))
+        }
+        let writeRequest = CatalogWriter.Request(
+            target: .lineage(job: job, runID: body.string("run_id"), inputs: ends("inputs"), outputs: outputs),
+            metadata: EventMetadata(actor: context.actor, requestID: context.requestID),
+            occurredAt: Timestamp.truncated(clock()), idempotency: idempotency
+        ) { outcome in
+            let edges: [JSONValue] = outcome.events.flatMap { event -> [JSONValue] in
+                guard case .lineageRecorded(let lineage) = event else { return [] }
+                return lineage.inputs.map { input in
+                    LineageDocuments.edge(from: input, to: lineage.output, job: lineage.job, runID: lineage.runID)
+                }
+            }
+            let outputs: [JSONValue] = outcome.events.compactMap { event in
+                guard case .lineageRecorded(let lineage) = event else { return nil }
+                return LineageDocuments.ref(lineage.output)
+            }
+            return StoredResponse(
+                status: 201,
+                headers: ["Content-Type": "application/json", "Strata-Position": "\(outcome.position)"],
+                body: LineageDocuments.encode(.object(["outputs": .array(outputs), "edges": .array(edges)]))
+            )
+        }
+        return storedResponse(try await writer.submit(writeRequest))
+    }
+
+    @Sendable func lineage(_ request: Request, context: StrataRequestContext) async throws -> Response {
+        let id = try datasetID(context)
+        let query = request.uri.queryParameters
+        let direction =
+            try query["direction"].map { text in
+                guard let value = LineageGraph.Direction(rawValue: String(text)) else {
+                    throw invalidParameter("direction", "must be upstream, downstream or both")
+                }
+                return value
+            } ?? .both
+        let depth =
+            try query["depth"].map { text in
+                guard let value = Int(text), (1...100).contains(value) else {
+                    throw invalidParameter("depth", "must be an integer from 1 to 100")
+                }
+                return value
+            } ?? 5
+        let version = try query["version"].map { text in
+            guard let value = Int(text), value >= 1 else {
+                throw invalidParameter("version", "must be a version number")
+            }
+            return value
+        }
+        let format = query["format"].map(String.init) ?? "json"
+        guard ["json", "dot"].contains(format) else { throw invalidParameter("format", "must be json or dot") }
+
+        let (found, position) = try await reader.read(asOf: try asOf(request)) { snapshot -> LineageGraph? in
+            guard try await snapshot.dataset(id) != nil else { return nil }
+            if let version, try await snapshot.version(version, of: id) == nil {
+                throw DomainError.versionNotFound(version)
+            }
+            return try await snapshot.lineage(of: id, version: version, direction: direction, depth: depth)
+        }
+        guard let graph = found else { throw DomainError.datasetNotFound }
+        if format == "dot" {
+            var headers = HTTPFields()
+            headers[.contentType] = "text/vnd.graphviz"
+            headers[.strataPosition] = "\(position)"
+            return Response(
+                status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: LineageDocuments.dot(graph))))
+        }
+        return jsonResponse(.ok, body: LineageDocuments.encode(LineageDocuments.graph(graph)), position: position)
+    }
+
+    @Sendable func impact(_ request: Request, context: StrataRequestContext) async throws -> Response {
+        let id = try datasetID(context)
+        let (found, position) = try await reader.read(asOf: try asOf(request)) { snapshot -> [LineageGraph.Node]? in
+            guard try await snapshot.dataset(id) != nil else { return nil }
+            return try await snapshot.impact(of: id)
+        }
+        guard let nodes = found else { throw DomainError.datasetNotFound }
+        let body = LineageDocuments.encode(
+            .object(["dataset_id": .string(id.lowercased), "impact": .array(nodes.map(LineageDocuments.node))]))
+        return jsonResponse(.ok, body: body, position: position)
+    }
+}
+
+/// The JSON (and Graphviz) shapes of lineage answers.
+enum LineageDocuments {
+    static func ref(_ ref: VersionRef) -> JSONValue {
+        .object(["dataset_id": .string(ref.datasetID.lowercased), "version": .number(Double(ref.version))])
+    }
+
+    static func edge(from: VersionRef, to: VersionRef, job: DatasetEvent.LineageRecorded.Job?, runID: String?)
+        -> JSONValue
+    {
+        .object([
+            "from": ref(from), "to": ref(to),
+            "job": job.map { .object(["namespace": .string($0.namespace), "name": .string($0.name)]) } ?? .null,
+            "run_id": runID.map(JSONValue.string) ?? .null,
+        ])
+    }
+
+    static func node(_ node: LineageGraph.Node) -> JSONValue {
+        .object([
+            "dataset_id": .string(node.datasetID.lowercased), "namespace": .string(node.namespace),
+            "name": .string(node.name), "status": .string(node.status),
+            "version": node.version.map { .number(Double($0)) } ?? .null, "distance": .number(Double(node.distance)),
+        ])
+    }
+
+    static func graph(_ graph: LineageGraph) -> JSONValue {
+        .object([
+            "root": graph.root.map(ref)
+                ?? .object(["dataset_id": .string(graph.rootDataset.lowercased), "version": .null]),
+            "nodes": .array(graph.nodes.map(node)),
+            "edges": .array(graph.edges.map { edge(from: $0.from, to: $0.to, job: $0.job, runID: $0.runID) }),
+        ])
+    }
+
+    /// Graphviz text: `curl …/lineage?format=dot | dot -Tsvg > lineage.svg`.
+    static func dot(_ graph: LineageGraph) -> String {
+        func quoted(_ text: String) -> String {
+            "\"" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+        }
+        func nodeID(_ dataset: UUID, _ version: Int?) -> String {
+            quoted(dataset.lowercased + (graph.root == nil ? "" : "@\(version ?? 0)"))
+        }
+        var lines = ["digraph lineage {", "  rankdir=LR;", "  node [shape=box];"]
+        for node in graph.nodes {
+            let label = "\(node.namespace)/\(node.name)\\nv\(node.version ?? 0) (\(node.status))"
+            let style = node.distance == 0 ? ", style=bold" : ""
+            lines.append("  \(nodeID(node.datasetID, node.version)) [label=\(quoted(label))\(style)];")
+        }
+        for edge in graph.edges {
+            let from = nodeID(edge.from.datasetID, edge.from.version)
+            let to = nodeID(edge.to.datasetID, edge.to.version)
+            let label = edge.job.map { " [label=\(quoted("\($0.namespace).\($0.name)"))]" } ?? ""
+            lines.append("  \(from) -> \(to)\(label);")
+        }
+        lines.append("}")
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    static func encode(_ value: JSONValue) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return (try? encoder.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+    }
+}

@@ -1,0 +1,40 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import StrataStore
+
+/// The dataset id in the path; a malformed one is 400 `invalid_id`.
+func datasetID(_ context: StrataRequestContext) throws -> UUID {
+    let text = try pathText("id", context)
+    guard let id = UUID(uuidString: text) else {
+        throw Problem(status: .badRequest, code: "invalid_id", detail: "'\(text)' is not a dataset id (a UUID)")
+    }
+    return id
+}
+
+func versionNumber(_ context: StrataRequestContext) throws -> Int {
+    guard let number = Int(try pathText("n", context)), number >= 1 else {
+        throw invalidParameter("n", "a version number is a positive integer")
+    }
+    return number
+}
+
+/// A path parameter, percent-decoded: routing matched the encoded path, so `%2F` stays inside a name.
+func pathText(_ name: String, _ context: StrataRequestContext) throws -> String {
+    guard let raw = context.parameters.get(name), let text = raw.removingPercentEncoding else {
+        throw invalidParameter(name, "is not a valid percent-encoded path segment")
+    }
+    return text
+}
+
+/// A response as the append pipeline rendered (or, for a retry, stored) it.
+func storedResponse(_ stored: StoredResponse) -> Response {
+    var headers = HTTPFields()
+    for (name, value) in stored.headers.sorted(by: { $0.key < $1.key }) {
+        if let field = HTTPField.Name(name) { headers[field] = value }
+    }
+    return Response(
+        status: .init(code: stored.status), headers: headers,
+        body: .init(byteBuffer: ByteBuffer(string: stored.body))
+    )
+}
