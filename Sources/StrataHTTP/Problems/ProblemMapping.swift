@@ -1,4 +1,5 @@
 import Hummingbird
+import Logging
 import StrataCore
 import StrataStore
 
@@ -110,22 +111,23 @@ struct ProblemMiddleware: RouterMiddleware {
     {
         do {
             return try await next(request, context)
-        } catch let problem as Problem {
-            return try problem.response(from: request, context: context)
-        } catch let error as DomainError {
-            return try Problem(error).response(from: request, context: context)
-        } catch let error as CatalogError {
-            return try Problem(error).response(from: request, context: context)
-        } catch let error as ReadError {
-            return try Problem(error).response(from: request, context: context)
-        } catch let error as any HTTPResponseError {
-            return try Problem(error).response(from: request, context: context)
         } catch {
-            context.logger.error("request failed", metadata: ["error": "\(String(reflecting: error))"])
-            return try Problem(
-                status: .internalServerError, code: "internal_error", detail: "the server failed; see its log"
-            )
-            .response(from: request, context: context)
+            return try Self.problem(for: error, logger: context.logger).response(from: request, context: context)
+        }
+    }
+
+    /// The problem document for any error; anything unforeseen is logged and answered as a 500.
+    static func problem(for error: any Error, logger: Logger) -> Problem {
+        switch error {
+        case let problem as Problem: return problem
+        case let error as DomainError: return Problem(error)
+        case let error as CatalogError: return Problem(error)
+        case let error as ReadError: return Problem(error)
+        case let error as any HTTPResponseError: return Problem(error)
+        default:
+            logger.error("request failed", metadata: ["error": "\(String(reflecting: error))"])
+            return Problem(
+                status: .internalServerError, code: "internal_error", detail: "the server failed; see its log")
         }
     }
 }

@@ -20,7 +20,8 @@ struct RequestBody {
         context: StrataRequestContext,
         rules: BodyRules,
         allowEmpty: Bool = false,
-        mediaTypes: [String] = ["application/json"]
+        mediaTypes: [String] = ["application/json"],
+        skipRules: Bool = false
     ) async throws -> RequestBody {
         var request = request
         let bytes = try await request.collectBody(upTo: context.maxUploadSize)
@@ -54,7 +55,7 @@ struct RequestBody {
                 errors: [.init(path: path, message: "must not contain the character U+0000")]
             )
         }
-        let errors = rules.check(object)
+        let errors = skipRules ? [] : rules.check(object)
         guard errors.isEmpty else {
             throw Problem(
                 status: .unprocessableContent, code: "validation_failed",
@@ -66,7 +67,7 @@ struct RequestBody {
 
     /// The JSON Pointer of the first string or member name holding U+0000, which PostgreSQL's `jsonb` and
     /// `text` cannot store; the schemas refuse it everywhere.
-    private static func firstNul(in value: JSONValue, at path: String) -> String? {
+    static func firstNul(in value: JSONValue, at path: String) -> String? {
         switch value {
         case .string(let text): return text.unicodeScalars.contains("\u{0}") ? path : nil
         case .array(let items):

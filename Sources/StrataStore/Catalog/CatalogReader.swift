@@ -1,4 +1,5 @@
 import Foundation
+import Metrics
 import PostgresNIO
 import StrataCore
 
@@ -30,7 +31,9 @@ public struct CatalogReader: Sendable {
         asOf: AsOf = .head,
         _ body: @Sendable (CatalogSnapshot) async throws -> Result
     ) async throws -> (result: Result, position: Int64) {
-        try await client.withConnection { connection in
+        PoolUsage.leased.increment()
+        defer { PoolUsage.leased.decrement() }
+        return try await client.withConnection { connection in
             try await connection.perform(
                 "BEGIN TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger)
             do {
@@ -63,6 +66,12 @@ public struct CatalogReader: Sendable {
             }
         }
     }
+}
+
+/// How many pooled connections Strata's reads and append batches hold right now. PostgresNIO keeps its
+/// pool's own numbers private, so the holders count themselves.
+enum PoolUsage {
+    static let leased = Meter(label: "strata_db_connections_in_use")
 }
 
 /// A read that cannot be answered as asked.

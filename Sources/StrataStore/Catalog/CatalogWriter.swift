@@ -17,6 +17,8 @@ public actor CatalogWriter {
             case dataset(UUID, DatasetCommand)
             /// A new dataset whose first version copies the source's current one.
             case clone(source: UUID, newID: UUID, namespace: String?, name: String, changeNote: String?)
+            /// An OpenLineage event, mapped onto datasets, versions, lineage and retirements, atomically.
+            case openLineage(OpenLineageIngest)
             /// A job read the inputs to make the outputs: one `LineageRecorded` per output, atomically.
             case lineage(
                 job: DatasetEvent.LineageRecorded.Job?, runID: String?, inputs: [LineageEnd], outputs: [LineageEnd])
@@ -116,6 +118,8 @@ public actor CatalogWriter {
     }
 
     private func commit(_ requests: [Request]) async -> [Result<StoredResponse, any Error>] {
+        PoolUsage.leased.increment()
+        defer { PoolUsage.leased.decrement() }
         do {
             let results = try await client.transaction(logger: logger) { connection in
                 let writer = try await EventLogWriter.begin(on: connection, logger: logger)
@@ -140,7 +144,7 @@ public actor CatalogWriter {
 }
 
 /// The work of one batch inside its transaction: dataset states as this batch has changed them so far.
-private struct Batch {
+struct Batch {
     let writer: EventLogWriter
     let makeEventID: @Sendable () -> UUID
     var known: [UUID: (state: DatasetState, lastPosition: Int64)] = [:]
@@ -186,6 +190,8 @@ private struct Batch {
         let outcome: CatalogWriter.Outcome
         if case .lineage(let job, let runID, let inputs, let outputs) = request.target {
             outcome = try await recordLineage(job: job, runID: runID, inputs: inputs, outputs: outputs, request)
+        } else if case .openLineage(let event) = request.target {
+            outcome = try await ingest(event, request)
         } else {
             let (id, command) = try await resolve(request.target)
             outcome = try await apply(command, to: id, expectedStreamVersion: request.expectedStreamVersion, request)
@@ -198,7 +204,7 @@ private struct Batch {
     }
 
     /// Decides `command` against the dataset, appends what it decided and projects it.
-    private mutating func apply(
+    mutating func apply(
         _ command: DatasetCommand,
         to id: UUID,
         expectedStreamVersion: Int64?,
@@ -248,7 +254,7 @@ private struct Batch {
 
     /// One `LineageRecorded` on each output's stream, all or none. A version left out means the
     /// dataset's current one, as of this transaction.
-    private mutating func recordLineage(
+    mutating func recordLineage(
         job: DatasetEvent.LineageRecorded.Job?,
         runID: String?,
         inputs: [CatalogWriter.Request.LineageEnd],
@@ -276,7 +282,7 @@ private struct Batch {
 
     /// Checks that each input exists, is not retired and has the version named (default: its current
     /// one), and answers the versions.
-    private mutating func resolveInputs(_ inputs: [(UUID, Int?)]) async throws -> [VersionRef] {
+    mutating func resolveInputs(_ inputs: [(UUID, Int?)]) async throws -> [VersionRef] {
         var resolved: [VersionRef] = []
         for (index, (id, version)) in inputs.enumerated() {
             let (state, _) = try await state(of: id)
@@ -296,12 +302,12 @@ private struct Batch {
     }
 
     /// A clone is a create on a new stream, made from the source's current version.
-    private mutating func resolve(_ target: CatalogWriter.Request.Target) async throws -> (UUID, DatasetCommand) {
+    mutating func resolve(_ target: CatalogWriter.Request.Target) async throws -> (UUID, DatasetCommand) {
         switch target {
         case .dataset(let id, let command):
             return (id, command)
-        case .lineage:
-            preconditionFailure("lineage is recorded by recordLineage(job:runID:inputs:outputs:_:)")
+        case .lineage, .openLineage:
+            preconditionFailure("lineage and OpenLineage events are handled before resolve(_:)")
         case .clone(let sourceID, let newID, let namespace, let name, let changeNote):
             let (source, _) = try await state(of: sourceID)
             guard source.exists else { throw DomainError.datasetNotFound }
@@ -321,7 +327,7 @@ private struct Batch {
         }
     }
 
-    private mutating func state(of id: UUID) async throws -> (DatasetState, Int64) {
+    mutating func state(of id: UUID) async throws -> (DatasetState, Int64) {
         if let known = known[id] { return known }
         let events = try await writer.readStream(id)
         let state = DatasetDecider.state(of: id, from: try events.map { try $0.datasetEvent() })
@@ -330,7 +336,7 @@ private struct Batch {
         return result
     }
 
-    private func checkNameIsFree(namespace: String, name: String) async throws {
+    func checkNameIsFree(namespace: String, name: String) async throws {
         let key = ByteBuffer(bytes: DatasetProjector.nameKey(namespace, name))
         let holders = try await connection.query(
             "SELECT dataset_id FROM dataset_names WHERE name_key = \(key) AND valid_to IS NULL", logger: logger

@@ -6,16 +6,24 @@ public struct EventMetadata: Sendable, Equatable, Codable {
     public var actor: String
     public var requestID: String?
     public var reason: String?
+    /// For events ingested from OpenLineage: the producer that sent it, and the run.
+    public var producer: String?
+    public var runID: String?
 
-    public init(actor: String, requestID: String? = nil, reason: String? = nil) {
+    public init(
+        actor: String, requestID: String? = nil, reason: String? = nil, producer: String? = nil, runID: String? = nil
+    ) {
         self.actor = actor
         self.requestID = requestID
         self.reason = reason
+        self.producer = producer
+        self.runID = runID
     }
 
     enum CodingKeys: String, CodingKey {
-        case actor, reason
+        case actor, reason, producer
         case requestID = "request_id"
+        case runID = "run_id"
     }
 
     func encoded() -> String {

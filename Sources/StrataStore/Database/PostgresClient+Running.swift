@@ -20,6 +20,8 @@ extension PostgresClient {
     ) async throws -> Result {
         try await withThrowingTaskGroup(of: Void.self, returning: Result.self) { group in
             group.addTask { await self.run() }
+            // Give run() its turn first: a lease before it starts works, but PostgresNIO warns about it.
+            await Task.yield()
             defer { group.cancelAll() }
             return try await body(self)
         }

@@ -86,3 +86,76 @@ public struct SyntheticLog: Sendable {
         }
     }
 }
+
+extension SyntheticLog {
+    /// A layered lineage graph: `datasets` datasets in `layers` layers, and lineage records whose inputs
+    /// come from the previous layer near the output's place in it (data flows between neighbours, as in
+    /// real pipelines), until about `edges` edges exist. Answers the dataset ids, layer by layer.
+    public func generateLineageGraph(datasets: Int, edges: Int, layers: Int = 20) async throws -> [[UUID]] {
+        let archive = LogArchive(client: client, logger: logger)
+        var random = SystemRandomNumberGenerator()
+        let perLayer = max(1, datasets / layers)
+        let start = Date(timeIntervalSince1970: 1_790_000_000)
+        let ids = (0..<layers).map { layer in
+            (0..<perLayer).map { index in UUIDv7.make(at: start.addingTimeInterval(Double(layer * perLayer + index))) }
+        }
+        return try await client.transaction(logger: logger) { connection in
+            _ = try await EventLogWriter.begin(on: connection, logger: logger)
+            var position: Int64 = 0
+            var versions: [UUID: Int64] = [:]
+            var batch: [LogArchive.Line] = []
+            func add(_ event: DatasetEvent, to stream: UUID) async throws {
+                position += 1
+                let version = (versions[stream] ?? 0) + 1
+                versions[stream] = version
+                let stamp = Timestamp.string(from: start.addingTimeInterval(Double(position) / 1000))
+                batch.append(
+                    LogArchive.Line(
+                        position: position, streamID: stream, streamVersion: version, eventID: UUIDv7.make(),
+                        type: event.type,
+                        data: try JSONDecoder().decode(JSONValue.self, from: Data(try event.encodedData().utf8)),
+                        metadata: .object(["actor": .string("bench")]), occurredAt: stamp, recordedAt: stamp
+                    )
+                )
+                if batch.count >= 10_000 {
+                    try await archive.insert(batch, on: connection, lineOffset: 0)
+                    batch = []
+                }
+            }
+            for (layer, layerIDs) in ids.enumerated() {
+                for (index, id) in layerIDs.enumerated() {
+                    try await add(.created(.init(namespace: "bench/layer-\(layer)", name: "dataset-\(index)")), to: id)
+                    let fields = VersionFields(
+                        owner: "team-\(index % 20)", location: "s3://lake/\(layer)/\(index)/", format: .parquet,
+                        schema: [Column(name: "id", type: "bigint")])
+                    try await add(
+                        .versionDrafted(.init(version: .init(version: 1, fields: fields), changedFields: ["owner"])),
+                        to: id)
+                    try await add(.published(.init(version: 1, previousPublishedVersion: nil, changeNote: nil)), to: id)
+                }
+            }
+            let inputsPerRecord = 4
+            for record in 0..<(edges / inputsPerRecord) {
+                let layer = 1 + record % (layers - 1)
+                let index = Int.random(in: 0..<perLayer, using: &random)
+                let window = (max(0, index - 20)..<min(perLayer, index + 21))
+                let inputs = (0..<inputsPerRecord).map { _ in
+                    VersionRef(datasetID: ids[layer - 1][Int.random(in: window, using: &random)], version: 1)
+                }
+                let output = VersionRef(datasetID: ids[layer][index], version: 1)
+                try await add(
+                    .lineageRecorded(
+                        .init(
+                            job: .init(namespace: "bench", name: "job-\(layer)"), runID: "run-\(record)",
+                            inputs: inputs,
+                            output: output)),
+                    to: output.datasetID)
+            }
+            try await archive.insert(batch, on: connection, lineOffset: 0)
+            try await connection.perform(
+                "SELECT setval(pg_get_serial_sequence('events', 'global_position'), \(max(position, 1)))",
+                logger: logger)
+            return ids
+        }
+    }
+}

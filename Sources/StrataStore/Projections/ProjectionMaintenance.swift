@@ -47,6 +47,7 @@ public struct ProjectionMaintenance: Sendable {
     ///
     /// A crash before step 3 commits leaves the live tables untouched; the next rebuild drops the
     /// half-built schema and starts again.
+    @discardableResult
     public func rebuild(
         _ names: [String]? = nil,
         progress: @Sendable (Progress) -> Void = { _ in }

@@ -1,0 +1,160 @@
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import StrataCore
+import StrataTestSupport
+import Testing
+
+@Suite("OpenLineage ingestion")
+struct OpenLineageTests {
+    /// The events the official Python client wrote, from `shared/fixtures/openlineage/`.
+    static func fixture(_ name: String) throws -> String {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        let url = root.deletingLastPathComponent().appendingPathComponent("shared/fixtures/openlineage/\(name)")
+        return try String(contentsOf: url, encoding: .utf8)
+    }
+
+    static func dataset(_ client: some TestClientProtocol, _ namespace: String, _ name: String) async throws
+        -> [String: JSONValue]?
+    {
+        let encoded = [namespace, name].map { $0.addingPercentEncoding(withAllowedCharacters: .alphanumerics)! }
+        let response = try await client.send(.get, "/v1/namespaces/\(encoded[0])/datasets/\(encoded[1])")
+        return response.status == .ok ? try response.json() : nil
+    }
+
+    static let warehouse = "postgres://warehouse.internal:5432"
+
+    @Test func aCompletedRunRegistersItsDatasetsAndRecordsVersionedLineage() async throws {
+        try await withTestApp { client, _ in
+            let start = try await client.send(.post, "/api/v1/lineage", json: try Self.fixture("run-start.json"))
+            #expect(start.status == .created)
+            #expect(
+                try await client.send(.get, "/v1/events").json()["events"]?.arrayValue?.isEmpty == true,
+                "START records nothing")
+
+            let complete = try await client.send(.post, "/api/v1/lineage", json: try Self.fixture("run-complete.json"))
+            #expect(complete.status == .created, "\(complete.text)")
+            let input = try #require(try await Self.dataset(client, Self.warehouse, "shop.public.orders"))
+            let output = try #require(try await Self.dataset(client, Self.warehouse, "analytics.public.daily_orders"))
+            #expect(input["status"]?.stringValue == "published", "a schema facet publishes at once")
+            #expect(output["status"]?.stringValue == "published")
+            #expect(input["current"]?["location"]?.stringValue == "postgres://warehouse.internal:5432/shop")
+            #expect(input["current"]?["schema"]?.arrayValue?.count == 3)
+            let facets = output["current"]?["properties"]?["openlineage"]?["facets"]
+            #expect(facets?["columnLineage"] != nil, "facets Strata does not interpret are kept")
+
+            let outputID = try #require(output["id"]?.stringValue)
+            let lineage = try await client.send(.get, "/v1/datasets/\(outputID)/lineage?direction=upstream").json()
+            let edges = lineage["edges"]?.arrayValue ?? []
+            #expect(edges.count == 1)
+            #expect(edges.first?["from"]?["dataset_id"] == input["id"])
+            #expect(edges.first?["job"]?["name"]?.stringValue == "orders_etl.build_daily_orders")
+            #expect(edges.first?["run_id"]?.stringValue == "0195f0a1-7c3e-7a10-9d2e-3b1f4c5d6e7f")
+            let history =
+                try await client.send(.get, "/v1/datasets/\(outputID)/history").json()["events"]?.arrayValue ?? []
+            let recorded = try #require(history.last { $0["type"]?.stringValue == "LineageRecorded" })
+            #expect(recorded["metadata"]?["producer"]?.stringValue?.contains("airflow") == true)
+            #expect(recorded["metadata"]?["run_id"]?.stringValue == "0195f0a1-7c3e-7a10-9d2e-3b1f4c5d6e7f")
+
+            // The same run again: the same schema adds no version, only another lineage record.
+            try await client.send(.post, "/api/v1/lineage", json: try Self.fixture("run-complete.json"))
+            let again = try #require(try await Self.dataset(client, Self.warehouse, "analytics.public.daily_orders"))
+            #expect(again["latest_version"]?.intValue == 1)
+        }
+    }
+
+    @Test func aChangedOutputSchemaMakesANewPublishedVersionAndInputsResolveTheirDatasetVersion() async throws {
+        try await withTestApp { client, _ in
+            try await client.send(.post, "/api/v1/lineage", json: try Self.fixture("run-complete.json"))
+            var changed = try Self.fixture("run-complete.json")
+            changed = changed.replacingOccurrences(of: #""name": "revenue""#, with: #""name": "revenue_eur""#)
+            let response = try await client.send(.post, "/api/v1/lineage", json: changed)
+            #expect(response.status == .created)
+            let output = try #require(try await Self.dataset(client, Self.warehouse, "analytics.public.daily_orders"))
+            #expect(output["latest_version"]?.intValue == 2)
+            #expect(output["published_version"]?.intValue == 2)
+
+            // The input read was datasetVersion "41", which Strata's version 1 carries; after the input
+            // moves on to version 2, lineage still names version 1, the one the job actually read.
+            let input = try #require(try await Self.dataset(client, Self.warehouse, "shop.public.orders"))
+            let inputID = try #require(input["id"]?.stringValue)
+            try await client.send(.patch, "/v1/datasets/\(inputID)", json: #"{"row_count": 7}"#)
+            try await client.send(.post, "/v1/datasets/\(inputID)/publish")
+            try await client.send(.post, "/api/v1/lineage", json: changed)
+            let outputID = try #require(output["id"]?.stringValue)
+            let edges =
+                try await client.send(.get, "/v1/datasets/\(outputID)/lineage?direction=upstream&version=2")
+                .json()["edges"]?.arrayValue ?? []
+            #expect(!edges.isEmpty)
+            #expect(edges.allSatisfy { $0["from"]?["version"]?.intValue == 1 })
+        }
+    }
+
+    @Test func aFailedRunRecordsNothingAndADroppedOutputIsRetired() async throws {
+        try await withTestApp { client, _ in
+            let fail = try await client.send(.post, "/api/v1/lineage", json: try Self.fixture("run-fail.json"))
+            #expect(fail.status == .created)
+            #expect(try await client.send(.get, "/v1/events").json()["events"]?.arrayValue?.isEmpty == true)
+
+            let drop = try await client.send(.post, "/api/v1/lineage", json: try Self.fixture("run-complete-drop.json"))
+            #expect(drop.status == .created, "\(drop.text)")
+            let events = try await client.send(.get, "/v1/events?type=DatasetRetired").json()["events"]?.arrayValue
+            #expect(events?.count == 1)
+        }
+    }
+
+    @Test func datasetAndJobEventsRegisterDatasetsAndStaticLineage() async throws {
+        try await withTestApp { client, _ in
+            let dataset = try await client.send(.post, "/api/v1/lineage", json: try Self.fixture("dataset-event.json"))
+            #expect(dataset.status == .created, "\(dataset.text)")
+            let features = try await Self.dataset(client, "s3://ml-bucket", "features/customers/v3")
+            #expect(features?["status"]?.stringValue == "published")
+
+            let job = try await client.send(.post, "/api/v1/lineage", json: try Self.fixture("job-event.json"))
+            #expect(job.status == .created, "\(job.text)")
+            let recorded = try await client.send(.get, "/v1/events?type=LineageRecorded").json()["events"]?.arrayValue
+            #expect(recorded?.isEmpty == false)
+        }
+    }
+
+    @Test func eventsWithoutEventTypeWithZuluTimesAndEmptyFacetsAreAccepted() async throws {
+        try await withTestApp { client, _ in
+            let event = #"""
+                {"eventTime": "2026-03-14T09:00:00Z", "producer": "https://example.com/p",
+                 "run": {"runId": "r-1", "facets": {}}, "job": {"namespace": "ns", "name": "job"},
+                 "inputs": [{"namespace": "db", "name": "in", "facets": {}, "inputFacets": {}}],
+                 "outputs": [{"namespace": "db", "name": "out", "facets": {}, "outputFacets": {}}]}
+                """#
+            let response = try await client.send(.post, "/api/v1/lineage", json: event)
+            #expect(response.status == .created, "\(response.text)")
+            let output = try await Self.dataset(client, "db", "out")
+            #expect(output?["status"]?.stringValue == "draft", "no schema facet: left as a draft")
+            #expect(output?["current"]?["location"]?.stringValue == "db/out")
+        }
+    }
+
+    @Test func invalidEventsAreRefusedNamingTheFieldAndABatchReportsEachFailure() async throws {
+        try await withTestApp { client, _ in
+            let noTime = try await client.send(
+                .post, "/api/v1/lineage", json: #"{"run": {"runId": "x"}, "job": {"namespace": "a", "name": "b"}}"#)
+            #expect(noTime.status == .unprocessableContent)
+            #expect(try noTime.json()["errors"]?.arrayValue?.first?["path"]?.stringValue == "/eventTime")
+            let badType = try await client.send(
+                .post, "/api/v1/lineage",
+                json:
+                    #"{"eventTime": "2026-03-14T09:00:00Z", "eventType": "DONE", "run": {"runId": "x"}, "job": {"namespace": "a", "name": "b"}}"#
+            )
+            #expect(try badType.json()["errors"]?.arrayValue?.first?["path"]?.stringValue == "/eventType")
+            #expect(try await client.send(.post, "/api/v1/lineage", json: "{").status == .badRequest)
+
+            let good = try Self.fixture("dataset-event.json")
+            let batch = "[\(good), {\"eventTime\": \"yesterday\"}, \(try Self.fixture("run-complete.json"))]"
+            let summary = try await client.send(.post, "/api/v1/lineage/batch", json: batch).json()
+            #expect(summary["status"]?.stringValue == "partial")
+            #expect(summary["successful"]?.intValue == 2)
+            #expect(summary["failed_events"]?.arrayValue?.first?["index"]?.intValue == 1)
+            #expect(try await Self.dataset(client, Self.warehouse, "analytics.public.daily_orders") != nil)
+        }
+    }
+}
