@@ -74,7 +74,7 @@ let package = Package(
             ],
             path: "Tests/StrataTestSupport"
         ),
-        .testTarget(name: "StrataCoreTests", dependencies: ["StrataCore"]),
+        .testTarget(name: "StrataCoreTests", dependencies: ["StrataCore", "StrataTestSupport"]),
         .testTarget(
             name: "EmbeddedPostgresTests",
             // The CLI's binary is a dependency so the tests can run it as another process or user.

@@ -1,5 +1,6 @@
 import Foundation
 import StrataCore
+import StrataTestSupport
 import Testing
 
 /// Every event the decider can emit validates against `Schemas/events/<Type>.v1.json`.
@@ -86,28 +87,16 @@ struct EventSchemaTests {
 // MARK: - the walk
 
 extension EventSchemaTests {
-    /// SplitMix64: a small, fast generator whose sequence depends on the seed alone.
-    struct SeededGenerator: RandomNumberGenerator {
-        var state: UInt64
-
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
 
     /// Random commands on a handful of datasets, each applied with `evolve` when the decider accepts it.
     struct RandomWalk {
-        var random: SeededGenerator
+        var random: SplitMix
         var datasets: [DatasetState] = []
         var emitted: [DatasetEvent] = []
         var invalidPatches: [String] = []
         var clock = Date(timeIntervalSince1970: 1_790_000_000)
 
-        init(seed: UInt64) { random = SeededGenerator(state: seed) }
+        init(seed: UInt64) { random = SplitMix(seed: seed) }
 
         mutating func run(commands: Int) {
             for _ in 0..<commands {
@@ -319,92 +308,6 @@ extension EventSchemaTests {
                 }
             }
             return .object(patch)
-        }
-    }
-}
-
-// MARK: - the validator
-
-extension EventSchemaTests {
-    /// `Tests/validate-json.py`, run once per batch: NDJSON requests in, one verdict per line out.
-    enum SchemaValidator {
-        struct Verdict: Decodable {
-            var line: Int
-            var valid: Bool?
-            var errors: [String]?
-            var error: String?
-
-            var isValid: Bool { valid == true }
-            /// What is wrong: the schema errors, or why the line could not be validated at all.
-            var problems: [String] { (errors ?? []) + (error.map { ["usage error: \($0)"] } ?? []) }
-        }
-
-        /// The repository root: this file is `Tests/<Target>/<File>.swift`.
-        static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent()
-
-        /// Validates each `instance` (JSON text) against `schema` (a path below `Schemas/`), in order.
-        static func validate(_ requests: [(schema: String, instance: String)]) throws -> [Verdict] {
-            var input = ""
-            for request in requests {
-                // JSON text holds no raw newline inside a string, so dropping them keeps the value intact.
-                let instance = request.instance.replacingOccurrences(of: "\n", with: " ")
-                    .replacingOccurrences(of: "\r", with: " ")
-                input += "{\"schema\": \"\(request.schema)\", \"instance\": \(instance)}\n"
-            }
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = [
-                "python3", root.appendingPathComponent("Tests/validate-json.py").path,
-                root.appendingPathComponent("Schemas").path,
-            ]
-            let stdin = Pipe()
-            let stdout = Pipe()
-            process.standardInput = stdin
-            process.standardOutput = stdout
-            process.standardError = stdout
-            try process.run()
-            // Feed stdin from another thread: python answers as it reads, and a full stdout pipe would
-            // otherwise block both sides.
-            let writer = stdin.fileHandleForWriting
-            let bytes = Data(input.utf8)
-            let fed = DispatchSemaphore(value: 0)
-            DispatchQueue.global().async {
-                writer.write(bytes)
-                try? writer.close()
-                fed.signal()
-            }
-            let output = stdout.fileHandleForReading.readDataToEndOfFile()
-            fed.wait()
-            process.waitUntilExit()
-
-            var verdicts: [Verdict] = []
-            var noise: [String] = []
-            for line in String(decoding: output, as: UTF8.self).split(separator: "\n") {
-                if let verdict = try? JSONDecoder().decode(Verdict.self, from: Data(line.utf8)) {
-                    verdicts.append(verdict)
-                } else {
-                    noise.append(String(line))
-                }
-            }
-            guard verdicts.map(\.line) == Array(0..<requests.count).map({ $0 + 1 }), noise.isEmpty else {
-                throw ValidatorFailed(
-                    status: process.terminationStatus, verdicts: verdicts.count, expected: requests.count,
-                    output: noise.joined(separator: "\n")
-                )
-            }
-            return verdicts
-        }
-
-        struct ValidatorFailed: Error, CustomStringConvertible {
-            var status: Int32
-            var verdicts: Int
-            var expected: Int
-            var output: String
-
-            var description: String {
-                "validate-json.py exited \(status) with \(verdicts) verdicts for \(expected) lines: \(output)"
-            }
         }
     }
 }

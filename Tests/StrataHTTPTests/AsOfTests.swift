@@ -11,7 +11,7 @@ struct AsOfTests {
     /// `as_of=P`, however much is written afterwards.
     @Test func everyAnswerIsReproducedByAsOfItsPosition() async throws {
         try await withTestApp { client, _ in
-            var random = SeededRandom(seed: 42)
+            var random = SplitMix(seed: 42)
             var ids: [String] = []
             var recorded: [(uri: String, position: String, body: String)] = []
             for step in 0..<120 {
@@ -70,7 +70,7 @@ struct AsOfTests {
 func randomWrite(
     _ client: some TestClientProtocol,
     ids: inout [String],
-    random: inout SeededRandom,
+    random: inout SplitMix,
     step: Int
 ) async throws {
     if ids.isEmpty || Int.random(in: 0..<5, using: &random) == 0 {
@@ -93,20 +93,5 @@ func randomWrite(
         if Int.random(in: 0..<4, using: &random) == 0 {
             try await client.send(.post, "/v1/datasets/\(id)/retire", json: #"{"reason": "step \#(step)"}"#)
         }
-    }
-}
-
-/// A reproducible random source (SplitMix64), so a failing workload can be replayed.
-struct SeededRandom: RandomNumberGenerator {
-    var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

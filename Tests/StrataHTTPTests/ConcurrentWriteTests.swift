@@ -86,24 +86,11 @@ struct ConcurrentWriteTests {
     @Test func writesThatArriveWhileABatchCommitsAreCommittedTogether() async throws {
         try await withTestApp { client, database in
             let before = try await batchHistogram(client)
-            let blocker = database.makeClient()
-            try await blocker.whileRunning { blocker in
+            try await database.holdingTheAppendLock(for: .milliseconds(500)) {
                 try await withThrowingTaskGroup(of: Void.self) { group in
-                    let lockHeld = AsyncStream<Void>.makeStream()
-                    let release = AsyncStream<Void>.makeStream()
-                    group.addTask {
-                        try await blocker.transaction(logger: database.logger) { connection in
-                            try await connection.perform("SELECT strata_begin_append()", logger: database.logger)
-                            lockHeld.continuation.yield()
-                            for await _ in release.stream { break }
-                        }
-                    }
-                    for await _ in lockHeld.stream { break }
-                    group.addTask { _ = try await client.createDataset() }  // takes the first batch, waits for the lock
+                    group.addTask { _ = try await client.createDataset() }  // the first batch: waits for the lock
                     try await Task.sleep(for: .milliseconds(200))
                     for _ in 0..<8 { group.addTask { _ = try await client.createDataset() } }
-                    try await Task.sleep(for: .milliseconds(300))
-                    release.continuation.yield()
                     try await group.waitForAll()
                 }
             }

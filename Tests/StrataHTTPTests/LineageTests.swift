@@ -22,7 +22,7 @@ struct LineageTests {
     @Test(arguments: [(seed: UInt64(3), cycles: false), (seed: 11, cycles: true), (seed: 29, cycles: true)])
     func answersMatchAnIndependentTraversal(seed: UInt64, cycles: Bool) async throws {
         try await withTestApp { client, _ in
-            var random = SeededRandom(seed: seed)
+            var random = SplitMix(seed: seed)
             var layers: [[String]] = []
             for layer in 0..<4 {
                 var ids: [String] = []

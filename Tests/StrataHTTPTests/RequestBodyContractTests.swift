@@ -4,6 +4,7 @@ import Hummingbird
 import HummingbirdTesting
 import NIOCore
 import StrataCore
+import StrataTestSupport
 import Testing
 
 /// The server's body rules (`RequestSchemas`) and `Schemas/requests/*.json` must agree: the same bytes go
@@ -14,7 +15,7 @@ import Testing
 struct RequestBodyContractTests {
     @Test func theServerAndTheSchemasGiveEveryBodyTheSameVerdict() async throws {
         let corpus = Self.corpus()
-        let verdicts = try SchemaVerdicts.validate(corpus.map { (schema: $0.endpoint.schema, instance: $0.json) })
+        let verdicts = try SchemaValidator.validate(corpus.map { (schema: $0.endpoint.schema, instance: $0.json) })
         try #require(verdicts.count == corpus.count)
         for endpoint in Endpoint.allCases {
             let mine = zip(corpus, verdicts).filter { $0.0.endpoint == endpoint }
@@ -413,75 +414,5 @@ extension RequestBodyContractTests {
     struct Unexpected: Error, CustomStringConvertible {
         var what: String
         var description: String { what }
-    }
-
-    /// `Tests/validate-json.py`, run once for the whole corpus: NDJSON requests in, one verdict per line out.
-    enum SchemaVerdicts {
-        struct Verdict: Decodable {
-            var line: Int
-            var valid: Bool?
-            var errors: [String]?
-            var error: String?
-
-            var isValid: Bool { valid == true }
-            var problems: [String] { (errors ?? []) + (error.map { ["usage error: \($0)"] } ?? []) }
-        }
-
-        /// The repository root: this file is `Tests/<Target>/<File>.swift`.
-        static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent()
-
-        static func validate(_ requests: [(schema: String, instance: String)]) throws -> [Verdict] {
-            var input = ""
-            for request in requests {
-                // JSON text holds no raw newline inside a string, so dropping them keeps the value intact.
-                let instance = request.instance.replacingOccurrences(of: "\n", with: " ")
-                    .replacingOccurrences(of: "\r", with: " ")
-                input += "{\"schema\": \"\(request.schema)\", \"instance\": \(instance)}\n"
-            }
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = [
-                "python3", root.appendingPathComponent("Tests/validate-json.py").path,
-                root.appendingPathComponent("Schemas").path,
-            ]
-            let stdin = Pipe()
-            let stdout = Pipe()
-            process.standardInput = stdin
-            process.standardOutput = stdout
-            process.standardError = stdout
-            try process.run()
-            // Feed stdin from another thread: python answers as it reads, and a full stdout pipe would
-            // otherwise block both sides.
-            let writer = stdin.fileHandleForWriting
-            let bytes = Data(input.utf8)
-            let fed = DispatchSemaphore(value: 0)
-            DispatchQueue.global().async {
-                writer.write(bytes)
-                try? writer.close()
-                fed.signal()
-            }
-            let output = stdout.fileHandleForReading.readDataToEndOfFile()
-            fed.wait()
-            process.waitUntilExit()
-
-            var verdicts: [Verdict] = []
-            var noise: [String] = []
-            for line in String(decoding: output, as: UTF8.self).split(separator: "\n") {
-                if let verdict = try? JSONDecoder().decode(Verdict.self, from: Data(line.utf8)) {
-                    verdicts.append(verdict)
-                } else {
-                    noise.append(String(line))
-                }
-            }
-            guard verdicts.map(\.line) == (0..<requests.count).map({ $0 + 1 }), noise.isEmpty
-            else {
-                throw Unexpected(
-                    what: "validate-json.py exited \(process.terminationStatus) with \(verdicts.count) verdicts "
-                        + "for \(requests.count) lines: \(noise.joined(separator: "\n"))"
-                )
-            }
-            return verdicts
-        }
     }
 }

@@ -13,20 +13,10 @@ struct CatalogWriterTests {
     @Test func aRefusedCommandDoesNotSpoilTheBatchItArrivedIn() async throws {
         try await withTestDatabase { database in
             let writer = CatalogWriter(client: database.client, logger: database.logger)
-            let blocker = database.makeClient()
-            let (results, refused) = try await blocker.whileRunning { blocker in
+            // Refused by the decider: there is no such dataset to publish.
+            let refused = UUID()
+            let results = try await database.holdingTheAppendLock(for: .milliseconds(500)) {
                 try await withThrowingTaskGroup(of: (String, Result<StoredResponse, any Error>).self) { group in
-                    let lockHeld = AsyncStream<Void>.makeStream()
-                    let release = AsyncStream<Void>.makeStream()
-                    group.addTask {
-                        try await blocker.transaction(logger: database.logger) { connection in
-                            try await connection.perform("SELECT strata_begin_append()", logger: database.logger)
-                            lockHeld.continuation.yield()
-                            for await _ in release.stream { break }
-                        }
-                        return ("blocker", .success(StoredResponse(status: 0, headers: [:], body: "")))
-                    }
-                    for await _ in lockHeld.stream { break }
                     group.addTask { ("first", await Result(catching: { try await writer.submit(create("first")) })) }
                     try await Task.sleep(for: .milliseconds(200))
                     for index in 0..<6 {
@@ -37,19 +27,15 @@ struct CatalogWriterTests {
                             )
                         }
                     }
-                    // Refused by the decider: there is no such dataset to publish.
-                    let missing = UUID()
                     group.addTask {
                         let request = CatalogWriter.Request(
-                            target: .dataset(missing, .publish(version: nil, changeNote: nil)),
+                            target: .dataset(refused, .publish(version: nil, changeNote: nil)),
                             metadata: EventMetadata(actor: "test"), occurredAt: Date(), respond: respondWithDocument)
                         return ("refused", await Result(catching: { try await writer.submit(request) }))
                     }
-                    try await Task.sleep(for: .milliseconds(300))
-                    release.continuation.yield()
                     var results: [String: Result<StoredResponse, any Error>] = [:]
                     for try await (name, result) in group { results[name] = result }
-                    return (results, missing)
+                    return results
                 }
             }
             guard case .failure(let error) = results["refused"] else {

@@ -108,8 +108,8 @@ public struct RandomWorkload: Sendable {
     }
 }
 
-/// SplitMix64: a small, reproducible random source.
-public struct SplitMix: Sendable {
+/// SplitMix64: a small, reproducible random source, so a failing random workload can be replayed.
+public struct SplitMix: RandomNumberGenerator, Sendable {
     var state: UInt64
 
     public init(seed: UInt64) { state = seed }

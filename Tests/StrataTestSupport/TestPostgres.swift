@@ -150,3 +150,30 @@ public func withTestDatabase<Result: Sendable>(
         throw error
     }
 }
+
+extension TestDatabase {
+    /// Holds the log's append lock from another connection for `duration` while `body` runs. Writes
+    /// submitted meanwhile queue up behind it, which is how tests make the pipeline form a batch.
+    public func holdingTheAppendLock<Result: Sendable>(
+        for duration: Duration,
+        _ body: @Sendable () async throws -> Result
+    ) async throws -> Result {
+        let logger = self.logger
+        return try await makeClient().whileRunning { blocker in
+            try await withThrowingTaskGroup(of: Void.self, returning: Result.self) { group in
+                let held = AsyncStream<Void>.makeStream()
+                group.addTask {
+                    try await blocker.transaction(logger: logger) { connection in
+                        try await connection.perform("SELECT strata_begin_append()", logger: logger)
+                        held.continuation.yield()
+                        try await Task.sleep(for: duration)
+                    }
+                }
+                for await _ in held.stream { break }
+                let result = try await body()
+                try await group.waitForAll()
+                return result
+            }
+        }
+    }
+}

@@ -208,20 +208,16 @@ public enum DatasetEvent: Sendable, Equatable {
 
     /// The payload as JSON text, keys sorted, as it goes into the log's `data` column.
     public func encodedData() throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let data: Data
         switch self {
-        case .created(let payload): data = try encoder.encode(payload)
-        case .versionDrafted(let payload): data = try encoder.encode(payload)
-        case .published(let payload): data = try encoder.encode(payload)
-        case .archived(let payload): data = try encoder.encode(payload)
-        case .restored(let payload): data = try encoder.encode(payload)
-        case .retired(let payload): data = try encoder.encode(payload)
-        case .lineageRecorded(let payload): data = try encoder.encode(payload)
-        case .versionUsed(let payload): data = try encoder.encode(payload)
+        case .created(let payload): return CanonicalJSON.string(payload)
+        case .versionDrafted(let payload): return CanonicalJSON.string(payload)
+        case .published(let payload): return CanonicalJSON.string(payload)
+        case .archived(let payload): return CanonicalJSON.string(payload)
+        case .restored(let payload): return CanonicalJSON.string(payload)
+        case .retired(let payload): return CanonicalJSON.string(payload)
+        case .lineageRecorded(let payload): return CanonicalJSON.string(payload)
+        case .versionUsed(let payload): return CanonicalJSON.string(payload)
         }
-        return String(decoding: data, as: UTF8.self)
     }
 
     /// Reads an event back from its type name and payload.

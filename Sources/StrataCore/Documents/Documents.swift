@@ -19,10 +19,7 @@ public enum Documents {
     }
 
     static func encode(_ value: some Encodable) -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        // Every field is a plain value the domain produced; encoding cannot fail.
-        return String(decoding: try! encoder.encode(value), as: UTF8.self)
+        CanonicalJSON.string(value)
     }
 }
 

@@ -22,7 +22,7 @@ struct AdminRoutes {
                 "last_rebuild": status.rebuiltAt.map { .string(Timestamp.string(from: $0)) } ?? .null,
             ])
         }
-        return jsonResponse(.ok, body: encode(.object(["projections": .array(items)])))
+        return jsonResponse(.ok, body: CanonicalJSON.string(JSONValue.object(["projections": .array(items)])))
     }
 
     /// Rebuilds all projections, or `{"names": [...]}`, and answers when they are swapped in.
@@ -40,12 +40,6 @@ struct AdminRoutes {
             "position": .number(Double(report.position)),
             "seconds": .number(Double(report.elapsed.components.seconds)),
         ])
-        return jsonResponse(.ok, body: encode(answer))
-    }
-
-    private func encode(_ value: JSONValue) -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return (try? encoder.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        return jsonResponse(.ok, body: CanonicalJSON.string(answer))
     }
 }

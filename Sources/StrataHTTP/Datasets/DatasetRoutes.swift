@@ -301,9 +301,7 @@ struct DatasetRoutes {
             return document
         }
         fields["impact"] = .array(impact)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return (try? encoder.encode(JSONValue.object(fields))).map { String(decoding: $0, as: UTF8.self) } ?? document
+        return CanonicalJSON.string(JSONValue.object(fields))
     }
 }
 

@@ -196,8 +196,6 @@ enum LineageDocuments {
     }
 
     static func encode(_ value: JSONValue) -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return (try? encoder.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        CanonicalJSON.string(value)
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import StrataCore
 
 /// An RFC 9457 problem document: every error Strata answers has this shape and a machine `code`.
 public struct Problem: Error, Codable, Sendable, Equatable, HTTPResponseError {
@@ -55,14 +56,12 @@ public struct Problem: Error, Codable, Sendable, Equatable, HTTPResponseError {
     }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         var headers = HTTPFields()
         headers[.contentType] = "application/problem+json"
         return Response(
             status: status,
             headers: headers,
-            body: .init(byteBuffer: ByteBuffer(data: try encoder.encode(self)))
+            body: .init(byteBuffer: ByteBuffer(string: CanonicalJSON.string(self)))
         )
     }
 }

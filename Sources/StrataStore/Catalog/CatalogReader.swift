@@ -339,8 +339,6 @@ extension RecordedEvent {
                 try container.encode(Timestamp.string(from: event.recordedAt), forKey: .recordedAt)
             }
         }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return (try? encoder.encode(Body(event: self))).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        return CanonicalJSON.string(Body(event: self))
     }
 }

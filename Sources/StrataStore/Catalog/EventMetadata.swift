@@ -27,9 +27,7 @@ public struct EventMetadata: Sendable, Equatable, Codable {
     }
 
     func encoded() -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return String(decoding: try! encoder.encode(self), as: UTF8.self)
+        CanonicalJSON.string(self)
     }
 }
 

@@ -116,11 +116,8 @@ public struct LogArchive: Sendable {
                         line: number,
                         reason: "stream \(line.streamID.lowercased) jumps to version \(line.streamVersion)")
                 }
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
                 do {
-                    _ = try DatasetEvent.decode(
-                        type: line.type, data: String(decoding: try encoder.encode(line.data), as: UTF8.self))
+                    _ = try DatasetEvent.decode(type: line.type, data: CanonicalJSON.string(line.data))
                 } catch {
                     throw ImportError.malformed(line: number, reason: "\(line.type) payload is not valid: \(error)")
                 }
@@ -148,9 +145,7 @@ public struct LogArchive: Sendable {
 
     func insert(_ lines: [Line], on connection: PostgresConnection, lineOffset: Int) async throws {
         guard !lines.isEmpty else { return }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        func text(_ value: JSONValue) throws -> String { String(decoding: try encoder.encode(value), as: UTF8.self) }
+        func text(_ value: JSONValue) -> String { CanonicalJSON.string(value) }
         do {
             try await connection.perform(
                 """
@@ -161,7 +156,7 @@ public struct LogArchive: Sendable {
                        occurred_at::timestamptz, recorded_at::timestamptz
                 FROM unnest(\(lines.map(\.position)), \(lines.map(\.streamID)), \(lines.map(\.streamVersion)),
                             \(lines.map(\.eventID)), \(lines.map(\.type)), \(lines.map(\.schemaVersion)),
-                            \(try lines.map { try text($0.data) }), \(try lines.map { try text($0.metadata) }),
+                            \(lines.map { text($0.data) }), \(lines.map { text($0.metadata) }),
                             \(lines.map(\.occurredAt)), \(lines.map(\.recordedAt)))
                      AS e(position, stream_id, version, id, type, schema_version, data, metadata, occurred_at, recorded_at)
                 ORDER BY position

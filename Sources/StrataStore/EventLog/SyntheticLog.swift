@@ -15,15 +15,12 @@ public struct SyntheticLog: Sendable {
     }
 
     /// Appends about `events` events; answers how many were written.
-    public func generate(events target: Int, seed: UInt64 = 1) async throws -> Int {
+    public func generate(events target: Int) async throws -> Int {
         let archive = LogArchive(client: client, logger: logger)
         var random = SystemRandomNumberGenerator()
-        _ = seed
         var position: Int64 = 0
         var states: [DatasetState] = []
         let start = Date(timeIntervalSince1970: 1_790_000_000)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return try await client.transaction(logger: logger) { connection in
             _ = try await EventLogWriter.begin(on: connection, logger: logger)
             var batch: [LogArchive.Line] = []
