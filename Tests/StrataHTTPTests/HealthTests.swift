@@ -11,7 +11,7 @@ struct HealthTests {
     @Test func aMigratedDatabaseIsReady() async throws {
         try await withTestDatabase { database in
             let router = buildRouter(try StrataServices(client: database.client, logger: database.logger))
-            try await Application(router: router).test(.router) { client in
+            try await Application(router: router, logger: database.logger).test(.router) { client in
                 let health = try await client.execute(uri: "/healthz", method: .get)
                 #expect(health.status == .ok)
                 let ready = try await client.execute(uri: "/readyz", method: .get)
@@ -24,7 +24,7 @@ struct HealthTests {
     @Test func aDatabaseWithPendingMigrationsIsNotReadyAndSaysWhy() async throws {
         try await withTestDatabase(migrated: false) { database in
             let router = buildRouter(try StrataServices(client: database.client, logger: database.logger))
-            try await Application(router: router).test(.router) { client in
+            try await Application(router: router, logger: database.logger).test(.router) { client in
                 let ready = try await client.execute(uri: "/readyz", method: .get)
                 #expect(ready.status == .serviceUnavailable)
                 #expect(ready.headers[.contentType] == "application/problem+json")

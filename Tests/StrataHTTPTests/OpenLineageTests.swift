@@ -8,10 +8,18 @@ import Testing
 @Suite("OpenLineage ingestion")
 struct OpenLineageTests {
     /// The events the official Python client wrote, from `shared/fixtures/openlineage/`.
+    /// They live in `shared/`, beside the repository's clone (as CI lays it out), or where
+    /// `STRATA_FIXTURES` points.
     static func fixture(_ name: String) throws -> String {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent()
-        let url = root.deletingLastPathComponent().appendingPathComponent("shared/fixtures/openlineage/\(name)")
+        let candidates = [
+            ProcessInfo.processInfo.environment["STRATA_FIXTURES"].map { URL(fileURLWithPath: $0) },
+            root.deletingLastPathComponent().appendingPathComponent("shared/fixtures/openlineage"),
+            root.appendingPathComponent("shared/fixtures/openlineage"),
+        ].compactMap { $0 }
+        let folder = candidates.first { FileManager.default.fileExists(atPath: $0.appendingPathComponent(name).path) }
+        let url = (folder ?? candidates[candidates.count - 2]).appendingPathComponent(name)
         return try String(contentsOf: url, encoding: .utf8)
     }
 

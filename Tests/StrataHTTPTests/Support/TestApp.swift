@@ -15,7 +15,8 @@ func withTestApp<Result: Sendable>(
 ) async throws -> Result {
     try await withTestDatabase { database in
         let services = try StrataServices(client: database.client, logger: database.logger)
-        return try await Application(router: buildRouter(services)).test(.router) { client in
+        return try await Application(router: buildRouter(services), logger: database.logger).test(.router) {
+            client in
             try await body(client, database)
         }
     }
