@@ -17,8 +17,7 @@ struct OpenLineageRoutes {
     /// One `RunEvent`, `DatasetEvent` or `JobEvent`; 201 when applied.
     @Sendable func single(_ request: Request, context: StrataRequestContext) async throws -> Response {
         let body = try await RequestBody.read(request, context: context, rules: BodyRules(fields: [:]), skipRules: true)
-        let outcome = try await submit(.object(body.object), context: context)
-        return jsonResponse(.created, body: outcome, headers: [:])
+        return storedResponse(try await submit(.object(body.object), context: context))
     }
 
     /// An array of events, each applied on its own: the good ones are appended, each failure is reported
@@ -65,7 +64,7 @@ struct OpenLineageRoutes {
         return jsonResponse(.ok, body: LineageDocuments.encode(summary))
     }
 
-    private func submit(_ value: JSONValue, context: StrataRequestContext) async throws -> String {
+    private func submit(_ value: JSONValue, context: StrataRequestContext) async throws -> StoredResponse {
         let (ingest, producer) = try OpenLineageParser.parse(value)
         let request = CatalogWriter.Request(
             target: .openLineage(ingest),
@@ -73,8 +72,11 @@ struct OpenLineageRoutes {
                 actor: context.actor, requestID: context.requestID, producer: producer, runID: ingest.runID),
             occurredAt: Timestamp.truncated(clock())
         ) { outcome in
-            StoredResponse(
-                status: 201, headers: ["Strata-Position": "\(outcome.position)"],
+            // An event that changes nothing (START, FAIL, ABORT) has no position of its own to report.
+            var headers = ["Content-Type": "application/json"]
+            if !outcome.events.isEmpty { headers["Strata-Position"] = "\(outcome.position)" }
+            return StoredResponse(
+                status: 201, headers: headers,
                 body: LineageDocuments.encode(
                     .object([
                         "events_appended": .number(Double(outcome.events.count)),
@@ -82,7 +84,7 @@ struct OpenLineageRoutes {
                     ]))
             )
         }
-        return try await writer.submit(request).body
+        return try await writer.submit(request)
     }
 }
 
