@@ -181,7 +181,10 @@ enum CopyText {
     }
 
     static func text(_ value: String) -> String {
-        guard value.contains(where: { $0 == "\\" || $0 == "\n" || $0 == "\r" || $0 == "\t" }) else { return value }
+        // Scanning bytes, not Characters: grapheme breaking dominated the rebuild's profile.
+        guard value.utf8.contains(where: { $0 == 0x5C || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) else {
+            return value
+        }
         var escaped = ""
         for character in value.unicodeScalars {
             switch character {
@@ -198,7 +201,14 @@ enum CopyText {
     static func uuid(_ value: UUID) -> String { value.uuidString.lowercased() }
 
     static func bytea(_ bytes: [UInt8]) -> String {
-        "\\\\x" + bytes.map { String(format: "%02x", $0) }.joined()
+        let digits = Array("0123456789abcdef".utf8)
+        var text: [UInt8] = Array("\\\\x".utf8)
+        text.reserveCapacity(text.count + bytes.count * 2)
+        for byte in bytes {
+            text.append(digits[Int(byte >> 4)])
+            text.append(digits[Int(byte & 0x0F)])
+        }
+        return String(decoding: text, as: UTF8.self)
     }
 
     /// A `text[]` literal: every element quoted, `"` and `\` backslash-escaped.
