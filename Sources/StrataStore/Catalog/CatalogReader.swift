@@ -313,15 +313,7 @@ extension RecordedEvent {
     public var document: String {
         struct Body: Encodable {
             let event: RecordedEvent
-            enum CodingKeys: String, CodingKey {
-                case position, type, data, metadata
-                case streamID = "stream_id"
-                case streamVersion = "stream_version"
-                case eventID = "event_id"
-                case schemaVersion = "schema_version"
-                case occurredAt = "occurred_at"
-                case recordedAt = "recorded_at"
-            }
+            typealias CodingKeys = EventWireKey
             func encode(to encoder: any Encoder) throws {
                 var container = encoder.container(keyedBy: CodingKeys.self)
                 try container.encode(event.position, forKey: .position)

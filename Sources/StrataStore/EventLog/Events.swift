@@ -115,3 +115,14 @@ public enum AppendError: Error, Equatable, CustomStringConvertible {
         }
     }
 }
+
+/// The field names of an event on the wire: the API's `/v1/events` and `/history`, and `strata export`.
+enum EventWireKey: String, CodingKey {
+    case position, type, data, metadata
+    case streamID = "stream_id"
+    case streamVersion = "stream_version"
+    case eventID = "event_id"
+    case schemaVersion = "schema_version"
+    case occurredAt = "occurred_at"
+    case recordedAt = "recorded_at"
+}

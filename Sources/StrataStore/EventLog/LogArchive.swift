@@ -73,15 +73,7 @@ public struct LogArchive: Sendable {
         var occurredAt: String
         var recordedAt: String
 
-        enum CodingKeys: String, CodingKey {
-            case position, type, data, metadata
-            case streamID = "stream_id"
-            case streamVersion = "stream_version"
-            case eventID = "event_id"
-            case schemaVersion = "schema_version"
-            case occurredAt = "occurred_at"
-            case recordedAt = "recorded_at"
-        }
+        typealias CodingKeys = EventWireKey
     }
 
     /// Loads an export into a catalog whose log is empty, keeping positions, ids, stream versions and
