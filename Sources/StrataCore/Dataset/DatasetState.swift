@@ -16,6 +16,12 @@ public struct VersionRecord: Sendable, Equatable {
     public var snapshot: VersionSnapshot
     public var createdAt: Date
     public var createdBy: String
+
+    public init(snapshot: VersionSnapshot, createdAt: Date, createdBy: String) {
+        self.snapshot = snapshot
+        self.createdAt = createdAt
+        self.createdBy = createdBy
+    }
 }
 
 /// A usage pin, as recorded.

@@ -7,118 +7,150 @@ import Foundation
 /// log renders the very same bytes.
 public enum Documents {
     public static func dataset(_ state: DatasetState) -> String {
-        encode(DatasetDocument(state))
+        var writer = CanonicalJSONWriter(capacity: 1024)
+        writer.dataset(state)
+        return writer.string
     }
 
     public static func version(_ number: Int, of state: DatasetState) -> String {
-        encode(VersionDocument(number, of: state))
+        var writer = CanonicalJSONWriter(capacity: 768)
+        writer.version(number, of: state)
+        return writer.string
     }
 
     public static func usage(_ usage: UsageRecord, of datasetID: UUID, position: Int64) -> String {
-        encode(UsageDocument(datasetID: datasetID, usage: usage, position: position))
-    }
-
-    static func encode(_ value: some Encodable) -> String {
-        CanonicalJSON.string(value)
-    }
-}
-
-struct VersionDocument: Encodable {
-    let datasetID: UUID
-    let number: Int
-    let status: VersionStatus
-    let record: VersionRecord
-
-    init(_ number: Int, of state: DatasetState) {
-        datasetID = state.id
-        self.number = number
-        status = state.status(ofVersion: number)
-        record = state.versions[number - 1]
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case datasetID = "dataset_id"
-        case version, status
-        case createdAt = "created_at"
-        case createdBy = "created_by"
-    }
-
-    func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(datasetID.lowercased, forKey: .datasetID)
-        try container.encode(number, forKey: .version)
-        try container.encode(status, forKey: .status)
-        try container.encode(Timestamp.string(from: record.createdAt), forKey: .createdAt)
-        try container.encode(record.createdBy, forKey: .createdBy)
-        try record.snapshot.fields.encode(to: encoder)
+        var writer = CanonicalJSONWriter(capacity: 256)
+        writer.beginObject()
+        writer.key("consumer")
+        writer.value(usage.consumer)
+        writer.key("dataset_id")
+        writer.value(datasetID)
+        writer.key("kind")
+        writer.value(usage.kind)
+        writer.key("position")
+        writer.value(position)
+        writer.key("properties")
+        writer.object(usage.properties)
+        writer.key("recorded_at")
+        writer.timestamp(usage.recordedAt)
+        writer.key("recorded_by")
+        writer.value(usage.recordedBy)
+        writer.key("version")
+        writer.value(usage.version)
+        writer.endObject()
+        return writer.string
     }
 }
 
-struct DatasetDocument: Encodable {
-    let state: DatasetState
-
-    init(_ state: DatasetState) { self.state = state }
-
-    enum CodingKeys: String, CodingKey {
-        case id, namespace, name, status, owner, current
-        case streamVersion = "stream_version"
-        case latestVersion = "latest_version"
-        case publishedVersion = "published_version"
-        case createdAt = "created_at"
-        case createdBy = "created_by"
-        case updatedAt = "updated_at"
-        case updatedBy = "updated_by"
-        case retiredReason = "retired_reason"
-        case clonedFrom = "cloned_from"
-    }
-
-    func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(state.id.lowercased, forKey: .id)
-        try container.encode(state.namespace, forKey: .namespace)
-        try container.encode(state.name, forKey: .name)
-        try container.encode(state.status, forKey: .status)
-        try container.encode(state.streamVersion, forKey: .streamVersion)
-        try container.encode(state.latestVersion, forKey: .latestVersion)
-        try container.encode(state.publishedVersion, forKey: .publishedVersion)
+// The documents' members, written in sorted order (the writer checks it in debug builds). Written by
+// hand rather than through `Encodable`: rendering them was most of a rebuild's time.
+extension CanonicalJSONWriter {
+    mutating func dataset(_ state: DatasetState) {
         let current = state.currentVersion
-        try container.encode(current.flatMap { state.version($0)?.snapshot.fields.owner }, forKey: .owner)
-        try container.encode(Timestamp.string(from: state.createdAt), forKey: .createdAt)
-        try container.encode(state.createdBy, forKey: .createdBy)
-        try container.encode(Timestamp.string(from: state.updatedAt), forKey: .updatedAt)
-        try container.encode(state.updatedBy, forKey: .updatedBy)
-        try container.encode(state.retiredReason, forKey: .retiredReason)
-        try container.encode(state.clonedFrom, forKey: .clonedFrom)
-        try container.encode(current.map { VersionDocument($0, of: state) }, forKey: .current)
+        beginObject()
+        key("cloned_from")
+        if let source = state.clonedFrom { versionRef(source) } else { null() }
+        key("created_at")
+        timestamp(state.createdAt)
+        key("created_by")
+        value(state.createdBy)
+        key("current")
+        if let current { version(current, of: state) } else { null() }
+        key("id")
+        value(state.id)
+        key("latest_version")
+        value(state.latestVersion)
+        key("name")
+        value(state.name)
+        key("namespace")
+        value(state.namespace)
+        key("owner")
+        value(current.flatMap { state.version($0)?.snapshot.fields.owner })
+        key("published_version")
+        value(state.publishedVersion)
+        key("retired_reason")
+        value(state.retiredReason)
+        key("status")
+        value(state.status.rawValue)
+        key("stream_version")
+        value(state.streamVersion)
+        key("updated_at")
+        timestamp(state.updatedAt)
+        key("updated_by")
+        value(state.updatedBy)
+        endObject()
     }
-}
 
-struct UsageDocument: Encodable {
-    let datasetID: UUID
-    let usage: UsageRecord
-    let position: Int64
-
-    enum CodingKeys: String, CodingKey {
-        case datasetID = "dataset_id"
-        case version, consumer, kind, properties, position
-        case recordedAt = "recorded_at"
-        case recordedBy = "recorded_by"
+    /// A version as the API shows it: its snapshot's fields, its status and who made it when.
+    mutating func version(_ number: Int, of state: DatasetState) {
+        let record = state.versions[number - 1]
+        let fields = record.snapshot.fields
+        beginObject()
+        key("change_note")
+        value(fields.changeNote)
+        key("created_at")
+        timestamp(record.createdAt)
+        key("created_by")
+        value(record.createdBy)
+        key("dataset_id")
+        value(state.id)
+        key("description")
+        value(fields.description)
+        key("format")
+        value(fields.format?.rawValue)
+        key("location")
+        value(fields.location)
+        key("owner")
+        value(fields.owner)
+        key("parents")
+        beginArray()
+        for parent in fields.parents { versionRef(parent) }
+        endArray()
+        key("properties")
+        object(fields.properties)
+        key("row_count")
+        value(fields.rowCount)
+        key("schema")
+        beginArray()
+        for column in fields.schema { self.column(column) }
+        endArray()
+        key("size_bytes")
+        value(fields.sizeBytes)
+        key("status")
+        value(state.status(ofVersion: number).rawValue)
+        key("tags")
+        beginArray()
+        for tag in fields.tags { value(tag) }
+        endArray()
+        key("version")
+        value(number)
+        endObject()
     }
 
-    func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(datasetID.lowercased, forKey: .datasetID)
-        try container.encode(usage.version, forKey: .version)
-        try container.encode(usage.consumer, forKey: .consumer)
-        try container.encode(usage.kind, forKey: .kind)
-        try container.encode(usage.properties, forKey: .properties)
-        try container.encode(position, forKey: .position)
-        try container.encode(Timestamp.string(from: usage.recordedAt), forKey: .recordedAt)
-        try container.encode(usage.recordedBy, forKey: .recordedBy)
+    mutating func versionRef(_ reference: VersionRef) {
+        beginObject()
+        key("dataset_id")
+        value(reference.datasetID)
+        key("version")
+        value(reference.version)
+        endObject()
     }
-}
 
-extension UUID {
-    /// UUIDs are written in lower case on the wire, as RFC 9562 recommends.
-    public var lowercased: String { uuidString.lowercased() }
+    /// A column leaves out the optional members it does not have, as its `Codable` form does.
+    mutating func column(_ column: Column) {
+        beginObject()
+        if let description = column.description {
+            key("description")
+            value(description)
+        }
+        key("name")
+        value(column.name)
+        if let nullable = column.nullable {
+            key("nullable")
+            value(nullable)
+        }
+        key("type")
+        value(column.type)
+        endObject()
+    }
 }

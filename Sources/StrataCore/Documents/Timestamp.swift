@@ -6,22 +6,28 @@ import Foundation
 /// microseconds prints exactly as it did before — which keeps rebuilt projections byte-identical.
 public enum Timestamp {
     public static func string(from date: Date) -> String {
+        var text: [UInt8] = []
+        text.reserveCapacity(24)
+        write(date, into: &text)
+        return String(decoding: text, as: UTF8.self)
+    }
+
+    /// Appends the timestamp's text to `bytes`: the documents the projector renders write it straight in.
+    public static func write(_ date: Date, into text: inout [UInt8]) {
         let milliseconds = Int64((date.timeIntervalSince1970 * 1000).rounded())
         let seconds = milliseconds.floorDivided(by: 1000)
         var time = time_t(seconds)
         var parts = tm()
         gmtime_r(&time, &parts)
         // Digits by hand: String(format:) goes through C varargs and showed up in the rebuild's profile.
-        var text: [UInt8] = []
-        text.reserveCapacity(24)
         func append(_ value: Int, width: Int) {
-            var digits = [UInt8](repeating: 0x30, count: width)
+            let start = text.count
             var rest = value
-            for index in stride(from: width - 1, through: 0, by: -1) {
-                digits[index] = 0x30 + UInt8(rest % 10)
+            for _ in 0..<width {
+                text.append(0x30 + UInt8(rest % 10))
                 rest /= 10
             }
-            text += digits
+            text[start...].reverse()
         }
         append(Int(parts.tm_year) + 1900, width: 4)
         text.append(0x2D)
@@ -37,7 +43,6 @@ public enum Timestamp {
         text.append(0x2E)
         append(Int(milliseconds - seconds * 1000), width: 3)
         text.append(0x5A)
-        return String(decoding: text, as: UTF8.self)
     }
 
     /// A date rounded to whole milliseconds, the precision every timestamp is taken at.
