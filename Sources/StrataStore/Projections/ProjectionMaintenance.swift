@@ -34,12 +34,16 @@ public struct ProjectionMaintenance: Sendable {
         public var events: Int64
         public var position: Int64
         public var elapsed: Duration
+        /// Where the bulk load's time went; the stages overlap, so they add up to more than it took.
+        public var stages: BulkLoad.Stages
     }
 
     /// Rebuilds the named projections (all by default) into a fresh schema and swaps them in.
     ///
-    /// 1. The log up to its current head is replayed in memory and bulk-loaded with COPY; nothing holds
-    ///    a lock, and writers keep appending (and projecting inline into the live tables).
+    /// 1. The log up to its current head is replayed in memory and bulk-loaded with COPY, in one
+    ///    transaction that also creates the tables (so PostgreSQL can skip the WAL for them when
+    ///    `wal_level` is `minimal`), with their indexes built once at the end; nothing holds a lock
+    ///    the catalog needs, and writers keep appending (and projecting inline into the live tables).
     /// 2. The events appended meanwhile are applied to the new tables with the inline projector, until
     ///    the gap is small.
     /// 3. One short transaction takes the log's append lock, applies the last few events, moves the old
@@ -56,26 +60,19 @@ public struct ProjectionMaintenance: Sendable {
         let tables = Set(definitions.map(\.name))
         let started = ContinuousClock.now
         let schema = "strata_rebuild"
-        var replay = ProjectionReplay(tables: tables)
+        var replay = ParallelReplay(tables: tables)
+        let load = BulkLoad(schema: schema, definitions: definitions, batchSize: batchSize, logger: logger)
 
+        let stages = try await client.withConnection { reader in
+            try await client.withConnection { loader in
+                try await loader.perform("DROP SCHEMA IF EXISTS \(unescaped: schema) CASCADE", logger: logger)
+                let head = try await lastPosition(on: reader)
+                return try await load.run(&replay, upTo: head, reading: reader, loading: loader) { done in
+                    progress(Progress(eventsDone: done, eventsTotal: head, elapsed: ContinuousClock.now - started))
+                }
+            }
+        }
         try await client.withConnection { connection in
-            try await connection.perform("DROP SCHEMA IF EXISTS \(unescaped: schema) CASCADE", logger: logger)
-            try await connection.perform("CREATE SCHEMA \(unescaped: schema)", logger: logger)
-            try await inSchema(schema, on: connection) {
-                for definition in definitions { try await definition.script.run(on: connection, logger: logger) }
-            }
-            let head = try await lastPosition(on: connection)
-            var done: Int64 = 0
-            while replay.position < head {
-                let events = try await readEvents(after: replay.position, upTo: head, on: connection)
-                for event in events { try replay.apply(event) }
-                done += Int64(events.count)
-                try await inSchema(schema, on: connection) { try await replay.flush(on: connection, logger: logger) }
-                progress(Progress(eventsDone: done, eventsTotal: head, elapsed: ContinuousClock.now - started))
-            }
-            replay.closeOut()
-            try await inSchema(schema, on: connection) { try await replay.flush(on: connection, logger: logger) }
-
             // Catch up without the lock while the gap is large.
             while try await lastPosition(on: connection) - replay.position > Int64(batchSize / 10) {
                 try await inSchema(schema, on: connection) {
@@ -115,15 +112,17 @@ public struct ProjectionMaintenance: Sendable {
             "projections rebuilt",
             metadata: ["projections": "\(tables.sorted())", "position": "\(finalPosition)", "elapsed": "\(elapsed)"])
         return RebuildReport(
-            projections: definitions.map(\.name), events: finalPosition, position: finalPosition, elapsed: elapsed)
+            projections: definitions.map(\.name), events: finalPosition, position: finalPosition, elapsed: elapsed,
+            stages: stages)
     }
 
     /// Applies the events after the replay's position with the inline projector, to whatever tables
     /// `search_path` resolves first.
-    private func catchUp(_ replay: inout ProjectionReplay, on connection: PostgresConnection) async throws {
-        let events = try await readEvents(after: replay.position, upTo: Int64.max, on: connection)
+    private func catchUp(_ replay: inout ParallelReplay, on connection: PostgresConnection) async throws {
+        let events = try await ReplayEvent.read(
+            after: replay.position, upTo: Int64.max, limit: batchSize, on: connection, logger: logger)
         for event in events {
-            let changes = try replay.changes(for: event)
+            let changes = try await replay.changes(for: event)
             try await DatasetProjector.apply(changes, at: event.position, on: connection, logger: logger)
         }
     }
@@ -150,26 +149,17 @@ public struct ProjectionMaintenance: Sendable {
     public func verify(progress: @Sendable (Progress) -> Void = { _ in }) async throws -> VerifyReport {
         let definitions = catalog.definitions
         let started = ContinuousClock.now
+        let schema = "strata_verify"
+        let load = BulkLoad(schema: schema, definitions: definitions, batchSize: batchSize, logger: logger)
         return try await client.withConnection { connection in
             try await connection.perform("BEGIN TRANSACTION ISOLATION LEVEL REPEATABLE READ", logger: logger)
             do {
-                let schema = "strata_verify"
-                try await connection.perform("CREATE SCHEMA \(unescaped: schema)", logger: logger)
-                try await connection.perform("SET LOCAL search_path TO \(unescaped: schema), public", logger: logger)
-                for definition in definitions { try await definition.script.run(on: connection, logger: logger) }
                 let head = try await lastPosition(on: connection)
-                var replay = ProjectionReplay(tables: Set(definitions.map(\.name)))
-                while replay.position < head {
-                    let events = try await readEvents(after: replay.position, upTo: head, on: connection)
-                    for event in events { try replay.apply(event) }
-                    try await replay.flush(on: connection, logger: logger)
-                    progress(
-                        Progress(eventsDone: replay.position, eventsTotal: head, elapsed: ContinuousClock.now - started)
-                    )
+                var replay = ParallelReplay(tables: Set(definitions.map(\.name)))
+                // One connection reads and loads: the log and the live tables are seen in one snapshot.
+                try await load.run(&replay, upTo: head, reading: connection, loading: nil) { done in
+                    progress(Progress(eventsDone: done, eventsTotal: head, elapsed: ContinuousClock.now - started))
                 }
-                replay.closeOut()
-                try await replay.flush(on: connection, logger: logger)
-                try await connection.perform("SET LOCAL search_path TO public", logger: logger)
                 var checks: [VerifyReport.TableCheck] = []
                 for definition in definitions {
                     checks.append(try await compare(definition.name, live: "public", rebuilt: schema, on: connection))
@@ -292,20 +282,5 @@ public struct ProjectionMaintenance: Sendable {
     private func lastPosition(on connection: PostgresConnection) async throws -> Int64 {
         try await connection.query("SELECT coalesce(max(global_position), 0) FROM events", logger: logger)
             .collect().first?.decode(Int64.self) ?? 0
-    }
-
-    private func readEvents(after position: Int64, upTo head: Int64, on connection: PostgresConnection)
-        async throws -> [RecordedEvent]
-    {
-        try await EventStore.collect(
-            connection.query(
-                """
-                SELECT \(unescaped: EventStore.columns) FROM events
-                WHERE global_position > \(position) AND global_position <= \(head)
-                ORDER BY global_position LIMIT \(batchSize)
-                """,
-                logger: logger
-            )
-        )
     }
 }

@@ -2,10 +2,54 @@ import Foundation
 import PostgresNIO
 import StrataCore
 
+/// An event as a replay reads it: only what the projector needs, with the actor taken out of the
+/// metadata by PostgreSQL rather than by a JSON decoder per event.
+struct ReplayEvent: Sendable {
+    var position: Int64
+    var streamID: UUID
+    var type: String
+    var data: String
+    var actor: String
+    var occurredAt: Date
+
+    func datasetEvent() throws -> (DatasetEvent, EventContext) {
+        (try DatasetEvent.decode(type: type, data: data), EventContext(actor: actor, occurredAt: occurredAt))
+    }
+
+    /// Up to `limit` events with positions in `(after, upTo]`, in log order.
+    static func read(
+        after position: Int64, upTo head: Int64, limit: Int, on connection: PostgresConnection, logger: Logger
+    )
+        async throws -> [ReplayEvent]
+    {
+        let rows = try await connection.query(
+            """
+            SELECT global_position, stream_id, event_type, data::text, metadata->>'actor', occurred_at FROM events
+            WHERE global_position > \(position) AND global_position <= \(head)
+            ORDER BY global_position LIMIT \(limit)
+            """,
+            logger: logger
+        )
+        var events: [ReplayEvent] = []
+        events.reserveCapacity(limit)
+        for try await (position, stream, type, data, actor, occurredAt) in rows.decode(
+            (Int64, UUID, String, String, String, Date).self)
+        {
+            events.append(
+                ReplayEvent(
+                    position: position, streamID: stream, type: type, data: data, actor: actor, occurredAt: occurredAt))
+        }
+        return events
+    }
+}
+
 /// Replays the log through ``DatasetProjector`` in memory and turns its changes into finished rows for
 /// bulk loading: a row is written once, when it is closed (or at the end, still open), so a rebuild
 /// inserts every row exactly once with `COPY` and never updates.
-struct ProjectionReplay {
+///
+/// A replay only ever sees whole streams (every row belongs to one dataset), so the log can be split
+/// by stream between replays that run side by side; the rows they make are the same.
+struct ProjectionReplay: Sendable {
     /// The projection tables being built; changes to other tables are ignored.
     let tables: Set<String>
     private(set) var states: [UUID: DatasetState] = [:]
@@ -13,8 +57,8 @@ struct ProjectionReplay {
     private var openDatasets: [UUID: (row: DatasetProjector.DatasetRow, from: Int64)] = [:]
     private var openVersions: [VersionKey: (row: DatasetProjector.VersionRow, from: Int64)] = [:]
     private var openNames: [UUID: (key: [UInt8], from: Int64)] = [:]
-    /// Finished rows per table, as COPY text lines, waiting to be flushed.
-    private(set) var pending: [String: [String]] = [:]
+    /// Finished rows, waiting to be loaded.
+    private(set) var pending = CopyRows()
 
     private struct VersionKey: Hashable {
         var dataset: UUID
@@ -26,9 +70,9 @@ struct ProjectionReplay {
     }
 
     /// The changes one event makes, given the replayed state; also advances that state.
-    mutating func changes(for event: RecordedEvent) throws -> [DatasetProjector.Change] {
+    mutating func changes(for event: ReplayEvent) throws -> [DatasetProjector.Change] {
         let (domainEvent, context) = try event.datasetEvent()
-        let before = states[event.streamID] ?? DatasetState(id: event.streamID)
+        let before = states.removeValue(forKey: event.streamID) ?? DatasetState(id: event.streamID)
         let after = before.evolve(domainEvent, context: context)
         states[event.streamID] = after
         position = event.position
@@ -38,7 +82,7 @@ struct ProjectionReplay {
     }
 
     /// Replays one event into the pending rows.
-    mutating func apply(_ event: RecordedEvent) throws {
+    mutating func apply(_ event: ReplayEvent) throws {
         for change in try changes(for: event) {
             record(change, at: event.position)
         }
@@ -61,30 +105,33 @@ struct ProjectionReplay {
         case .releaseName(let id):
             if let open = openNames.removeValue(forKey: id) { emitName(open.key, id, from: open.from, to: position) }
         case .addEdge(let edge):
-            pending["lineage_edges", default: []].append(
-                CopyText.line([
-                    CopyText.uuid(edge.to.datasetID), "\(edge.to.version)", CopyText.uuid(edge.from.datasetID),
-                    "\(edge.from.version)", "\(position)", CopyText.null,
-                    edge.job.map { CopyText.text($0.namespace) } ?? CopyText.null,
-                    edge.job.map { CopyText.text($0.name) } ?? CopyText.null,
-                    edge.runID.map(CopyText.text) ?? CopyText.null, "\(edge.ordinal)",
-                ])
-            )
+            pending.line("lineage_edges") { line in
+                line.uuid(edge.to.datasetID)
+                line.integer(edge.to.version)
+                line.uuid(edge.from.datasetID)
+                line.integer(edge.from.version)
+                line.integer(position)
+                line.null()
+                line.text(edge.job?.namespace)
+                line.text(edge.job?.name)
+                line.text(edge.runID)
+                line.integer(edge.ordinal)
+            }
         case .addUsage(let row):
-            pending["dataset_usages", default: []].append(
-                CopyText.line([
-                    CopyText.uuid(row.datasetID), "\(position)", CopyText.null, "\(row.version)",
-                    CopyText.text(row.consumer), CopyText.text(row.document),
-                ])
-            )
+            pending.line("dataset_usages") { line in
+                line.uuid(row.datasetID)
+                line.integer(position)
+                line.null()
+                line.integer(row.version)
+                line.text(row.consumer)
+                line.text(row.document)
+            }
         }
     }
 
     /// Moves every still-open row to the pending rows, with no end: the state at the replayed position.
     mutating func closeOut() {
-        for (_, open) in openDatasets.sorted(by: { $0.key.uuidString < $1.key.uuidString }) {
-            emit(open.row, from: open.from, to: nil)
-        }
+        for (_, open) in openDatasets { emit(open.row, from: open.from, to: nil) }
         for (_, open) in openVersions { emit(open.row, from: open.from, to: nil) }
         for (id, open) in openNames { emitName(open.key, id, from: open.from, to: nil) }
         openDatasets = [:]
@@ -93,37 +140,49 @@ struct ProjectionReplay {
     }
 
     /// Hands over the pending rows and forgets them.
-    mutating func takePending() -> [String: [String]] {
-        defer { pending = [:] }
+    mutating func takePending() -> CopyRows {
+        defer { pending = CopyRows() }
         return pending
     }
 
     private mutating func emit(_ row: DatasetProjector.DatasetRow, from: Int64, to: Int64?) {
-        pending["datasets", default: []].append(
-            CopyText.line([
-                CopyText.uuid(row.datasetID), "\(from)", to.map { "\($0)" } ?? CopyText.null,
-                CopyText.text(row.namespace),
-                CopyText.text(row.name), CopyText.bytea(row.nameKey), CopyText.text(row.status), "\(row.streamVersion)",
-                "\(row.latestVersion)", row.publishedVersion.map { "\($0)" } ?? CopyText.null,
-                row.owner.map(CopyText.text) ?? CopyText.null, row.description.map(CopyText.text) ?? CopyText.null,
-                CopyText.textArray(row.tags), CopyText.text(row.createdBy), CopyText.text(row.document),
-            ])
-        )
+        pending.line("datasets") { line in
+            line.uuid(row.datasetID)
+            line.integer(from)
+            line.integer(to)
+            line.text(row.namespace)
+            line.text(row.name)
+            line.bytea(row.nameKey)
+            line.text(row.status)
+            line.integer(row.streamVersion)
+            line.integer(row.latestVersion)
+            line.integer(row.publishedVersion)
+            line.text(row.owner)
+            line.text(row.description)
+            line.textArray(row.tags)
+            line.text(row.createdBy)
+            line.text(row.document)
+        }
     }
 
     private mutating func emit(_ row: DatasetProjector.VersionRow, from: Int64, to: Int64?) {
-        pending["dataset_versions", default: []].append(
-            CopyText.line([
-                CopyText.uuid(row.datasetID), "\(row.version)", "\(from)", to.map { "\($0)" } ?? CopyText.null,
-                CopyText.text(row.status), CopyText.text(row.document),
-            ])
-        )
+        pending.line("dataset_versions") { line in
+            line.uuid(row.datasetID)
+            line.integer(row.version)
+            line.integer(from)
+            line.integer(to)
+            line.text(row.status)
+            line.text(row.document)
+        }
     }
 
     private mutating func emitName(_ key: [UInt8], _ id: UUID, from: Int64, to: Int64?) {
-        pending["dataset_names", default: []].append(
-            CopyText.line([CopyText.bytea(key), CopyText.uuid(id), "\(from)", to.map { "\($0)" } ?? CopyText.null])
-        )
+        pending.line("dataset_names") { line in
+            line.bytea(key)
+            line.uuid(id)
+            line.integer(from)
+            line.integer(to)
+        }
     }
 
     /// The column order of each table's COPY lines.
@@ -140,23 +199,6 @@ struct ProjectionReplay {
             "job_name", "run_id", "ordinal",
         ],
     ]
-
-    /// Writes the pending rows into the tables `search_path` resolves first, with COPY.
-    mutating func flush(on connection: PostgresConnection, logger: Logger) async throws {
-        for (table, lines) in takePending() where !lines.isEmpty {
-            try await connection.copyFrom(table: table, columns: Self.columns[table] ?? [], logger: logger) { writer in
-                var buffer = ByteBuffer()
-                for line in lines {
-                    buffer.writeString(line)
-                    if buffer.readableBytes > 1 << 20 {
-                        try await writer.write(buffer)
-                        buffer.clear()
-                    }
-                }
-                if buffer.readableBytes > 0 { try await writer.write(buffer) }
-            }
-        }
-    }
 }
 
 extension DatasetProjector.Change {
@@ -172,51 +214,124 @@ extension DatasetProjector.Change {
     }
 }
 
-/// PostgreSQL's COPY text format: tab-separated, `\N` for NULL, backslash escapes.
-enum CopyText {
-    static let null = "\\N"
+/// Finished projection rows per table, in PostgreSQL's COPY text format.
+struct CopyRows: Sendable {
+    private(set) var tables: [String: [UInt8]] = [:]
 
-    static func line(_ fields: [String]) -> String {
-        fields.joined(separator: "\t") + "\n"
+    var isEmpty: Bool { tables.values.allSatisfy(\.isEmpty) }
+
+    /// Appends one row to `table`, its fields written by `body` in the table's column order.
+    mutating func line(_ table: String, _ body: (inout CopyLine) -> Void) {
+        var line = CopyLine(bytes: tables.removeValue(forKey: table) ?? [])
+        if line.bytes.isEmpty { line.bytes.reserveCapacity(1 << 20) }
+        body(&line)
+        line.bytes.append(UInt8(ascii: "\n"))
+        tables[table] = line.bytes
     }
 
-    static func text(_ value: String) -> String {
-        // Scanning bytes, not Characters: grapheme breaking dominated the rebuild's profile.
-        guard value.utf8.contains(where: { $0 == 0x5C || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) else {
-            return value
-        }
-        var escaped = ""
-        for character in value.unicodeScalars {
-            switch character {
-            case "\\": escaped += "\\\\"
-            case "\n": escaped += "\\n"
-            case "\r": escaped += "\\r"
-            case "\t": escaped += "\\t"
-            default: escaped.unicodeScalars.append(character)
+    /// Another replay's rows added to these.
+    mutating func append(_ other: CopyRows) {
+        for (table, bytes) in other.tables { tables[table, default: []].append(contentsOf: bytes) }
+    }
+
+    /// Writes the rows into the tables `search_path` resolves first.
+    func load(on connection: PostgresConnection, logger: Logger) async throws {
+        for (table, bytes) in tables where !bytes.isEmpty {
+            try await connection.copyFrom(
+                table: table, columns: ProjectionReplay.columns[table] ?? [], logger: logger
+            ) { writer in
+                // Chunks of a few MB: COPY data messages are size-limited and the writer copies each.
+                var start = 0
+                while start < bytes.count {
+                    let end = min(bytes.count, start + (4 << 20))
+                    try await writer.write(ByteBuffer(bytes: bytes[start..<end]))
+                    start = end
+                }
             }
         }
-        return escaped
+    }
+}
+
+/// One line of COPY text being written: tab-separated fields, `\N` for NULL, backslash escapes.
+struct CopyLine {
+    var bytes: [UInt8]
+    private var fields = 0
+
+    init(bytes: [UInt8]) {
+        self.bytes = bytes
     }
 
-    static func uuid(_ value: UUID) -> String { value.uuidString.lowercased() }
-
-    static func bytea(_ bytes: [UInt8]) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var text: [UInt8] = Array("\\\\x".utf8)
-        text.reserveCapacity(text.count + bytes.count * 2)
-        for byte in bytes {
-            text.append(digits[Int(byte >> 4)])
-            text.append(digits[Int(byte & 0x0F)])
-        }
-        return String(decoding: text, as: UTF8.self)
+    private mutating func separate() {
+        if fields > 0 { bytes.append(UInt8(ascii: "\t")) }
+        fields += 1
     }
 
-    /// A `text[]` literal: every element quoted, `"` and `\` backslash-escaped.
-    static func textArray(_ values: [String]) -> String {
-        let elements = values.map { value in
-            "\"" + value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
-                + "\""
+    mutating func null() {
+        separate()
+        bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "N")])
+    }
+
+    mutating func text(_ value: String?) {
+        guard let value else { return null() }
+        separate()
+        appendEscaped(value.utf8)
+    }
+
+    mutating func integer(_ value: Int64?) {
+        guard let value else { return null() }
+        separate()
+        value.writeDecimal(into: &bytes)
+    }
+
+    mutating func integer(_ value: Int?) { integer(value.map(Int64.init)) }
+
+    mutating func uuid(_ value: UUID) {
+        separate()
+        value.writeLowercased(into: &bytes)
+    }
+
+    /// `bytea` in hex form; the backslash of `\x` is escaped for COPY.
+    mutating func bytea(_ value: [UInt8]) {
+        separate()
+        let hex: StaticString = "0123456789abcdef"
+        bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\"), UInt8(ascii: "x")])
+        for byte in value {
+            bytes.append(hex.utf8Start[Int(byte >> 4)])
+            bytes.append(hex.utf8Start[Int(byte & 0x0F)])
         }
-        return text("{" + elements.joined(separator: ",") + "}")
+    }
+
+    /// A `text[]` literal: every element quoted, `"` and `\` backslash-escaped (then escaped for COPY).
+    mutating func textArray(_ values: [String]) {
+        var literal: [UInt8] = [UInt8(ascii: "{")]
+        for (index, value) in values.enumerated() {
+            if index > 0 { literal.append(UInt8(ascii: ",")) }
+            literal.append(UInt8(ascii: "\""))
+            for byte in value.utf8 {
+                if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { literal.append(UInt8(ascii: "\\")) }
+                literal.append(byte)
+            }
+            literal.append(UInt8(ascii: "\""))
+        }
+        literal.append(UInt8(ascii: "}"))
+        separate()
+        appendEscaped(literal)
+    }
+
+    private mutating func appendEscaped(_ text: some Collection<UInt8>) {
+        // Most text has nothing to escape: copy it whole when so.
+        guard text.contains(where: { $0 == 0x5C || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) else {
+            bytes.append(contentsOf: text)
+            return
+        }
+        for byte in text {
+            switch byte {
+            case 0x5C: bytes.append(contentsOf: [0x5C, 0x5C])
+            case 0x0A: bytes.append(contentsOf: [0x5C, UInt8(ascii: "n")])
+            case 0x0D: bytes.append(contentsOf: [0x5C, UInt8(ascii: "r")])
+            case 0x09: bytes.append(contentsOf: [0x5C, UInt8(ascii: "t")])
+            default: bytes.append(byte)
+            }
+        }
     }
 }

@@ -1,0 +1,228 @@
+import Foundation
+import PostgresNIO
+import StrataCore
+
+/// The log replayed by several ``ProjectionReplay``s side by side, one per core, each owning the
+/// streams whose id falls to it. Rows depend only on their own stream, so the split changes nothing
+/// in what is written.
+struct ParallelReplay: Sendable {
+    private let partitions: [Partition]
+    /// The position of the last event replayed, whichever partition took it.
+    private(set) var position: Int64 = 0
+
+    actor Partition {
+        private var replay: ProjectionReplay
+
+        init(tables: Set<String>) {
+            replay = ProjectionReplay(tables: tables)
+        }
+
+        func apply(_ events: [ReplayEvent]) throws -> CopyRows {
+            for event in events { try replay.apply(event) }
+            return replay.takePending()
+        }
+
+        func changes(for event: ReplayEvent) throws -> [DatasetProjector.Change] {
+            try replay.changes(for: event)
+        }
+
+        func closeOut() -> CopyRows {
+            replay.closeOut()
+            return replay.takePending()
+        }
+    }
+
+    init(tables: Set<String>, partitions: Int = ProcessInfo.processInfo.activeProcessorCount) {
+        self.partitions = (0..<min(max(partitions, 1), 16)).map { _ in Partition(tables: tables) }
+    }
+
+    private func partition(of stream: UUID) -> Partition {
+        // The last bytes of a UUID (v4 or v7) are random, so streams spread evenly.
+        partitions[Int(stream.uuid.15) % partitions.count]
+    }
+
+    /// Replays `events` (in log order), each partition its share at the same time; answers the rows made.
+    mutating func apply(_ events: [ReplayEvent]) async throws -> CopyRows {
+        guard let last = events.last else { return CopyRows() }
+        var shares = [[ReplayEvent]](repeating: [], count: partitions.count)
+        for event in events {
+            shares[Int(event.streamID.uuid.15) % partitions.count].append(event)
+        }
+        let rows = try await withThrowingTaskGroup(of: CopyRows.self) { group in
+            for (partition, share) in zip(partitions, shares) where !share.isEmpty {
+                group.addTask { try await partition.apply(share) }
+            }
+            var rows = CopyRows()
+            for try await share in group { rows.append(share) }
+            return rows
+        }
+        position = last.position
+        return rows
+    }
+
+    /// The changes one event makes, for applying it inline; advances the replay past it.
+    mutating func changes(for event: ReplayEvent) async throws -> [DatasetProjector.Change] {
+        let changes = try await partition(of: event.streamID).changes(for: event)
+        position = event.position
+        return changes
+    }
+
+    /// The rows still open, with no end: the projections at the replayed position.
+    func closeOut() async -> CopyRows {
+        var rows = CopyRows()
+        for partition in partitions { rows.append(await partition.closeOut()) }
+        return rows
+    }
+}
+
+/// Builds projection tables in a schema of their own from the log: creates them, replays the log into
+/// them with COPY, and builds their indexes and constraints once the rows are in.
+public struct BulkLoad: Sendable {
+    let schema: String
+    let definitions: [ProjectionCatalog.Definition]
+    let batchSize: Int
+    let logger: Logger
+
+    /// Time spent in each stage of a bulk load.
+    public struct Stages: Sendable {
+        /// Waiting for the log to be read (what reading did not hide behind the other stages).
+        public var reading: Duration = .zero
+        /// Replaying events into rows.
+        public var projecting: Duration = .zero
+        /// Waiting for COPY (what loading did not hide behind the other stages).
+        public var loading: Duration = .zero
+        /// Building indexes and constraints, and analysing the new tables.
+        public var indexing: Duration = .zero
+    }
+
+    /// Creates the tables and loads the log up to `head` into them.
+    ///
+    /// With a `loading` connection, the load is one transaction of its own on it, and reading the log
+    /// (on `reading`), replaying and loading overlap. Without one, everything happens on `reading`,
+    /// in the caller's transaction, one stage after the other.
+    @discardableResult
+    func run(
+        _ replay: inout ParallelReplay,
+        upTo head: Int64,
+        reading: PostgresConnection,
+        loading: PostgresConnection?,
+        progress: (Int64) -> Void
+    ) async throws -> Stages {
+        let loader = loading ?? reading
+        if loading != nil { try await loader.perform("BEGIN", logger: logger) }
+        do {
+            var stages = Stages()
+            try await loader.perform("CREATE SCHEMA \(unescaped: schema)", logger: logger)
+            try await loader.perform("SET LOCAL search_path TO \(unescaped: schema), public", logger: logger)
+            for definition in definitions { try await definition.script.run(on: loader, logger: logger) }
+            let indexes = try await deferIndexes(on: loader)
+
+            var done: Int64 = 0
+            let clock = ContinuousClock()
+            if loading == nil {
+                while replay.position < head {
+                    var events: [ReplayEvent] = []
+                    stages.reading += try await clock.measure {
+                        events = try await ReplayEvent.read(
+                            after: replay.position, upTo: head, limit: batchSize, on: reading, logger: logger)
+                    }
+                    var rows = CopyRows()
+                    stages.projecting += try await clock.measure { rows = try await replay.apply(events) }
+                    stages.loading += try await clock.measure { try await rows.load(on: loader, logger: logger) }
+                    done += Int64(events.count)
+                    progress(done)
+                }
+            } else {
+                try await pipeline(&replay, upTo: head, reading: reading, loading: loader, stages: &stages) { count in
+                    done += Int64(count)
+                    progress(done)
+                }
+            }
+            let rest = await replay.closeOut()
+            stages.loading += try await clock.measure { try await rest.load(on: loader, logger: logger) }
+            stages.indexing += try await clock.measure {
+                try await loader.perform("SET LOCAL maintenance_work_mem = '256MB'", logger: logger)
+                for statement in indexes {
+                    try await loader.perform(PostgresQuery(unsafeSQL: statement), logger: logger)
+                }
+                for definition in definitions {
+                    try await loader.perform(
+                        "ANALYZE \(unescaped: schema).\(unescaped: definition.name)", logger: logger)
+                }
+            }
+            try await loader.perform("SET LOCAL search_path TO public", logger: logger)
+            if loading != nil { try await loader.perform("COMMIT", logger: logger) }
+            return stages
+        } catch {
+            if loading != nil { try? await loader.perform("ROLLBACK", logger: logger) }
+            throw error
+        }
+    }
+
+    /// Reads batch n+1 and loads batch n-1 while batch n is replayed.
+    private func pipeline(
+        _ replay: inout ParallelReplay,
+        upTo head: Int64,
+        reading: PostgresConnection,
+        loading: PostgresConnection,
+        stages: inout Stages,
+        progress: (Int) -> Void
+    ) async throws {
+        let (batchSize, logger) = (batchSize, logger)
+        func read(after position: Int64) -> Task<[ReplayEvent], any Error> {
+            Task {
+                try await ReplayEvent.read(after: position, upTo: head, limit: batchSize, on: reading, logger: logger)
+            }
+        }
+        var nextBatch = read(after: replay.position)
+        var load: Task<Void, any Error>?
+        let clock = ContinuousClock()
+        do {
+            while true {
+                var events: [ReplayEvent] = []
+                stages.reading += try await clock.measure { events = try await nextBatch.value }
+                guard let last = events.last else { break }
+                nextBatch = read(after: last.position)
+                var rows = CopyRows()
+                stages.projecting += try await clock.measure { rows = try await replay.apply(events) }
+                stages.loading += try await clock.measure { try await load?.value }
+                let batch = rows
+                load = Task { try await batch.load(on: loading, logger: logger) }
+                progress(events.count)
+            }
+            stages.loading += try await clock.measure { try await load?.value }
+        } catch {
+            // Neither connection goes back to the pool while a statement of ours still runs on it.
+            _ = try? await nextBatch.value
+            _ = try? await load?.value
+            throw error
+        }
+    }
+
+    /// Drops the tables' indexes and unique constraints, and answers the statements that make them
+    /// again: one sorted build per index after the load is far cheaper than keeping them up row by row.
+    private func deferIndexes(on connection: PostgresConnection) async throws -> [String] {
+        let rows = try await connection.query(
+            """
+            SELECT format('ALTER TABLE %I.%I DROP CONSTRAINT %I', n.nspname, t.relname, c.conname),
+                   format('ALTER TABLE %I.%I ADD CONSTRAINT %I %s', n.nspname, t.relname, c.conname,
+                          pg_get_constraintdef(c.oid)),
+                   0
+            FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid JOIN pg_namespace n ON n.oid = t.relnamespace
+            WHERE n.nspname = \(schema) AND c.contype IN ('p', 'u', 'x')
+            UNION ALL
+            SELECT format('DROP INDEX %I.%I', n.nspname, i.relname), pg_get_indexdef(x.indexrelid), 1
+            FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_namespace n ON n.oid = i.relnamespace
+            WHERE n.nspname = \(schema) AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)
+            ORDER BY 3, 1
+            """,
+            logger: logger
+        )
+        var statements: [(drop: String, create: String)] = []
+        for try await (drop, create, _) in rows.decode((String, String, Int).self) { statements.append((drop, create)) }
+        for statement in statements {
+            try await connection.perform(PostgresQuery(unsafeSQL: statement.drop), logger: logger)
+        }
+        return statements.map(\.create)
+    }
+}
