@@ -183,6 +183,10 @@ public final class EmbeddedPostgres: Sendable {
             "unix_socket_directories = \(quoted(layout.socketDirectory))",
             "unix_socket_permissions = 0700",
             "max_connections = 300",
+            // A private cluster has no replicas and archives no WAL, so it needs only the minimal WAL;
+            // that lets a projection rebuild write its new tables without logging every row twice.
+            "wal_level = minimal",
+            "max_wal_senders = 0",
         ]
         if configuration.durability == .none {
             settings += ["fsync = off", "synchronous_commit = off", "full_page_writes = off"]
