@@ -13,7 +13,8 @@ struct BenchCommand: AsyncParsableCommand {
     )
 }
 
-/// Rebuild throughput: generate a log of N events, then time `replay` of every projection.
+/// Rebuild throughput: generate a log of N events, then time `replay` of every projection, a few rounds,
+/// with the time to merely read the log (decoded, in the rebuild's batches) as the baseline.
 struct RebuildBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rebuild", abstract: "Time a rebuild of all projections from a synthetic log."
@@ -21,22 +22,49 @@ struct RebuildBench: AsyncParsableCommand {
 
     @OptionGroup var database: DatabaseOptions
     @Option(help: "Events in the synthetic log") var events = 1_000_000
+    @Option(help: "Rebuilds to time, one after another on the same log") var rounds = 3
 
     func run() async throws {
         let configuration = try StrataConfiguration(database: database)
         let logger = configuration.makeLogger()
-        let count = events
+        let (count, rounds) = (events, max(1, rounds))
         try await withScratchDatabase(configuration, logger: logger) { client, schema in
             let generated = ContinuousClock.now
             let written = try await SyntheticLog(client: client, logger: logger).generate(events: count)
             print("generated \(written) events in \(ContinuousClock.now - generated)")
-            let report = try await ProjectionMaintenance(client: client, catalog: schema.projections, logger: logger)
-                .rebuild { progress in ProgressLine.print(progress) }
-            ProgressLine.finish()
+            let maintenance = ProjectionMaintenance(client: client, catalog: schema.projections, logger: logger)
+            let reading = ContinuousClock.now
+            var read = 0
+            var position: Int64 = 0
+            let store = EventStore(client: client, logger: logger)
+            while true {
+                let events = try await store.readAll(after: position, limit: maintenance.batchSize)
+                guard let last = events.last else { break }
+                read += events.count
+                position = last.position
+            }
+            let readSeconds = (ContinuousClock.now - reading).seconds
             print(
                 String(
-                    format: "rebuild: %d events in %.2f s = %.0f events/s", written, report.elapsed.seconds,
-                    Double(written) / report.elapsed.seconds))
+                    format: "baseline (read the log): %d events in %.2f s = %.0f events/s", read, readSeconds,
+                    Double(read) / readSeconds))
+            var rates: [Double] = []
+            for round in 1...rounds {
+                let report = try await maintenance.rebuild { progress in ProgressLine.print(progress) }
+                ProgressLine.finish()
+                rates.append(Double(written) / report.elapsed.seconds)
+                print(
+                    String(
+                        format: "rebuild %d: %d events in %.2f s = %.0f events/s", round, written,
+                        report.elapsed.seconds, rates.last ?? 0))
+                let stages = report.stages
+                print(
+                    String(
+                        format: "  waiting to read %.2f s, replaying %.2f s, waiting to load %.2f s, indexing %.2f s",
+                        stages.reading.seconds, stages.projecting.seconds, stages.loading.seconds,
+                        stages.indexing.seconds))
+            }
+            print(String(format: "rebuild median: %.0f events/s", rates.sorted()[rates.count / 2]))
         }
     }
 }
