@@ -30,6 +30,8 @@ public struct StrataServices: Sendable {
     public var clock: @Sendable () -> Date
     public var makeID: @Sendable () -> UUID
     public var logger: Logger
+    /// Rebuilds, while serving, the projections whose definition changed since they were built.
+    public var rebuilder: ProjectionRebuilder
 
     public init(
         client: PostgresClient,
@@ -47,20 +49,26 @@ public struct StrataServices: Sendable {
         self.metrics = metrics
         self.clock = clock
         self.makeID = makeID
+        self.rebuilder = ProjectionRebuilder(
+            maintenance: ProjectionMaintenance(client: client, catalog: projections, logger: logger))
     }
 
     public var maintenance: ProjectionMaintenance {
         ProjectionMaintenance(client: client, catalog: projections, logger: logger)
     }
 
-    /// Brings the database to this build's schema (see ``CatalogSchema/prepare(_:logger:)``).
+    /// Brings the database to this build's schema (see ``CatalogSchema/prepare(_:logger:rebuildingOutdated:)``),
+    /// leaving projections whose definition changed to ``rebuilder``: they serve from their old tables
+    /// until the rebuilt ones are swapped in.
     public func prepareDatabase() async throws {
-        try await CatalogSchema(migrations: migrations, projections: projections).prepare(client, logger: logger)
+        let preparation = try await CatalogSchema(migrations: migrations, projections: projections)
+            .prepare(client, logger: logger, rebuildingOutdated: false)
+        rebuilder.rebuild(preparation.outdatedProjections)
     }
 }
 
 /// The whole service on one screen: the database client, the schema prepared before the server
-/// accepts requests, and the router.
+/// accepts requests (changed projections are rebuilt after it starts), and the router.
 public func buildApplication(
     _ configuration: HTTPServerConfiguration,
     services: StrataServices
@@ -68,7 +76,7 @@ public func buildApplication(
     var app = Application(
         router: buildRouter(services),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "strata"),
-        services: [services.client],
+        services: [services.client, services.rebuilder],
         logger: services.logger
     )
     app.beforeServerStarts {

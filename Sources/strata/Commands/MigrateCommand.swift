@@ -14,7 +14,7 @@ struct MigrateCommand: AsyncParsableCommand {
         let logger = configuration.makeLogger()
         let schema = try CatalogSchema.bundled()
         let applied = try await DatabaseSession.with(configuration, logger: logger) { client in
-            try await schema.prepare(client, logger: logger)
+            try await schema.prepare(client, logger: logger).appliedMigrations
         }
         print(applied.isEmpty ? "database is up to date" : "applied: \(applied.joined(separator: ", "))")
     }

@@ -1,0 +1,44 @@
+import Logging
+import ServiceLifecycle
+import StrataStore
+
+/// Rebuilds projections in the background while the server keeps serving from their old tables: the
+/// start-up rebuild of projections whose definition file changed. The swap at the end of a rebuild is
+/// one short transaction; until then nothing changes for readers or writers.
+///
+/// A rebuild that fails leaves the old tables serving; the failure is logged and
+/// `GET /v1/admin/projections` keeps showing the projection's definition as not current.
+public struct ProjectionRebuilder: Service {
+    let maintenance: ProjectionMaintenance
+    private let requests: AsyncStream<[String]>
+    private let continuation: AsyncStream<[String]>.Continuation
+
+    public init(maintenance: ProjectionMaintenance) {
+        self.maintenance = maintenance
+        (requests, continuation) = AsyncStream.makeStream()
+    }
+
+    /// Asks for the named projections to be rebuilt, after any rebuild asked for before.
+    public func rebuild(_ names: [String]) {
+        guard !names.isEmpty else { return }
+        continuation.yield(names)
+    }
+
+    public func run() async {
+        let logger = maintenance.logger
+        // On shutdown a rebuild under way is cancelled; it leaves the live tables as they were.
+        for await names in requests.cancelOnGracefulShutdown() {
+            logger.notice("rebuilding changed projections while serving", metadata: ["projections": "\(names)"])
+            do {
+                let report = try await maintenance.rebuild(names)
+                logger.notice(
+                    "changed projections rebuilt",
+                    metadata: ["projections": "\(report.projections)", "position": "\(report.position)"])
+            } catch {
+                logger.error(
+                    "rebuilding changed projections failed; their old tables keep serving",
+                    metadata: ["projections": "\(names)", "error": "\(String(reflecting: error))"])
+            }
+        }
+    }
+}

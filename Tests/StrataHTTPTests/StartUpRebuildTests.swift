@@ -1,0 +1,54 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import StrataCore
+import StrataHTTP
+import StrataStore
+import StrataTestSupport
+import Testing
+
+/// A projection whose SQL file changed is rebuilt after the server starts, while its old tables serve.
+@Suite("Rebuilding a changed projection at start-up")
+struct StartUpRebuildTests {
+    @Test func theServerServesFromTheOldTablesUntilTheRebuiltOnesAreSwappedIn() async throws {
+        try await withTestDatabase { database in
+            try await CatalogSchema.bundled().prepare(database.client, logger: database.logger)
+            let writer = CatalogWriter(client: database.client, logger: database.logger)
+            let written = try await RandomWorkload(writer: writer, clients: 2).run(commands: 60)
+            let dataset = try #require(written.first?.dataset)
+            // As if Projections/datasets.sql had been edited since the table was built.
+            try await database.client.perform(
+                "UPDATE projections SET definition_hash = 'old' WHERE name = 'datasets'", logger: database.logger)
+
+            // The swap needs the log's append lock; held, it shows the server serving before the swap.
+            try await database.holdingTheAppendLock(for: .seconds(5)) {
+                let services = try StrataServices(client: database.makeClient(), logger: database.logger)
+                let app = buildApplication(.init(host: "127.0.0.1", port: 0), services: services)
+                try await app.test(.live) { client in
+                    let read = try await client.send(.get, "/v1/datasets/\(dataset.lowercased)")
+                    #expect(read.status == .ok)
+                    #expect(try await datasetsDefinitionIsCurrent(client) == false)
+
+                    let deadline = ContinuousClock.now + .seconds(120)
+                    while try await !datasetsDefinitionIsCurrent(client), ContinuousClock.now < deadline {
+                        try await Task.sleep(for: .milliseconds(100))
+                    }
+                    #expect(try await datasetsDefinitionIsCurrent(client))
+                    #expect(try await client.send(.get, "/v1/datasets/\(dataset.lowercased)").status == .ok)
+                }
+            }
+            let maintenance = ProjectionMaintenance(
+                client: database.client, catalog: try .bundled(), logger: database.logger)
+            #expect(try await maintenance.outdated().isEmpty)
+            #expect(try await maintenance.verify().isClean)
+        }
+    }
+}
+
+private func datasetsDefinitionIsCurrent(_ client: some TestClientProtocol) async throws -> Bool {
+    let response = try await client.send(.get, "/v1/admin/projections")
+    #expect(response.status == .ok)
+    let projections = try response.json()["projections"]?.arrayValue ?? []
+    let datasets = projections.first { $0["name"]?.stringValue == "datasets" }
+    return datasets?["definition_current"] == .bool(true)
+}
