@@ -91,7 +91,8 @@ public struct BulkLoad: Sendable {
         public var projecting: Duration = .zero
         /// Waiting for COPY (what loading did not hide behind the other stages).
         public var loading: Duration = .zero
-        /// Building indexes and constraints, and analysing the new tables.
+        /// Building indexes and constraints. (Statistics are left to autovacuum: analysing the wide
+        /// document columns cost a third as much as building the indexes.)
         public var indexing: Duration = .zero
     }
 
@@ -144,10 +145,6 @@ public struct BulkLoad: Sendable {
                 try await loader.perform("SET LOCAL maintenance_work_mem = '256MB'", logger: logger)
                 for statement in indexes {
                     try await loader.perform(PostgresQuery(unsafeSQL: statement), logger: logger)
-                }
-                for definition in definitions {
-                    try await loader.perform(
-                        "ANALYZE \(unescaped: schema).\(unescaped: definition.name)", logger: logger)
                 }
             }
             try await loader.perform("SET LOCAL search_path TO public", logger: logger)

@@ -216,36 +216,42 @@ extension DatasetProjector.Change {
 
 /// Finished projection rows per table, in PostgreSQL's COPY text format.
 struct CopyRows: Sendable {
-    private(set) var tables: [String: [UInt8]] = [:]
-
-    var isEmpty: Bool { tables.values.allSatisfy(\.isEmpty) }
+    /// The rows being written, per table.
+    private var open: [String: [UInt8]] = [:]
+    /// Rows taken over from other replays, kept as they came rather than copied together.
+    private var taken: [String: [[UInt8]]] = [:]
 
     /// Appends one row to `table`, its fields written by `body` in the table's column order.
     mutating func line(_ table: String, _ body: (inout CopyLine) -> Void) {
-        var line = CopyLine(bytes: tables.removeValue(forKey: table) ?? [])
+        var line = CopyLine(bytes: open.removeValue(forKey: table) ?? [])
         if line.bytes.isEmpty { line.bytes.reserveCapacity(1 << 20) }
         body(&line)
         line.bytes.append(UInt8(ascii: "\n"))
-        tables[table] = line.bytes
+        open[table] = line.bytes
     }
 
     /// Another replay's rows added to these.
     mutating func append(_ other: CopyRows) {
-        for (table, bytes) in other.tables { tables[table, default: []].append(contentsOf: bytes) }
+        for (table, chunks) in other.taken { taken[table, default: []].append(contentsOf: chunks) }
+        for (table, bytes) in other.open { taken[table, default: []].append(bytes) }
     }
 
     /// Writes the rows into the tables `search_path` resolves first.
     func load(on connection: PostgresConnection, logger: Logger) async throws {
-        for (table, bytes) in tables where !bytes.isEmpty {
+        var chunks = taken
+        for (table, bytes) in open { chunks[table, default: []].append(bytes) }
+        for (table, chunks) in chunks where chunks.contains(where: { !$0.isEmpty }) {
             try await connection.copyFrom(
                 table: table, columns: ProjectionReplay.columns[table] ?? [], logger: logger
             ) { writer in
-                // Chunks of a few MB: COPY data messages are size-limited and the writer copies each.
-                var start = 0
-                while start < bytes.count {
-                    let end = min(bytes.count, start + (4 << 20))
-                    try await writer.write(ByteBuffer(bytes: bytes[start..<end]))
-                    start = end
+                for bytes in chunks {
+                    // Pieces of a few MB: the writer copies each into a message of its own.
+                    var start = 0
+                    while start < bytes.count {
+                        let end = min(bytes.count, start + (4 << 20))
+                        try await writer.write(ByteBuffer(bytes: bytes[start..<end]))
+                        start = end
+                    }
                 }
             }
         }
