@@ -42,6 +42,36 @@ struct ProjectionMaintenanceTests {
         }
     }
 
+    /// Two rebuilds asked for at once (say the admin endpoint while a start-up rebuild runs) share the
+    /// scratch schema; they take turns, both succeed, and leave nothing behind.
+    @Test func twoRebuildsAtOnceTakeTurnsAndBothSucceed() async throws {
+        try await withTestDatabase { database in
+            let writer = CatalogWriter(client: database.client, logger: database.logger)
+            _ = try await RandomWorkload(writer: writer, clients: 4).run(commands: 300)
+            let other = database.makeClient()
+            let positions = try await other.whileRunning { other in
+                try await withThrowingTaskGroup(of: Int64.self) { group in
+                    for client in [database.client, other] {
+                        group.addTask {
+                            var maintenance = ProjectionMaintenance(
+                                client: client, catalog: try .bundled(), logger: database.logger)
+                            maintenance.batchSize = 100
+                            return try await maintenance.rebuild().position
+                        }
+                    }
+                    return try await group.reduce(into: []) { $0.append($1) }
+                }
+            }
+            #expect(positions.count == 2)
+            #expect(try await maintenance(database).verify().isClean)
+            let leftovers = try await database.client.query(
+                "SELECT count(*) FROM pg_namespace WHERE nspname IN ('strata_rebuild', 'strata_replaced')",
+                logger: database.logger
+            ).collect().first?.decode(Int.self)
+            #expect(leftovers == 0)
+        }
+    }
+
     /// While eight clients keep writing, a rebuild runs and swaps; every write that was acknowledged,
     /// before, during or after, is in the rebuilt projections, and they match the log.
     @Test func aRebuildWhileClientsWriteLosesNothingAcknowledged() async throws {

@@ -51,12 +51,35 @@ public struct ProjectionMaintenance: Sendable {
     ///
     /// A crash before step 3 commits leaves the live tables untouched; the next rebuild drops the
     /// half-built schema and starts again.
+    ///
+    /// Rebuilds run one at a time, across processes: a second waits for the first (they share the
+    /// scratch schema) and then rebuilds from the log as it is by then.
     @discardableResult
     public func rebuild(
         _ names: [String]? = nil,
         progress: @Sendable (Progress) -> Void = { _ in }
     ) async throws -> RebuildReport {
         let definitions = try select(names)
+        return try await client.withConnection { lockHolder in
+            try await lockHolder.perform("SELECT pg_advisory_lock(\(Self.rebuildLock))", logger: logger)
+            do {
+                let report = try await rebuildHoldingTheLock(definitions, progress: progress)
+                try await lockHolder.perform("SELECT pg_advisory_unlock(\(Self.rebuildLock))", logger: logger)
+                return report
+            } catch {
+                try? await lockHolder.perform("SELECT pg_advisory_unlock(\(Self.rebuildLock))", logger: logger)
+                throw error
+            }
+        }
+    }
+
+    /// The session-level advisory lock a rebuild holds from start to swap.
+    static let rebuildLock: Int64 = 6_004_514_643_731_631_687
+
+    private func rebuildHoldingTheLock(
+        _ definitions: [ProjectionCatalog.Definition],
+        progress: @Sendable (Progress) -> Void
+    ) async throws -> RebuildReport {
         let tables = Set(definitions.map(\.name))
         let started = ContinuousClock.now
         let schema = "strata_rebuild"
