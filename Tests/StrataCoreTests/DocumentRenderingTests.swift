@@ -40,6 +40,12 @@ struct DocumentRenderingTests {
         for _ in 0..<500 {
             let state = Self.randomState(using: &random)
             #expect(Documents.dataset(state) == CanonicalJSON.string(EncodedDataset(state)))
+            if let current = state.currentVersion {
+                // A replay hands in the current version's document it already has.
+                let spliced = Documents.dataset(
+                    state, currentVersionDocument: Documents.version(current, of: state))
+                #expect(spliced == Documents.dataset(state))
+            }
             for number in state.versions.indices.map({ $0 + 1 }) {
                 #expect(Documents.version(number, of: state) == CanonicalJSON.string(EncodedVersion(number, of: state)))
             }

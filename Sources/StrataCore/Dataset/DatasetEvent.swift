@@ -222,8 +222,12 @@ public enum DatasetEvent: Sendable, Equatable {
 
     /// Reads an event back from its type name and payload.
     public static func decode(type: String, data: String) throws -> DatasetEvent {
+        try decode(type: type, json: Data(data.utf8))
+    }
+
+    /// Reads an event back from its type name and the payload's UTF-8 bytes.
+    public static func decode(type: String, json bytes: Data) throws -> DatasetEvent {
         let decoder = JSONDecoder()
-        let bytes = Data(data.utf8)
         switch type {
         case "DatasetCreated": return .created(try decoder.decode(Created.self, from: bytes))
         case "DatasetVersionDrafted": return .versionDrafted(try decoder.decode(VersionDrafted.self, from: bytes))

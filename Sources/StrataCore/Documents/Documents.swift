@@ -6,9 +6,11 @@ import Foundation
 /// as stored. Keys are sorted and nothing depends on a clock or on other rows, so a rebuild from the
 /// log renders the very same bytes.
 public enum Documents {
-    public static func dataset(_ state: DatasetState) -> String {
+    /// `currentVersionDocument`, when given, must be ``version(_:of:)`` of the current version, already
+    /// rendered; it goes in as it is.
+    public static func dataset(_ state: DatasetState, currentVersionDocument: String? = nil) -> String {
         var writer = CanonicalJSONWriter(capacity: 1024)
-        writer.dataset(state)
+        writer.dataset(state, currentVersionDocument: currentVersionDocument)
         return writer.string
     }
 
@@ -45,7 +47,7 @@ public enum Documents {
 // The documents' members, written in sorted order (the writer checks it in debug builds). Written by
 // hand rather than through `Encodable`: rendering them was most of a rebuild's time.
 extension CanonicalJSONWriter {
-    mutating func dataset(_ state: DatasetState) {
+    mutating func dataset(_ state: DatasetState, currentVersionDocument: String?) {
         let current = state.currentVersion
         beginObject()
         key("cloned_from")
@@ -55,7 +57,13 @@ extension CanonicalJSONWriter {
         key("created_by")
         value(state.createdBy)
         key("current")
-        if let current { version(current, of: state) } else { null() }
+        if let currentVersionDocument {
+            rendered(currentVersionDocument)
+        } else if let current {
+            version(current, of: state)
+        } else {
+            null()
+        }
         key("id")
         value(state.id)
         key("latest_version")

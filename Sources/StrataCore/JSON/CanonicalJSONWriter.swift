@@ -143,6 +143,12 @@ public struct CanonicalJSONWriter {
         }
     }
 
+    /// A value rendered by this writer before, put in as it is.
+    public mutating func rendered(_ json: String) {
+        separate()
+        bytes.append(contentsOf: json.utf8)
+    }
+
     public mutating func value(_ value: JSONValue) {
         switch value {
         case .null: null()

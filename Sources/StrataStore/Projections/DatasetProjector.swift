@@ -61,30 +61,41 @@ public enum DatasetProjector {
     }
 
     /// The changes `event` makes, given the dataset's state before and after it.
+    ///
+    /// `renderedVersion` may answer the document of a version as it stood before the event (a replay
+    /// has it in the version's open row), which saves rendering it again inside the dataset document
+    /// when the event leaves that version as it was.
     public static func changes(
         from before: DatasetState,
         to after: DatasetState,
         event: DatasetEvent,
         context: EventContext,
-        position: Int64
+        position: Int64,
+        renderedVersion: (Int) -> String? = { _ in nil }
     ) -> [Change] {
-        var changes: [Change] = []
-        if before.exists { changes.append(.closeDataset(after.id)) }
-        changes.append(.openDataset(datasetRow(after)))
+        var versionChanges: [Change] = []
+        var rendered: [Int: String] = [:]
         for number in 1...max(after.latestVersion, 1) where after.version(number) != nil {
             let isNew = before.version(number) == nil
             if isNew || before.status(ofVersion: number) != after.status(ofVersion: number) {
-                if !isNew { changes.append(.closeVersion(after.id, version: number)) }
-                changes.append(
+                if !isNew { versionChanges.append(.closeVersion(after.id, version: number)) }
+                let document = Documents.version(number, of: after)
+                rendered[number] = document
+                versionChanges.append(
                     .openVersion(
                         VersionRow(
                             datasetID: after.id, version: number, status: after.status(ofVersion: number).rawValue,
-                            document: Documents.version(number, of: after)
+                            document: document
                         )
                     )
                 )
             }
         }
+        var changes: [Change] = []
+        if before.exists { changes.append(.closeDataset(after.id)) }
+        let current = after.currentVersion.flatMap { rendered[$0] ?? renderedVersion($0) }
+        changes.append(.openDataset(datasetRow(after, currentVersionDocument: current)))
+        changes += versionChanges
         switch event {
         case .created(let created):
             changes.append(.reserveName(nameKey: nameKey(created.namespace, created.name), datasetID: after.id))
@@ -128,7 +139,7 @@ public enum DatasetProjector {
         Array(SHA256.hash(data: Data((namespace + "\u{0}" + name).utf8)))
     }
 
-    static func datasetRow(_ state: DatasetState) -> DatasetRow {
+    static func datasetRow(_ state: DatasetState, currentVersionDocument: String? = nil) -> DatasetRow {
         let current = state.currentVersion.flatMap { state.version($0)?.snapshot.fields }
         return DatasetRow(
             datasetID: state.id, namespace: state.namespace, name: state.name,
@@ -136,7 +147,7 @@ public enum DatasetProjector {
             streamVersion: state.streamVersion, latestVersion: state.latestVersion,
             publishedVersion: state.publishedVersion, owner: current?.owner, description: current?.description,
             tags: current?.tags ?? [], createdBy: state.createdBy,
-            document: Documents.dataset(state)
+            document: Documents.dataset(state, currentVersionDocument: currentVersionDocument)
         )
     }
 

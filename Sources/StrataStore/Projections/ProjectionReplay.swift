@@ -8,12 +8,13 @@ struct ReplayEvent: Sendable {
     var position: Int64
     var streamID: UUID
     var type: String
-    var data: String
+    /// The payload's JSON as it came off the wire: decoded from these bytes, with no String between.
+    var data: Data
     var actor: String
     var occurredAt: Date
 
     func datasetEvent() throws -> (DatasetEvent, EventContext) {
-        (try DatasetEvent.decode(type: type, data: data), EventContext(actor: actor, occurredAt: occurredAt))
+        (try DatasetEvent.decode(type: type, json: data), EventContext(actor: actor, occurredAt: occurredAt))
     }
 
     /// Up to `limit` events with positions in `(after, upTo]`, in log order.
@@ -33,11 +34,12 @@ struct ReplayEvent: Sendable {
         var events: [ReplayEvent] = []
         events.reserveCapacity(limit)
         for try await (position, stream, type, data, actor, occurredAt) in rows.decode(
-            (Int64, UUID, String, String, String, Date).self)
+            (Int64, UUID, String, ByteBuffer, String, Date).self)
         {
             events.append(
                 ReplayEvent(
-                    position: position, streamID: stream, type: type, data: data, actor: actor, occurredAt: occurredAt))
+                    position: position, streamID: stream, type: type, data: Data(data.readableBytesView), actor: actor,
+                    occurredAt: occurredAt))
         }
         return events
     }
@@ -65,8 +67,12 @@ struct ProjectionReplay: Sendable {
         var version: Int
     }
 
+    /// Whether every projection is being built, so no change needs filtering out.
+    private let buildsEveryTable: Bool
+
     init(tables: Set<String>) {
         self.tables = tables
+        buildsEveryTable = tables.isSuperset(of: Self.columns.keys)
     }
 
     /// The changes one event makes, given the replayed state; also advances that state.
@@ -76,9 +82,12 @@ struct ProjectionReplay: Sendable {
         let after = before.evolve(domainEvent, context: context)
         states[event.streamID] = after
         position = event.position
-        return DatasetProjector.changes(
+        let changes = DatasetProjector.changes(
             from: before, to: after, event: domainEvent, context: context, position: event.position
-        ).filter { tables.contains($0.table) }
+        ) { version in
+            openVersions[VersionKey(dataset: event.streamID, version: version)]?.row.document
+        }
+        return buildsEveryTable ? changes : changes.filter { tables.contains($0.table) }
     }
 
     /// Replays one event into the pending rows.
