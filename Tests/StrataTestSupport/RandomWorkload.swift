@@ -42,7 +42,9 @@ public struct RandomWorkload: Sendable {
             if mine.isEmpty || random.next(below: 6) == 0 {
                 let id = UUIDv7.make()
                 mine.append(id)
-                var fields = VersionFields(owner: "team-\(random.next(below: 3))", tags: ["t\(random.next(below: 4))"])
+                // Tags, descriptions, notes and consumers carry what COPY, text[] literals and JSON escape.
+                var fields = VersionFields(
+                    owner: "team-\(random.next(below: 3))", tags: ["t\(random.next(below: 4))", #"a"b\c"#, "x,y {z}"])
                 if random.next(below: 3) > 0 {
                     fields.location = "s3://lake/\(client)/\(step)"
                     fields.schema = [Column(name: "id", type: "bigint")]
@@ -57,19 +59,22 @@ public struct RandomWorkload: Sendable {
                 switch random.next(below: 8) {
                 case 0, 1:
                     command = .edit(
-                        patch: .object(["row_count": .number(Double(step)), "description": .string("step \(step)")]))
+                        patch: .object([
+                            "row_count": .number(Double(step)),
+                            "description": .string("step \(step)\t\"quoted\" back\\slash\nnext line, é"),
+                        ]))
                 case 2:
                     command = .edit(
                         patch: .object([
                             "location": .string("s3://x/\(step)"),
                             "schema": .array([.object(["name": .string("c"), "type": .string("int")])]),
                         ]))
-                case 3: command = .publish(version: nil, changeNote: "round \(step)")
-                case 4: command = .archive(reason: random.next(below: 2) == 0 ? nil : "cleanup")
+                case 3: command = .publish(version: nil, changeNote: "round \(step)\r\n")
+                case 4: command = .archive(reason: random.next(below: 2) == 0 ? nil : #"clean\up"#)
                 case 5: command = .restore
                 case 6:
                     command = .recordUsage(
-                        version: 1, consumer: "run-\(step)", kind: "training",
+                        version: 1, consumer: "run-\(step)\tnotebook", kind: "training",
                         properties: ["step": .number(Double(step))])
                 default:
                     command =
