@@ -289,7 +289,7 @@ struct CopyLine {
     mutating func text(_ value: String?) {
         guard let value else { return null() }
         separate()
-        appendEscaped(value.utf8)
+        appendEscaped(value)
     }
 
     mutating func integer(_ value: Int64?) {
@@ -330,23 +330,30 @@ struct CopyLine {
         }
         literal.append(UInt8(ascii: "}"))
         separate()
-        appendEscaped(literal)
+        literal.withUnsafeBufferPointer { appendEscaped($0) }
     }
 
-    private mutating func appendEscaped(_ text: some Collection<UInt8>) {
-        // Most text has nothing to escape: copy it whole when so.
-        guard text.contains(where: { $0 == 0x5C || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) else {
-            bytes.append(contentsOf: text)
-            return
-        }
-        for byte in text {
-            switch byte {
-            case 0x5C: bytes.append(contentsOf: [0x5C, 0x5C])
-            case 0x0A: bytes.append(contentsOf: [0x5C, UInt8(ascii: "n")])
-            case 0x0D: bytes.append(contentsOf: [0x5C, UInt8(ascii: "r")])
-            case 0x09: bytes.append(contentsOf: [0x5C, UInt8(ascii: "t")])
-            default: bytes.append(byte)
+    private mutating func appendEscaped(_ text: String) {
+        var text = text
+        text.withUTF8 { appendEscaped($0) }
+    }
+
+    /// Copies runs with nothing to escape whole (most text is one run), escaping what COPY needs.
+    private mutating func appendEscaped(_ text: UnsafeBufferPointer<UInt8>) {
+        var runStart = 0
+        for index in text.indices {
+            let escape: UInt8
+            switch text[index] {
+            case 0x5C: escape = 0x5C
+            case 0x0A: escape = UInt8(ascii: "n")
+            case 0x0D: escape = UInt8(ascii: "r")
+            case 0x09: escape = UInt8(ascii: "t")
+            default: continue
             }
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: text[runStart..<index]))
+            bytes.append(contentsOf: [0x5C, escape])
+            runStart = index + 1
         }
+        bytes.append(contentsOf: UnsafeBufferPointer(rebasing: text[runStart...]))
     }
 }
