@@ -14,12 +14,10 @@ extension UUID {
 
     /// Appends the lower-case text form (8-4-4-4-12 hex digits) to `text`.
     public func writeLowercased(into text: inout [UInt8]) {
-        let hex: StaticString = "0123456789abcdef"
         withUnsafeBytes(of: uuid) { bytes in
             for (index, byte) in bytes.enumerated() {
                 if index == 4 || index == 6 || index == 8 || index == 10 { text.append(UInt8(ascii: "-")) }
-                text.append(hex.utf8Start[Int(byte >> 4)])
-                text.append(hex.utf8Start[Int(byte & 0x0F)])
+                byte.writeHex(into: &text)
             }
         }
     }
@@ -37,5 +35,14 @@ extension Int64 {
             magnitude /= 10
         } while magnitude > 0
         text[start...].reverse()
+    }
+}
+
+extension UInt8 {
+    /// Appends the two lower-case hex digits of the byte to `text`.
+    public func writeHex(into text: inout [UInt8]) {
+        let digits: StaticString = "0123456789abcdef"
+        text.append(digits.utf8Start[Int(self >> 4)])
+        text.append(digits.utf8Start[Int(self & 0x0F)])
     }
 }

@@ -308,12 +308,8 @@ struct CopyLine {
     /// `bytea` in hex form; the backslash of `\x` is escaped for COPY.
     mutating func bytea(_ value: [UInt8]) {
         separate()
-        let hex: StaticString = "0123456789abcdef"
         bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\"), UInt8(ascii: "x")])
-        for byte in value {
-            bytes.append(hex.utf8Start[Int(byte >> 4)])
-            bytes.append(hex.utf8Start[Int(byte & 0x0F)])
-        }
+        for byte in value { byte.writeHex(into: &bytes) }
     }
 
     /// A `text[]` literal: every element quoted, `"` and `\` backslash-escaped (then escaped for COPY).
