@@ -227,7 +227,6 @@ public enum DatasetEvent: Sendable, Equatable {
 
     /// Reads an event back from its type name and the payload's UTF-8 bytes.
     public static func decode(type: String, json bytes: Data) throws -> DatasetEvent {
-        let decoder = JSONDecoder()
         switch type {
         case "DatasetCreated": return .created(try decoder.decode(Created.self, from: bytes))
         case "DatasetVersionDrafted": return .versionDrafted(try decoder.decode(VersionDrafted.self, from: bytes))
@@ -241,6 +240,9 @@ public enum DatasetEvent: Sendable, Equatable {
         }
     }
 }
+
+/// One decoder for every payload: a rebuild decodes millions, and making one each time showed.
+private let decoder = JSONDecoder()
 
 /// The log holds an event type this build does not know.
 public struct UnknownEventType: Error, Equatable {
