@@ -139,24 +139,18 @@ extension Batch {
             let fields = VersionFields(
                 location: dataset.location, schema: dataset.schema ?? [], properties: properties,
                 changeNote: "registered from OpenLineage")
-            var outcome = try await apply(
+            let outcome = try await apply(
                 .create(namespace: dataset.namespace, name: dataset.name, fields: fields, clonedFrom: nil), to: id,
                 expectedStreamVersion: nil, request)
-            if dataset.schema?.isEmpty == false {
-                let published = try await apply(
-                    .publish(version: nil, changeNote: nil), to: id, expectedStreamVersion: nil, request)
-                outcome.events += published.events
-                outcome.state = published.state
-                outcome.position = published.position
-            }
-            return (id, outcome)
+            guard dataset.schema?.isEmpty == false else { return (id, outcome) }
+            return (id, try await publishing(after: outcome, of: id, request))
         }
         let (state, _) = try await state(of: id)
         guard isOutput, let schema = dataset.schema, !schema.isEmpty, state.status != .retired,
             state.status != .archived,
             let current = state.currentVersion.flatMap({ state.version($0)?.snapshot.fields }), current.schema != schema
         else { return (id, nil) }
-        var outcome = try await apply(
+        let outcome = try await apply(
             .edit(
                 patch: .object([
                     "schema": try JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(schema)),
@@ -164,12 +158,19 @@ extension Batch {
                     "change_note": .string("schema changed, reported by OpenLineage"),
                 ])),
             to: id, expectedStreamVersion: nil, request)
+        return (id, try await publishing(after: outcome, of: id, request))
+    }
+
+    /// Publishes the draft `outcome` made, and answers both as one outcome: a producer's dataset with a
+    /// schema is live as soon as it is reported.
+    private mutating func publishing(
+        after outcome: CatalogWriter.Outcome, of id: UUID, _ request: CatalogWriter.Request
+    ) async throws -> CatalogWriter.Outcome {
         let published = try await apply(
             .publish(version: nil, changeNote: nil), to: id, expectedStreamVersion: nil, request)
-        outcome.events += published.events
-        outcome.state = published.state
-        outcome.position = published.position
-        return (id, outcome)
+        var combined = published
+        combined.events = outcome.events + published.events
+        return combined
     }
 
     private func holder(namespace: String, name: String) async throws -> UUID? {
