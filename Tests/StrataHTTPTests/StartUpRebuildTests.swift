@@ -16,9 +16,9 @@ struct StartUpRebuildTests {
             let writer = CatalogWriter(client: database.client, logger: database.logger)
             let written = try await RandomWorkload(writer: writer, clients: 2).run(commands: 60)
             let dataset = try #require(written.first?.dataset)
-            // As if Projections/datasets.sql had been edited since the table was built.
+            // As if Projections/dataset_states.sql had been edited since the table was built.
             try await database.client.perform(
-                "UPDATE projections SET definition_hash = 'old' WHERE name = 'datasets'", logger: database.logger)
+                "UPDATE projections SET definition_hash = 'old' WHERE name = 'dataset_states'", logger: database.logger)
 
             // The swap needs the log's append lock; held, it shows the server serving before the swap.
             try await database.holdingTheAppendLock(for: .seconds(5)) {
@@ -27,13 +27,13 @@ struct StartUpRebuildTests {
                 try await app.test(.live) { client in
                     let read = try await client.send(.get, "/v1/datasets/\(dataset.lowercased)")
                     #expect(read.status == .ok)
-                    #expect(try await datasetsDefinitionIsCurrent(client) == false)
+                    #expect(try await statesDefinitionIsCurrent(client) == false)
 
                     let deadline = ContinuousClock.now + .seconds(120)
-                    while try await !datasetsDefinitionIsCurrent(client), ContinuousClock.now < deadline {
+                    while try await !statesDefinitionIsCurrent(client), ContinuousClock.now < deadline {
                         try await Task.sleep(for: .milliseconds(100))
                     }
-                    #expect(try await datasetsDefinitionIsCurrent(client))
+                    #expect(try await statesDefinitionIsCurrent(client))
                     #expect(try await client.send(.get, "/v1/datasets/\(dataset.lowercased)").status == .ok)
                 }
             }
@@ -45,10 +45,10 @@ struct StartUpRebuildTests {
     }
 }
 
-private func datasetsDefinitionIsCurrent(_ client: some TestClientProtocol) async throws -> Bool {
+private func statesDefinitionIsCurrent(_ client: some TestClientProtocol) async throws -> Bool {
     let response = try await client.send(.get, "/v1/admin/projections")
     #expect(response.status == .ok)
     let projections = try response.json()["projections"]?.arrayValue ?? []
-    let datasets = projections.first { $0["name"]?.stringValue == "datasets" }
-    return datasets?["definition_current"] == .bool(true)
+    let states = projections.first { $0["name"]?.stringValue == "dataset_states" }
+    return states?["definition_current"] == .bool(true)
 }

@@ -24,7 +24,7 @@ struct LogArchiveTests {
                 let imported = try shell("\(StrataBinary.path) import --database-url '\(copy.url)' < \(file)")
                 #expect(imported.status == 0, "\(imported.output)")
                 #expect(try await export(original) == export(copy))
-                for table in ["datasets", "dataset_versions", "dataset_names", "dataset_usages", "lineage_edges"] {
+                for table in try ProjectionCatalog.bundled().definitions.map(\.name) {
                     #expect(try await checksum(table, original) == checksum(table, copy), "\(table) differs")
                 }
                 // New appends continue after the imported positions.

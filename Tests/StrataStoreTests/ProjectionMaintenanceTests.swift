@@ -16,7 +16,8 @@ struct ProjectionMaintenanceTests {
             #expect(report.isClean, "\(report.tables.filter { !$0.matches })")
             #expect(
                 report.tables.map(\.table).sorted() == [
-                    "dataset_names", "dataset_usages", "dataset_versions", "datasets", "lineage_edges",
+                    "dataset_identities", "dataset_names", "dataset_states", "dataset_usages", "lineage_edges",
+                    "version_documents", "version_publications",
                 ])
             #expect(report.tables.allSatisfy { $0.liveRows > 0 })
         }
@@ -28,15 +29,15 @@ struct ProjectionMaintenanceTests {
             _ = try await RandomWorkload(writer: writer, clients: 2).run(commands: 60)
             try await database.client.perform(
                 """
-                UPDATE dataset_versions SET status = 'tampered'
-                WHERE (dataset_id, version, valid_from) = (SELECT dataset_id, version, valid_from FROM dataset_versions LIMIT 1)
+                UPDATE version_documents SET owner = 'tampered'
+                WHERE (dataset_id, version) = (SELECT dataset_id, version FROM version_documents LIMIT 1)
                 """,
                 logger: database.logger
             )
             let report = try await maintenance(database).verify()
             #expect(!report.isClean)
             let drift = try #require(report.tables.first { !$0.matches })
-            #expect(drift.table == "dataset_versions")
+            #expect(drift.table == "version_documents")
             #expect(drift.firstDifference?.contains("tampered") == true, "\(drift.firstDifference ?? "no row named")")
             #expect(report.tables.filter { !$0.matches }.count == 1)
         }
@@ -97,7 +98,10 @@ struct ProjectionMaintenanceTests {
             let latest = Dictionary(acknowledged.map { ($0.dataset, $0.streamVersion) }, uniquingKeysWith: max)
             for (dataset, version) in latest {
                 let rows = try await database.client.query(
-                    "SELECT stream_version FROM datasets WHERE dataset_id = \(dataset) AND valid_to IS NULL",
+                    """
+                    SELECT e.stream_version FROM dataset_states s JOIN events e ON e.global_position = s.valid_from
+                    WHERE s.dataset_id = \(dataset) AND s.valid_to IS NULL
+                    """,
                     logger: database.logger
                 ).collect()
                 let visible = try rows.first?.decode(Int.self) ?? 0
@@ -127,7 +131,8 @@ struct ProjectionMaintenanceTests {
             #expect(rebuilt.status == 0, "\(rebuilt.output)")
             #expect(
                 rebuilt.output.contains(
-                    "rebuilt dataset_names, dataset_usages, dataset_versions, datasets, lineage_edges"))
+                    "rebuilt dataset_identities, dataset_names, dataset_states, dataset_usages, lineage_edges, "
+                        + "version_documents, version_publications"))
             #expect(try await maintenance(database).verify().isClean)
             let verified = try StrataBinary.run(["verify", "--database-url", database.url])
             #expect(verified.status == 0, "\(verified.output)")
@@ -138,17 +143,46 @@ struct ProjectionMaintenanceTests {
         try await withTestDatabase { database in
             let writer = CatalogWriter(client: database.client, logger: database.logger)
             _ = try await RandomWorkload(writer: writer, clients: 2).run(commands: 50)
-            // As if Projections/dataset_versions.sql had been edited since it was built.
+            // As if Projections/version_documents.sql had been edited since it was built.
             try await database.client.perform(
-                "UPDATE projections SET definition_hash = 'old' WHERE name = 'dataset_versions'",
+                "UPDATE projections SET definition_hash = 'old' WHERE name = 'version_documents'",
                 logger: database.logger)
-            #expect(try await maintenance(database).outdated() == ["dataset_versions"])
+            #expect(try await maintenance(database).outdated() == ["version_documents"])
 
             let migrate = try StrataBinary.run(["migrate", "--database-url", database.url])
             #expect(migrate.status == 0, "\(migrate.output)")
             #expect(try await maintenance(database).outdated().isEmpty)
-            let rebuiltAt = try await maintenance(database).status().first { $0.name == "dataset_versions" }?.rebuiltAt
+            let rebuiltAt = try await maintenance(database).status().first { $0.name == "version_documents" }?.rebuiltAt
             #expect(rebuiltAt != nil)
+            #expect(try await maintenance(database).verify().isClean)
+        }
+    }
+
+    /// A read model that changes shape gets a new file name; the old one's table goes once the new
+    /// projections are in place, and so does its bookkeeping.
+    @Test func aProjectionWhoseFileIsGoneIsDroppedAtStartUp() async throws {
+        try await withTestDatabase { database in
+            let writer = CatalogWriter(client: database.client, logger: database.logger)
+            _ = try await RandomWorkload(writer: writer, clients: 2).run(commands: 30)
+            try await database.client.perform(
+                "CREATE TABLE datasets (dataset_id uuid PRIMARY KEY, document text)", logger: database.logger)
+            try await database.client.perform(
+                "INSERT INTO projections (name, definition_hash) VALUES ('datasets', 'a removed file')",
+                logger: database.logger)
+
+            let migrate = try StrataBinary.run(["migrate", "--database-url", database.url])
+            #expect(migrate.status == 0, "\(migrate.output)")
+            let left = try await database.client.query(
+                """
+                SELECT (SELECT count(*) FROM projections WHERE name = 'datasets')
+                     + (SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tablename = 'datasets')
+                """,
+                logger: database.logger
+            ).collect().first?.decode(Int.self)
+            #expect(left == 0)
+            #expect(
+                try await maintenance(database).status().map(\.name).sorted()
+                    == ProjectionCatalog.bundled().definitions.map(\.name).sorted())
             #expect(try await maintenance(database).verify().isClean)
         }
     }

@@ -9,6 +9,21 @@ public enum DatasetStatus: String, Sendable, Codable, CaseIterable {
 /// left behind by a newer published version is discarded.
 public enum VersionStatus: String, Sendable, Codable {
     case draft, published, superseded, discarded
+
+    /// A version's status follows from the publish history alone: which version is published now, and
+    /// whether this one ever was. (A version is published at most once: only a draft newer than the
+    /// published version can be.)
+    public init(ofVersion number: Int, publishedVersion: Int?, wasPublished: Bool) {
+        if number == publishedVersion {
+            self = .published
+        } else if wasPublished {
+            self = .superseded
+        } else if let published = publishedVersion, number < published {
+            self = .discarded
+        } else {
+            self = .draft
+        }
+    }
 }
 
 /// Everything that can happen to a dataset. Each case is one event type of the log, with its payload;

@@ -82,12 +82,9 @@ public struct DatasetState: Sendable, Equatable {
         versions.indices.contains(number - 1) ? versions[number - 1] : nil
     }
 
-    /// A version's status follows from the publish history alone.
     public func status(ofVersion number: Int) -> VersionStatus {
-        if number == publishedVersion { return .published }
-        if everPublished.contains(number) { return .superseded }
-        if let published = publishedVersion, number < published { return .discarded }
-        return .draft
+        VersionStatus(
+            ofVersion: number, publishedVersion: publishedVersion, wasPublished: everPublished.contains(number))
     }
 
     /// The drafts newer than the published version, which are the ones `publish` may take.
@@ -99,38 +96,44 @@ public struct DatasetState: Sendable, Equatable {
     /// The state after `event`.
     public func evolve(_ event: DatasetEvent, context: EventContext) -> DatasetState {
         var next = self
-        next.streamVersion += 1
-        next.updatedAt = context.occurredAt
-        next.updatedBy = context.actor
+        next.apply(event, context: context)
+        return next
+    }
+
+    /// Moves this state past `event`, in place: a replay folds millions of events, and copying the
+    /// state (and its versions) for each one showed.
+    public mutating func apply(_ event: DatasetEvent, context: EventContext) {
+        streamVersion += 1
+        updatedAt = context.occurredAt
+        updatedBy = context.actor
         switch event {
         case .created(let created):
-            next.exists = true
-            next.namespace = created.namespace
-            next.name = created.name
-            next.status = .draft
-            next.clonedFrom = created.clonedFrom
-            next.createdAt = context.occurredAt
-            next.createdBy = context.actor
+            exists = true
+            namespace = created.namespace
+            name = created.name
+            status = .draft
+            clonedFrom = created.clonedFrom
+            createdAt = context.occurredAt
+            createdBy = context.actor
         case .versionDrafted(let drafted):
-            next.versions.append(
+            versions.append(
                 VersionRecord(snapshot: drafted.version, createdAt: context.occurredAt, createdBy: context.actor)
             )
         case .published(let published):
-            next.publishedVersion = published.version
-            next.everPublished.insert(published.version)
-            next.status = .published
+            publishedVersion = published.version
+            everPublished.insert(published.version)
+            status = .published
         case .archived(let archived):
-            next.statusBeforeArchive = archived.previousStatus
-            next.status = .archived
+            statusBeforeArchive = archived.previousStatus
+            status = .archived
         case .restored(let restored):
-            next.status = restored.status
-            next.statusBeforeArchive = nil
+            status = restored.status
+            statusBeforeArchive = nil
         case .retired(let retired):
-            next.status = .retired
-            next.retiredReason = retired.reason
+            status = .retired
+            retiredReason = retired.reason
         case .lineageRecorded, .versionUsed:
             break
         }
-        return next
     }
 }

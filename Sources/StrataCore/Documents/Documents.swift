@@ -2,22 +2,38 @@ import Foundation
 
 /// The API's JSON for a dataset, a version and a usage, each rendered from the domain state alone.
 ///
-/// The projector renders these once, when an event changes them, and stores the text; reads return it
-/// as stored. Keys are sorted and nothing depends on a clock or on other rows, so a rebuild from the
-/// log renders the very same bytes.
+/// Keys are sorted and nothing depends on a clock or on other rows, so a rebuild from the log renders
+/// the very same bytes. A version's document is stored once, when the version is drafted, without its
+/// status (``VersionDocument``); a dataset's document is put together when it is read, from its
+/// ``DatasetSummary`` and its current version's document.
 public enum Documents {
-    /// `currentVersionDocument`, when given, must be ``version(_:of:)`` of the current version, already
-    /// rendered; it goes in as it is.
-    public static func dataset(_ state: DatasetState, currentVersionDocument: String? = nil) -> String {
+    public static func dataset(_ state: DatasetState) -> String {
+        dataset(
+            DatasetSummary(state),
+            currentVersion: state.currentVersion.map { version($0, of: state) }
+        )
+    }
+
+    /// `currentVersion` must be the current version's document, as ``VersionDocument/with(status:)``
+    /// renders it; it goes in as it is.
+    public static func dataset(_ summary: DatasetSummary, currentVersion: String?) -> String {
         var writer = CanonicalJSONWriter(capacity: 1024)
-        writer.dataset(state, currentVersionDocument: currentVersionDocument)
+        writer.dataset(summary, currentVersion: currentVersion)
         return writer.string
     }
 
     public static func version(_ number: Int, of state: DatasetState) -> String {
+        versionDocument(number, of: state).with(status: state.status(ofVersion: number))
+    }
+
+    /// The version's document with its status left out.
+    public static func versionDocument(_ number: Int, of state: DatasetState) -> VersionDocument {
         var writer = CanonicalJSONWriter(capacity: 768)
-        writer.version(number, of: state)
-        return writer.string
+        let status = writer.version(number, of: state)
+        return VersionDocument(
+            beforeStatus: String(decoding: writer.bytes[..<status.lowerBound], as: UTF8.self),
+            afterStatus: String(decoding: writer.bytes[status.upperBound...], as: UTF8.self)
+        )
     }
 
     public static func usage(_ usage: UsageRecord, of datasetID: UUID, position: Int64) -> String {
@@ -44,53 +60,119 @@ public enum Documents {
     }
 }
 
+/// A version's document without its status, in the two halves around it.
+///
+/// Everything in a version's document is fixed when the version is drafted except its status, which
+/// moves from draft to published to superseded (or discarded) as the dataset goes on; so it is rendered
+/// once and the status put in when it is read.
+public struct VersionDocument: Sendable, Equatable {
+    /// The document up to the status's value: `{"change_note":…,"status":`.
+    public var beforeStatus: String
+    /// The document after it: `,"tags":[…],"version":3}`.
+    public var afterStatus: String
+
+    public init(beforeStatus: String, afterStatus: String) {
+        self.beforeStatus = beforeStatus
+        self.afterStatus = afterStatus
+    }
+
+    public func with(status: VersionStatus) -> String {
+        beforeStatus + "\"" + status.rawValue + "\"" + afterStatus
+    }
+}
+
+/// Everything a dataset's document says besides its current version.
+public struct DatasetSummary: Sendable, Equatable {
+    public var id: UUID
+    public var namespace: String
+    public var name: String
+    public var status: DatasetStatus
+    public var streamVersion: Int64
+    public var latestVersion: Int
+    public var publishedVersion: Int?
+    /// The current version's owner.
+    public var owner: String?
+    public var clonedFrom: VersionRef?
+    public var createdAt: Date
+    public var createdBy: String
+    public var updatedAt: Date
+    public var updatedBy: String
+    public var retiredReason: String?
+
+    public init(
+        id: UUID, namespace: String, name: String, status: DatasetStatus, streamVersion: Int64, latestVersion: Int,
+        publishedVersion: Int?, owner: String?, clonedFrom: VersionRef?, createdAt: Date, createdBy: String,
+        updatedAt: Date, updatedBy: String, retiredReason: String?
+    ) {
+        self.id = id
+        self.namespace = namespace
+        self.name = name
+        self.status = status
+        self.streamVersion = streamVersion
+        self.latestVersion = latestVersion
+        self.publishedVersion = publishedVersion
+        self.owner = owner
+        self.clonedFrom = clonedFrom
+        self.createdAt = createdAt
+        self.createdBy = createdBy
+        self.updatedAt = updatedAt
+        self.updatedBy = updatedBy
+        self.retiredReason = retiredReason
+    }
+
+    public init(_ state: DatasetState) {
+        self.init(
+            id: state.id, namespace: state.namespace, name: state.name, status: state.status,
+            streamVersion: state.streamVersion, latestVersion: state.latestVersion,
+            publishedVersion: state.publishedVersion,
+            owner: state.currentVersion.flatMap { state.version($0)?.snapshot.fields.owner },
+            clonedFrom: state.clonedFrom, createdAt: state.createdAt, createdBy: state.createdBy,
+            updatedAt: state.updatedAt, updatedBy: state.updatedBy, retiredReason: state.retiredReason
+        )
+    }
+}
+
 // The documents' members, written in sorted order (the writer checks it in debug builds). Written by
 // hand rather than through `Encodable`: rendering them was most of a rebuild's time.
 extension CanonicalJSONWriter {
-    mutating func dataset(_ state: DatasetState, currentVersionDocument: String?) {
-        let current = state.currentVersion
+    mutating func dataset(_ summary: DatasetSummary, currentVersion: String?) {
         beginObject()
         key("cloned_from")
-        if let source = state.clonedFrom { versionRef(source) } else { null() }
+        if let source = summary.clonedFrom { versionRef(source) } else { null() }
         key("created_at")
-        timestamp(state.createdAt)
+        timestamp(summary.createdAt)
         key("created_by")
-        value(state.createdBy)
+        value(summary.createdBy)
         key("current")
-        if let currentVersionDocument {
-            rendered(currentVersionDocument)
-        } else if let current {
-            version(current, of: state)
-        } else {
-            null()
-        }
+        if let currentVersion { rendered(currentVersion) } else { null() }
         key("id")
-        value(state.id)
+        value(summary.id)
         key("latest_version")
-        value(state.latestVersion)
+        value(summary.latestVersion)
         key("name")
-        value(state.name)
+        value(summary.name)
         key("namespace")
-        value(state.namespace)
+        value(summary.namespace)
         key("owner")
-        value(current.flatMap { state.version($0)?.snapshot.fields.owner })
+        value(summary.owner)
         key("published_version")
-        value(state.publishedVersion)
+        value(summary.publishedVersion)
         key("retired_reason")
-        value(state.retiredReason)
+        value(summary.retiredReason)
         key("status")
-        value(state.status.rawValue)
+        value(summary.status.rawValue)
         key("stream_version")
-        value(state.streamVersion)
+        value(summary.streamVersion)
         key("updated_at")
-        timestamp(state.updatedAt)
+        timestamp(summary.updatedAt)
         key("updated_by")
-        value(state.updatedBy)
+        value(summary.updatedBy)
         endObject()
     }
 
-    /// A version as the API shows it: its snapshot's fields, its status and who made it when.
-    mutating func version(_ number: Int, of state: DatasetState) {
+    /// A version as the API shows it: its snapshot's fields, its status and who made it when. Answers
+    /// where in `bytes` the status's value went.
+    mutating func version(_ number: Int, of state: DatasetState) -> Range<Int> {
         let record = state.versions[number - 1]
         let fields = record.snapshot.fields
         beginObject()
@@ -125,7 +207,9 @@ extension CanonicalJSONWriter {
         key("size_bytes")
         value(fields.sizeBytes)
         key("status")
+        let start = bytes.count
         value(state.status(ofVersion: number).rawValue)
+        let status = start..<bytes.count
         key("tags")
         beginArray()
         for tag in fields.tags { value(tag) }
@@ -133,6 +217,7 @@ extension CanonicalJSONWriter {
         key("version")
         value(number)
         endObject()
+        return status
     }
 
     mutating func versionRef(_ reference: VersionRef) {

@@ -80,6 +80,17 @@ public enum ReadError: Error, Equatable {
     case asOfBeyondHead(requested: Int64, head: Int64)
 }
 
+/// A projection row this build cannot read: the projection is from a different build, or was altered.
+struct UnreadableProjectionRow: Error, CustomStringConvertible {
+    var description: String
+}
+
+/// Both values, or nil if either is missing.
+private func zip<A, B>(_ first: A?, _ second: B?) -> (A, B)? {
+    guard let first, let second else { return nil }
+    return (first, second)
+}
+
 /// The catalog as of one position, inside a read transaction.
 ///
 /// A row is visible when `valid_from <= position < valid_to`; at the head that is simply
@@ -100,35 +111,32 @@ public struct CatalogSnapshot: Sendable {
     }
 
     public func dataset(_ id: UUID) async throws -> DatasetDocument? {
-        try await first(
+        try await datasetDocuments(
             connection.query(
                 """
-                SELECT dataset_id, stream_version, document FROM datasets
-                WHERE dataset_id = \(id)
-                  AND CASE WHEN \(isHead) THEN valid_to IS NULL
-                      ELSE valid_from <= \(position) AND (valid_to IS NULL OR valid_to > \(position)) END
+                SELECT \(unescaped: Self.documentColumns) FROM dataset_states s \(unescaped: Self.documentJoins)
+                WHERE s.dataset_id = \(id) AND \(unescaped: isHead ? "s.valid_to IS NULL" : asOfCondition("s"))
                 """,
                 logger: logger
             )
-        )
+        ).first
     }
 
     /// The dataset that holds the name, or, if every holder was retired, the most recent of them.
     public func dataset(namespace: String, name: String) async throws -> DatasetDocument? {
         let key = ByteBuffer(bytes: DatasetProjector.nameKey(namespace, name))
-        return try await first(
+        return try await datasetDocuments(
             connection.query(
                 """
-                SELECT dataset_id, stream_version, document FROM datasets
-                WHERE name_key = \(key) AND namespace = \(namespace) AND name = \(name)
-                  AND CASE WHEN \(isHead) THEN valid_to IS NULL
-                      ELSE valid_from <= \(position) AND (valid_to IS NULL OR valid_to > \(position)) END
-                ORDER BY (status = 'retired'), dataset_id DESC
+                SELECT \(unescaped: Self.documentColumns) FROM dataset_states s \(unescaped: Self.documentJoins)
+                WHERE i.name_key = \(key) AND i.namespace = \(namespace) AND i.name = \(name)
+                  AND \(unescaped: isHead ? "s.valid_to IS NULL" : asOfCondition("s"))
+                ORDER BY (s.status = 'retired'), s.dataset_id DESC
                 LIMIT 1
                 """,
                 logger: logger
             )
-        )
+        ).first
     }
 
     /// What `GET /v1/datasets` may filter on.
@@ -160,62 +168,67 @@ public struct CatalogSnapshot: Sendable {
 
     /// One page of datasets in id order (ids are time-ordered, so creation order), and the id to continue
     /// after if there may be more. Paging by id never repeats or skips a dataset that stays in the filter.
+    /// Owner, tags and description are the current version's.
     public func datasets(_ filter: ListFilter) async throws -> (documents: [String], continueAfter: UUID?) {
         let statuses = filter.statuses.map(\.rawValue)
         let pattern = filter.query?.lowercased()
-        let rows = try await connection.query(
-            """
-            SELECT dataset_id, document FROM datasets
-            WHERE CASE WHEN \(isHead) THEN valid_to IS NULL
-                  ELSE valid_from <= \(position) AND (valid_to IS NULL OR valid_to > \(position)) END
-              AND status = ANY(\(statuses))
-              AND (\(filter.after)::uuid IS NULL OR dataset_id > \(filter.after))
-              AND (\(filter.namespace)::text IS NULL OR namespace = \(filter.namespace))
-              AND (\(filter.tag)::text IS NULL OR tags @> ARRAY[\(filter.tag)::text])
-              AND (\(filter.owner)::text IS NULL OR owner = \(filter.owner))
-              AND (\(filter.createdBy)::text IS NULL OR created_by = \(filter.createdBy))
-              AND (\(pattern)::text IS NULL OR strpos(lower(name), \(pattern)) > 0
-                   OR strpos(lower(coalesce(description, '')), \(pattern)) > 0)
-            ORDER BY dataset_id
-            LIMIT \(filter.limit + 1)
-            """,
-            logger: logger
+        let page = try await datasetDocuments(
+            connection.query(
+                """
+                SELECT \(unescaped: Self.documentColumns) FROM dataset_states s \(unescaped: Self.documentJoins)
+                WHERE \(unescaped: isHead ? "s.valid_to IS NULL" : asOfCondition("s"))
+                  AND s.status = ANY(\(statuses))
+                  AND (\(filter.after)::uuid IS NULL OR s.dataset_id > \(filter.after))
+                  AND (\(filter.namespace)::text IS NULL OR i.namespace = \(filter.namespace))
+                  AND (\(filter.tag)::text IS NULL OR v.tags @> ARRAY[\(filter.tag)::text])
+                  AND (\(filter.owner)::text IS NULL OR v.owner = \(filter.owner))
+                  AND (\(filter.createdBy)::text IS NULL OR c.metadata->>'actor' = \(filter.createdBy))
+                  AND (\(pattern)::text IS NULL OR strpos(lower(i.name), \(pattern)) > 0
+                       OR strpos(lower(coalesce(v.description, '')), \(pattern)) > 0)
+                ORDER BY s.dataset_id
+                LIMIT \(filter.limit + 1)
+                """,
+                logger: logger
+            )
         )
-        var page: [(UUID, String)] = []
-        for try await row in rows.decode((UUID, String).self) { page.append(row) }
         let more = page.count > filter.limit
         let shown = page.prefix(filter.limit)
-        return (shown.map(\.1), more ? shown.last?.0 : nil)
+        return (shown.map(\.document), more ? shown.last?.id : nil)
     }
 
     /// All versions, newest first.
     public func versions(of id: UUID) async throws -> [String] {
-        try await documents(
-            connection.query(
-                """
-                SELECT document FROM dataset_versions
-                WHERE dataset_id = \(id)
-                  AND CASE WHEN \(isHead) THEN valid_to IS NULL
-                      ELSE valid_from <= \(position) AND (valid_to IS NULL OR valid_to > \(position)) END
-                ORDER BY version DESC
-                """,
-                logger: logger
-            )
-        )
+        try await versionDocuments(of: id, number: nil)
     }
 
     public func version(_ number: Int, of id: UUID) async throws -> String? {
-        try await documents(
-            connection.query(
-                """
-                SELECT document FROM dataset_versions
-                WHERE dataset_id = \(id) AND version = \(number)
-                  AND CASE WHEN \(isHead) THEN valid_to IS NULL
-                      ELSE valid_from <= \(position) AND (valid_to IS NULL OR valid_to > \(position)) END
-                """,
-                logger: logger
-            )
-        ).first
+        try await versionDocuments(of: id, number: number).first
+    }
+
+    /// Versions with the status each had at this snapshot's position, put into its stored document.
+    private func versionDocuments(of id: UUID, number: Int?) async throws -> [String] {
+        let rows = try await connection.query(
+            """
+            SELECT v.version, s.published_version, p.version IS NOT NULL, v.before_status, v.after_status
+            FROM version_documents v
+            JOIN dataset_states s ON s.dataset_id = v.dataset_id
+             AND \(unescaped: isHead ? "s.valid_to IS NULL" : asOfCondition("s"))
+            LEFT JOIN version_publications p
+              ON p.dataset_id = v.dataset_id AND p.version = v.version AND p.valid_from <= \(position)
+            WHERE v.dataset_id = \(id) AND v.valid_from <= \(position)
+              AND (\(number)::integer IS NULL OR v.version = \(number))
+            ORDER BY v.version DESC
+            """,
+            logger: logger
+        )
+        var documents: [String] = []
+        for try await (version, published, wasPublished, before, after) in rows.decode(
+            (Int, Int?, Bool, String, String).self)
+        {
+            let status = VersionStatus(ofVersion: version, publishedVersion: published, wasPublished: wasPublished)
+            documents.append(VersionDocument(beforeStatus: before, afterStatus: after).with(status: status))
+        }
+        return documents
     }
 
     /// Usage pins, in the order they were recorded.
@@ -294,11 +307,63 @@ public struct CatalogSnapshot: Sendable {
         DatasetDecider.state(of: id, from: try await history(of: id).map { try $0.datasetEvent() })
     }
 
-    private func first(_ rows: PostgresRowSequence) async throws -> DatasetDocument? {
-        for try await (id, version, document) in rows.decode((UUID, Int64, String).self) {
-            return DatasetDocument(id: id, streamVersion: version, document: document)
+    /// The row of `table` (an alias) that holds at this snapshot's position, below the head.
+    private func asOfCondition(_ table: String) -> String {
+        "\(table).valid_from <= \(position) AND (\(table).valid_to IS NULL OR \(table).valid_to > \(position))"
+    }
+
+    /// What a dataset's document is assembled from: `s` is the dataset's `dataset_states` row at the
+    /// snapshot's position; who created and last changed it, and its stream version, are the envelopes
+    /// of the events that opened its identity and that state; `v` is its current version.
+    private static let documentColumns = """
+        s.dataset_id, i.namespace, i.name, s.status, u.stream_version, s.latest_version, s.published_version, v.owner,
+        i.cloned_from_dataset, i.cloned_from_version, c.occurred_at, c.metadata->>'actor', u.occurred_at,
+        u.metadata->>'actor', s.retired_reason, v.before_status, v.after_status
+        """
+
+    private static let documentJoins = """
+        JOIN dataset_identities i ON i.dataset_id = s.dataset_id
+        JOIN events c ON c.global_position = i.valid_from
+        JOIN events u ON u.global_position = s.valid_from
+        LEFT JOIN version_documents v
+          ON v.dataset_id = s.dataset_id AND v.version = coalesce(s.published_version, nullif(s.latest_version, 0))
+        """
+
+    private func datasetDocuments(_ rows: PostgresRowSequence) async throws -> [DatasetDocument] {
+        var documents: [DatasetDocument] = []
+        for try await row in rows {
+            let (
+                id, namespace, name, status, streamVersion, latestVersion, publishedVersion, owner, clonedFromID,
+                clonedFromVersion, createdAt, createdBy, updatedAt, updatedBy, retiredReason, beforeStatus, afterStatus
+            ) = try row.decode(
+                (
+                    UUID, String, String, String, Int64, Int, Int?, String?, UUID?, Int?, Date, String, Date, String,
+                    String?, String?, String?
+                ).self
+            )
+            guard let status = DatasetStatus(rawValue: status) else {
+                throw UnreadableProjectionRow(description: "dataset \(id) has the unknown status \(status)")
+            }
+            let summary = DatasetSummary(
+                id: id, namespace: namespace, name: name, status: status, streamVersion: streamVersion,
+                latestVersion: latestVersion, publishedVersion: publishedVersion, owner: owner,
+                clonedFrom: zip(clonedFromID, clonedFromVersion).map(VersionRef.init),
+                createdAt: createdAt, createdBy: createdBy, updatedAt: updatedAt, updatedBy: updatedBy,
+                retiredReason: retiredReason
+            )
+            let current = zip(beforeStatus, afterStatus).map { before, after in
+                // The current version is the published one, or, before any publish, the latest draft.
+                VersionDocument(beforeStatus: before, afterStatus: after)
+                    .with(status: publishedVersion == nil ? .draft : .published)
+            }
+            documents.append(
+                DatasetDocument(
+                    id: id, streamVersion: streamVersion,
+                    document: Documents.dataset(summary, currentVersion: current)
+                )
+            )
         }
-        return nil
+        return documents
     }
 
     private func documents(_ rows: PostgresRowSequence) async throws -> [String] {

@@ -237,12 +237,10 @@ struct Batch {
                 expectedVersion: before.exists ? .exactly(before.streamVersion) : .noStream
             )
             for (event, eventPosition) in zip(events, appended.positions) {
-                let next = state.evolve(event, context: context)
+                state.apply(event, context: context)
                 let changes = DatasetProjector.changes(
-                    from: state, to: next, event: event, context: context, position: eventPosition
-                )
+                    after: state, event: event, context: context, position: eventPosition)
                 try await DatasetProjector.apply(changes, at: eventPosition, on: connection, logger: logger)
-                state = next
                 Counter(label: "strata_events_appended_total", dimensions: [("type", event.type)]).increment()
             }
             position = appended.positions.last ?? position

@@ -148,9 +148,10 @@ extension CatalogSnapshot {
     private func datasetSummaries(_ ids: Set<UUID>) async throws -> [UUID: Summary] {
         let rows = try await connection.query(
             """
-            SELECT dataset_id, namespace, name, status, coalesce(published_version, latest_version) FROM datasets
-            WHERE dataset_id = ANY(\(Array(ids)))
-              AND valid_from <= \(position) AND (valid_to IS NULL OR valid_to > \(position))
+            SELECT s.dataset_id, i.namespace, i.name, s.status, coalesce(s.published_version, s.latest_version)
+            FROM dataset_states s JOIN dataset_identities i ON i.dataset_id = s.dataset_id
+            WHERE s.dataset_id = ANY(\(Array(ids)))
+              AND s.valid_from <= \(position) AND (s.valid_to IS NULL OR s.valid_to > \(position))
             """,
             logger: logger
         )

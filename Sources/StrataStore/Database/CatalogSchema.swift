@@ -22,8 +22,8 @@ public struct CatalogSchema: Sendable {
         public var outdatedProjections: [String]
     }
 
-    /// Applies pending migrations, creates missing projections, and rebuilds from the log those that
-    /// are missing over existing events. Projections whose definition file changed are rebuilt too,
+    /// Applies pending migrations, creates missing projections, rebuilds from the log those that are
+    /// missing over existing events, and drops those whose file is gone. Projections whose definition file changed are rebuilt too,
     /// unless `rebuildingOutdated` is false: their old tables can keep serving meanwhile, so a server
     /// leaves them to a background rebuild (``ProjectionMaintenance/rebuild(_:progress:)``) and starts.
     @discardableResult
@@ -39,6 +39,7 @@ public struct CatalogSchema: Sendable {
             logger.notice("rebuilding projections from the log", metadata: ["projections": "\(now)"])
             try await maintenance.rebuild(now)
         }
+        try await projections.dropRemoved(client, logger: logger)
         return Preparation(appliedMigrations: applied, outdatedProjections: rebuildingOutdated ? [] : outdated)
     }
 }

@@ -7,29 +7,35 @@ import StrataCore
 ///
 /// Every row is a pure function of the dataset's state after the event (and of the event's position),
 /// so applying the changes inline, as events are appended, and a rebuild replaying the log produce the
-/// same rows, byte for byte.
+/// same rows, byte for byte. Rows hold only what the log does not already say at the event's position:
+/// who acted, when, and the stream version are read from the event itself.
 public enum DatasetProjector {
-    public struct DatasetRow: Sendable, Equatable {
+    /// A dataset's lifecycle state, from one event to its next (`dataset_states`).
+    public struct StateRow: Sendable, Equatable {
+        public var datasetID: UUID
+        public var status: String
+        public var latestVersion: Int
+        public var publishedVersion: Int?
+        public var retiredReason: String?
+    }
+
+    /// What a dataset is (`dataset_identities`).
+    public struct IdentityRow: Sendable, Equatable {
         public var datasetID: UUID
         public var namespace: String
         public var name: String
         public var nameKey: [UInt8]
-        public var status: String
-        public var streamVersion: Int64
-        public var latestVersion: Int
-        public var publishedVersion: Int?
-        public var owner: String?
-        public var description: String?
-        public var tags: [String]
-        public var createdBy: String
-        public var document: String
+        public var clonedFrom: VersionRef?
     }
 
+    /// A version as it was drafted (`version_documents`).
     public struct VersionRow: Sendable, Equatable {
         public var datasetID: UUID
         public var version: Int
-        public var status: String
-        public var document: String
+        public var owner: String?
+        public var description: String?
+        public var tags: [String]
+        public var document: VersionDocument
     }
 
     /// One edge of the lineage graph: `from` was read to make `to`.
@@ -50,62 +56,65 @@ public enum DatasetProjector {
 
     /// A change to the projections, taking effect at the event's position.
     public enum Change: Sendable, Equatable {
-        case closeDataset(UUID)
-        case openDataset(DatasetRow)
-        case closeVersion(UUID, version: Int)
-        case openVersion(VersionRow)
+        case closeState(UUID)
+        case openState(StateRow)
+        case addIdentity(IdentityRow)
+        case addVersion(VersionRow)
+        case addPublication(UUID, version: Int)
         case reserveName(nameKey: [UInt8], datasetID: UUID)
         case releaseName(datasetID: UUID)
         case addUsage(UsageRow)
         case addEdge(EdgeRow)
     }
 
-    /// The changes `event` makes, given the dataset's state before and after it.
-    ///
-    /// `renderedVersion` may answer the document of a version as it stood before the event (a replay
-    /// has it in the version's open row), which saves rendering it again inside the dataset document
-    /// when the event leaves that version as it was.
+    /// The changes `event` makes, given the dataset's state after it.
     public static func changes(
-        from before: DatasetState,
-        to after: DatasetState,
+        after state: DatasetState,
         event: DatasetEvent,
         context: EventContext,
-        position: Int64,
-        renderedVersion: (Int) -> String? = { _ in nil }
+        position: Int64
     ) -> [Change] {
-        var versionChanges: [Change] = []
-        var rendered: [Int: String] = [:]
-        for number in 1...max(after.latestVersion, 1) where after.version(number) != nil {
-            let isNew = before.version(number) == nil
-            if isNew || before.status(ofVersion: number) != after.status(ofVersion: number) {
-                if !isNew { versionChanges.append(.closeVersion(after.id, version: number)) }
-                let document = Documents.version(number, of: after)
-                rendered[number] = document
-                versionChanges.append(
-                    .openVersion(
-                        VersionRow(
-                            datasetID: after.id, version: number, status: after.status(ofVersion: number).rawValue,
-                            document: document
-                        )
-                    )
-                )
-            }
-        }
         var changes: [Change] = []
-        if before.exists { changes.append(.closeDataset(after.id)) }
-        let current = after.currentVersion.flatMap { rendered[$0] ?? renderedVersion($0) }
-        changes.append(.openDataset(datasetRow(after, currentVersionDocument: current)))
-        changes += versionChanges
+        // The state's first event is its DatasetCreated: every later one ends the row before it.
+        if state.streamVersion > 1 { changes.append(.closeState(state.id)) }
+        changes.append(
+            .openState(
+                StateRow(
+                    datasetID: state.id, status: state.status.rawValue, latestVersion: state.latestVersion,
+                    publishedVersion: state.publishedVersion, retiredReason: state.retiredReason
+                )
+            )
+        )
         switch event {
         case .created(let created):
-            changes.append(.reserveName(nameKey: nameKey(created.namespace, created.name), datasetID: after.id))
+            let key = nameKey(created.namespace, created.name)
+            changes.append(
+                .addIdentity(
+                    IdentityRow(
+                        datasetID: state.id, namespace: created.namespace, name: created.name, nameKey: key,
+                        clonedFrom: created.clonedFrom)
+                )
+            )
+            changes.append(.reserveName(nameKey: key, datasetID: state.id))
         case .retired:
-            changes.append(.releaseName(datasetID: after.id))
+            changes.append(.releaseName(datasetID: state.id))
         case .versionDrafted(let drafted):
-            let to = VersionRef(datasetID: after.id, version: drafted.version.version)
-            for (ordinal, parent) in drafted.version.fields.parents.enumerated() {
+            let number = drafted.version.version
+            let fields = drafted.version.fields
+            changes.append(
+                .addVersion(
+                    VersionRow(
+                        datasetID: state.id, version: number, owner: fields.owner, description: fields.description,
+                        tags: fields.tags, document: Documents.versionDocument(number, of: state)
+                    )
+                )
+            )
+            let to = VersionRef(datasetID: state.id, version: number)
+            for (ordinal, parent) in fields.parents.enumerated() {
                 changes.append(.addEdge(EdgeRow(from: parent, to: to, job: nil, runID: nil, ordinal: ordinal)))
             }
+        case .published(let published):
+            changes.append(.addPublication(state.id, version: published.version))
         case .lineageRecorded(let lineage):
             for (ordinal, input) in lineage.inputs.enumerated() {
                 changes.append(
@@ -123,12 +132,12 @@ public enum DatasetProjector {
             changes.append(
                 .addUsage(
                     UsageRow(
-                        datasetID: after.id, version: used.version, consumer: used.consumer,
-                        document: Documents.usage(usage, of: after.id, position: position)
+                        datasetID: state.id, version: used.version, consumer: used.consumer,
+                        document: Documents.usage(usage, of: state.id, position: position)
                     )
                 )
             )
-        default:
+        case .archived, .restored:
             break
         }
         return changes
@@ -139,53 +148,52 @@ public enum DatasetProjector {
         Array(SHA256.hash(data: Data((namespace + "\u{0}" + name).utf8)))
     }
 
-    static func datasetRow(_ state: DatasetState, currentVersionDocument: String? = nil) -> DatasetRow {
-        let current = state.currentVersion.flatMap { state.version($0)?.snapshot.fields }
-        return DatasetRow(
-            datasetID: state.id, namespace: state.namespace, name: state.name,
-            nameKey: nameKey(state.namespace, state.name), status: state.status.rawValue,
-            streamVersion: state.streamVersion, latestVersion: state.latestVersion,
-            publishedVersion: state.publishedVersion, owner: current?.owner, description: current?.description,
-            tags: current?.tags ?? [], createdBy: state.createdBy,
-            document: Documents.dataset(state, currentVersionDocument: currentVersionDocument)
-        )
-    }
-
     /// Writes `changes` with ordinary statements, in the transaction that appended the event.
     static func apply(_ changes: [Change], at position: Int64, on connection: PostgresConnection, logger: Logger)
         async throws
     {
         for change in changes {
             switch change {
-            case .closeDataset(let id):
+            case .closeState(let id):
                 try await connection.perform(
-                    "UPDATE datasets SET valid_to = \(position) WHERE dataset_id = \(id) AND valid_to IS NULL",
+                    "UPDATE dataset_states SET valid_to = \(position) WHERE dataset_id = \(id) AND valid_to IS NULL",
                     logger: logger
                 )
-            case .openDataset(let row):
+            case .openState(let row):
                 try await connection.perform(
                     """
-                    INSERT INTO datasets (dataset_id, valid_from, namespace, name, name_key, status, stream_version,
-                        latest_version, published_version, owner, description, tags, created_by, document)
+                    INSERT INTO dataset_states (dataset_id, valid_from, status, latest_version, published_version,
+                        retired_reason)
+                    VALUES (\(row.datasetID), \(position), \(row.status), \(row.latestVersion), \(row.publishedVersion),
+                        \(row.retiredReason))
+                    """,
+                    logger: logger
+                )
+            case .addIdentity(let row):
+                try await connection.perform(
+                    """
+                    INSERT INTO dataset_identities (dataset_id, valid_from, namespace, name, name_key,
+                        cloned_from_dataset, cloned_from_version)
                     VALUES (\(row.datasetID), \(position), \(row.namespace), \(row.name), \(ByteBuffer(bytes: row.nameKey)),
-                        \(row.status), \(row.streamVersion), \(row.latestVersion), \(row.publishedVersion), \(row.owner),
-                        \(row.description), \(row.tags), \(row.createdBy), \(row.document))
+                        \(row.clonedFrom?.datasetID), \(row.clonedFrom?.version))
                     """,
                     logger: logger
                 )
-            case .closeVersion(let id, let version):
+            case .addVersion(let row):
                 try await connection.perform(
                     """
-                    UPDATE dataset_versions SET valid_to = \(position)
-                    WHERE dataset_id = \(id) AND version = \(version) AND valid_to IS NULL
+                    INSERT INTO version_documents (dataset_id, version, valid_from, owner, description, tags,
+                        before_status, after_status)
+                    VALUES (\(row.datasetID), \(row.version), \(position), \(row.owner), \(row.description), \(row.tags),
+                        \(row.document.beforeStatus), \(row.document.afterStatus))
                     """,
                     logger: logger
                 )
-            case .openVersion(let row):
+            case .addPublication(let id, let version):
                 try await connection.perform(
                     """
-                    INSERT INTO dataset_versions (dataset_id, version, valid_from, status, document)
-                    VALUES (\(row.datasetID), \(row.version), \(position), \(row.status), \(row.document))
+                    INSERT INTO version_publications (dataset_id, version, valid_from)
+                    VALUES (\(id), \(version), \(position))
                     """,
                     logger: logger
                 )

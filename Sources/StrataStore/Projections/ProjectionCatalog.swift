@@ -58,13 +58,45 @@ public struct ProjectionCatalog: Sendable {
     }
 }
 
+extension ProjectionCatalog {
+    /// Drops the tables of projections whose file is gone, and forgets them: a read model that changes
+    /// shape gets a new name, so the old one can keep serving a running server until the new one is
+    /// built, and nothing reads it afterwards. Answers the names dropped.
+    @discardableResult
+    public func dropRemoved(_ client: PostgresClient, logger: Logger) async throws -> [String] {
+        try await client.transaction(logger: logger) { connection in
+            try await connection.perform("SELECT pg_advisory_xact_lock(6004514643731631431)", logger: logger)
+            let rows = try await connection.query(
+                "SELECT name, format('DROP TABLE IF EXISTS public.%I', name) FROM projections ORDER BY name",
+                logger: logger
+            )
+            let defined = Set(definitions.map(\.name))
+            var removed: [(name: String, drop: String)] = []
+            for try await (name, drop) in rows.decode((String, String).self) where !defined.contains(name) {
+                removed.append((name, drop))
+            }
+            for projection in removed {
+                logger.notice(
+                    "dropping a projection that is no longer defined", metadata: ["projection": "\(projection.name)"])
+                try await connection.perform(PostgresQuery(unsafeSQL: projection.drop), logger: logger)
+                try await connection.perform("DELETE FROM projections WHERE name = \(projection.name)", logger: logger)
+            }
+            return removed.map(\.name)
+        }
+    }
+}
+
 public enum ProjectionError: Error, CustomStringConvertible {
     case unknown(String, known: [String])
+    /// Verify orders each table by its primary key, so every projection table needs one.
+    case noPrimaryKey(String)
 
     public var description: String {
         switch self {
         case .unknown(let name, let known):
             return "there is no projection \(name); the projections are \(known.joined(separator: ", "))"
+        case .noPrimaryKey(let table):
+            return "projection table \(table) has no primary key, which verify orders its rows by"
         }
     }
 }

@@ -199,11 +199,7 @@ public struct ProjectionMaintenance: Sendable {
     private func compare(_ table: String, live: String, rebuilt: String, on connection: PostgresConnection)
         async throws -> VerifyReport.TableCheck
     {
-        let key =
-            ProjectionReplay.columns[table]?.filter {
-                ["dataset_id", "version", "valid_from", "name_key"].contains($0)
-            }
-            .joined(separator: ", ") ?? "1"
+        let key = try await primaryKey(of: table, in: live, on: connection).joined(separator: ", ")
         func summary(_ schema: String) async throws -> (Int, String) {
             let row = try await connection.query(
                 """
@@ -235,6 +231,28 @@ public struct ProjectionMaintenance: Sendable {
             table: table, liveRows: liveRows, rebuiltRows: rebuiltRows,
             matches: liveRows == rebuiltRows && liveSum == rebuiltSum, firstDifference: difference
         )
+    }
+
+    /// The columns of a table's primary key, which orders its rows for the checksum: every projection
+    /// table has one, so the order is total and the same on both sides.
+    private func primaryKey(of table: String, in schema: String, on connection: PostgresConnection) async throws
+        -> [String]
+    {
+        let rows = try await connection.query(
+            """
+            SELECT a.attname FROM pg_index x
+            JOIN pg_class t ON t.oid = x.indrelid JOIN pg_namespace n ON n.oid = t.relnamespace
+            JOIN LATERAL unnest(x.indkey) WITH ORDINALITY AS k(attnum, place) ON true
+            JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum
+            WHERE n.nspname = \(schema) AND t.relname = \(table) AND x.indisprimary
+            ORDER BY k.place
+            """,
+            logger: logger
+        )
+        var columns: [String] = []
+        for try await column in rows.decode(String.self) { columns.append("\"\(column)\"") }
+        guard !columns.isEmpty else { throw ProjectionError.noPrimaryKey(table) }
+        return columns
     }
 
     /// The projections whose file changed since they were built: they must be rebuilt.

@@ -56,16 +56,10 @@ struct ProjectionReplay: Sendable {
     let tables: Set<String>
     private(set) var states: [UUID: DatasetState] = [:]
     private(set) var position: Int64 = 0
-    private var openDatasets: [UUID: (row: DatasetProjector.DatasetRow, from: Int64)] = [:]
-    private var openVersions: [VersionKey: (row: DatasetProjector.VersionRow, from: Int64)] = [:]
+    private var openStates: [UUID: (row: DatasetProjector.StateRow, from: Int64)] = [:]
     private var openNames: [UUID: (key: [UInt8], from: Int64)] = [:]
     /// Finished rows, waiting to be loaded.
     private(set) var pending = CopyRows()
-
-    private struct VersionKey: Hashable {
-        var dataset: UUID
-        var version: Int
-    }
 
     /// Whether every projection is being built, so no change needs filtering out.
     private let buildsEveryTable: Bool
@@ -78,15 +72,13 @@ struct ProjectionReplay: Sendable {
     /// The changes one event makes, given the replayed state; also advances that state.
     mutating func changes(for event: ReplayEvent) throws -> [DatasetProjector.Change] {
         let (domainEvent, context) = try event.datasetEvent()
-        let before = states.removeValue(forKey: event.streamID) ?? DatasetState(id: event.streamID)
-        let after = before.evolve(domainEvent, context: context)
-        states[event.streamID] = after
-        position = event.position
+        // Taken out and put back so that the state is changed in place, not copied.
+        var state = states.removeValue(forKey: event.streamID) ?? DatasetState(id: event.streamID)
+        state.apply(domainEvent, context: context)
         let changes = DatasetProjector.changes(
-            from: before, to: after, event: domainEvent, context: context, position: event.position
-        ) { version in
-            openVersions[VersionKey(dataset: event.streamID, version: version)]?.row.document
-        }
+            after: state, event: domainEvent, context: context, position: event.position)
+        states[event.streamID] = state
+        position = event.position
         return buildsEveryTable ? changes : changes.filter { tables.contains($0.table) }
     }
 
@@ -99,16 +91,37 @@ struct ProjectionReplay: Sendable {
 
     private mutating func record(_ change: DatasetProjector.Change, at position: Int64) {
         switch change {
-        case .closeDataset(let id):
-            if let open = openDatasets.removeValue(forKey: id) { emit(open.row, from: open.from, to: position) }
-        case .openDataset(let row):
-            openDatasets[row.datasetID] = (row, position)
-        case .closeVersion(let id, let version):
-            if let open = openVersions.removeValue(forKey: VersionKey(dataset: id, version: version)) {
-                emit(open.row, from: open.from, to: position)
+        case .closeState(let id):
+            if let open = openStates.removeValue(forKey: id) { emit(open.row, from: open.from, to: position) }
+        case .openState(let row):
+            openStates[row.datasetID] = (row, position)
+        case .addIdentity(let row):
+            pending.line("dataset_identities") { line in
+                line.uuid(row.datasetID)
+                line.integer(position)
+                line.text(row.namespace)
+                line.text(row.name)
+                line.bytea(row.nameKey)
+                line.uuid(row.clonedFrom?.datasetID)
+                line.integer(row.clonedFrom?.version)
             }
-        case .openVersion(let row):
-            openVersions[VersionKey(dataset: row.datasetID, version: row.version)] = (row, position)
+        case .addVersion(let row):
+            pending.line("version_documents") { line in
+                line.uuid(row.datasetID)
+                line.integer(row.version)
+                line.integer(position)
+                line.text(row.owner)
+                line.text(row.description)
+                line.textArray(row.tags)
+                line.text(row.document.beforeStatus)
+                line.text(row.document.afterStatus)
+            }
+        case .addPublication(let id, let version):
+            pending.line("version_publications") { line in
+                line.uuid(id)
+                line.integer(version)
+                line.integer(position)
+            }
         case .reserveName(let key, let id):
             openNames[id] = (key, position)
         case .releaseName(let id):
@@ -140,11 +153,9 @@ struct ProjectionReplay: Sendable {
 
     /// Moves every still-open row to the pending rows, with no end: the state at the replayed position.
     mutating func closeOut() {
-        for (_, open) in openDatasets { emit(open.row, from: open.from, to: nil) }
-        for (_, open) in openVersions { emit(open.row, from: open.from, to: nil) }
+        for (_, open) in openStates { emit(open.row, from: open.from, to: nil) }
         for (id, open) in openNames { emitName(open.key, id, from: open.from, to: nil) }
-        openDatasets = [:]
-        openVersions = [:]
+        openStates = [:]
         openNames = [:]
     }
 
@@ -154,34 +165,15 @@ struct ProjectionReplay: Sendable {
         return pending
     }
 
-    private mutating func emit(_ row: DatasetProjector.DatasetRow, from: Int64, to: Int64?) {
-        pending.line("datasets") { line in
+    private mutating func emit(_ row: DatasetProjector.StateRow, from: Int64, to: Int64?) {
+        pending.line("dataset_states") { line in
             line.uuid(row.datasetID)
             line.integer(from)
             line.integer(to)
-            line.text(row.namespace)
-            line.text(row.name)
-            line.bytea(row.nameKey)
             line.text(row.status)
-            line.integer(row.streamVersion)
             line.integer(row.latestVersion)
             line.integer(row.publishedVersion)
-            line.text(row.owner)
-            line.text(row.description)
-            line.textArray(row.tags)
-            line.text(row.createdBy)
-            line.text(row.document)
-        }
-    }
-
-    private mutating func emit(_ row: DatasetProjector.VersionRow, from: Int64, to: Int64?) {
-        pending.line("dataset_versions") { line in
-            line.uuid(row.datasetID)
-            line.integer(row.version)
-            line.integer(from)
-            line.integer(to)
-            line.text(row.status)
-            line.text(row.document)
+            line.text(row.retiredReason)
         }
     }
 
@@ -196,11 +188,16 @@ struct ProjectionReplay: Sendable {
 
     /// The column order of each table's COPY lines.
     static let columns: [String: [String]] = [
-        "datasets": [
-            "dataset_id", "valid_from", "valid_to", "namespace", "name", "name_key", "status", "stream_version",
-            "latest_version", "published_version", "owner", "description", "tags", "created_by", "document",
+        "dataset_states": [
+            "dataset_id", "valid_from", "valid_to", "status", "latest_version", "published_version", "retired_reason",
         ],
-        "dataset_versions": ["dataset_id", "version", "valid_from", "valid_to", "status", "document"],
+        "dataset_identities": [
+            "dataset_id", "valid_from", "namespace", "name", "name_key", "cloned_from_dataset", "cloned_from_version",
+        ],
+        "version_documents": [
+            "dataset_id", "version", "valid_from", "owner", "description", "tags", "before_status", "after_status",
+        ],
+        "version_publications": ["dataset_id", "version", "valid_from"],
         "dataset_names": ["name_key", "dataset_id", "valid_from", "valid_to"],
         "dataset_usages": ["dataset_id", "valid_from", "valid_to", "version", "consumer", "document"],
         "lineage_edges": [
@@ -214,8 +211,10 @@ extension DatasetProjector.Change {
     /// The projection table the change writes.
     var table: String {
         switch self {
-        case .closeDataset, .openDataset: return "datasets"
-        case .closeVersion, .openVersion: return "dataset_versions"
+        case .closeState, .openState: return "dataset_states"
+        case .addIdentity: return "dataset_identities"
+        case .addVersion: return "version_documents"
+        case .addPublication: return "version_publications"
         case .reserveName, .releaseName: return "dataset_names"
         case .addUsage: return "dataset_usages"
         case .addEdge: return "lineage_edges"
@@ -300,7 +299,8 @@ struct CopyLine {
 
     mutating func integer(_ value: Int?) { integer(value.map(Int64.init)) }
 
-    mutating func uuid(_ value: UUID) {
+    mutating func uuid(_ value: UUID?) {
+        guard let value else { return null() }
         separate()
         value.writeLowercased(into: &bytes)
     }
