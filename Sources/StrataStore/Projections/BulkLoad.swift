@@ -96,31 +96,46 @@ public struct BulkLoad: Sendable {
         public var indexing: Duration = .zero
     }
 
+    /// A connection that loads some of the tables, in a transaction of its own that also creates them
+    /// (so PostgreSQL can skip the WAL for their rows when `wal_level` is `minimal`).
+    private struct Loader: Sendable {
+        let connection: PostgresConnection
+        let tables: Set<String>
+        /// The statements that build the tables' indexes and constraints, deferred to the end.
+        var indexes: [String] = []
+    }
+
     /// Creates the tables and loads the log up to `head` into them.
     ///
-    /// With a `loading` connection, the load is one transaction of its own on it, and reading the log
-    /// (on `reading`), replaying and loading overlap. Without one, everything happens on `reading`,
-    /// in the caller's transaction, one stage after the other.
+    /// With `loading` connections, the tables are shared out between them by `weights` (say, the size
+    /// of the live tables), each loads its share in a transaction of its own, and reading the log (on
+    /// `reading`), replaying and loading all overlap, as do the loaders' index builds. Without any,
+    /// everything happens on `reading`, in the caller's transaction, one stage after the other.
     @discardableResult
     func run(
         _ replay: inout ParallelReplay,
         upTo head: Int64,
         reading: PostgresConnection,
-        loading: PostgresConnection?,
+        loading: [PostgresConnection],
+        weights: [String: Int64] = [:],
         progress: (Int64) -> Void
     ) async throws -> Stages {
-        let loader = loading ?? reading
-        if loading != nil { try await loader.perform("BEGIN", logger: logger) }
+        var stages = Stages()
+        let clock = ContinuousClock()
+        let ownTransactions = !loading.isEmpty
+        try await (loading.first ?? reading).perform("CREATE SCHEMA \(unescaped: schema)", logger: logger)
+        var loaders = share(definitions, among: ownTransactions ? loading : [reading], by: weights)
         do {
-            var stages = Stages()
-            try await loader.perform("CREATE SCHEMA \(unescaped: schema)", logger: logger)
-            try await loader.perform("SET LOCAL search_path TO \(unescaped: schema), public", logger: logger)
-            for definition in definitions { try await definition.script.run(on: loader, logger: logger) }
-            let indexes = try await deferIndexes(on: loader)
-
+            for index in loaders.indices {
+                loaders[index].indexes = try await prepare(loaders[index], ownTransaction: ownTransactions)
+            }
             var done: Int64 = 0
-            let clock = ContinuousClock()
-            if loading == nil {
+            if ownTransactions {
+                try await pipeline(&replay, upTo: head, reading: reading, loaders: loaders, stages: &stages) { count in
+                    done += Int64(count)
+                    progress(done)
+                }
+            } else {
                 while replay.position < head {
                     var events: [ReplayEvent] = []
                     stages.reading += try await clock.measure {
@@ -129,30 +144,75 @@ public struct BulkLoad: Sendable {
                     }
                     var rows = CopyRows()
                     stages.projecting += try await clock.measure { rows = try await replay.apply(events) }
-                    stages.loading += try await clock.measure { try await rows.load(on: loader, logger: logger) }
+                    stages.loading += try await clock.measure { try await load(rows, into: loaders) }
                     done += Int64(events.count)
-                    progress(done)
-                }
-            } else {
-                try await pipeline(&replay, upTo: head, reading: reading, loading: loader, stages: &stages) { count in
-                    done += Int64(count)
                     progress(done)
                 }
             }
             let rest = await replay.closeOut()
-            stages.loading += try await clock.measure { try await rest.load(on: loader, logger: logger) }
+            stages.loading += try await clock.measure { try await load(rest, into: loaders) }
             stages.indexing += try await clock.measure {
-                try await loader.perform("SET LOCAL maintenance_work_mem = '256MB'", logger: logger)
-                for statement in indexes {
-                    try await loader.perform(PostgresQuery(unsafeSQL: statement), logger: logger)
+                try await eachLoader(loaders) { loader in
+                    try await loader.connection.perform("SET LOCAL maintenance_work_mem = '256MB'", logger: logger)
+                    for statement in loader.indexes {
+                        try await loader.connection.perform(PostgresQuery(unsafeSQL: statement), logger: logger)
+                    }
+                    try await loader.connection.perform("SET LOCAL search_path TO public", logger: logger)
+                    if ownTransactions { try await loader.connection.perform("COMMIT", logger: logger) }
                 }
             }
-            try await loader.perform("SET LOCAL search_path TO public", logger: logger)
-            if loading != nil { try await loader.perform("COMMIT", logger: logger) }
             return stages
         } catch {
-            if loading != nil { try? await loader.perform("ROLLBACK", logger: logger) }
+            if ownTransactions {
+                for loader in loaders { try? await loader.connection.perform("ROLLBACK", logger: logger) }
+            }
             throw error
+        }
+    }
+
+    /// The projections shared out between the connections, the heaviest first to the least loaded.
+    private func share(
+        _ definitions: [ProjectionCatalog.Definition], among connections: [PostgresConnection],
+        by weights: [String: Int64]
+    ) -> [Loader] {
+        var shares = [(tables: Set<String>, weight: Int64)](repeating: ([], 0), count: connections.count)
+        let heaviestFirst = definitions.map(\.name).sorted { (weights[$0] ?? 0, $1) > (weights[$1] ?? 0, $0) }
+        for name in heaviestFirst {
+            let lightest =
+                shares.indices.min {
+                    (shares[$0].weight, shares[$0].tables.count) < (shares[$1].weight, shares[$1].tables.count)
+                } ?? 0
+            shares[lightest].tables.insert(name)
+            shares[lightest].weight += weights[name] ?? 0
+        }
+        return zip(connections, shares).map { Loader(connection: $0, tables: $1.tables) }
+    }
+
+    /// Creates a loader's tables and drops their indexes, answering the statements that make them again.
+    private func prepare(_ loader: Loader, ownTransaction: Bool) async throws -> [String] {
+        let connection = loader.connection
+        if ownTransaction { try await connection.perform("BEGIN", logger: logger) }
+        try await connection.perform("SET LOCAL search_path TO \(unescaped: schema), public", logger: logger)
+        for definition in definitions where loader.tables.contains(definition.name) {
+            try await definition.script.run(on: connection, logger: logger)
+        }
+        return try await deferIndexes(of: loader.tables, on: connection)
+    }
+
+    /// Runs `body` for every loader at the same time.
+    private func eachLoader(_ loaders: [Loader], _ body: @escaping @Sendable (Loader) async throws -> Void)
+        async throws
+    {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for loader in loaders { group.addTask { try await body(loader) } }
+            try await group.waitForAll()
+        }
+    }
+
+    private func load(_ rows: CopyRows, into loaders: [Loader]) async throws {
+        let logger = logger
+        try await eachLoader(loaders) { loader in
+            try await rows.load(loader.tables, on: loader.connection, logger: logger)
         }
     }
 
@@ -161,7 +221,7 @@ public struct BulkLoad: Sendable {
         _ replay: inout ParallelReplay,
         upTo head: Int64,
         reading: PostgresConnection,
-        loading: PostgresConnection,
+        loaders: [Loader],
         stages: inout Stages,
         progress: (Int) -> Void
     ) async throws {
@@ -172,7 +232,7 @@ public struct BulkLoad: Sendable {
             }
         }
         var nextBatch = read(after: replay.position)
-        var load: Task<Void, any Error>?
+        var loading: Task<Void, any Error>?
         let clock = ContinuousClock()
         do {
             while true {
@@ -182,23 +242,24 @@ public struct BulkLoad: Sendable {
                 nextBatch = read(after: last.position)
                 var rows = CopyRows()
                 stages.projecting += try await clock.measure { rows = try await replay.apply(events) }
-                stages.loading += try await clock.measure { try await load?.value }
+                stages.loading += try await clock.measure { try await loading?.value }
                 let batch = rows
-                load = Task { try await batch.load(on: loading, logger: logger) }
+                loading = Task { try await load(batch, into: loaders) }
                 progress(events.count)
             }
-            stages.loading += try await clock.measure { try await load?.value }
+            stages.loading += try await clock.measure { try await loading?.value }
         } catch {
-            // Neither connection goes back to the pool while a statement of ours still runs on it.
+            // No connection goes back to the pool while a statement of ours still runs on it.
             _ = try? await nextBatch.value
-            _ = try? await load?.value
+            _ = try? await loading?.value
             throw error
         }
     }
 
-    /// Drops the tables' indexes and unique constraints, and answers the statements that make them
+    /// Drops the indexes and unique constraints of `tables`, and answers the statements that make them
     /// again: one sorted build per index after the load is far cheaper than keeping them up row by row.
-    private func deferIndexes(on connection: PostgresConnection) async throws -> [String] {
+    private func deferIndexes(of tables: Set<String>, on connection: PostgresConnection) async throws -> [String] {
+        let names = Array(tables)
         let rows = try await connection.query(
             """
             SELECT format('ALTER TABLE %I.%I DROP CONSTRAINT %I', n.nspname, t.relname, c.conname),
@@ -206,11 +267,13 @@ public struct BulkLoad: Sendable {
                           pg_get_constraintdef(c.oid)),
                    0
             FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid JOIN pg_namespace n ON n.oid = t.relnamespace
-            WHERE n.nspname = \(schema) AND c.contype IN ('p', 'u', 'x')
+            WHERE n.nspname = \(schema) AND t.relname = ANY(\(names)) AND c.contype IN ('p', 'u', 'x')
             UNION ALL
             SELECT format('DROP INDEX %I.%I', n.nspname, i.relname), pg_get_indexdef(x.indexrelid), 1
             FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_namespace n ON n.oid = i.relnamespace
-            WHERE n.nspname = \(schema) AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)
+            JOIN pg_class t ON t.oid = x.indrelid
+            WHERE n.nspname = \(schema) AND t.relname = ANY(\(names))
+              AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)
             ORDER BY 3, 1
             """,
             logger: logger

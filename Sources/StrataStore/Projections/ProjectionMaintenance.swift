@@ -87,11 +87,16 @@ public struct ProjectionMaintenance: Sendable {
         let load = BulkLoad(schema: schema, definitions: definitions, batchSize: batchSize, logger: logger)
 
         let stages = try await client.withConnection { reader in
-            try await client.withConnection { loader in
-                try await loader.perform("DROP SCHEMA IF EXISTS \(unescaped: schema) CASCADE", logger: logger)
-                let head = try await lastPosition(on: reader)
-                return try await load.run(&replay, upTo: head, reading: reader, loading: loader) { done in
-                    progress(Progress(eventsDone: done, eventsTotal: head, elapsed: ContinuousClock.now - started))
+            try await client.withConnection { first in
+                try await client.withConnection { second in
+                    try await reader.perform("DROP SCHEMA IF EXISTS \(unescaped: schema) CASCADE", logger: logger)
+                    let weights = try await liveSizes(of: definitions, on: reader)
+                    let head = try await lastPosition(on: reader)
+                    return try await load.run(
+                        &replay, upTo: head, reading: reader, loading: [first, second], weights: weights
+                    ) { done in
+                        progress(Progress(eventsDone: done, eventsTotal: head, elapsed: ContinuousClock.now - started))
+                    }
                 }
             }
         }
@@ -139,6 +144,24 @@ public struct ProjectionMaintenance: Sendable {
             stages: stages)
     }
 
+    /// The bytes each projection's live table takes, by which a rebuild shares the tables out between
+    /// its loading connections (none yet: the same weight for all).
+    private func liveSizes(of definitions: [ProjectionCatalog.Definition], on connection: PostgresConnection)
+        async throws -> [String: Int64]
+    {
+        let names = definitions.map(\.name)
+        let rows = try await connection.query(
+            """
+            SELECT name, coalesce(pg_total_relation_size(to_regclass('public.' || quote_ident(name))), 0)
+            FROM unnest(\(names)) AS name
+            """,
+            logger: logger
+        )
+        var sizes: [String: Int64] = [:]
+        for try await (name, size) in rows.decode((String, Int64).self) { sizes[name] = size }
+        return sizes
+    }
+
     /// Applies the events after the replay's position with the inline projector, to whatever tables
     /// `search_path` resolves first.
     private func catchUp(_ replay: inout ParallelReplay, on connection: PostgresConnection) async throws {
@@ -180,7 +203,7 @@ public struct ProjectionMaintenance: Sendable {
                 let head = try await lastPosition(on: connection)
                 var replay = ParallelReplay(tables: Set(definitions.map(\.name)))
                 // One connection reads and loads: the log and the live tables are seen in one snapshot.
-                try await load.run(&replay, upTo: head, reading: connection, loading: nil) { done in
+                try await load.run(&replay, upTo: head, reading: connection, loading: []) { done in
                     progress(Progress(eventsDone: done, eventsTotal: head, elapsed: ContinuousClock.now - started))
                 }
                 var checks: [VerifyReport.TableCheck] = []

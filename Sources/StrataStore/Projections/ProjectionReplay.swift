@@ -53,7 +53,7 @@ struct ReplayEvent: Sendable {
 /// by stream between replays that run side by side; the rows they make are the same.
 struct ProjectionReplay: Sendable {
     /// The projection tables being built; changes to other tables are ignored.
-    let tables: Set<String>
+    let tables: Set<ProjectionTable>
     private(set) var states: [UUID: DatasetState] = [:]
     private(set) var position: Int64 = 0
     private var openStates: [UUID: (row: DatasetProjector.StateRow, from: Int64)] = [:]
@@ -65,8 +65,8 @@ struct ProjectionReplay: Sendable {
     private let buildsEveryTable: Bool
 
     init(tables: Set<String>) {
-        self.tables = tables
-        buildsEveryTable = tables.isSuperset(of: Self.columns.keys)
+        self.tables = Set(tables.compactMap(ProjectionTable.init(name:)))
+        buildsEveryTable = self.tables.count == ProjectionTable.allCases.count
     }
 
     /// The changes one event makes, given the replayed state; also advances that state.
@@ -96,7 +96,7 @@ struct ProjectionReplay: Sendable {
         case .openState(let row):
             openStates[row.datasetID] = (row, position)
         case .addIdentity(let row):
-            pending.line("dataset_identities") { line in
+            pending.line(.datasetIdentities) { line in
                 line.uuid(row.datasetID)
                 line.integer(position)
                 line.text(row.namespace)
@@ -106,7 +106,7 @@ struct ProjectionReplay: Sendable {
                 line.integer(row.clonedFrom?.version)
             }
         case .addVersion(let row):
-            pending.line("version_documents") { line in
+            pending.line(.versionDocuments) { line in
                 line.uuid(row.datasetID)
                 line.integer(row.version)
                 line.integer(position)
@@ -117,7 +117,7 @@ struct ProjectionReplay: Sendable {
                 line.text(row.document.afterStatus)
             }
         case .addPublication(let id, let version):
-            pending.line("version_publications") { line in
+            pending.line(.versionPublications) { line in
                 line.uuid(id)
                 line.integer(version)
                 line.integer(position)
@@ -127,7 +127,7 @@ struct ProjectionReplay: Sendable {
         case .releaseName(let id):
             if let open = openNames.removeValue(forKey: id) { emitName(open.key, id, from: open.from, to: position) }
         case .addEdge(let edge):
-            pending.line("lineage_edges") { line in
+            pending.line(.lineageEdges) { line in
                 line.uuid(edge.to.datasetID)
                 line.integer(edge.to.version)
                 line.uuid(edge.from.datasetID)
@@ -140,7 +140,7 @@ struct ProjectionReplay: Sendable {
                 line.integer(edge.ordinal)
             }
         case .addUsage(let row):
-            pending.line("dataset_usages") { line in
+            pending.line(.datasetUsages) { line in
                 line.uuid(row.datasetID)
                 line.integer(position)
                 line.null()
@@ -166,7 +166,7 @@ struct ProjectionReplay: Sendable {
     }
 
     private mutating func emit(_ row: DatasetProjector.StateRow, from: Int64, to: Int64?) {
-        pending.line("dataset_states") { line in
+        pending.line(.datasetStates) { line in
             line.uuid(row.datasetID)
             line.integer(from)
             line.integer(to)
@@ -178,7 +178,7 @@ struct ProjectionReplay: Sendable {
     }
 
     private mutating func emitName(_ key: [UInt8], _ id: UUID, from: Int64, to: Int64?) {
-        pending.line("dataset_names") { line in
+        pending.line(.datasetNames) { line in
             line.bytea(key)
             line.uuid(id)
             line.integer(from)
@@ -186,72 +186,108 @@ struct ProjectionReplay: Sendable {
         }
     }
 
-    /// The column order of each table's COPY lines.
-    static let columns: [String: [String]] = [
-        "dataset_states": [
-            "dataset_id", "valid_from", "valid_to", "status", "latest_version", "published_version", "retired_reason",
-        ],
-        "dataset_identities": [
-            "dataset_id", "valid_from", "namespace", "name", "name_key", "cloned_from_dataset", "cloned_from_version",
-        ],
-        "version_documents": [
-            "dataset_id", "version", "valid_from", "owner", "description", "tags", "before_status", "after_status",
-        ],
-        "version_publications": ["dataset_id", "version", "valid_from"],
-        "dataset_names": ["name_key", "dataset_id", "valid_from", "valid_to"],
-        "dataset_usages": ["dataset_id", "valid_from", "valid_to", "version", "consumer", "document"],
-        "lineage_edges": [
-            "to_dataset", "to_version", "from_dataset", "from_version", "valid_from", "valid_to", "job_namespace",
-            "job_name", "run_id", "ordinal",
-        ],
-    ]
+}
+
+/// The tables of `Projections/*.sql`, as the replay writes their rows. (Numbered, so that a replay
+/// files each row by index rather than by hashing the table's name.)
+enum ProjectionTable: Int, CaseIterable, Sendable {
+    case datasetStates, datasetIdentities, datasetNames, versionDocuments, versionPublications, datasetUsages
+    case lineageEdges
+
+    init?(name: String) {
+        guard let table = Self.allCases.first(where: { $0.name == name }) else { return nil }
+        self = table
+    }
+
+    /// The table's name, as its file in `Projections/` is named.
+    var name: String {
+        switch self {
+        case .datasetStates: return "dataset_states"
+        case .datasetIdentities: return "dataset_identities"
+        case .datasetNames: return "dataset_names"
+        case .versionDocuments: return "version_documents"
+        case .versionPublications: return "version_publications"
+        case .datasetUsages: return "dataset_usages"
+        case .lineageEdges: return "lineage_edges"
+        }
+    }
+
+    /// The column order of the table's COPY lines.
+    var columns: [String] {
+        switch self {
+        case .datasetStates:
+            return [
+                "dataset_id", "valid_from", "valid_to", "status", "latest_version", "published_version",
+                "retired_reason",
+            ]
+        case .datasetIdentities:
+            return [
+                "dataset_id", "valid_from", "namespace", "name", "name_key", "cloned_from_dataset",
+                "cloned_from_version",
+            ]
+        case .versionDocuments:
+            return [
+                "dataset_id", "version", "valid_from", "owner", "description", "tags", "before_status", "after_status",
+            ]
+        case .versionPublications: return ["dataset_id", "version", "valid_from"]
+        case .datasetNames: return ["name_key", "dataset_id", "valid_from", "valid_to"]
+        case .datasetUsages: return ["dataset_id", "valid_from", "valid_to", "version", "consumer", "document"]
+        case .lineageEdges:
+            return [
+                "to_dataset", "to_version", "from_dataset", "from_version", "valid_from", "valid_to", "job_namespace",
+                "job_name", "run_id", "ordinal",
+            ]
+        }
+    }
 }
 
 extension DatasetProjector.Change {
     /// The projection table the change writes.
-    var table: String {
+    var table: ProjectionTable {
         switch self {
-        case .closeState, .openState: return "dataset_states"
-        case .addIdentity: return "dataset_identities"
-        case .addVersion: return "version_documents"
-        case .addPublication: return "version_publications"
-        case .reserveName, .releaseName: return "dataset_names"
-        case .addUsage: return "dataset_usages"
-        case .addEdge: return "lineage_edges"
+        case .closeState, .openState: return .datasetStates
+        case .addIdentity: return .datasetIdentities
+        case .addVersion: return .versionDocuments
+        case .addPublication: return .versionPublications
+        case .reserveName, .releaseName: return .datasetNames
+        case .addUsage: return .datasetUsages
+        case .addEdge: return .lineageEdges
         }
     }
 }
 
 /// Finished projection rows per table, in PostgreSQL's COPY text format.
 struct CopyRows: Sendable {
-    /// The rows being written, per table.
-    private var open: [String: [UInt8]] = [:]
+    /// The rows being written, per table (by `ProjectionTable` index).
+    private var open = [[UInt8]](repeating: [], count: ProjectionTable.allCases.count)
     /// Rows taken over from other replays, kept as they came rather than copied together.
-    private var taken: [String: [[UInt8]]] = [:]
+    private var taken = [[[UInt8]]](repeating: [], count: ProjectionTable.allCases.count)
 
     /// Appends one row to `table`, its fields written by `body` in the table's column order.
-    mutating func line(_ table: String, _ body: (inout CopyLine) -> Void) {
-        var line = CopyLine(bytes: open.removeValue(forKey: table) ?? [])
+    mutating func line(_ table: ProjectionTable, _ body: (inout CopyLine) -> Void) {
+        let index = table.rawValue
+        var line = CopyLine(bytes: [])
+        swap(&line.bytes, &open[index])
         if line.bytes.isEmpty { line.bytes.reserveCapacity(1 << 20) }
         body(&line)
         line.bytes.append(UInt8(ascii: "\n"))
-        open[table] = line.bytes
+        swap(&line.bytes, &open[index])
     }
 
     /// Another replay's rows added to these.
     mutating func append(_ other: CopyRows) {
-        for (table, chunks) in other.taken { taken[table, default: []].append(contentsOf: chunks) }
-        for (table, bytes) in other.open { taken[table, default: []].append(bytes) }
+        for index in open.indices {
+            taken[index] += other.taken[index]
+            if !other.open[index].isEmpty { taken[index].append(other.open[index]) }
+        }
     }
 
-    /// Writes the rows into the tables `search_path` resolves first.
-    func load(on connection: PostgresConnection, logger: Logger) async throws {
-        var chunks = taken
-        for (table, bytes) in open { chunks[table, default: []].append(bytes) }
-        for (table, chunks) in chunks where chunks.contains(where: { !$0.isEmpty }) {
-            try await connection.copyFrom(
-                table: table, columns: ProjectionReplay.columns[table] ?? [], logger: logger
-            ) { writer in
+    /// Writes the rows of `tables` into the tables of those names `search_path` resolves first.
+    func load(_ tables: Set<String>, on connection: PostgresConnection, logger: Logger) async throws {
+        for table in ProjectionTable.allCases where tables.contains(table.name) {
+            let chunks = (taken[table.rawValue] + [open[table.rawValue]]).filter { !$0.isEmpty }
+            guard !chunks.isEmpty else { continue }
+            try await connection.copyFrom(table: table.name, columns: table.columns, logger: logger) { writer in
                 for bytes in chunks {
                     // Pieces of a few MB: the writer copies each into a message of its own.
                     var start = 0
