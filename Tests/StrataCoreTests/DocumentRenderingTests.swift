@@ -11,7 +11,7 @@ struct DocumentRenderingTests {
     @Test func jsonValuesAreWrittenAsTheEncoderWritesThem() {
         var random = SplitMix(seed: 7)
         for _ in 0..<2_000 {
-            let value = Self.randomValue(depth: 3, using: &random)
+            let value = random.jsonValue(depth: 3)
             var writer = CanonicalJSONWriter()
             writer.value(value)
             #expect(writer.string == CanonicalJSON.string(value), "\(value)")
@@ -38,7 +38,7 @@ struct DocumentRenderingTests {
     @Test func datasetVersionAndUsageDocumentsAreTheEncodersBytes() throws {
         var random = SplitMix(seed: 11)
         for _ in 0..<500 {
-            let state = Self.randomState(using: &random)
+            let state = random.datasetState()
             #expect(Documents.dataset(state) == CanonicalJSON.string(EncodedDataset(state)))
             if let current = state.currentVersion {
                 // A read puts the dataset's document together from its summary and its current version's
@@ -62,118 +62,15 @@ struct DocumentRenderingTests {
                 }
             }
             let usage = UsageRecord(
-                version: random.next(below: 9) + 1, consumer: Self.randomString(using: &random),
-                kind: random.next(below: 2) == 0 ? nil : Self.randomString(using: &random),
-                properties: Self.randomObject(depth: 2, using: &random), recordedAt: Self.randomDate(using: &random),
-                recordedBy: Self.randomString(using: &random))
+                version: random.next(below: 9) + 1, consumer: random.string(),
+                kind: random.next(below: 2) == 0 ? nil : random.string(),
+                properties: random.jsonObject(depth: 2), recordedAt: random.date(),
+                recordedBy: random.string())
             let position = Int64(random.next(below: 1 << 40))
             #expect(
                 Documents.usage(usage, of: state.id, position: position)
                     == CanonicalJSON.string(EncodedUsage(datasetID: state.id, usage: usage, position: position)))
         }
-    }
-
-    // MARK: random inputs
-
-    static let alphabet: [String] = [
-        "a", "b", "Z", "_", "0", " ", "/", "\\", "\"", "\n", "\t", "\u{0}", "\u{1f}", "\u{7f}", "é", "e\u{301}", "😀",
-        "€", "\u{2028}", "ß", "-", ".",
-    ]
-
-    static func randomString(using random: inout SplitMix) -> String {
-        (0..<random.next(below: 8)).map { _ in alphabet[random.next(below: alphabet.count)] }.joined()
-    }
-
-    static func randomNumber(using random: inout SplitMix) -> Double {
-        switch random.next(below: 4) {
-        case 0: return Double(Int(random.next() % 2_000_001) - 1_000_000)
-        case 1: return Double(random.next() % (1 << 60))
-        case 2: return Double(Int(random.next() % 2_000_001) - 1_000_000) / 1_000
-        default: return Double(bitPattern: random.next() & 0x7FEF_FFFF_FFFF_FFFF)
-        }
-    }
-
-    static func randomObject(depth: Int, using random: inout SplitMix) -> [String: JSONValue] {
-        var members: [String: JSONValue] = [:]
-        for _ in 0..<random.next(below: 5) {
-            members[randomString(using: &random)] = randomValue(depth: depth - 1, using: &random)
-        }
-        return members
-    }
-
-    static func randomValue(depth: Int, using random: inout SplitMix) -> JSONValue {
-        switch random.next(below: depth > 0 ? 7 : 5) {
-        case 0: return .null
-        case 1: return .bool(random.next(below: 2) == 0)
-        case 2: return .number(randomNumber(using: &random))
-        case 3, 4: return .string(randomString(using: &random))
-        case 5: return .array((0..<random.next(below: 4)).map { _ in randomValue(depth: depth - 1, using: &random) })
-        default: return .object(randomObject(depth: depth, using: &random))
-        }
-    }
-
-    static func randomDate(using random: inout SplitMix) -> Date {
-        Date(timeIntervalSince1970: Double(random.next() % 4_000_000_000_000) / 1000 - 100_000_000)
-    }
-
-    static func randomUUID(using random: inout SplitMix) -> UUID {
-        let (high, low) = (random.next(), random.next())
-        return withUnsafeBytes(of: (high, low)) { UUID(uuid: $0.load(as: uuid_t.self)) }
-    }
-
-    static func optional<T>(_ make: @autoclosure () -> T, using random: inout SplitMix) -> T? {
-        random.next(below: 3) == 0 ? nil : make()
-    }
-
-    static func randomFields(using random: inout SplitMix) -> VersionFields {
-        func text(_ random: inout SplitMix) -> String? {
-            random.next(below: 3) == 0 ? nil : randomString(using: &random)
-        }
-        return VersionFields(
-            owner: text(&random), description: text(&random), location: text(&random),
-            format: random.next(below: 3) == 0 ? nil : DatasetFormat.allCases[random.next(below: 10)],
-            schema: (0..<random.next(below: 4)).map { _ in
-                Column(
-                    name: randomString(using: &random), type: randomString(using: &random),
-                    nullable: random.next(below: 3) == 0 ? nil : random.next(below: 2) == 0,
-                    description: text(&random))
-            },
-            tags: (0..<random.next(below: 4)).map { _ in randomString(using: &random) },
-            rowCount: random.next(below: 2) == 0 ? nil : Int64(random.next() % (1 << 53)),
-            sizeBytes: random.next(below: 2) == 0 ? nil : Int64(random.next() % (1 << 53)),
-            properties: randomObject(depth: 2, using: &random),
-            parents: (0..<random.next(below: 3)).map { _ in
-                VersionRef(datasetID: randomUUID(using: &random), version: random.next(below: 50) + 1)
-            },
-            changeNote: text(&random))
-    }
-
-    static func randomState(using random: inout SplitMix) -> DatasetState {
-        var state = DatasetState(id: randomUUID(using: &random))
-        state.exists = true
-        state.namespace = randomString(using: &random)
-        state.name = randomString(using: &random)
-        state.status = DatasetStatus.allCases[random.next(below: 4)]
-        state.versions = (0..<random.next(below: 5)).map { index in
-            VersionRecord(
-                snapshot: VersionSnapshot(version: index + 1, fields: randomFields(using: &random)),
-                createdAt: randomDate(using: &random), createdBy: randomString(using: &random))
-        }
-        if !state.versions.isEmpty, random.next(below: 3) > 0 {
-            state.publishedVersion = random.next(below: state.versions.count) + 1
-            state.everPublished = Set((1...state.publishedVersion!).filter { _ in random.next(below: 2) == 0 })
-            state.everPublished.insert(state.publishedVersion!)
-        }
-        if random.next(below: 3) == 0 {
-            state.clonedFrom = VersionRef(datasetID: randomUUID(using: &random), version: random.next(below: 9) + 1)
-        }
-        state.streamVersion = Int64(random.next(below: 1_000) + 1)
-        state.createdAt = randomDate(using: &random)
-        state.createdBy = randomString(using: &random)
-        state.updatedAt = randomDate(using: &random)
-        state.updatedBy = randomString(using: &random)
-        state.retiredReason = random.next(below: 3) == 0 ? randomString(using: &random) : nil
-        return state
     }
 }
 

@@ -11,8 +11,7 @@ import Testing
 /// `Tests/validate-json.py` in one call. Set `STRATA_TEST_SEED` to replay another walk.
 @Suite("Event schemas")
 struct EventSchemaTests {
-    static let seed: UInt64 =
-        ProcessInfo.processInfo.environment["STRATA_TEST_SEED"].flatMap { UInt64($0) } ?? 0x5EED_0001
+    static let seed = SplitMix.seed(default: 0x5EED_0001)
 
     @Test func everyEventTheDeciderCanEmitValidatesAgainstItsSchema() throws {
         var walk = RandomWalk(seed: Self.seed)

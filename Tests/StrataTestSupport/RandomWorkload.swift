@@ -128,4 +128,9 @@ public struct SplitMix: RandomNumberGenerator, Sendable {
     }
 
     public mutating func next(below bound: Int) -> Int { Int(next() % UInt64(bound)) }
+
+    /// The seed of a suite's random inputs: `STRATA_TEST_SEED` if set, to replay another run, else `fixed`.
+    public static func seed(default fixed: UInt64) -> UInt64 {
+        ProcessInfo.processInfo.environment["STRATA_TEST_SEED"].flatMap { UInt64($0) } ?? fixed
+    }
 }
