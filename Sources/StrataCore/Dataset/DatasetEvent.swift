@@ -1,7 +1,7 @@
 import Foundation
 
 /// The lifecycle states of a dataset.
-public enum DatasetStatus: String, Sendable, Codable, CaseIterable {
+public enum DatasetStatus: String, Sendable, Encodable, CaseIterable {
     case draft, published, archived, retired
 }
 
@@ -38,7 +38,7 @@ public enum DatasetEvent: Sendable, Equatable {
     case lineageRecorded(LineageRecorded)
     case versionUsed(VersionUsed)
 
-    public struct Created: Sendable, Equatable, Codable {
+    public struct Created: Sendable, Equatable, Encodable {
         public var namespace: String
         public var name: String
         public var clonedFrom: VersionRef?
@@ -63,7 +63,7 @@ public enum DatasetEvent: Sendable, Equatable {
     }
 
     /// A new version, with its full snapshot (never a diff) and which fields changed.
-    public struct VersionDrafted: Sendable, Equatable, Codable {
+    public struct VersionDrafted: Sendable, Equatable, Encodable {
         public var version: VersionSnapshot
         public var changedFields: [String]
 
@@ -78,7 +78,7 @@ public enum DatasetEvent: Sendable, Equatable {
         }
     }
 
-    public struct Published: Sendable, Equatable, Codable {
+    public struct Published: Sendable, Equatable, Encodable {
         public var version: Int
         public var previousPublishedVersion: Int?
         public var changeNote: String?
@@ -103,7 +103,7 @@ public enum DatasetEvent: Sendable, Equatable {
         }
     }
 
-    public struct Archived: Sendable, Equatable, Codable {
+    public struct Archived: Sendable, Equatable, Encodable {
         public var reason: String?
         public var previousStatus: DatasetStatus
 
@@ -124,21 +124,21 @@ public enum DatasetEvent: Sendable, Equatable {
         }
     }
 
-    public struct Restored: Sendable, Equatable, Codable {
+    public struct Restored: Sendable, Equatable, Encodable {
         public var status: DatasetStatus
 
         public init(status: DatasetStatus) { self.status = status }
     }
 
-    public struct Retired: Sendable, Equatable, Codable {
+    public struct Retired: Sendable, Equatable, Encodable {
         public var reason: String
 
         public init(reason: String) { self.reason = reason }
     }
 
     /// Lineage into this dataset (the output): the input versions a job read to make one version of it.
-    public struct LineageRecorded: Sendable, Equatable, Codable {
-        public struct Job: Sendable, Equatable, Hashable, Codable {
+    public struct LineageRecorded: Sendable, Equatable, Encodable {
+        public struct Job: Sendable, Equatable, Hashable, Encodable {
             public var namespace: String
             public var name: String
 
@@ -175,7 +175,7 @@ public enum DatasetEvent: Sendable, Equatable {
     }
 
     /// A pin: this consumer (a training run, a report) used this version.
-    public struct VersionUsed: Sendable, Equatable, Codable {
+    public struct VersionUsed: Sendable, Equatable, Encodable {
         public var version: Int
         public var consumer: String
         public var kind: String?
@@ -234,30 +234,7 @@ public enum DatasetEvent: Sendable, Equatable {
         case .versionUsed(let payload): return CanonicalJSON.string(payload)
         }
     }
-
-    /// Reads an event back from its type name and payload.
-    public static func decode(type: String, data: String) throws -> DatasetEvent {
-        try decode(type: type, json: Data(data.utf8))
-    }
-
-    /// Reads an event back from its type name and the payload's UTF-8 bytes.
-    public static func decode(type: String, json bytes: Data) throws -> DatasetEvent {
-        switch type {
-        case "DatasetCreated": return .created(try decoder.decode(Created.self, from: bytes))
-        case "DatasetVersionDrafted": return .versionDrafted(try decoder.decode(VersionDrafted.self, from: bytes))
-        case "DatasetPublished": return .published(try decoder.decode(Published.self, from: bytes))
-        case "DatasetArchived": return .archived(try decoder.decode(Archived.self, from: bytes))
-        case "DatasetRestored": return .restored(try decoder.decode(Restored.self, from: bytes))
-        case "DatasetRetired": return .retired(try decoder.decode(Retired.self, from: bytes))
-        case "LineageRecorded": return .lineageRecorded(try decoder.decode(LineageRecorded.self, from: bytes))
-        case "DatasetVersionUsed": return .versionUsed(try decoder.decode(VersionUsed.self, from: bytes))
-        default: throw UnknownEventType(type: type)
-        }
-    }
 }
-
-/// One decoder for every payload: a rebuild decodes millions, and making one each time showed.
-private let decoder = JSONDecoder()
 
 /// The log holds an event type this build does not know.
 public struct UnknownEventType: Error, Equatable {

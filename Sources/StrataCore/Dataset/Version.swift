@@ -95,7 +95,9 @@ public struct VersionFields: Sendable, Equatable, Codable {
         case changeNote = "change_note"
     }
 
-    /// Absent and `null` mean the same: no value (empty, for lists and `properties`).
+    /// Absent and `null` mean the same: no value (empty, for lists and `properties`). Request bodies and
+    /// merge patches are decoded so; event payloads are read by `init(reading:)`, which
+    /// `EventPayloadReadingTests` holds to this.
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         owner = try container.decodeIfPresent(String.self, forKey: .owner)
@@ -146,7 +148,7 @@ public struct VersionFields: Sendable, Equatable, Codable {
 }
 
 /// One immutable version of a dataset, as its `DatasetVersionDrafted` event recorded it.
-public struct VersionSnapshot: Sendable, Equatable, Codable {
+public struct VersionSnapshot: Sendable, Equatable, Encodable {
     public var version: Int
     public var fields: VersionFields
 
@@ -156,11 +158,6 @@ public struct VersionSnapshot: Sendable, Equatable, Codable {
     }
 
     enum CodingKeys: String, CodingKey { case version }
-
-    public init(from decoder: any Decoder) throws {
-        version = try decoder.container(keyedBy: CodingKeys.self).decode(Int.self, forKey: .version)
-        fields = try VersionFields(from: decoder)
-    }
 
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
