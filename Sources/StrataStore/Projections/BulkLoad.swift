@@ -109,13 +109,15 @@ public struct BulkLoad: Sendable {
     ///
     /// With `loading` connections, the tables are shared out between them by `weights` (say, the size
     /// of the live tables), each loads its share in a transaction of its own, and reading the log (on
-    /// `reading`), replaying and loading all overlap, as do the loaders' index builds. Without any,
-    /// everything happens on `reading`, in the caller's transaction, one stage after the other.
+    /// `reading` and `alsoReading`), replaying and loading all overlap, as do the loaders' index builds.
+    /// Without any, everything happens on `reading`, in the caller's transaction, one stage after the
+    /// other.
     @discardableResult
     func run(
         _ replay: inout ParallelReplay,
         upTo head: Int64,
         reading: PostgresConnection,
+        alsoReading: [PostgresConnection] = [],
         loading: [PostgresConnection],
         weights: [String: Int64] = [:],
         progress: (Int64) -> Void
@@ -131,7 +133,9 @@ public struct BulkLoad: Sendable {
             }
             var done: Int64 = 0
             if ownTransactions {
-                try await pipeline(&replay, upTo: head, reading: reading, loaders: loaders, stages: &stages) { count in
+                try await pipeline(
+                    &replay, upTo: head, readers: [reading] + alsoReading, loaders: loaders, stages: &stages
+                ) { count in
                     done += Int64(count)
                     progress(done)
                 }
@@ -216,30 +220,45 @@ public struct BulkLoad: Sendable {
         }
     }
 
-    /// Reads batch n+1 and loads batch n-1 while batch n is replayed.
+    /// Replays batch n while the batches after it are read (one at a time on each of `readers`) and
+    /// batch n-1 is loaded. Batches are spans of positions rather than counts of events, so each read
+    /// can start without waiting for the one before it; a span may hold fewer events (positions have
+    /// holes), never more.
     private func pipeline(
         _ replay: inout ParallelReplay,
         upTo head: Int64,
-        reading: PostgresConnection,
+        readers: [PostgresConnection],
         loaders: [Loader],
         stages: inout Stages,
         progress: (Int) -> Void
     ) async throws {
         let (batchSize, logger) = (batchSize, logger)
-        func read(after position: Int64) -> Task<[ReplayEvent], any Error> {
-            Task {
-                try await ReplayEvent.read(after: position, upTo: head, limit: batchSize, on: reading, logger: logger)
+        var nextStart = replay.position
+        var started = 0
+        var reads: [Task<[ReplayEvent], any Error>] = []
+        // Batch k is read on reader k mod n: the one batch k - n, just taken, had.
+        func readAhead() {
+            while reads.count < readers.count, nextStart < head {
+                let (start, end) = (nextStart, min(head, nextStart + Int64(batchSize)))
+                let reader = readers[started % readers.count]
+                reads.append(
+                    Task {
+                        try await ReplayEvent.read(
+                            after: start, upTo: end, limit: batchSize, on: reader, logger: logger)
+                    }
+                )
+                (nextStart, started) = (end, started + 1)
             }
         }
-        var nextBatch = read(after: replay.position)
         var loading: Task<Void, any Error>?
         let clock = ContinuousClock()
         do {
-            while true {
+            readAhead()
+            while let read = reads.first {
                 var events: [ReplayEvent] = []
-                stages.reading += try await clock.measure { events = try await nextBatch.value }
-                guard let last = events.last else { break }
-                nextBatch = read(after: last.position)
+                stages.reading += try await clock.measure { events = try await read.value }
+                reads.removeFirst()
+                readAhead()
                 var rows = CopyRows()
                 stages.projecting += try await clock.measure { rows = try await replay.apply(events) }
                 stages.loading += try await clock.measure { try await loading?.value }
@@ -250,7 +269,7 @@ public struct BulkLoad: Sendable {
             stages.loading += try await clock.measure { try await loading?.value }
         } catch {
             // No connection goes back to the pool while a statement of ours still runs on it.
-            _ = try? await nextBatch.value
+            for read in reads { _ = try? await read.value }
             _ = try? await loading?.value
             throw error
         }

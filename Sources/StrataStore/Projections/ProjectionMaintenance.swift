@@ -40,10 +40,12 @@ public struct ProjectionMaintenance: Sendable {
 
     /// Rebuilds the named projections (all by default) into a fresh schema and swaps them in.
     ///
-    /// 1. The log up to its current head is replayed in memory and bulk-loaded with COPY, in one
-    ///    transaction that also creates the tables (so PostgreSQL can skip the WAL for them when
-    ///    `wal_level` is `minimal`), with their indexes built once at the end; nothing holds a lock
-    ///    the catalog needs, and writers keep appending (and projecting inline into the live tables).
+    /// 1. The log up to its current head is replayed in memory and bulk-loaded with COPY: two
+    ///    connections read spans of the log ahead of the replay, and two load the rows, each in a
+    ///    transaction of its own that also creates its share of the tables (so PostgreSQL can skip the
+    ///    WAL for them when `wal_level` is `minimal`), with their indexes built once at the end; nothing
+    ///    holds a lock the catalog needs, and writers keep appending (and projecting inline into the
+    ///    live tables).
     /// 2. The events appended meanwhile are applied to the new tables with the inline projector, until
     ///    the gap is small.
     /// 3. One short transaction takes the log's append lock, applies the last few events, moves the old
@@ -86,16 +88,24 @@ public struct ProjectionMaintenance: Sendable {
         var replay = ParallelReplay(tables: tables)
         let load = BulkLoad(schema: schema, definitions: definitions, batchSize: batchSize, logger: logger)
 
+        // Two connections read the log and two load the tables, so that PostgreSQL's side of both runs
+        // on every core (of a machine like ours, with two) while the replay runs on them too.
+        // Two connections read the log and two load the tables, so that PostgreSQL's side of both can
+        // run on every core of a small machine while the replay runs there too.
         let stages = try await client.withConnection { reader in
-            try await client.withConnection { first in
-                try await client.withConnection { second in
-                    try await reader.perform("DROP SCHEMA IF EXISTS \(unescaped: schema) CASCADE", logger: logger)
-                    let weights = try await liveSizes(of: definitions, on: reader)
-                    let head = try await lastPosition(on: reader)
-                    return try await load.run(
-                        &replay, upTo: head, reading: reader, loading: [first, second], weights: weights
-                    ) { done in
-                        progress(Progress(eventsDone: done, eventsTotal: head, elapsed: ContinuousClock.now - started))
+            try await client.withConnection { secondReader in
+                try await client.withConnection { loader in
+                    try await client.withConnection { secondLoader in
+                        try await reader.perform("DROP SCHEMA IF EXISTS \(unescaped: schema) CASCADE", logger: logger)
+                        let weights = try await liveSizes(of: definitions, on: reader)
+                        let head = try await lastPosition(on: reader)
+                        return try await load.run(
+                            &replay, upTo: head, reading: reader, alsoReading: [secondReader],
+                            loading: [loader, secondLoader], weights: weights
+                        ) { done in
+                            progress(
+                                Progress(eventsDone: done, eventsTotal: head, elapsed: ContinuousClock.now - started))
+                        }
                     }
                 }
             }

@@ -8,13 +8,14 @@ struct ReplayEvent: Sendable {
     var position: Int64
     var streamID: UUID
     var type: String
-    /// The payload's JSON as it came off the wire: decoded from these bytes, with no String between.
-    var data: Data
+    /// The payload's JSON as it came off the wire: decoded from these bytes, with no copy between.
+    var data: ByteBuffer
     var actor: String
     var occurredAt: Date
 
     func datasetEvent() throws -> (DatasetEvent, EventContext) {
-        (try DatasetEvent.decode(type: type, json: data), EventContext(actor: actor, occurredAt: occurredAt))
+        let event = try data.withUnsafeReadableBytes { try DatasetEvent.decode(type: type, json: $0) }
+        return (event, EventContext(actor: actor, occurredAt: occurredAt))
     }
 
     /// Up to `limit` events with positions in `(after, upTo]`, in log order.
@@ -38,7 +39,7 @@ struct ReplayEvent: Sendable {
         {
             events.append(
                 ReplayEvent(
-                    position: position, streamID: stream, type: type, data: Data(data.readableBytesView), actor: actor,
+                    position: position, streamID: stream, type: type, data: data, actor: actor,
                     occurredAt: occurredAt))
         }
         return events
@@ -72,12 +73,12 @@ struct ProjectionReplay: Sendable {
     /// The changes one event makes, given the replayed state; also advances that state.
     mutating func changes(for event: ReplayEvent) throws -> [DatasetProjector.Change] {
         let (domainEvent, context) = try event.datasetEvent()
-        // Taken out and put back so that the state is changed in place, not copied.
-        var state = states.removeValue(forKey: event.streamID) ?? DatasetState(id: event.streamID)
-        state.apply(domainEvent, context: context)
-        let changes = DatasetProjector.changes(
-            after: state, event: domainEvent, context: context, position: event.position)
-        states[event.streamID] = state
+        // Changed where it lies in the dictionary: neither the state nor its versions are copied.
+        let changes = { (state: inout DatasetState) in
+            state.apply(domainEvent, context: context)
+            return DatasetProjector.changes(
+                after: state, event: domainEvent, context: context, position: event.position)
+        }(&states[event.streamID, default: DatasetState(id: event.streamID)])
         position = event.position
         return buildsEveryTable ? changes : changes.filter { tables.contains($0.table) }
     }
