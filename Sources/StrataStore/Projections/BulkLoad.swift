@@ -107,8 +107,8 @@ public struct BulkLoad: Sendable {
 
     /// Creates the tables and loads the log up to `head` into them.
     ///
-    /// With `loading` connections, the tables are shared out between them by `weights` (say, the size
-    /// of the live tables), each loads its share in a transaction of its own, and reading the log (on
+    /// With `loading` connections, the tables are shared out between them by `weights` (what loading
+    /// each will roughly cost), each loads its share in a transaction of its own, and reading the log (on
     /// `reading` and `alsoReading`), replaying and loading all overlap, as do the loaders' index builds.
     /// Without any, everything happens on `reading`, in the caller's transaction, one stage after the
     /// other.

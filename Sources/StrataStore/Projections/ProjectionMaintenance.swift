@@ -97,7 +97,7 @@ public struct ProjectionMaintenance: Sendable {
                 try await client.withConnection { loader in
                     try await client.withConnection { secondLoader in
                         try await reader.perform("DROP SCHEMA IF EXISTS \(unescaped: schema) CASCADE", logger: logger)
-                        let weights = try await liveSizes(of: definitions, on: reader)
+                        let weights = try await loadingCosts(of: definitions, on: reader)
                         let head = try await lastPosition(on: reader)
                         return try await load.run(
                             &replay, upTo: head, reading: reader, alsoReading: [secondReader],
@@ -154,22 +154,26 @@ public struct ProjectionMaintenance: Sendable {
             stages: stages)
     }
 
-    /// The bytes each projection's live table takes, by which a rebuild shares the tables out between
-    /// its loading connections (none yet: the same weight for all).
-    private func liveSizes(of definitions: [ProjectionCatalog.Definition], on connection: PostgresConnection)
+    /// What loading each projection's table again will roughly cost, judged by its live table, by which
+    /// a rebuild shares the tables out between its loading connections (with no live tables yet, all
+    /// cost the same). COPY and the index builds pay per row about as much as per 256 bytes (measured
+    /// on 1M events: 1.1 s for the narrow state rows, 1.2 s for half as many version rows four times
+    /// as wide), so the estimate counts both.
+    private func loadingCosts(of definitions: [ProjectionCatalog.Definition], on connection: PostgresConnection)
         async throws -> [String: Int64]
     {
         let names = definitions.map(\.name)
         let rows = try await connection.query(
             """
-            SELECT name, coalesce(pg_total_relation_size(to_regclass('public.' || quote_ident(name))), 0)
+            SELECT name, coalesce(pg_total_relation_size(c.oid) + 256 * greatest(c.reltuples, 0)::bigint, 0)
             FROM unnest(\(names)) AS name
+            LEFT JOIN pg_class c ON c.oid = to_regclass('public.' || quote_ident(name))
             """,
             logger: logger
         )
-        var sizes: [String: Int64] = [:]
-        for try await (name, size) in rows.decode((String, Int64).self) { sizes[name] = size }
-        return sizes
+        var costs: [String: Int64] = [:]
+        for try await (name, cost) in rows.decode((String, Int64).self) { costs[name] = cost }
+        return costs
     }
 
     /// Applies the events after the replay's position with the inline projector, to whatever tables
