@@ -115,7 +115,8 @@ public struct CatalogSnapshot: Sendable {
             connection.query(
                 """
                 SELECT \(unescaped: Self.documentColumns) FROM dataset_states s \(unescaped: Self.documentJoins)
-                WHERE s.dataset_id = \(id) AND \(unescaped: isHead ? "s.valid_to IS NULL" : asOfCondition("s"))
+                WHERE s.dataset_id = \(id) AND CASE WHEN \(isHead) THEN s.valid_to IS NULL
+                      ELSE s.valid_from <= \(position) AND (s.valid_to IS NULL OR s.valid_to > \(position)) END
                 """,
                 logger: logger
             )
@@ -130,7 +131,8 @@ public struct CatalogSnapshot: Sendable {
                 """
                 SELECT \(unescaped: Self.documentColumns) FROM dataset_states s \(unescaped: Self.documentJoins)
                 WHERE i.name_key = \(key) AND i.namespace = \(namespace) AND i.name = \(name)
-                  AND \(unescaped: isHead ? "s.valid_to IS NULL" : asOfCondition("s"))
+                  AND CASE WHEN \(isHead) THEN s.valid_to IS NULL
+                      ELSE s.valid_from <= \(position) AND (s.valid_to IS NULL OR s.valid_to > \(position)) END
                 ORDER BY (s.status = 'retired'), s.dataset_id DESC
                 LIMIT 1
                 """,
@@ -176,7 +178,8 @@ public struct CatalogSnapshot: Sendable {
             connection.query(
                 """
                 SELECT \(unescaped: Self.documentColumns) FROM dataset_states s \(unescaped: Self.documentJoins)
-                WHERE \(unescaped: isHead ? "s.valid_to IS NULL" : asOfCondition("s"))
+                WHERE CASE WHEN \(isHead) THEN s.valid_to IS NULL
+                      ELSE s.valid_from <= \(position) AND (s.valid_to IS NULL OR s.valid_to > \(position)) END
                   AND s.status = ANY(\(statuses))
                   AND (\(filter.after)::uuid IS NULL OR s.dataset_id > \(filter.after))
                   AND (\(filter.namespace)::text IS NULL OR i.namespace = \(filter.namespace))
@@ -212,7 +215,8 @@ public struct CatalogSnapshot: Sendable {
             SELECT v.version, s.published_version, p.version IS NOT NULL, v.before_status, v.after_status
             FROM version_documents v
             JOIN dataset_states s ON s.dataset_id = v.dataset_id
-             AND \(unescaped: isHead ? "s.valid_to IS NULL" : asOfCondition("s"))
+             AND CASE WHEN \(isHead) THEN s.valid_to IS NULL
+                      ELSE s.valid_from <= \(position) AND (s.valid_to IS NULL OR s.valid_to > \(position)) END
             LEFT JOIN version_publications p
               ON p.dataset_id = v.dataset_id AND p.version = v.version AND p.valid_from <= \(position)
             WHERE v.dataset_id = \(id) AND v.valid_from <= \(position)
@@ -305,11 +309,6 @@ public struct CatalogSnapshot: Sendable {
     /// The dataset folded from its events, for decisions that append nothing (a dry run).
     public func state(of id: UUID) async throws -> DatasetState {
         DatasetDecider.state(of: id, from: try await history(of: id).map { try $0.datasetEvent() })
-    }
-
-    /// The row of `table` (an alias) that holds at this snapshot's position, below the head.
-    private func asOfCondition(_ table: String) -> String {
-        "\(table).valid_from <= \(position) AND (\(table).valid_to IS NULL OR \(table).valid_to > \(position))"
     }
 
     /// What a dataset's document is assembled from: `s` is the dataset's `dataset_states` row at the
