@@ -80,3 +80,11 @@ public enum JSONValue: Sendable, Equatable, Hashable, Codable {
         return .object(result)
     }
 }
+
+extension JSONValue {
+    /// The value `text` holds, read with ``JSONReader``: about fifteen times faster than `JSONDecoder`
+    /// for an event's payload, which the event feed reads for every event it shows.
+    public init(parsing text: String) throws {
+        self = try JSONReader.read(text) { reader throws(JSONReadError) in try reader.value() }
+    }
+}

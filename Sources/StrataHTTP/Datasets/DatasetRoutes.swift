@@ -216,7 +216,7 @@ struct DatasetRoutes {
         let id = try datasetID(context)
         let (events, position) = try await reader.read(asOf: try asOf(request)) { try await $0.history(of: id) }
         if events.isEmpty { throw DomainError.datasetNotFound }
-        let body = "{\"events\":[\(events.map(\.document).joined(separator: ","))]}"
+        let body = "{\"events\":[\(try events.map { try $0.document() }.joined(separator: ","))]}"
         return jsonResponse(.ok, body: body, position: position)
     }
 

@@ -24,7 +24,8 @@ struct EventRoutes {
         let filter = try eventFilter(request, defaultLimit: 100)
         let (events, position) = try await reader.read { try await $0.events(filter) }
         let nextAfter = events.count == filter.limit ? events.last!.position : max(position, filter.after)
-        let body = "{\"events\":[\(events.map(\.document).joined(separator: ","))],\"next_after\":\(nextAfter)}"
+        let documents = try events.map { try $0.document() }
+        let body = "{\"events\":[\(documents.joined(separator: ","))],\"next_after\":\(nextAfter)}"
         return jsonResponse(.ok, body: body, position: position)
     }
 
@@ -64,7 +65,7 @@ struct EventRoutes {
                     }
                     var text = ""
                     for event in events {
-                        text += "id: \(event.position)\nevent: \(event.type)\ndata: \(event.document)\n\n"
+                        text += "id: \(event.position)\nevent: \(event.type)\ndata: \(try event.document())\n\n"
                     }
                     try await writer.write(ByteBuffer(string: text))
                     lastWrite = .now

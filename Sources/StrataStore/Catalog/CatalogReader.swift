@@ -373,28 +373,32 @@ public struct CatalogSnapshot: Sendable {
 }
 
 extension RecordedEvent {
-    /// The event as the API shows it (`/history`, `/v1/events`).
-    public var document: String {
-        struct Body: Encodable {
-            let event: RecordedEvent
-            typealias CodingKeys = EventWireKey
-            func encode(to encoder: any Encoder) throws {
-                var container = encoder.container(keyedBy: CodingKeys.self)
-                try container.encode(event.position, forKey: .position)
-                try container.encode(event.streamID.lowercased, forKey: .streamID)
-                try container.encode(event.streamVersion, forKey: .streamVersion)
-                try container.encode(event.eventID.lowercased, forKey: .eventID)
-                try container.encode(event.type, forKey: .type)
-                try container.encode(event.schemaVersion, forKey: .schemaVersion)
-                try container.encode(
-                    try JSONDecoder().decode(JSONValue.self, from: Data(event.data.utf8)), forKey: .data)
-                try container.encode(
-                    try JSONDecoder().decode(JSONValue.self, from: Data(event.metadata.utf8)), forKey: .metadata
-                )
-                try container.encode(Timestamp.string(from: event.occurredAt), forKey: .occurredAt)
-                try container.encode(Timestamp.string(from: event.recordedAt), forKey: .recordedAt)
-            }
-        }
-        return CanonicalJSON.string(Body(event: self))
+    /// The event as the API shows it (`/history`, `/v1/events`), its members in sorted order; `data` and
+    /// `metadata` are the log's JSON, read and written again in canonical form.
+    public func document() throws -> String {
+        var writer = CanonicalJSONWriter(capacity: data.utf8.count + metadata.utf8.count + 256)
+        writer.beginObject()
+        writer.key(named: EventWireKey.data.rawValue)
+        writer.value(try JSONValue(parsing: data))
+        writer.key(named: EventWireKey.eventID.rawValue)
+        writer.value(eventID)
+        writer.key(named: EventWireKey.metadata.rawValue)
+        writer.value(try JSONValue(parsing: metadata))
+        writer.key(named: EventWireKey.occurredAt.rawValue)
+        writer.timestamp(occurredAt)
+        writer.key(named: EventWireKey.position.rawValue)
+        writer.value(position)
+        writer.key(named: EventWireKey.recordedAt.rawValue)
+        writer.timestamp(recordedAt)
+        writer.key(named: EventWireKey.schemaVersion.rawValue)
+        writer.value(schemaVersion)
+        writer.key(named: EventWireKey.streamID.rawValue)
+        writer.value(streamID)
+        writer.key(named: EventWireKey.streamVersion.rawValue)
+        writer.value(streamVersion)
+        writer.key(named: EventWireKey.type.rawValue)
+        writer.value(type)
+        writer.endObject()
+        return writer.string
     }
 }

@@ -34,9 +34,14 @@ public struct EventMetadata: Sendable, Equatable, Codable {
 extension RecordedEvent {
     /// The domain event and its context, as the decider folds them.
     public func datasetEvent() throws -> (DatasetEvent, EventContext) {
-        let metadata = try JSONDecoder().decode(EventMetadata.self, from: Data(self.metadata.utf8))
-        return (
-            try DatasetEvent.decode(type: type, data: data), EventContext(actor: metadata.actor, occurredAt: occurredAt)
-        )
+        // Only the actor matters to the fold; the writer reads whole streams through here.
+        let actor = try JSONReader.read(metadata) { reader throws(JSONReadError) in
+            var actor: String?
+            try reader.readObject { key, reader throws(JSONReadError) in
+                if key == "actor", actor == nil { actor = try reader.string() } else { try reader.skipValue() }
+            }
+            return try reader.required(actor, "actor")
+        }
+        return (try DatasetEvent.decode(type: type, data: data), EventContext(actor: actor, occurredAt: occurredAt))
     }
 }

@@ -1,0 +1,55 @@
+import Foundation
+import StrataCore
+import StrataStore
+import StrataTestSupport
+import Testing
+
+/// The feed and the audit trail write each event by hand, for speed; the bytes must stay those the
+/// encoder gave (sorted keys), which clients and `as_of` replays of earlier answers have seen.
+@Suite("Rendering events")
+struct EventDocumentTests {
+    @Test func everyEventIsWrittenAsTheEncoderWroteIt() async throws {
+        try await withTestDatabase { database in
+            let writer = CatalogWriter(client: database.client, logger: database.logger)
+            _ = try await RandomWorkload(writer: writer, clients: 2).run(commands: 200)
+            let events = try await EventStore(client: database.client, logger: database.logger)
+                .readAll(after: 0, limit: 10_000)
+            #expect(events.count > 100)
+            for event in events {
+                #expect(try event.document() == CanonicalJSON.string(EncodedEvent(event)))
+            }
+        }
+    }
+}
+
+/// An event as API.md spells it, through `JSONEncoder`: the oracle.
+private struct EncodedEvent: Encodable {
+    let event: RecordedEvent
+
+    init(_ event: RecordedEvent) { self.event = event }
+
+    enum CodingKeys: String, CodingKey {
+        case position, type, data, metadata
+        case streamID = "stream_id"
+        case streamVersion = "stream_version"
+        case eventID = "event_id"
+        case schemaVersion = "schema_version"
+        case occurredAt = "occurred_at"
+        case recordedAt = "recorded_at"
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(event.position, forKey: .position)
+        try container.encode(event.streamID.lowercased, forKey: .streamID)
+        try container.encode(event.streamVersion, forKey: .streamVersion)
+        try container.encode(event.eventID.lowercased, forKey: .eventID)
+        try container.encode(event.type, forKey: .type)
+        try container.encode(event.schemaVersion, forKey: .schemaVersion)
+        try container.encode(try JSONDecoder().decode(JSONValue.self, from: Data(event.data.utf8)), forKey: .data)
+        try container.encode(
+            try JSONDecoder().decode(JSONValue.self, from: Data(event.metadata.utf8)), forKey: .metadata)
+        try container.encode(Timestamp.string(from: event.occurredAt), forKey: .occurredAt)
+        try container.encode(Timestamp.string(from: event.recordedAt), forKey: .recordedAt)
+    }
+}
