@@ -75,6 +75,18 @@ public enum DatasetProjector {
         position: Int64
     ) -> [Change] {
         var changes: [Change] = []
+        collectChanges(after: state, event: event, context: context, position: position, into: &changes)
+        return changes
+    }
+
+    /// Appends the changes `event` makes to `changes`: a replay reuses one array for millions of events.
+    static func collectChanges(
+        after state: DatasetState,
+        event: DatasetEvent,
+        context: EventContext,
+        position: Int64,
+        into changes: inout [Change]
+    ) {
         // The state's first event is its DatasetCreated: every later one ends the row before it.
         if state.streamVersion > 1 { changes.append(.closeState(state.id)) }
         changes.append(
@@ -140,7 +152,6 @@ public enum DatasetProjector {
         case .archived, .restored:
             break
         }
-        return changes
     }
 
     /// The key of the (namespace, name) reservation: names may be longer than a btree entry can hold.

@@ -34,13 +34,20 @@ struct ReplayEvent: Sendable {
         )
         var events: [ReplayEvent] = []
         events.reserveCapacity(limit)
-        for try await (position, stream, type, data, actor, occurredAt) in rows.decode(
-            (Int64, UUID, String, ByteBuffer, String, Date).self)
-        {
+        // Each cell is decoded by its type's own decoder: the generic decode of a row as a tuple looked
+        // up the tuple's type metadata once per row, and cost twice as much as the decoding itself.
+        let context = PostgresDecodingContext.default
+        for try await row in rows {
+            var cells = row.makeIterator()
+            func next<Value: PostgresDecodable>(_: Value.Type) throws -> Value {
+                guard let cell = cells.next() else { throw PostgresDecodingError.Code.missingData }
+                var bytes = cell.bytes ?? ByteBuffer()
+                return try Value(from: &bytes, type: cell.dataType, format: cell.format, context: context)
+            }
             events.append(
                 ReplayEvent(
-                    position: position, streamID: stream, type: type, data: data, actor: actor,
-                    occurredAt: occurredAt))
+                    position: try next(Int64.self), streamID: try next(UUID.self), type: try next(String.self),
+                    data: try next(ByteBuffer.self), actor: try next(String.self), occurredAt: try next(Date.self)))
         }
         return events
     }
@@ -55,15 +62,24 @@ struct ReplayEvent: Sendable {
 struct ProjectionReplay: Sendable {
     /// The projection tables being built; changes to other tables are ignored.
     let tables: Set<ProjectionTable>
-    private(set) var states: [UUID: DatasetState] = [:]
+    /// Each stream's state and the rows it holds open, in one entry: one hash lookup per event.
+    private var streams: [UUID: Stream] = [:]
     private(set) var position: Int64 = 0
-    private var openStates: [UUID: (row: DatasetProjector.StateRow, from: Int64)] = [:]
-    private var openNames: [UUID: (key: [UInt8], from: Int64)] = [:]
     /// Finished rows, waiting to be loaded.
     private(set) var pending = CopyRows()
+    /// The changes of the event being replayed, in an array kept from one event to the next.
+    private var changes: [DatasetProjector.Change] = []
 
     /// Whether every projection is being built, so no change needs filtering out.
     private let buildsEveryTable: Bool
+
+    private struct Stream {
+        var state: DatasetState
+        /// The stream's current state row, written once the next event closes it.
+        var openState: (row: DatasetProjector.StateRow, from: Int64)?
+        /// The stream's name reservation, written once it is released.
+        var openName: (key: [UInt8], from: Int64)?
+    }
 
     init(tables: Set<String>) {
         self.tables = Set(tables.compactMap(ProjectionTable.init(name:)))
@@ -73,29 +89,48 @@ struct ProjectionReplay: Sendable {
     /// The changes one event makes, given the replayed state; also advances that state.
     mutating func changes(for event: ReplayEvent) throws -> [DatasetProjector.Change] {
         let (domainEvent, context) = try event.datasetEvent()
-        // Changed where it lies in the dictionary: neither the state nor its versions are copied.
-        let changes = { (state: inout DatasetState) in
-            state.apply(domainEvent, context: context)
-            return DatasetProjector.changes(
-                after: state, event: domainEvent, context: context, position: event.position)
-        }(&states[event.streamID, default: DatasetState(id: event.streamID)])
+        var changes: [DatasetProjector.Change] = []
+        { (stream: inout Stream) in
+            stream.state.apply(domainEvent, context: context)
+            DatasetProjector.collectChanges(
+                after: stream.state, event: domainEvent, context: context, position: event.position, into: &changes)
+        }(&streams[event.streamID, default: Stream(state: DatasetState(id: event.streamID))])
         position = event.position
         return buildsEveryTable ? changes : changes.filter { tables.contains($0.table) }
     }
 
     /// Replays one event into the pending rows.
     mutating func apply(_ event: ReplayEvent) throws {
-        for change in try changes(for: event) {
-            record(change, at: event.position)
-        }
+        let (domainEvent, context) = try event.datasetEvent()
+        var changes: [DatasetProjector.Change] = []
+        swap(&changes, &self.changes)
+        changes.removeAll(keepingCapacity: true)
+        let (position, buildsEveryTable, tables) = (event.position, buildsEveryTable, tables)
+        // Changed where it lies in the dictionary: neither the state nor its versions are copied.
+        { (stream: inout Stream, pending: inout CopyRows) in
+            stream.state.apply(domainEvent, context: context)
+            DatasetProjector.collectChanges(
+                after: stream.state, event: domainEvent, context: context, position: position, into: &changes)
+            for change in changes where buildsEveryTable || tables.contains(change.table) {
+                Self.record(change, of: &stream, at: position, into: &pending)
+            }
+        }(&streams[event.streamID, default: Stream(state: DatasetState(id: event.streamID))], &pending)
+        swap(&changes, &self.changes)
+        self.position = position
     }
 
-    private mutating func record(_ change: DatasetProjector.Change, at position: Int64) {
+    /// Writes a finished row to `pending`, or holds a row open in `stream` until a later event ends it.
+    private static func record(
+        _ change: DatasetProjector.Change, of stream: inout Stream, at position: Int64, into pending: inout CopyRows
+    ) {
         switch change {
-        case .closeState(let id):
-            if let open = openStates.removeValue(forKey: id) { emit(open.row, from: open.from, to: position) }
+        case .closeState:
+            if let open = stream.openState {
+                pending.state(open.row, from: open.from, to: position)
+                stream.openState = nil
+            }
         case .openState(let row):
-            openStates[row.datasetID] = (row, position)
+            stream.openState = (row, position)
         case .addIdentity(let row):
             pending.line(.datasetIdentities) { line in
                 line.uuid(row.datasetID)
@@ -123,10 +158,13 @@ struct ProjectionReplay: Sendable {
                 line.integer(version)
                 line.bigint(position)
             }
-        case .reserveName(let key, let id):
-            openNames[id] = (key, position)
+        case .reserveName(let key, _):
+            stream.openName = (key, position)
         case .releaseName(let id):
-            if let open = openNames.removeValue(forKey: id) { emitName(open.key, id, from: open.from, to: position) }
+            if let open = stream.openName {
+                pending.name(open.key, id, from: open.from, to: position)
+                stream.openName = nil
+            }
         case .addEdge(let edge):
             pending.line(.lineageEdges) { line in
                 line.uuid(edge.to.datasetID)
@@ -153,11 +191,15 @@ struct ProjectionReplay: Sendable {
     }
 
     /// Moves every still-open row to the pending rows, with no end: the state at the replayed position.
+    /// The states stay: a catch-up goes on from them.
     mutating func closeOut() {
-        for (_, open) in openStates { emit(open.row, from: open.from, to: nil) }
-        for (id, open) in openNames { emitName(open.key, id, from: open.from, to: nil) }
-        openStates = [:]
-        openNames = [:]
+        for index in streams.indices {
+            let (id, stream) = streams[index]
+            if let open = stream.openState { pending.state(open.row, from: open.from, to: nil) }
+            if let open = stream.openName { pending.name(open.key, id, from: open.from, to: nil) }
+            streams.values[index].openState = nil
+            streams.values[index].openName = nil
+        }
     }
 
     /// Hands over the pending rows and forgets them.
@@ -165,9 +207,12 @@ struct ProjectionReplay: Sendable {
         defer { pending = CopyRows() }
         return pending
     }
+}
 
-    private mutating func emit(_ row: DatasetProjector.StateRow, from: Int64, to: Int64?) {
-        pending.line(.datasetStates) { line in
+extension CopyRows {
+    /// A `dataset_states` row, true from `from` until `to`.
+    fileprivate mutating func state(_ row: DatasetProjector.StateRow, from: Int64, to: Int64?) {
+        line(.datasetStates) { line in
             line.uuid(row.datasetID)
             line.bigint(from)
             line.bigint(to)
@@ -178,15 +223,15 @@ struct ProjectionReplay: Sendable {
         }
     }
 
-    private mutating func emitName(_ key: [UInt8], _ id: UUID, from: Int64, to: Int64?) {
-        pending.line(.datasetNames) { line in
+    /// A `dataset_names` row, the name held from `from` until `to`.
+    fileprivate mutating func name(_ key: [UInt8], _ id: UUID, from: Int64, to: Int64?) {
+        line(.datasetNames) { line in
             line.bytea(key)
             line.uuid(id)
             line.bigint(from)
             line.bigint(to)
         }
     }
-
 }
 
 /// The tables of `Projections/*.sql`, as the replay writes their rows. (Numbered, so that a replay
