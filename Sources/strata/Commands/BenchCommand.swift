@@ -60,12 +60,7 @@ struct RebuildBench: AsyncParsableCommand {
                     String(
                         format: "rebuild %d: %d events in %.2f s = %.0f events/s", round, written,
                         report.elapsed.seconds, rates.last ?? 0))
-                let stages = report.stages
-                print(
-                    String(
-                        format: "  waiting to read %.2f s, replaying %.2f s, waiting to load %.2f s, indexing %.2f s",
-                        stages.reading.seconds, stages.projecting.seconds, stages.loading.seconds,
-                        stages.indexing.seconds))
+                print(ProgressLine.stages(report.stages))
             }
             print(String(format: "rebuild median: %.0f events/s", rates.sorted()[rates.count / 2]))
         }

@@ -25,6 +25,7 @@ struct ReplayCommand: AsyncParsableCommand {
         print(
             "rebuilt \(report.projections.joined(separator: ", ")) up to position \(report.position) in \(report.elapsed)"
         )
+        print(ProgressLine.stages(report.stages))
     }
 }
 
@@ -67,6 +68,13 @@ enum ProgressLine {
             format: "\r%lld / %lld events, %.0f events/s, ETA %.0f s   ", progress.eventsDone, progress.eventsTotal,
             rate, left)
         FileHandle.standardError.write(Data(line.utf8))
+    }
+
+    /// Where a bulk load's time went, for finding what to make faster.
+    static func stages(_ stages: BulkLoad.Stages) -> String {
+        String(
+            format: "  waiting to read %.2f s, replaying %.2f s, waiting to load %.2f s, indexing %.2f s",
+            stages.reading.seconds, stages.projecting.seconds, stages.loading.seconds, stages.indexing.seconds)
     }
 
     static func finish() {
