@@ -55,6 +55,24 @@ struct LogArchiveTests {
                 var gap = lines
                 gap.remove(at: 1)  // the first stream's version 2 is missing
                 await #expect(throws: ImportError.self) { try await archive.importLog(gap) }
+                // Well-formed lines, but a stream the catalog could never have written: its first draft
+                // is version 5.
+                func object(_ line: String) throws -> [String: Any] {
+                    try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+                }
+                let draft = try #require(
+                    try lines.firstIndex { try object($0)["type"] as? String == "DatasetVersionDrafted" })
+                var line = try object(lines[draft])
+                var data = try #require(line["data"] as? [String: Any])
+                var version = try #require(data["version"] as? [String: Any])
+                #expect(version["version"] as? Int == 1)
+                version["version"] = 5
+                data["version"] = version
+                line["data"] = data
+                var skipping = lines
+                skipping[draft] = String(decoding: try JSONSerialization.data(withJSONObject: line), as: UTF8.self)
+                let refused = await #expect(throws: ImportError.self) { try await archive.importLog(skipping) }
+                #expect("\(refused!)".contains("line \(draft + 1): it drafts version 5"), "\(refused!)")
                 let position = try await EventStore(client: empty.client, logger: empty.logger).lastPosition()
                 #expect(position == 0)
             }

@@ -70,6 +70,45 @@ struct ProjectionMaintenanceTests {
         }
     }
 
+    /// An event written into the log by hand that its stream cannot hold (here a draft that skips
+    /// versions) stops a rebuild with the event named; the live projections stay as they were.
+    @Test func aRebuildRefusesAnEventItsStreamCannotHoldAndKeepsTheLiveProjections() async throws {
+        try await withTestDatabase { database in
+            let writer = CatalogWriter(client: database.client, logger: database.logger)
+            _ = try await RandomWorkload(writer: writer, clients: 2).run(commands: 40)
+            let (stream, version) = try #require(
+                try await database.client.query(
+                    "SELECT stream_id, max(stream_version) FROM events GROUP BY stream_id ORDER BY 1 LIMIT 1",
+                    logger: database.logger
+                ).collect().first?.decode((UUID, Int64).self))
+            let before = try await maintenance(database).verify()
+            #expect(before.isClean)
+            let skipping = DatasetEvent.versionDrafted(
+                .init(version: VersionSnapshot(version: 99, fields: VersionFields()), changedFields: []))
+            let appended = try await EventStore(client: database.client, logger: database.logger).append(
+                [
+                    NewEvent(
+                        eventID: UUID(), type: skipping.type, data: try skipping.encodedData(),
+                        metadata: #"{"actor": "hand"}"#, occurredAt: Date())
+                ],
+                to: stream, expectedVersion: .exactly(version))
+            let position = try #require(appended.positions.first)
+
+            let error = await #expect(throws: ProjectionError.self) { try await maintenance(database).rebuild() }
+            let message = "\(error.map { "\($0)" } ?? "")"
+            #expect(message.contains("position \(position)"), "\(message)")
+            #expect(message.contains("it drafts version 99"), "\(message)")
+            let live = try await database.client.query(
+                "SELECT count(*) FROM dataset_states WHERE valid_from = \(position)", logger: database.logger
+            ).collect().first?.decode(Int.self)
+            #expect(live == 0)
+            #expect(
+                try await database.client.query(
+                    "SELECT count(*) FROM pg_namespace WHERE nspname = 'strata_rebuild'", logger: database.logger
+                ).collect().first?.decode(Int.self) == 0)
+        }
+    }
+
     /// Two rebuilds asked for at once (say the admin endpoint while a start-up rebuild runs) share the
     /// scratch schema; they take turns, both succeed, and leave nothing behind.
     @Test func twoRebuildsAtOnceTakeTurnsAndBothSucceed() async throws {

@@ -100,6 +100,28 @@ public struct DatasetState: Sendable, Equatable {
         return next
     }
 
+    /// Why `event` cannot follow this state in a log, or nil if it can: what folding it (and projecting
+    /// it) relies on. The decider never appends such an event; an imported file, or rows written into
+    /// the log by hand, might hold one, and a replay refuses it rather than folding nonsense.
+    public func inconsistency(of event: DatasetEvent) -> String? {
+        switch event {
+        case .created where exists:
+            return "the dataset is created a second time"
+        case .created:
+            return nil
+        case _ where !exists:
+            return "the stream has no DatasetCreated before its \(event.type)"
+        case .versionDrafted(let drafted) where drafted.version.version != latestVersion + 1:
+            return "it drafts version \(drafted.version.version), but the next version is \(latestVersion + 1)"
+        case .published(let published) where version(published.version) == nil:
+            return "it publishes version \(published.version), which was never drafted"
+        case .versionUsed(let used) where version(used.version) == nil:
+            return "it records a use of version \(used.version), which was never drafted"
+        default:
+            return nil
+        }
+    }
+
     /// Moves this state past `event`, in place: a replay folds millions of events, and copying the
     /// state (and its versions) for each one showed.
     public mutating func apply(_ event: DatasetEvent, context: EventContext) {

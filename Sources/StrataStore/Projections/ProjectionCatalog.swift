@@ -90,6 +90,8 @@ public enum ProjectionError: Error, CustomStringConvertible {
     case unknown(String, known: [String])
     /// Verify orders each table by its primary key, so every projection table needs one.
     case noPrimaryKey(String)
+    /// An event in the log that cannot follow the ones before it in its stream.
+    case inconsistentLog(position: Int64, stream: UUID, reason: String)
 
     public var description: String {
         switch self {
@@ -97,6 +99,10 @@ public enum ProjectionError: Error, CustomStringConvertible {
             return "there is no projection \(name); the projections are \(known.joined(separator: ", "))"
         case .noPrimaryKey(let table):
             return "projection table \(table) has no primary key, which verify orders its rows by"
+        case .inconsistentLog(let position, let stream, let reason):
+            return
+                "the event at position \(position) (stream \(stream.lowercased)) cannot follow the ones before it: "
+                + "\(reason); the projections were left as they were"
         }
     }
 }

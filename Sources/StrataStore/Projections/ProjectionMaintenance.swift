@@ -69,6 +69,10 @@ public struct ProjectionMaintenance: Sendable {
                 try await lockHolder.perform("SELECT pg_advisory_unlock(\(Self.rebuildLock))", logger: logger)
                 return report
             } catch {
+                // Still holding the lock, so the half-built tables are this rebuild's own. (After a crash
+                // they stay until the next rebuild drops them.)
+                try? await lockHolder.perform(
+                    "DROP SCHEMA IF EXISTS \(unescaped: Self.rebuildSchema) CASCADE", logger: logger)
                 try? await lockHolder.perform("SELECT pg_advisory_unlock(\(Self.rebuildLock))", logger: logger)
                 throw error
             }
@@ -77,6 +81,8 @@ public struct ProjectionMaintenance: Sendable {
 
     /// The session-level advisory lock a rebuild holds from start to swap.
     static let rebuildLock: Int64 = 6_004_514_643_731_631_687
+    /// Where a rebuild builds the new tables.
+    static let rebuildSchema = "strata_rebuild"
 
     private func rebuildHoldingTheLock(
         _ definitions: [ProjectionCatalog.Definition],
@@ -84,7 +90,7 @@ public struct ProjectionMaintenance: Sendable {
     ) async throws -> RebuildReport {
         let tables = Set(definitions.map(\.name))
         let started = ContinuousClock.now
-        let schema = "strata_rebuild"
+        let schema = Self.rebuildSchema
         var replay = ParallelReplay(tables: tables)
         let load = BulkLoad(schema: schema, definitions: definitions, batchSize: batchSize, logger: logger)
 

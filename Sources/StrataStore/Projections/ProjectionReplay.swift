@@ -18,6 +18,14 @@ struct ReplayEvent: Sendable {
         return (event, EventContext(actor: actor, occurredAt: occurredAt))
     }
 
+    /// Throws unless `event` (this one, decoded) can follow `state`: a log the decider could not have
+    /// written stops the replay with the event named, before it is folded.
+    func check(_ event: DatasetEvent, after state: DatasetState) throws {
+        if let reason = state.inconsistency(of: event) {
+            throw ProjectionError.inconsistentLog(position: position, stream: streamID, reason: reason)
+        }
+    }
+
     /// Up to `limit` events with positions in `(after, upTo]`, in log order.
     static func read(
         after position: Int64, upTo head: Int64, limit: Int, on connection: PostgresConnection, logger: Logger
@@ -90,7 +98,8 @@ struct ProjectionReplay: Sendable {
     mutating func changes(for event: ReplayEvent) throws -> [DatasetProjector.Change] {
         let (domainEvent, context) = try event.datasetEvent()
         var changes: [DatasetProjector.Change] = []
-        { (stream: inout Stream) in
+        try { (stream: inout Stream) in
+            try event.check(domainEvent, after: stream.state)
             stream.state.apply(domainEvent, context: context)
             DatasetProjector.collectChanges(
                 after: stream.state, event: domainEvent, context: context, position: event.position, into: &changes)
@@ -107,7 +116,8 @@ struct ProjectionReplay: Sendable {
         changes.removeAll(keepingCapacity: true)
         let (position, buildsEveryTable, tables) = (event.position, buildsEveryTable, tables)
         // Changed where it lies in the dictionary: neither the state nor its versions are copied.
-        { (stream: inout Stream, pending: inout CopyRows) in
+        try { (stream: inout Stream, pending: inout CopyRows) in
+            try event.check(domainEvent, after: stream.state)
             stream.state.apply(domainEvent, context: context)
             DatasetProjector.collectChanges(
                 after: stream.state, event: domainEvent, context: context, position: position, into: &changes)
@@ -194,9 +204,11 @@ struct ProjectionReplay: Sendable {
     /// The states stay: a catch-up goes on from them.
     mutating func closeOut() {
         for index in streams.indices {
-            let (id, stream) = streams[index]
-            if let open = stream.openState { pending.state(open.row, from: open.from, to: nil) }
-            if let open = stream.openName { pending.name(open.key, id, from: open.from, to: nil) }
+            // Through the values in place: taking the entry out would copy (and retain) the whole state.
+            if let open = streams.values[index].openState { pending.state(open.row, from: open.from, to: nil) }
+            if let open = streams.values[index].openName {
+                pending.name(open.key, streams.keys[index], from: open.from, to: nil)
+            }
             streams.values[index].openState = nil
             streams.values[index].openName = nil
         }
