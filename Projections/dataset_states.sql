@@ -5,7 +5,7 @@
 -- Every event of a dataset opens a new row, so the event at valid_from (events.global_position =
 -- valid_from) says who changed the dataset last, when, and its stream version: those are read from the
 -- log rather than copied here. What the dataset is (its name, where it was cloned from) is in
--- dataset_identities; what its versions say is in version_documents.
+-- dataset_identities; what its versions say is in dataset_versions.
 CREATE TABLE dataset_states (
     dataset_id        uuid    NOT NULL,
     valid_from        bigint  NOT NULL,

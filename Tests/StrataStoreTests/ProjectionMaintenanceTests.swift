@@ -16,8 +16,8 @@ struct ProjectionMaintenanceTests {
             #expect(report.isClean, "\(report.tables.filter { !$0.matches })")
             #expect(
                 report.tables.map(\.table).sorted() == [
-                    "dataset_identities", "dataset_names", "dataset_states", "dataset_usages", "lineage_edges",
-                    "version_documents", "version_publications",
+                    "dataset_identities", "dataset_names", "dataset_states", "dataset_usages", "dataset_versions",
+                    "lineage_edges", "version_publications",
                 ])
             #expect(report.tables.allSatisfy { $0.liveRows > 0 })
         }
@@ -29,15 +29,15 @@ struct ProjectionMaintenanceTests {
             _ = try await RandomWorkload(writer: writer, clients: 2).run(commands: 60)
             try await database.client.perform(
                 """
-                UPDATE version_documents SET owner = 'tampered'
-                WHERE (dataset_id, version) = (SELECT dataset_id, version FROM version_documents LIMIT 1)
+                UPDATE dataset_versions SET owner = 'tampered'
+                WHERE (dataset_id, version) = (SELECT dataset_id, version FROM dataset_versions LIMIT 1)
                 """,
                 logger: database.logger
             )
             let report = try await maintenance(database).verify()
             #expect(!report.isClean)
             let drift = try #require(report.tables.first { !$0.matches })
-            #expect(drift.table == "version_documents")
+            #expect(drift.table == "dataset_versions")
             #expect(drift.firstDifference?.contains("tampered") == true, "\(drift.firstDifference ?? "no row named")")
             #expect(report.tables.filter { !$0.matches }.count == 1)
         }
@@ -197,8 +197,8 @@ struct ProjectionMaintenanceTests {
             #expect(rebuilt.status == 0, "\(rebuilt.output)")
             #expect(
                 rebuilt.output.contains(
-                    "rebuilt dataset_identities, dataset_names, dataset_states, dataset_usages, lineage_edges, "
-                        + "version_documents, version_publications"))
+                    "rebuilt dataset_identities, dataset_names, dataset_states, dataset_usages, dataset_versions, "
+                        + "lineage_edges, version_publications"))
             #expect(try await maintenance(database).verify().isClean)
             let verified = try StrataBinary.run(["verify", "--database-url", database.url])
             #expect(verified.status == 0, "\(verified.output)")
@@ -209,16 +209,16 @@ struct ProjectionMaintenanceTests {
         try await withTestDatabase { database in
             let writer = CatalogWriter(client: database.client, logger: database.logger)
             _ = try await RandomWorkload(writer: writer, clients: 2).run(commands: 50)
-            // As if Projections/version_documents.sql had been edited since it was built.
+            // As if Projections/dataset_versions.sql had been edited since it was built.
             try await database.client.perform(
-                "UPDATE projections SET definition_hash = 'old' WHERE name = 'version_documents'",
+                "UPDATE projections SET definition_hash = 'old' WHERE name = 'dataset_versions'",
                 logger: database.logger)
-            #expect(try await maintenance(database).outdated() == ["version_documents"])
+            #expect(try await maintenance(database).outdated() == ["dataset_versions"])
 
             let migrate = try StrataBinary.run(["migrate", "--database-url", database.url])
             #expect(migrate.status == 0, "\(migrate.output)")
             #expect(try await maintenance(database).outdated().isEmpty)
-            let rebuiltAt = try await maintenance(database).status().first { $0.name == "version_documents" }?.rebuiltAt
+            let rebuiltAt = try await maintenance(database).status().first { $0.name == "dataset_versions" }?.rebuiltAt
             #expect(rebuiltAt != nil)
             #expect(try await maintenance(database).verify().isClean)
         }

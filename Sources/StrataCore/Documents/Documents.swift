@@ -3,9 +3,9 @@ import Foundation
 /// The API's JSON for a dataset, a version and a usage, each rendered from the domain state alone.
 ///
 /// Keys are sorted and nothing depends on a clock or on other rows, so a rebuild from the log renders
-/// the very same bytes. A version's document is stored once, when the version is drafted, without its
-/// status (``VersionDocument``); a dataset's document is put together when it is read, from its
-/// ``DatasetSummary`` and its current version's document.
+/// the very same bytes. A version's document is rendered when it is read, from the event that drafted
+/// it (which holds the whole snapshot) and the status the version has there; a dataset's document is
+/// put together from its ``DatasetSummary`` and its current version's document.
 public enum Documents {
     public static func dataset(_ state: DatasetState) -> String {
         dataset(
@@ -14,8 +14,8 @@ public enum Documents {
         )
     }
 
-    /// `currentVersion` must be the current version's document, as ``VersionDocument/with(status:)``
-    /// renders it; it goes in as it is.
+    /// `currentVersion` must be the current version's document, as ``version(_:of:status:)`` renders
+    /// it; it goes in as it is.
     public static func dataset(_ summary: DatasetSummary, currentVersion: String?) -> String {
         var writer = CanonicalJSONWriter(capacity: 1024)
         writer.dataset(summary, currentVersion: currentVersion)
@@ -23,17 +23,15 @@ public enum Documents {
     }
 
     public static func version(_ number: Int, of state: DatasetState) -> String {
-        versionDocument(number, of: state).with(status: state.status(ofVersion: number))
+        version(state.versions[number - 1], of: state.id, status: state.status(ofVersion: number))
     }
 
-    /// The version's document with its status left out.
-    public static func versionDocument(_ number: Int, of state: DatasetState) -> VersionDocument {
+    /// A version's document: what it was drafted with, by whom and when, and `status`, the one thing
+    /// about it that changes as its dataset goes on.
+    public static func version(_ record: VersionRecord, of datasetID: UUID, status: VersionStatus) -> String {
         var writer = CanonicalJSONWriter(capacity: 768)
-        let status = writer.version(number, of: state)
-        return VersionDocument(
-            beforeStatus: String(decoding: writer.bytes[..<status.lowerBound], as: UTF8.self),
-            afterStatus: String(decoding: writer.bytes[status.upperBound...], as: UTF8.self)
-        )
+        writer.version(record, of: datasetID, status: status)
+        return writer.string
     }
 
     public static func usage(_ usage: UsageRecord, of datasetID: UUID, position: Int64) -> String {
@@ -57,27 +55,6 @@ public enum Documents {
         writer.value(usage.version)
         writer.endObject()
         return writer.string
-    }
-}
-
-/// A version's document without its status, in the two halves around it.
-///
-/// Everything in a version's document is fixed when the version is drafted except its status, which
-/// moves from draft to published to superseded (or discarded) as the dataset goes on; so it is rendered
-/// once and the status put in when it is read.
-public struct VersionDocument: Sendable, Equatable {
-    /// The document up to the status's value: `{"change_note":…,"status":`.
-    public var beforeStatus: String
-    /// The document after it: `,"tags":[…],"version":3}`.
-    public var afterStatus: String
-
-    public init(beforeStatus: String, afterStatus: String) {
-        self.beforeStatus = beforeStatus
-        self.afterStatus = afterStatus
-    }
-
-    public func with(status: VersionStatus) -> String {
-        beforeStatus + "\"" + status.rawValue + "\"" + afterStatus
     }
 }
 
@@ -170,10 +147,8 @@ extension CanonicalJSONWriter {
         endObject()
     }
 
-    /// A version as the API shows it: its snapshot's fields, its status and who made it when. Answers
-    /// where in `bytes` the status's value went.
-    mutating func version(_ number: Int, of state: DatasetState) -> Range<Int> {
-        let record = state.versions[number - 1]
+    /// A version as the API shows it: its snapshot's fields, its status and who made it when.
+    mutating func version(_ record: VersionRecord, of datasetID: UUID, status: VersionStatus) {
         let fields = record.snapshot.fields
         beginObject()
         key("change_note")
@@ -183,7 +158,7 @@ extension CanonicalJSONWriter {
         key("created_by")
         value(record.createdBy)
         key("dataset_id")
-        value(state.id)
+        value(datasetID)
         key("description")
         value(fields.description)
         key("format")
@@ -207,17 +182,14 @@ extension CanonicalJSONWriter {
         key("size_bytes")
         value(fields.sizeBytes)
         key("status")
-        let start = bytes.count
-        value(state.status(ofVersion: number).rawValue)
-        let status = start..<bytes.count
+        value(status.rawValue)
         key("tags")
         beginArray()
         for tag in fields.tags { value(tag) }
         endArray()
         key("version")
-        value(number)
+        value(record.snapshot.version)
         endObject()
-        return status
     }
 
     mutating func versionRef(_ reference: VersionRef) {

@@ -201,24 +201,26 @@ public struct CatalogSnapshot: Sendable {
 
     /// All versions, newest first.
     public func versions(of id: UUID) async throws -> [String] {
-        try await versionDocuments(of: id, number: nil)
+        try await datasetVersions(of: id, number: nil)
     }
 
     public func version(_ number: Int, of id: UUID) async throws -> String? {
-        try await versionDocuments(of: id, number: number).first
+        try await datasetVersions(of: id, number: number).first
     }
 
-    /// Versions with the status each had at this snapshot's position, put into its stored document.
-    private func versionDocuments(of id: UUID, number: Int?) async throws -> [String] {
+    /// Versions with the status each had at this snapshot's position, rendered from the events that
+    /// drafted them.
+    private func datasetVersions(of id: UUID, number: Int?) async throws -> [String] {
         let rows = try await connection.query(
             """
-            SELECT v.version, s.published_version, p.version IS NOT NULL, v.before_status, v.after_status
-            FROM version_documents v
+            SELECT v.version, s.published_version, p.version IS NOT NULL, \(unescaped: Self.draftingColumns)
+            FROM dataset_versions v
             JOIN dataset_states s ON s.dataset_id = v.dataset_id
              AND CASE WHEN \(isHead) THEN s.valid_to IS NULL
                       ELSE s.valid_from <= \(position) AND (s.valid_to IS NULL OR s.valid_to > \(position)) END
             LEFT JOIN version_publications p
               ON p.dataset_id = v.dataset_id AND p.version = v.version AND p.valid_from <= \(position)
+            JOIN events d ON d.global_position = v.valid_from
             WHERE v.dataset_id = \(id) AND v.valid_from <= \(position)
               AND (\(number)::integer IS NULL OR v.version = \(number))
             ORDER BY v.version DESC
@@ -226,13 +228,28 @@ public struct CatalogSnapshot: Sendable {
             logger: logger
         )
         var documents: [String] = []
-        for try await (version, published, wasPublished, before, after) in rows.decode(
-            (Int, Int?, Bool, String, String).self)
+        for try await (version, published, wasPublished, type, data, createdAt, createdBy) in rows.decode(
+            (Int, Int?, Bool, String, ByteBuffer, Date, String).self)
         {
             let status = VersionStatus(ofVersion: version, publishedVersion: published, wasPublished: wasPublished)
-            documents.append(VersionDocument(beforeStatus: before, afterStatus: after).with(status: status))
+            let record = try Self.versionRecord(type: type, data: data, createdAt: createdAt, createdBy: createdBy)
+            documents.append(Documents.version(record, of: id, status: status))
         }
         return documents
+    }
+
+    /// The columns of the event that drafted a version (`d`, joined at the version's `valid_from`).
+    private static let draftingColumns = "d.event_type, d.data::text, d.occurred_at, d.metadata->>'actor'"
+
+    /// A version as its drafting event recorded it.
+    private static func versionRecord(type: String, data: ByteBuffer, createdAt: Date, createdBy: String) throws
+        -> VersionRecord
+    {
+        let event = try data.withUnsafeReadableBytes { try DatasetEvent.decode(type: type, json: $0) }
+        guard case .versionDrafted(let drafted) = event else {
+            throw UnreadableProjectionRow(description: "a version's row points at a \(type) event, not a draft")
+        }
+        return VersionRecord(snapshot: drafted.version, createdAt: createdAt, createdBy: createdBy)
     }
 
     /// Usage pins, in the order they were recorded.
@@ -313,19 +330,21 @@ public struct CatalogSnapshot: Sendable {
 
     /// What a dataset's document is assembled from: `s` is the dataset's `dataset_states` row at the
     /// snapshot's position; who created and last changed it, and its stream version, are the envelopes
-    /// of the events that opened its identity and that state; `v` is its current version.
+    /// of the events that opened its identity and that state; `v` is its current version, and `d` the
+    /// event that drafted it.
     private static let documentColumns = """
         s.dataset_id, i.namespace, i.name, s.status, u.stream_version, s.latest_version, s.published_version, v.owner,
         i.cloned_from_dataset, i.cloned_from_version, c.occurred_at, c.metadata->>'actor', u.occurred_at,
-        u.metadata->>'actor', s.retired_reason, v.before_status, v.after_status
+        u.metadata->>'actor', s.retired_reason, \(draftingColumns)
         """
 
     private static let documentJoins = """
         JOIN dataset_identities i ON i.dataset_id = s.dataset_id
         JOIN events c ON c.global_position = i.valid_from
         JOIN events u ON u.global_position = s.valid_from
-        LEFT JOIN version_documents v
+        LEFT JOIN dataset_versions v
           ON v.dataset_id = s.dataset_id AND v.version = coalesce(s.published_version, nullif(s.latest_version, 0))
+        LEFT JOIN events d ON d.global_position = v.valid_from
         """
 
     private func datasetDocuments(_ rows: PostgresRowSequence) async throws -> [DatasetDocument] {
@@ -333,11 +352,12 @@ public struct CatalogSnapshot: Sendable {
         for try await row in rows {
             let (
                 id, namespace, name, status, streamVersion, latestVersion, publishedVersion, owner, clonedFromID,
-                clonedFromVersion, createdAt, createdBy, updatedAt, updatedBy, retiredReason, beforeStatus, afterStatus
+                clonedFromVersion, createdAt, createdBy, updatedAt, updatedBy, retiredReason, draftType, draftData,
+                draftedAt, draftedBy
             ) = try row.decode(
                 (
                     UUID, String, String, String, Int64, Int, Int?, String?, UUID?, Int?, Date, String, Date, String,
-                    String?, String?, String?
+                    String?, String?, ByteBuffer?, Date?, String?
                 ).self
             )
             guard let status = DatasetStatus(rawValue: status) else {
@@ -350,10 +370,12 @@ public struct CatalogSnapshot: Sendable {
                 createdAt: createdAt, createdBy: createdBy, updatedAt: updatedAt, updatedBy: updatedBy,
                 retiredReason: retiredReason
             )
-            let current = zip(beforeStatus, afterStatus).map { before, after in
+            var current: String?
+            if let draftType, let draftData, let draftedAt, let draftedBy {
+                let record = try Self.versionRecord(
+                    type: draftType, data: draftData, createdAt: draftedAt, createdBy: draftedBy)
                 // The current version is the published one, or, before any publish, the latest draft.
-                VersionDocument(beforeStatus: before, afterStatus: after)
-                    .with(status: publishedVersion == nil ? .draft : .published)
+                current = Documents.version(record, of: id, status: publishedVersion == nil ? .draft : .published)
             }
             documents.append(
                 DatasetDocument(

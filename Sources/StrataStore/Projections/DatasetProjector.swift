@@ -28,14 +28,14 @@ public enum DatasetProjector {
         public var clonedFrom: VersionRef?
     }
 
-    /// A version as it was drafted (`version_documents`).
+    /// A version as it was drafted (`dataset_versions`): what the dataset list filters on. The rest
+    /// of it is in the drafting event.
     public struct VersionRow: Sendable, Equatable {
         public var datasetID: UUID
         public var version: Int
         public var owner: String?
         public var description: String?
         public var tags: [String]
-        public var document: VersionDocument
     }
 
     /// One edge of the lineage graph: `from` was read to make `to`.
@@ -117,7 +117,7 @@ public enum DatasetProjector {
                 .addVersion(
                     VersionRow(
                         datasetID: state.id, version: number, owner: fields.owner, description: fields.description,
-                        tags: fields.tags, document: Documents.versionDocument(number, of: state)
+                        tags: fields.tags
                     )
                 )
             )
@@ -193,10 +193,8 @@ public enum DatasetProjector {
             case .addVersion(let row):
                 try await connection.perform(
                     """
-                    INSERT INTO version_documents (dataset_id, version, valid_from, owner, description, tags,
-                        before_status, after_status)
-                    VALUES (\(row.datasetID), \(row.version), \(position), \(row.owner), \(row.description), \(row.tags),
-                        \(row.document.beforeStatus), \(row.document.afterStatus))
+                    INSERT INTO dataset_versions (dataset_id, version, valid_from, owner, description, tags)
+                    VALUES (\(row.datasetID), \(row.version), \(position), \(row.owner), \(row.description), \(row.tags))
                     """,
                     logger: logger
                 )

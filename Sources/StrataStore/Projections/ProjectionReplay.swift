@@ -152,15 +152,13 @@ struct ProjectionReplay: Sendable {
                 line.integer(row.clonedFrom?.version)
             }
         case .addVersion(let row):
-            pending.line(.versionDocuments) { line in
+            pending.line(.datasetVersions) { line in
                 line.uuid(row.datasetID)
                 line.integer(row.version)
                 line.bigint(position)
                 line.text(row.owner)
                 line.text(row.description)
                 line.textArray(row.tags)
-                line.text(row.document.beforeStatus)
-                line.text(row.document.afterStatus)
             }
         case .addPublication(let id, let version):
             pending.line(.versionPublications) { line in
@@ -249,7 +247,7 @@ extension CopyRows {
 /// The tables of `Projections/*.sql`, as the replay writes their rows. (Numbered, so that a replay
 /// files each row by index rather than by hashing the table's name.)
 enum ProjectionTable: Int, CaseIterable, Sendable {
-    case datasetStates, datasetIdentities, datasetNames, versionDocuments, versionPublications, datasetUsages
+    case datasetStates, datasetIdentities, datasetNames, datasetVersions, versionPublications, datasetUsages
     case lineageEdges
 
     init?(name: String) {
@@ -263,7 +261,7 @@ enum ProjectionTable: Int, CaseIterable, Sendable {
         case .datasetStates: return "dataset_states"
         case .datasetIdentities: return "dataset_identities"
         case .datasetNames: return "dataset_names"
-        case .versionDocuments: return "version_documents"
+        case .datasetVersions: return "dataset_versions"
         case .versionPublications: return "version_publications"
         case .datasetUsages: return "dataset_usages"
         case .lineageEdges: return "lineage_edges"
@@ -283,9 +281,9 @@ enum ProjectionTable: Int, CaseIterable, Sendable {
                 "dataset_id", "valid_from", "namespace", "name", "name_key", "cloned_from_dataset",
                 "cloned_from_version",
             ]
-        case .versionDocuments:
+        case .datasetVersions:
             return [
-                "dataset_id", "version", "valid_from", "owner", "description", "tags", "before_status", "after_status",
+                "dataset_id", "version", "valid_from", "owner", "description", "tags",
             ]
         case .versionPublications: return ["dataset_id", "version", "valid_from"]
         case .datasetNames: return ["name_key", "dataset_id", "valid_from", "valid_to"]
@@ -305,7 +303,7 @@ extension DatasetProjector.Change {
         switch self {
         case .closeState, .openState: return .datasetStates
         case .addIdentity: return .datasetIdentities
-        case .addVersion: return .versionDocuments
+        case .addVersion: return .datasetVersions
         case .addPublication: return .versionPublications
         case .reserveName, .releaseName: return .datasetNames
         case .addUsage: return .datasetUsages
