@@ -91,9 +91,10 @@ public struct BulkLoad: Sendable {
         public var projecting: Duration = .zero
         /// Waiting for COPY (what loading did not hide behind the other stages).
         public var loading: Duration = .zero
-        /// Building indexes and constraints. (Statistics are left to autovacuum: analysing the wide
-        /// document columns cost a third as much as building the indexes.)
-        public var indexing: Duration = .zero
+        /// Loading the rows still open at the end, building indexes and constraints, and committing.
+        /// (Statistics are left to autovacuum: analysing the wide document columns cost a third as much
+        /// as building the indexes.)
+        public var finishing: Duration = .zero
     }
 
     /// A connection that loads some of the tables, in a transaction of its own that also creates them
@@ -154,9 +155,11 @@ public struct BulkLoad: Sendable {
                 }
             }
             let rest = await replay.closeOut()
-            stages.loading += try await clock.measure { try await load(rest, into: loaders) }
-            stages.indexing += try await clock.measure {
+            stages.finishing += try await clock.measure {
+                // Each loader goes on to its indexes as soon as its own last rows are in, while the other
+                // may still be loading.
                 try await eachLoader(loaders) { loader in
+                    try await rest.load(loader.tables, on: loader.connection, logger: logger)
                     try await loader.connection.perform("SET LOCAL maintenance_work_mem = '256MB'", logger: logger)
                     for statement in loader.indexes {
                         try await loader.connection.perform(PostgresQuery(unsafeSQL: statement), logger: logger)

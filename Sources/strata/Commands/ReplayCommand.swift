@@ -73,8 +73,8 @@ enum ProgressLine {
     /// Where a bulk load's time went, for finding what to make faster.
     static func stages(_ stages: BulkLoad.Stages) -> String {
         String(
-            format: "  waiting to read %.2f s, replaying %.2f s, waiting to load %.2f s, indexing %.2f s",
-            stages.reading.seconds, stages.projecting.seconds, stages.loading.seconds, stages.indexing.seconds)
+            format: "  waiting to read %.2f s, replaying %.2f s, waiting to load %.2f s, finishing %.2f s",
+            stages.reading.seconds, stages.projecting.seconds, stages.loading.seconds, stages.finishing.seconds)
     }
 
     static func finish() {
