@@ -13,17 +13,17 @@ struct EventConsistencyTests {
         .versionDrafted(.init(version: VersionSnapshot(version: version, fields: VersionFields()), changedFields: []))
     }
 
-    static func state(after events: [DatasetEvent]) -> DatasetState {
-        var state = DatasetState(id: UUID())
+    static func state(after events: [DatasetEvent]) -> DatasetLifecycle {
+        var state = DatasetLifecycle(id: UUID())
         for event in events {
             #expect(state.inconsistency(of: event) == nil, "\(event.type) should follow")
-            state.apply(event, context: context)
+            state.apply(event)
         }
         return state
     }
 
     @Test func nothingButACreationStartsAStream() {
-        let empty = DatasetState(id: UUID())
+        let empty = DatasetLifecycle(id: UUID())
         #expect(empty.inconsistency(of: Self.created) == nil)
         for event in [
             Self.drafted(1), .archived(.init(reason: nil, previousStatus: .draft)), .retired(.init(reason: "x")),

@@ -100,31 +100,8 @@ public struct DatasetState: Sendable, Equatable {
         return next
     }
 
-    /// Why `event` cannot follow this state in a log, or nil if it can: what folding it (and projecting
-    /// it) relies on. The decider never appends such an event; an imported file, or rows written into
-    /// the log by hand, might hold one, and a replay refuses it rather than folding nonsense.
-    public func inconsistency(of event: DatasetEvent) -> String? {
-        // Asked of every event a replay folds: versions are compared by number, never looked up (a
-        // looked-up VersionRecord is a copy of the whole snapshot).
-        func drafted(_ number: Int) -> Bool { number >= 1 && number <= latestVersion }
-        switch event {
-        case .created:
-            return exists ? "the dataset is created a second time" : nil
-        case _ where !exists:
-            return "the stream has no DatasetCreated before its \(event.type)"
-        case .versionDrafted(let drafted) where drafted.version.version != latestVersion + 1:
-            return "it drafts version \(drafted.version.version), but the next version is \(latestVersion + 1)"
-        case .published(let published) where !drafted(published.version):
-            return "it publishes version \(published.version), which was never drafted"
-        case .versionUsed(let used) where !drafted(used.version):
-            return "it records a use of version \(used.version), which was never drafted"
-        default:
-            return nil
-        }
-    }
-
-    /// Moves this state past `event`, in place: a replay folds millions of events, and copying the
-    /// state (and its versions) for each one showed.
+    /// Moves this state past `event`, in place. (The lifecycle's part of this is
+    /// ``DatasetLifecycle/apply(_:)``; a test holds the two to the same answers.)
     public mutating func apply(_ event: DatasetEvent, context: EventContext) {
         streamVersion += 1
         updatedAt = context.occurredAt

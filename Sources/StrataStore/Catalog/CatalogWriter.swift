@@ -239,7 +239,7 @@ struct Batch {
             for (event, eventPosition) in zip(events, appended.positions) {
                 state.apply(event, context: context)
                 let changes = DatasetProjector.changes(
-                    after: state, event: event, context: context, position: eventPosition)
+                    after: DatasetLifecycle(state), event: event, context: context, position: eventPosition)
                 try await DatasetProjector.apply(changes, at: eventPosition, on: connection, logger: logger)
                 Counter(label: "strata_events_appended_total", dimensions: [("type", event.type)]).increment()
             }

@@ -89,8 +89,7 @@ public struct LogArchive: Sendable {
 
             var batch: [Line] = []
             var lastPosition: Int64 = 0
-            var versions: [UUID: Int64] = [:]
-            var states: [UUID: DatasetState] = [:]
+            var lifecycles: [UUID: DatasetLifecycle] = [:]
             var total = 0
             for (index, text) in lines.enumerated() where !text.trimmingCharacters(in: .whitespaces).isEmpty {
                 let number = index + 1
@@ -104,30 +103,28 @@ public struct LogArchive: Sendable {
                     throw ImportError.malformed(
                         line: number, reason: "position \(line.position) is not after \(lastPosition)")
                 }
-                guard line.streamVersion == (versions[line.streamID] ?? 0) + 1 else {
-                    throw ImportError.malformed(
-                        line: number,
-                        reason: "stream \(line.streamID.lowercased) jumps to version \(line.streamVersion)")
-                }
                 let event: DatasetEvent
                 do {
                     event = try DatasetEvent.decode(type: line.type, data: CanonicalJSON.string(line.data))
                 } catch {
                     throw ImportError.malformed(line: number, reason: "\(line.type) payload is not valid: \(error)")
                 }
-                guard let actor = line.metadata["actor"]?.stringValue else {
+                guard line.metadata["actor"]?.stringValue != nil else {
                     throw ImportError.malformed(line: number, reason: "metadata has no actor")
                 }
                 // Folded as a replay will fold it, so that nothing is imported that cannot be projected.
-                // (The check reads no times: PostgreSQL parses those as it inserts them.)
-                try { (state: inout DatasetState) in
-                    if let reason = state.inconsistency(of: event) {
+                try { (lifecycle: inout DatasetLifecycle) in
+                    guard line.streamVersion == lifecycle.streamVersion + 1 else {
+                        throw ImportError.malformed(
+                            line: number,
+                            reason: "stream \(line.streamID.lowercased) jumps to version \(line.streamVersion)")
+                    }
+                    if let reason = lifecycle.inconsistency(of: event) {
                         throw ImportError.malformed(line: number, reason: reason)
                     }
-                    state.apply(event, context: EventContext(actor: actor, occurredAt: .distantPast))
-                }(&states[line.streamID, default: DatasetState(id: line.streamID)])
+                    lifecycle.apply(event)
+                }(&lifecycles[line.streamID, default: DatasetLifecycle(id: line.streamID)])
                 lastPosition = line.position
-                versions[line.streamID] = line.streamVersion
                 batch.append(line)
                 if batch.count == batchSize {
                     try await insert(batch, on: connection, lineOffset: number - batch.count)

@@ -67,9 +67,9 @@ public enum DatasetProjector {
         case addEdge(EdgeRow)
     }
 
-    /// The changes `event` makes, given the dataset's state after it.
+    /// The changes `event` makes, given where the dataset's lifecycle stands after it.
     public static func changes(
-        after state: DatasetState,
+        after state: DatasetLifecycle,
         event: DatasetEvent,
         context: EventContext,
         position: Int64
@@ -81,7 +81,7 @@ public enum DatasetProjector {
 
     /// Appends the changes `event` makes to `changes`: a replay reuses one array for millions of events.
     static func collectChanges(
-        after state: DatasetState,
+        after state: DatasetLifecycle,
         event: DatasetEvent,
         context: EventContext,
         position: Int64,

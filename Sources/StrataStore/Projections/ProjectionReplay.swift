@@ -20,7 +20,7 @@ struct ReplayEvent: Sendable {
 
     /// Throws unless `event` (this one, decoded) can follow `state`: a log the decider could not have
     /// written stops the replay with the event named, before it is folded.
-    func check(_ event: DatasetEvent, after state: DatasetState) throws {
+    func check(_ event: DatasetEvent, after state: DatasetLifecycle) throws {
         if let reason = state.inconsistency(of: event) {
             throw ProjectionError.inconsistentLog(position: position, stream: streamID, reason: reason)
         }
@@ -70,7 +70,7 @@ struct ReplayEvent: Sendable {
 struct ProjectionReplay: Sendable {
     /// The projection tables being built; changes to other tables are ignored.
     let tables: Set<ProjectionTable>
-    /// Each stream's state and the rows it holds open, in one entry: one hash lookup per event.
+    /// Each stream's lifecycle and the rows it holds open, in one entry: one hash lookup per event.
     private var streams: [UUID: Stream] = [:]
     private(set) var position: Int64 = 0
     /// Finished rows, waiting to be loaded.
@@ -82,7 +82,7 @@ struct ProjectionReplay: Sendable {
     private let buildsEveryTable: Bool
 
     private struct Stream {
-        var state: DatasetState
+        var lifecycle: DatasetLifecycle
         /// The stream's current state row, written once the next event closes it.
         var openState: (row: DatasetProjector.StateRow, from: Int64)?
         /// The stream's name reservation, written once it is released.
@@ -99,11 +99,12 @@ struct ProjectionReplay: Sendable {
         let (domainEvent, context) = try event.datasetEvent()
         var changes: [DatasetProjector.Change] = []
         try { (stream: inout Stream) in
-            try event.check(domainEvent, after: stream.state)
-            stream.state.apply(domainEvent, context: context)
+            try event.check(domainEvent, after: stream.lifecycle)
+            stream.lifecycle.apply(domainEvent)
             DatasetProjector.collectChanges(
-                after: stream.state, event: domainEvent, context: context, position: event.position, into: &changes)
-        }(&streams[event.streamID, default: Stream(state: DatasetState(id: event.streamID))])
+                after: stream.lifecycle, event: domainEvent, context: context, position: event.position,
+                into: &changes)
+        }(&streams[event.streamID, default: Stream(lifecycle: DatasetLifecycle(id: event.streamID))])
         position = event.position
         return buildsEveryTable ? changes : changes.filter { tables.contains($0.table) }
     }
@@ -117,14 +118,14 @@ struct ProjectionReplay: Sendable {
         let (position, buildsEveryTable, tables) = (event.position, buildsEveryTable, tables)
         // Changed where it lies in the dictionary: neither the state nor its versions are copied.
         try { (stream: inout Stream, pending: inout CopyRows) in
-            try event.check(domainEvent, after: stream.state)
-            stream.state.apply(domainEvent, context: context)
+            try event.check(domainEvent, after: stream.lifecycle)
+            stream.lifecycle.apply(domainEvent)
             DatasetProjector.collectChanges(
-                after: stream.state, event: domainEvent, context: context, position: position, into: &changes)
+                after: stream.lifecycle, event: domainEvent, context: context, position: position, into: &changes)
             for change in changes where buildsEveryTable || tables.contains(change.table) {
                 Self.record(change, of: &stream, at: position, into: &pending)
             }
-        }(&streams[event.streamID, default: Stream(state: DatasetState(id: event.streamID))], &pending)
+        }(&streams[event.streamID, default: Stream(lifecycle: DatasetLifecycle(id: event.streamID))], &pending)
         swap(&changes, &self.changes)
         self.position = position
     }
@@ -199,7 +200,7 @@ struct ProjectionReplay: Sendable {
     }
 
     /// Moves every still-open row to the pending rows, with no end: the state at the replayed position.
-    /// The states stay: a catch-up goes on from them.
+    /// The lifecycles stay: a catch-up goes on from them.
     mutating func closeOut() {
         for index in streams.indices {
             // Through the values in place: taking the entry out would copy (and retain) the whole state.
