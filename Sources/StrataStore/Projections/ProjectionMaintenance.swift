@@ -94,8 +94,6 @@ public struct ProjectionMaintenance: Sendable {
         var replay = ParallelReplay(tables: tables)
         let load = BulkLoad(schema: schema, definitions: definitions, batchSize: batchSize, logger: logger)
 
-        // Two connections read the log and two load the tables, so that PostgreSQL's side of both runs
-        // on every core (of a machine like ours, with two) while the replay runs on them too.
         // Two connections read the log and two load the tables, so that PostgreSQL's side of both can
         // run on every core of a small machine while the replay runs there too.
         let stages = try await client.withConnection { reader in

@@ -98,13 +98,9 @@ struct ProjectionReplay: Sendable {
     mutating func changes(for event: ReplayEvent) throws -> [DatasetProjector.Change] {
         let (domainEvent, context) = try event.datasetEvent()
         var changes: [DatasetProjector.Change] = []
-        try { (stream: inout Stream) in
-            try event.check(domainEvent, after: stream.lifecycle)
-            stream.lifecycle.apply(domainEvent)
-            DatasetProjector.collectChanges(
-                after: stream.lifecycle, event: domainEvent, context: context, position: event.position,
-                into: &changes)
-        }(&streams[event.streamID, default: Stream(lifecycle: DatasetLifecycle(id: event.streamID))])
+        try Self.advance(
+            &streams[event.streamID, default: Stream(lifecycle: DatasetLifecycle(id: event.streamID))],
+            past: event, domainEvent, context, changes: &changes)
         position = event.position
         return buildsEveryTable ? changes : changes.filter { tables.contains($0.table) }
     }
@@ -115,19 +111,27 @@ struct ProjectionReplay: Sendable {
         var changes: [DatasetProjector.Change] = []
         swap(&changes, &self.changes)
         changes.removeAll(keepingCapacity: true)
-        let (position, buildsEveryTable, tables) = (event.position, buildsEveryTable, tables)
-        // Changed where it lies in the dictionary: neither the state nor its versions are copied.
+        let (buildsEveryTable, tables) = (buildsEveryTable, tables)
+        // The stream's entry is changed where it lies in the dictionary, never copied out and back.
         try { (stream: inout Stream, pending: inout CopyRows) in
-            try event.check(domainEvent, after: stream.lifecycle)
-            stream.lifecycle.apply(domainEvent)
-            DatasetProjector.collectChanges(
-                after: stream.lifecycle, event: domainEvent, context: context, position: position, into: &changes)
+            try Self.advance(&stream, past: event, domainEvent, context, changes: &changes)
             for change in changes where buildsEveryTable || tables.contains(change.table) {
-                Self.record(change, of: &stream, at: position, into: &pending)
+                Self.record(change, of: &stream, at: event.position, into: &pending)
             }
         }(&streams[event.streamID, default: Stream(lifecycle: DatasetLifecycle(id: event.streamID))], &pending)
         swap(&changes, &self.changes)
-        self.position = position
+        position = event.position
+    }
+
+    /// Checks `event` against the stream, folds it in, and adds the changes it makes to `changes`.
+    private static func advance(
+        _ stream: inout Stream, past event: ReplayEvent, _ domainEvent: DatasetEvent, _ context: EventContext,
+        changes: inout [DatasetProjector.Change]
+    ) throws {
+        try event.check(domainEvent, after: stream.lifecycle)
+        stream.lifecycle.apply(domainEvent)
+        DatasetProjector.collectChanges(
+            after: stream.lifecycle, event: domainEvent, context: context, position: event.position, into: &changes)
     }
 
     /// Writes a finished row to `pending`, or holds a row open in `stream` until a later event ends it.
