@@ -64,4 +64,23 @@ struct EventConsistencyTests {
         let noVersions = Self.state(after: [Self.created])
         #expect(noVersions.inconsistency(of: published(1))?.contains("never drafted") == true)
     }
+
+    @Test func versionsOfOtherDatasetsMustFitTheCatalog() {
+        let state = Self.state(after: [Self.created])
+        let other = UUID()
+        let tooFar = Int(Int32.max) + 1
+        let lineage = DatasetEvent.lineageRecorded(
+            .init(
+                job: nil, runID: nil, inputs: [VersionRef(datasetID: other, version: tooFar)],
+                output: VersionRef(datasetID: state.id, version: 1)))
+        #expect(state.inconsistency(of: lineage)?.contains("version \(tooFar) of \(other.lowercased)") == true)
+        let clone = DatasetEvent.created(
+            .init(namespace: "a", name: "b", clonedFrom: VersionRef(datasetID: other, version: 0)))
+        #expect(DatasetLifecycle(id: UUID()).inconsistency(of: clone)?.contains("version 0") == true)
+        var fields = VersionFields()
+        fields.parents = [VersionRef(datasetID: other, version: Int(Int32.max))]
+        let drafted = DatasetEvent.versionDrafted(
+            .init(version: VersionSnapshot(version: 1, fields: fields), changedFields: []))
+        #expect(state.inconsistency(of: drafted) == nil)
+    }
 }

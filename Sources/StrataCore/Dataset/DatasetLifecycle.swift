@@ -62,6 +62,12 @@ public struct DatasetLifecycle: Sendable, Equatable {
     /// the log by hand, might hold one, and a replay refuses it rather than folding nonsense.
     public func inconsistency(of event: DatasetEvent) -> String? {
         func drafted(_ number: Int) -> Bool { number >= 1 && number <= latestVersion }
+        // Versions of other datasets cannot be checked here, but the projections store every version
+        // number as an `integer`.
+        if let reference = event.versionReferences.first(where: { !(1...Int(Int32.max)).contains($0.version) }) {
+            return "it refers to version \(reference.version) of \(reference.datasetID.lowercased), "
+                + "beyond the versions a catalog holds"
+        }
         switch event {
         case .created:
             return exists ? "the dataset is created a second time" : nil
@@ -75,6 +81,18 @@ public struct DatasetLifecycle: Sendable, Equatable {
             return "it records a use of version \(used.version), which was never drafted"
         default:
             return nil
+        }
+    }
+}
+
+extension DatasetEvent {
+    /// The versions of datasets (its own or others) the event names.
+    var versionReferences: [VersionRef] {
+        switch self {
+        case .created(let created): return created.clonedFrom.map { [$0] } ?? []
+        case .versionDrafted(let drafted): return drafted.version.fields.parents
+        case .lineageRecorded(let lineage): return lineage.inputs + [lineage.output]
+        case .published, .archived, .restored, .retired, .versionUsed: return []
         }
     }
 }
