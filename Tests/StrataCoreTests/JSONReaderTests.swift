@@ -146,6 +146,26 @@ struct JSONReaderTests {
         #expect(read == (try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))))
     }
 
+    /// A request must be I-JSON: a member named twice, at any depth and even with the same value, is
+    /// refused where the second name's value starts.
+    @Test func readingWithUniqueMembersRefusesAMemberNamedTwice() throws {
+        func unique(_ text: String) throws(JSONReadError) -> JSONValue {
+            try JSONReader.read(text) { reader throws(JSONReadError) in try reader.valueWithUniqueMembers() }
+        }
+        #expect(try unique(#"{"a": {"b": 1}, "c": [{"b": 2}, {"b": 3}]}"#) != .null)
+        for (text, offset) in [
+            (#"{"a": 1, "a": 1}"#, 14), (#"{"x": [{"a": 1, "b": 2, "a": 3}]}"#, 29), (#"{"é": 1, "\u00e9": 2}"#, 20),
+        ] {
+            #expect(throws: JSONReadError.self, "\(text)") { try unique(text) }
+            do {
+                _ = try unique(text)
+            } catch {
+                #expect(error.offset == offset, "\(text): \(error)")
+                #expect(error.expected.contains("other than"), "\(error)")
+            }
+        }
+    }
+
     /// The reader differs here, knowingly: this toolchain's `JSONDecoder` refuses some zeros written with
     /// an exponent (`0e7`, `0.00e7`, but not `0e10` or `0.0e7`), a slip in its check for numbers that
     /// underflow to zero.

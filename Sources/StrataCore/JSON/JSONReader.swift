@@ -264,12 +264,25 @@ public struct JSONReader: ~Copyable {
 
     /// The next value, whatever it is, as a tree.
     public mutating func value() throws(JSONReadError) -> JSONValue {
+        try value(uniqueMembers: false)
+    }
+
+    /// The next value as a tree, but an object that names a member twice is refused instead of read
+    /// first-wins: I-JSON (RFC 7493), what a request must send. A reader that keeps the last of two values
+    /// (Python's, which checks bodies against the schemas in the tests) would see another document.
+    public mutating func valueWithUniqueMembers() throws(JSONReadError) -> JSONValue {
+        try value(uniqueMembers: true)
+    }
+
+    private mutating func value(uniqueMembers: Bool) throws(JSONReadError) -> JSONValue {
         skipWhitespace()
         switch peek() {
-        case ASCII.openBrace: return .object(try object())
+        case ASCII.openBrace: return .object(try object(uniqueMembers: uniqueMembers))
         case ASCII.openBracket:
             var elements: [JSONValue] = []
-            try readArray { reader throws(JSONReadError) in elements.append(try reader.value()) }
+            try readArray { reader throws(JSONReadError) in
+                elements.append(try reader.value(uniqueMembers: uniqueMembers))
+            }
             return .array(elements)
         case ASCII.quote: return .string(try readString())
         case UInt8(ascii: "t"), UInt8(ascii: "f"): return .bool(try bool())
@@ -282,13 +295,21 @@ public struct JSONReader: ~Copyable {
 
     /// An object, its members any JSON values.
     public mutating func object() throws(JSONReadError) -> [String: JSONValue] {
+        try object(uniqueMembers: false)
+    }
+
+    private mutating func object(uniqueMembers: Bool) throws(JSONReadError) -> [String: JSONValue] {
         var members: [String: JSONValue] = [:]
         try readObject { name, reader throws(JSONReadError) in
-            // The first of repeated members counts, as with `JSONDecoder`.
             let name = name.string
             if members[name] == nil {
-                members[name] = try reader.value()
+                members[name] = try reader.value(uniqueMembers: uniqueMembers)
+            } else if uniqueMembers {
+                reader.skipWhitespace()
+                throw reader.error(
+                    "a member other than \(CanonicalJSON.string(JSONValue.string(name))), which the object already has")
             } else {
+                // The first of repeated members counts, as with `JSONDecoder`.
                 try reader.skipValue()
             }
         }

@@ -29,9 +29,7 @@ struct OpenLineageRoutes {
             throw Problem(
                 status: .unsupportedMediaType, code: "unsupported_media_type", detail: "send application/json")
         }
-        guard let value = try? JSONDecoder().decode(JSONValue.self, from: Data(buffer: bytes)) else {
-            throw Problem(status: .badRequest, code: "invalid_json", detail: "the body is not valid JSON")
-        }
+        let value = try RequestBody.parse(bytes)
         guard case .array(let events) = value else {
             throw Problem(
                 status: .unprocessableContent, code: "validation_failed", detail: "a batch is a JSON array of events",

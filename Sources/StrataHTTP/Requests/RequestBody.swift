@@ -36,12 +36,7 @@ struct RequestBody {
                 detail: "send the body as \(mediaTypes.joined(separator: " or "))"
             )
         }
-        let value: JSONValue
-        do {
-            value = try JSONDecoder().decode(JSONValue.self, from: Data(buffer: bytes))
-        } catch {
-            throw Problem(status: .badRequest, code: "invalid_json", detail: "the body is not valid JSON")
-        }
+        let value = try parse(bytes)
         guard case .object(let object) = value else {
             throw Problem(
                 status: .unprocessableContent, code: "validation_failed", detail: "the body must be a JSON object",
@@ -63,6 +58,20 @@ struct RequestBody {
             )
         }
         return RequestBody(object: object, bytes: bytes)
+    }
+
+    /// The body's JSON, which must be I-JSON (RFC 7493): UTF-8, and no object naming a member twice,
+    /// which readers resolve differently (the first value or the last); 400 otherwise, saying where.
+    static func parse(_ bytes: ByteBuffer) throws -> JSONValue {
+        do {
+            return try bytes.withUnsafeReadableBytes { bytes in
+                Result { () throws(JSONReadError) in
+                    try JSONReader.read(bytes) { reader throws(JSONReadError) in try reader.valueWithUniqueMembers() }
+                }
+            }.get()
+        } catch {
+            throw Problem(status: .badRequest, code: "invalid_json", detail: "the body is not valid JSON: \(error)")
+        }
     }
 
     /// The JSON Pointer of the first string or member name holding U+0000, which PostgreSQL's `jsonb` and
