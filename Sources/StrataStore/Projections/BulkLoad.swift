@@ -92,8 +92,8 @@ public struct BulkLoad: Sendable {
         /// Waiting for COPY (what loading did not hide behind the other stages).
         public var loading: Duration = .zero
         /// Loading the rows still open at the end, building indexes and constraints, and committing.
-        /// (Statistics are left to autovacuum: analysing the wide document columns cost a third as much
-        /// as building the indexes.)
+        /// (Statistics are left to autovacuum: analysing the tables cost a third as much as building
+        /// the indexes, when the tables still held every version's document.)
         public var finishing: Duration = .zero
     }
 

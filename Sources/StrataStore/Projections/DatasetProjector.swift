@@ -5,7 +5,8 @@ import StrataCore
 
 /// Which projection rows one event closes and opens — the one place that knows it.
 ///
-/// Every row is a pure function of the dataset's state after the event (and of the event's position),
+/// Every row is a pure function of the event, of where the dataset's lifecycle stands after it
+/// (``DatasetLifecycle``) and of the event's position,
 /// so applying the changes inline, as events are appended, and a rebuild replaying the log produce the
 /// same rows, byte for byte. Rows hold only what the log does not already say at the event's position:
 /// who acted, when, and the stream version are read from the event itself.
