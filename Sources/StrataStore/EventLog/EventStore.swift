@@ -128,7 +128,7 @@ public struct EventLogWriter: Sendable {
             """
             INSERT INTO events (stream_id, stream_version, event_id, event_type, schema_version, data, metadata,
                                 occurred_at, recorded_at)
-            SELECT \(stream), version, id, type, schema_version, data::jsonb, metadata::jsonb, occurred_at,
+            SELECT \(stream), version, id, type, schema_version, data::json, metadata::jsonb, occurred_at,
                    \(recordedAt)
             FROM unnest(\(versions), \(events.map(\.eventID)), \(events.map(\.type)), \(events.map(\.schemaVersion)),
                         \(events.map(\.data)), \(events.map(\.metadata)), \(events.map(\.occurredAt)))

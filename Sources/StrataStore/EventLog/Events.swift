@@ -2,7 +2,8 @@ import Foundation
 
 /// An event about to be appended: what happened (`type`, `data`) and the context around it (`metadata`).
 ///
-/// `data` and `metadata` are JSON objects as text; the log stores them as `jsonb`.
+/// `data` and `metadata` are JSON objects as text; the log stores `data` as written (`json`) and
+/// `metadata` as `jsonb`.
 public struct NewEvent: Sendable, Equatable {
     public var eventID: UUID
     public var type: String

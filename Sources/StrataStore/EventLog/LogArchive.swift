@@ -151,7 +151,7 @@ public struct LogArchive: Sendable {
                 INSERT INTO events (global_position, stream_id, stream_version, event_id, event_type, schema_version,
                                     data, metadata, occurred_at, recorded_at)
                 OVERRIDING SYSTEM VALUE
-                SELECT position, stream_id, version, id, type, schema_version, data::jsonb, metadata::jsonb,
+                SELECT position, stream_id, version, id, type, schema_version, data::json, metadata::jsonb,
                        occurred_at::timestamptz, recorded_at::timestamptz
                 FROM unnest(\(lines.map(\.position)), \(lines.map(\.streamID)), \(lines.map(\.streamVersion)),
                             \(lines.map(\.eventID)), \(lines.map(\.type)), \(lines.map(\.schemaVersion)),
