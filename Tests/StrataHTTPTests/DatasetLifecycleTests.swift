@@ -202,6 +202,8 @@ struct DatasetLifecycleTests {
             #expect(usages.count == 1)
             #expect(usages.first?["version"]?.intValue == 1)
             #expect(usages.first?["properties"]?["model"]?.stringValue == "v12")
+            // Read back from the event that recorded it, the pin says what the write answered.
+            #expect(usages.first == .object(try pinned.json()))
 
             for status in [DatasetStatus.archived, .retired] {
                 let other = try await Self.dataset(in: status, client: client)

@@ -245,24 +245,37 @@ public struct CatalogSnapshot: Sendable {
     private static func versionRecord(type: String, data: ByteBuffer, createdAt: Date, createdBy: String) throws
         -> VersionRecord
     {
-        let event = try data.withUnsafeReadableBytes { try DatasetEvent.decode(type: type, json: $0) }
+        let event = try DatasetEvent.decode(type: type, json: data)
         guard case .versionDrafted(let drafted) = event else {
             throw UnreadableProjectionRow(description: "a version's row points at a \(type) event, not a draft")
         }
         return VersionRecord(snapshot: drafted.version, createdAt: createdAt, createdBy: createdBy)
     }
 
-    /// Usage pins, in the order they were recorded.
+    /// Usage pins, in the order they were recorded, each rendered from the event that recorded it.
     public func usages(of id: UUID) async throws -> [String] {
-        try await documents(
-            connection.query(
-                """
-                SELECT document FROM dataset_usages WHERE dataset_id = \(id) AND valid_from <= \(position)
-                ORDER BY valid_from
-                """,
-                logger: logger
-            )
+        let rows = try await connection.query(
+            """
+            SELECT e.global_position, e.event_type, e.data::text, e.occurred_at, e.metadata->>'actor'
+            FROM dataset_usages u JOIN events e ON e.global_position = u.valid_from
+            WHERE u.dataset_id = \(id) AND u.valid_from <= \(position)
+            ORDER BY u.valid_from
+            """,
+            logger: logger
         )
+        var documents: [String] = []
+        for try await (eventPosition, type, data, recordedAt, recordedBy) in rows.decode(
+            (Int64, String, ByteBuffer, Date, String).self)
+        {
+            guard case .versionUsed(let used) = try DatasetEvent.decode(type: type, json: data) else {
+                throw UnreadableProjectionRow(description: "a usage's row points at a \(type) event, not a usage")
+            }
+            let usage = UsageRecord(
+                version: used.version, consumer: used.consumer, kind: used.kind, properties: used.properties,
+                recordedAt: recordedAt, recordedBy: recordedBy)
+            documents.append(Documents.usage(usage, of: id, position: eventPosition))
+        }
+        return documents
     }
 
     /// The dataset's events up to this snapshot, oldest first: its audit trail.
@@ -384,12 +397,6 @@ public struct CatalogSnapshot: Sendable {
                 )
             )
         }
-        return documents
-    }
-
-    private func documents(_ rows: PostgresRowSequence) async throws -> [String] {
-        var documents: [String] = []
-        for try await document in rows.decode(String.self) { documents.append(document) }
         return documents
     }
 }

@@ -238,8 +238,7 @@ struct Batch {
             )
             for (event, eventPosition) in zip(events, appended.positions) {
                 state.apply(event, context: context)
-                let changes = DatasetProjector.changes(
-                    after: DatasetLifecycle(state), event: event, context: context, position: eventPosition)
+                let changes = DatasetProjector.changes(after: DatasetLifecycle(state), event: event)
                 try await DatasetProjector.apply(changes, at: eventPosition, on: connection, logger: logger)
                 Counter(label: "strata_events_appended_total", dimensions: [("type", event.type)]).increment()
             }

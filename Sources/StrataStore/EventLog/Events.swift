@@ -1,4 +1,6 @@
 import Foundation
+import NIOCore
+import StrataCore
 
 /// An event about to be appended: what happened (`type`, `data`) and the context around it (`metadata`).
 ///
@@ -126,4 +128,12 @@ enum EventWireKey: String, CodingKey {
     case schemaVersion = "schema_version"
     case occurredAt = "occurred_at"
     case recordedAt = "recorded_at"
+}
+
+extension DatasetEvent {
+    /// The event whose payload PostgreSQL sent in `json`, decoded from the received bytes, with no copy
+    /// between.
+    static func decode(type: String, json: ByteBuffer) throws -> DatasetEvent {
+        try json.withUnsafeReadableBytes { try DatasetEvent.decode(type: type, json: $0) }
+    }
 }

@@ -5,11 +5,11 @@ import StrataCore
 
 /// Which projection rows one event closes and opens — the one place that knows it.
 ///
-/// Every row is a pure function of the event, of where the dataset's lifecycle stands after it
-/// (``DatasetLifecycle``) and of the event's position,
-/// so applying the changes inline, as events are appended, and a rebuild replaying the log produce the
-/// same rows, byte for byte. Rows hold only what the log does not already say at the event's position:
-/// who acted, when, and the stream version are read from the event itself.
+/// Every row is a pure function of the event and of where the dataset's lifecycle stands after it
+/// (``DatasetLifecycle``), so applying the changes inline, as events are appended, and a rebuild
+/// replaying the log produce the same rows, byte for byte. Rows hold only what the log does not already
+/// say at the event's position: who acted, when, the stream version, a version's snapshot and a usage's
+/// details are read from the event itself.
 public enum DatasetProjector {
     /// A dataset's lifecycle state, from one event to its next (`dataset_states`).
     public struct StateRow: Sendable, Equatable {
@@ -48,11 +48,12 @@ public enum DatasetProjector {
         public var ordinal: Int
     }
 
+    /// A usage pin (`dataset_usages`): what the usages are looked up by. The rest of it is in the
+    /// event that recorded it.
     public struct UsageRow: Sendable, Equatable {
         public var datasetID: UUID
         public var version: Int
         public var consumer: String
-        public var document: String
     }
 
     /// A change to the projections, taking effect at the event's position.
@@ -69,25 +70,14 @@ public enum DatasetProjector {
     }
 
     /// The changes `event` makes, given where the dataset's lifecycle stands after it.
-    public static func changes(
-        after state: DatasetLifecycle,
-        event: DatasetEvent,
-        context: EventContext,
-        position: Int64
-    ) -> [Change] {
+    public static func changes(after state: DatasetLifecycle, event: DatasetEvent) -> [Change] {
         var changes: [Change] = []
-        collectChanges(after: state, event: event, context: context, position: position, into: &changes)
+        collectChanges(after: state, event: event, into: &changes)
         return changes
     }
 
     /// Appends the changes `event` makes to `changes`: a replay reuses one array for millions of events.
-    static func collectChanges(
-        after state: DatasetLifecycle,
-        event: DatasetEvent,
-        context: EventContext,
-        position: Int64,
-        into changes: inout [Change]
-    ) {
+    static func collectChanges(after state: DatasetLifecycle, event: DatasetEvent, into changes: inout [Change]) {
         // The state's first event is its DatasetCreated: every later one ends the row before it.
         if state.streamVersion > 1 { changes.append(.closeState(state.id)) }
         changes.append(
@@ -138,18 +128,7 @@ public enum DatasetProjector {
                 )
             }
         case .versionUsed(let used):
-            let usage = UsageRecord(
-                version: used.version, consumer: used.consumer, kind: used.kind, properties: used.properties,
-                recordedAt: context.occurredAt, recordedBy: context.actor
-            )
-            changes.append(
-                .addUsage(
-                    UsageRow(
-                        datasetID: state.id, version: used.version, consumer: used.consumer,
-                        document: Documents.usage(usage, of: state.id, position: position)
-                    )
-                )
-            )
+            changes.append(.addUsage(UsageRow(datasetID: state.id, version: used.version, consumer: used.consumer)))
         case .archived, .restored:
             break
         }
@@ -233,8 +212,8 @@ public enum DatasetProjector {
             case .addUsage(let row):
                 try await connection.perform(
                     """
-                    INSERT INTO dataset_usages (dataset_id, valid_from, version, consumer, document)
-                    VALUES (\(row.datasetID), \(position), \(row.version), \(row.consumer), \(row.document))
+                    INSERT INTO dataset_usages (dataset_id, valid_from, version, consumer)
+                    VALUES (\(row.datasetID), \(position), \(row.version), \(row.consumer))
                     """,
                     logger: logger
                 )

@@ -2,20 +2,17 @@ import Foundation
 import PostgresNIO
 import StrataCore
 
-/// An event as a replay reads it: only what the projector needs, with the actor taken out of the
-/// metadata by PostgreSQL rather than by a JSON decoder per event.
+/// An event as a replay reads it: only what the projector needs (who acted and when is never copied
+/// into a projection, so it is not read).
 struct ReplayEvent: Sendable {
     var position: Int64
     var streamID: UUID
     var type: String
     /// The payload's JSON as it came off the wire: decoded from these bytes, with no copy between.
     var data: ByteBuffer
-    var actor: String
-    var occurredAt: Date
 
-    func datasetEvent() throws -> (DatasetEvent, EventContext) {
-        let event = try data.withUnsafeReadableBytes { try DatasetEvent.decode(type: type, json: $0) }
-        return (event, EventContext(actor: actor, occurredAt: occurredAt))
+    func datasetEvent() throws -> DatasetEvent {
+        try DatasetEvent.decode(type: type, json: data)
     }
 
     /// Throws unless `event` (this one, decoded) can follow `state`: a log the decider could not have
@@ -34,7 +31,7 @@ struct ReplayEvent: Sendable {
     {
         let rows = try await connection.query(
             """
-            SELECT global_position, stream_id, event_type, data::text, metadata->>'actor', occurred_at FROM events
+            SELECT global_position, stream_id, event_type, data::text FROM events
             WHERE global_position > \(position) AND global_position <= \(head)
             ORDER BY global_position LIMIT \(limit)
             """,
@@ -55,7 +52,7 @@ struct ReplayEvent: Sendable {
             events.append(
                 ReplayEvent(
                     position: try next(Int64.self), streamID: try next(UUID.self), type: try next(String.self),
-                    data: try next(ByteBuffer.self), actor: try next(String.self), occurredAt: try next(Date.self)))
+                    data: try next(ByteBuffer.self)))
         }
         return events
     }
@@ -96,25 +93,25 @@ struct ProjectionReplay: Sendable {
 
     /// The changes one event makes, given the replayed state; also advances that state.
     mutating func changes(for event: ReplayEvent) throws -> [DatasetProjector.Change] {
-        let (domainEvent, context) = try event.datasetEvent()
+        let domainEvent = try event.datasetEvent()
         var changes: [DatasetProjector.Change] = []
         try Self.advance(
             &streams[event.streamID, default: Stream(lifecycle: DatasetLifecycle(id: event.streamID))],
-            past: event, domainEvent, context, changes: &changes)
+            past: event, domainEvent, changes: &changes)
         position = event.position
         return buildsEveryTable ? changes : changes.filter { tables.contains($0.table) }
     }
 
     /// Replays one event into the pending rows.
     mutating func apply(_ event: ReplayEvent) throws {
-        let (domainEvent, context) = try event.datasetEvent()
+        let domainEvent = try event.datasetEvent()
         var changes: [DatasetProjector.Change] = []
         swap(&changes, &self.changes)
         changes.removeAll(keepingCapacity: true)
         let (buildsEveryTable, tables) = (buildsEveryTable, tables)
         // The stream's entry is changed where it lies in the dictionary, never copied out and back.
         try { (stream: inout Stream, pending: inout CopyRows) in
-            try Self.advance(&stream, past: event, domainEvent, context, changes: &changes)
+            try Self.advance(&stream, past: event, domainEvent, changes: &changes)
             for change in changes where buildsEveryTable || tables.contains(change.table) {
                 Self.record(change, of: &stream, at: event.position, into: &pending)
             }
@@ -125,13 +122,12 @@ struct ProjectionReplay: Sendable {
 
     /// Checks `event` against the stream, folds it in, and adds the changes it makes to `changes`.
     private static func advance(
-        _ stream: inout Stream, past event: ReplayEvent, _ domainEvent: DatasetEvent, _ context: EventContext,
+        _ stream: inout Stream, past event: ReplayEvent, _ domainEvent: DatasetEvent,
         changes: inout [DatasetProjector.Change]
     ) throws {
         try event.check(domainEvent, after: stream.lifecycle)
         stream.lifecycle.apply(domainEvent)
-        DatasetProjector.collectChanges(
-            after: stream.lifecycle, event: domainEvent, context: context, position: event.position, into: &changes)
+        DatasetProjector.collectChanges(after: stream.lifecycle, event: domainEvent, into: &changes)
     }
 
     /// Writes a finished row to `pending`, or holds a row open in `stream` until a later event ends it.
@@ -198,7 +194,6 @@ struct ProjectionReplay: Sendable {
                 line.null()
                 line.integer(row.version)
                 line.text(row.consumer)
-                line.text(row.document)
             }
         }
     }
@@ -292,7 +287,7 @@ enum ProjectionTable: Int, CaseIterable, Sendable {
             ]
         case .versionPublications: return ["dataset_id", "version", "valid_from"]
         case .datasetNames: return ["name_key", "dataset_id", "valid_from", "valid_to"]
-        case .datasetUsages: return ["dataset_id", "valid_from", "valid_to", "version", "consumer", "document"]
+        case .datasetUsages: return ["dataset_id", "valid_from", "valid_to", "version", "consumer"]
         case .lineageEdges:
             return [
                 "to_dataset", "to_version", "from_dataset", "from_version", "valid_from", "valid_to", "job_namespace",
