@@ -17,8 +17,10 @@ struct ParallelReplay: Sendable {
             replay = ProjectionReplay(tables: tables)
         }
 
-        func apply(_ events: [ReplayEvent]) throws -> CopyRows {
-            for event in events { try replay.apply(event) }
+        /// Replays this partition's share of `events`, in one call: the actor's state is reached
+        /// once per batch, not checked for exclusive access once per event.
+        func apply(_ events: [ReplayEvent], share: Int, of shares: Int) throws -> CopyRows {
+            try replay.apply(events, share: share, of: shares)
             return replay.takePending()
         }
 
@@ -37,20 +39,16 @@ struct ParallelReplay: Sendable {
     }
 
     private func partition(of stream: UUID) -> Partition {
-        // The last bytes of a UUID (v4 or v7) are random, so streams spread evenly.
-        partitions[Int(stream.uuid.15) % partitions.count]
+        partitions[ProjectionReplay.share(of: stream, among: partitions.count)]
     }
 
     /// Replays `events` (in log order), each partition its share at the same time; answers the rows made.
     mutating func apply(_ events: [ReplayEvent]) async throws -> CopyRows {
         guard let last = events.last else { return CopyRows() }
-        var shares = [[ReplayEvent]](repeating: [], count: partitions.count)
-        for event in events {
-            shares[Int(event.streamID.uuid.15) % partitions.count].append(event)
-        }
+        let shares = partitions.count
         let rows = try await withThrowingTaskGroup(of: CopyRows.self) { group in
-            for (partition, share) in zip(partitions, shares) where !share.isEmpty {
-                group.addTask { try await partition.apply(share) }
+            for (share, partition) in partitions.enumerated() {
+                group.addTask { try await partition.apply(events, share: share, of: shares) }
             }
             var rows = CopyRows()
             for try await share in group { rows.append(share) }

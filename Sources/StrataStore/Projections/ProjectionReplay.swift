@@ -102,8 +102,21 @@ struct ProjectionReplay: Sendable {
         return buildsEveryTable ? changes : changes.filter { tables.contains($0.table) }
     }
 
+    /// Replays into the pending rows the events of `events` whose streams are share `share` of `shares`
+    /// (all of them by default). Every replay of a split reads the same batch: handing each its own
+    /// copy of its events cost more than skipping the others.
+    mutating func apply(_ events: [ReplayEvent], share: Int = 0, of shares: Int = 1) throws {
+        for event in events where Self.share(of: event.streamID, among: shares) == share { try apply(event) }
+    }
+
+    /// Which of `shares` replays side by side owns `stream`.
+    static func share(of stream: UUID, among shares: Int) -> Int {
+        // The last bytes of a UUID (v4 or v7) are random, so streams spread evenly.
+        Int(stream.uuid.15) % shares
+    }
+
     /// Replays one event into the pending rows.
-    mutating func apply(_ event: ReplayEvent) throws {
+    private mutating func apply(_ event: ReplayEvent) throws {
         let domainEvent = try event.datasetEvent()
         var changes: [DatasetProjector.Change] = []
         swap(&changes, &self.changes)
