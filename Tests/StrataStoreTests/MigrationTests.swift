@@ -98,4 +98,58 @@ struct MigrationTests {
             #expect(tables == 0)
         }
     }
+
+    /// A catalog from before `0006_event_payloads_as_json.sql`, its payloads in `jsonb`: after the
+    /// migration, every event reads, exports and shows in the feed exactly as it did, and new payloads
+    /// are kept as written.
+    @Test func payloadsWrittenAsJsonbReadTheSameAfterTheyBecomeJson() async throws {
+        try await withTestDatabase(migrated: false) { database in
+            let bundled = try MigrationRunner.bundled()
+            let before = MigrationRunner(migrations: bundled.migrations.filter { $0.script.name < "0006" })
+            #expect(before.migrations.count == bundled.migrations.count - 1)
+            try await before.migrate(database.client, logger: database.logger)
+
+            let store = EventStore(client: database.client, logger: database.logger)
+            let archive = LogArchive(client: database.client, logger: database.logger)
+            func event(_ data: String) -> NewEvent {
+                NewEvent(
+                    eventID: UUID(), type: "Noted", schemaVersion: 1, data: data, metadata: #"{"actor": "alice"}"#,
+                    occurredAt: Date(timeIntervalSince1970: 1_800_000_000))
+            }
+            func payloads() async throws -> [String] {
+                try await database.client.query("SELECT data::text FROM events ORDER BY global_position")
+                    .collect().map { try $0.decode(String.self) }
+            }
+            func exported() async throws -> [String] {
+                var lines: [String] = []
+                try await archive.export { lines.append($0) }
+                return lines
+            }
+            let stream = UUID()
+            try await store.append(
+                [event(#"{"zeta":1,  "a" : [1.50, "x\u00e9"], "nested": {"bb": null, "a": true}}"#)],
+                to: stream, expectedVersion: .noStream)
+            let (textBefore, feedBefore, exportBefore) = (
+                try await payloads(), try await store.readAll(after: 0, limit: 10).map { try $0.document() },
+                try await exported()
+            )
+            #expect(textBefore == [#"{"a": [1.50, "xé"], "zeta": 1, "nested": {"a": true, "bb": null}}"#])
+
+            #expect(
+                try await bundled.migrate(database.client, logger: database.logger) == [
+                    "0006_event_payloads_as_json.sql"
+                ])
+            let type = try await database.client.query(
+                "SELECT data_type FROM information_schema.columns WHERE table_name = 'events' AND column_name = 'data'"
+            ).collect().first?.decode(String.self)
+            #expect(type == "json")
+            #expect(try await payloads() == textBefore)
+            #expect(try await store.readAll(after: 0, limit: 10).map { try $0.document() } == feedBefore)
+            #expect(try await exported() == exportBefore)
+
+            let written = #"{"zeta":2,"a":"as written"}"#
+            try await store.append([event(written)], to: stream, expectedVersion: .exactly(1))
+            #expect(try await payloads() == textBefore + [written])
+        }
+    }
 }
