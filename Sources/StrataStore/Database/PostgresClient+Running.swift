@@ -28,6 +28,21 @@ extension PostgresClient {
     }
 }
 
+extension PostgresClient {
+    /// Runs `body` with `count` connections leased from the pool at once, for work spread over them.
+    func withConnections<Result>(
+        _ count: Int,
+        leased: [PostgresConnection] = [],
+        isolation: isolated (any Actor)? = #isolation,
+        _ body: ([PostgresConnection]) async throws -> sending Result
+    ) async throws -> sending Result {
+        guard leased.count < count else { return try await body(leased) }
+        return try await withConnection { connection in
+            try await withConnections(count, leased: leased + [connection], body)
+        }
+    }
+}
+
 extension PostgresConnection {
     /// Runs a statement whose rows, if any, do not matter, and waits until the server has finished it.
     ///

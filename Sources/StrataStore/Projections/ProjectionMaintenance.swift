@@ -41,7 +41,7 @@ public struct ProjectionMaintenance: Sendable {
     /// Rebuilds the named projections (all by default) into a fresh schema and swaps them in.
     ///
     /// 1. The log up to its current head is replayed in memory and bulk-loaded with COPY: two
-    ///    connections read spans of the log ahead of the replay, and two load the rows, each in a
+    ///    connections read spans of the log ahead of the replay, and three load the rows, each in a
     ///    transaction of its own that also creates its share of the tables (so PostgreSQL can skip the
     ///    WAL for them when `wal_level` is `minimal`), with their indexes built once at the end; nothing
     ///    holds a lock the catalog needs, and writers keep appending (and projecting inline into the
@@ -83,6 +83,8 @@ public struct ProjectionMaintenance: Sendable {
     static let rebuildLock: Int64 = 6_004_514_643_731_631_687
     /// Where a rebuild builds the new tables.
     static let rebuildSchema = "strata_rebuild"
+    /// How many connections load a rebuild's tables, each in a transaction of its own.
+    static let loaders = 3
 
     private func rebuildHoldingTheLock(
         _ definitions: [ProjectionCatalog.Definition],
@@ -94,24 +96,21 @@ public struct ProjectionMaintenance: Sendable {
         var replay = ParallelReplay(tables: tables)
         let load = BulkLoad(schema: schema, definitions: definitions, batchSize: batchSize, logger: logger)
 
-        // Two connections read the log and two load the tables, so that PostgreSQL's side of both can
-        // run on every core of a small machine while the replay runs there too.
-        let stages = try await client.withConnection { reader in
-            try await client.withConnection { secondReader in
-                try await client.withConnection { loader in
-                    try await client.withConnection { secondLoader in
-                        try await reader.perform("DROP SCHEMA IF EXISTS \(unescaped: schema) CASCADE", logger: logger)
-                        let weights = try await loadingCosts(of: definitions, on: reader)
-                        let head = try await lastPosition(on: reader)
-                        return try await load.run(
-                            &replay, upTo: head, reading: reader, alsoReading: [secondReader],
-                            loading: [loader, secondLoader], weights: weights
-                        ) { done in
-                            progress(
-                                Progress(eventsDone: done, eventsTotal: head, elapsed: ContinuousClock.now - started))
-                        }
-                    }
-                }
+        // Two connections read the log and three load the tables, so that PostgreSQL's side of both can
+        // run on every core of a small machine while the replay runs there too. With a third, the
+        // version table gets a loader of its own, and the index builds at the end spread over both cores
+        // (two series of alternating replays of 1M events: medians 3.8 s and 4.1 s, against 4.1 s and 4.3 s
+        // with two loaders).
+        let stages = try await client.withConnections(2 + Self.loaders) { connections in
+            let (reader, secondReader) = (connections[0], connections[1])
+            try await reader.perform("DROP SCHEMA IF EXISTS \(unescaped: schema) CASCADE", logger: logger)
+            let weights = try await loadingCosts(of: definitions, on: reader)
+            let head = try await lastPosition(on: reader)
+            return try await load.run(
+                &replay, upTo: head, reading: reader, alsoReading: [secondReader],
+                loading: Array(connections.dropFirst(2)), weights: weights
+            ) { done in
+                progress(Progress(eventsDone: done, eventsTotal: head, elapsed: ContinuousClock.now - started))
             }
         }
         try await client.withConnection { connection in
