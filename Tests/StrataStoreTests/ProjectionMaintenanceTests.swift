@@ -139,6 +139,25 @@ struct ProjectionMaintenanceTests {
         }
     }
 
+    /// A process that stopped right after a swap committed left the replaced tables behind, in their
+    /// schema of their own: the next rebuild drops them and swaps as usual.
+    @Test func tablesAnEarlierSwapReplacedAreDroppedByTheNextRebuild() async throws {
+        try await withTestDatabase { database in
+            let writer = CatalogWriter(client: database.client, logger: database.logger)
+            _ = try await RandomWorkload(writer: writer, clients: 2).run(commands: 50)
+            try await database.client.perform("CREATE SCHEMA strata_replaced", logger: database.logger)
+            try await database.client.perform(
+                "CREATE TABLE strata_replaced.dataset_states AS SELECT * FROM dataset_states", logger: database.logger)
+            try await maintenance(database).rebuild()
+            #expect(try await maintenance(database).verify().isClean)
+            let leftovers = try await database.client.query(
+                "SELECT count(*) FROM pg_namespace WHERE nspname IN ('strata_rebuild', 'strata_replaced')",
+                logger: database.logger
+            ).collect().first?.decode(Int.self)
+            #expect(leftovers == 0)
+        }
+    }
+
     /// While eight clients keep writing, a rebuild runs and swaps; every write that was acknowledged,
     /// before, during or after, is in the rebuilt projections, and they match the log.
     @Test func aRebuildWhileClientsWriteLosesNothingAcknowledged() async throws {

@@ -83,6 +83,8 @@ public struct ProjectionMaintenance: Sendable {
     static let rebuildLock: Int64 = 6_004_514_643_731_631_687
     /// Where a rebuild builds the new tables.
     static let rebuildSchema = "strata_rebuild"
+    /// Where a swap moves the tables it replaces, until they are dropped.
+    static let replacedSchema = "strata_replaced"
     /// How many connections load a rebuild's tables, each in a transaction of its own.
     static let loaders = 3
 
@@ -104,6 +106,8 @@ public struct ProjectionMaintenance: Sendable {
         let stages = try await client.withConnections(2 + Self.loaders) { connections in
             let (reader, secondReader) = (connections[0], connections[1])
             try await reader.perform("DROP SCHEMA IF EXISTS \(unescaped: schema) CASCADE", logger: logger)
+            // The tables a swap replaced, if the process stopped before it dropped them.
+            try await reader.perform("DROP SCHEMA IF EXISTS \(unescaped: Self.replacedSchema) CASCADE", logger: logger)
             let weights = try await loadingCosts(of: definitions, on: reader)
             let head = try await lastPosition(on: reader)
             return try await load.run(
@@ -126,11 +130,10 @@ public struct ProjectionMaintenance: Sendable {
             try await connection.perform("SET LOCAL search_path TO \(unescaped: schema), public", logger: logger)
             try await catchUp(&replay, on: connection)
             try await connection.perform("SET LOCAL search_path TO public", logger: logger)
-            try await connection.perform("DROP SCHEMA IF EXISTS strata_replaced CASCADE", logger: logger)
-            try await connection.perform("CREATE SCHEMA strata_replaced", logger: logger)
+            try await connection.perform("CREATE SCHEMA \(unescaped: Self.replacedSchema)", logger: logger)
             for definition in definitions {
                 try await connection.perform(
-                    "ALTER TABLE IF EXISTS public.\(unescaped: definition.name) SET SCHEMA strata_replaced",
+                    "ALTER TABLE IF EXISTS public.\(unescaped: definition.name) SET SCHEMA \(unescaped: Self.replacedSchema)",
                     logger: logger)
                 try await connection.perform(
                     "ALTER TABLE \(unescaped: schema).\(unescaped: definition.name) SET SCHEMA public", logger: logger)
@@ -144,10 +147,12 @@ public struct ProjectionMaintenance: Sendable {
                     logger: logger
                 )
             }
-            try await connection.perform("DROP SCHEMA strata_replaced CASCADE", logger: logger)
             try await connection.perform("DROP SCHEMA \(unescaped: schema) CASCADE", logger: logger)
             return replay.position
         }
+        // Not in the swap: dropping the old tables deletes their files as it commits (94 ms for the
+        // tables of a million events), and the swap holds the log's append lock, so writers would wait.
+        try await client.perform("DROP SCHEMA \(unescaped: Self.replacedSchema) CASCADE", logger: logger)
         let elapsed = ContinuousClock.now - started
         logger.info(
             "projections rebuilt",
