@@ -103,8 +103,8 @@ struct ProjectionReplay: Sendable {
     }
 
     /// Replays into the pending rows the events of `events` whose streams are share `share` of `shares`
-    /// (all of them by default). Every replay of a split reads the same batch: handing each its own
-    /// copy of its events cost more than skipping the others.
+    /// (all of them by default). Every replay of a split reads the same batch and skips the streams that
+    /// are not its own, rather than being handed a copy of its share (which copied every event).
     mutating func apply(_ events: [ReplayEvent], share: Int = 0, of shares: Int = 1) throws {
         for event in events where Self.share(of: event.streamID, among: shares) == share { try apply(event) }
     }
