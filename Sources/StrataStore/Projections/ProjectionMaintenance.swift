@@ -83,6 +83,9 @@ public struct ProjectionMaintenance: Sendable {
     static let rebuildLock: Int64 = 6_004_514_643_731_631_687
     /// Where a rebuild builds the new tables.
     static let rebuildSchema = "strata_rebuild"
+    /// At most about this many events are left for the swap to apply, while it holds the log's append
+    /// lock and writers wait: each takes a few statements.
+    static let eventsLeftForTheSwap: Int64 = 500
     /// Where a swap moves the tables it replaces, until they are dropped.
     static let replacedSchema = "strata_replaced"
     /// How many connections load a rebuild's tables, each in a transaction of its own.
@@ -119,7 +122,7 @@ public struct ProjectionMaintenance: Sendable {
         }
         try await client.withConnection { connection in
             // Catch up without the lock while the gap is large.
-            while try await lastPosition(on: connection) - replay.position > Int64(batchSize / 10) {
+            while try await lastPosition(on: connection) - replay.position > Self.eventsLeftForTheSwap {
                 try await inSchema(schema, on: connection) {
                     try await catchUp(&replay, on: connection)
                 }
