@@ -8,8 +8,9 @@ public struct ProjectionMaintenance: Sendable {
     public let client: PostgresClient
     public let catalog: ProjectionCatalog
     public let logger: Logger
-    /// Events read and replayed per round trip.
-    public var batchSize = 20_000
+    /// Events read and replayed per round trip. (Against 20,000, in three series of alternating replays
+    /// of 1M events: medians 2–5% faster, the replay's peak memory 224 → 261 MB.)
+    public var batchSize = 40_000
 
     public init(client: PostgresClient, catalog: ProjectionCatalog, logger: Logger) {
         self.client = client
