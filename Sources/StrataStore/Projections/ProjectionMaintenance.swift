@@ -48,9 +48,10 @@ public struct ProjectionMaintenance: Sendable {
     ///    holds a lock the catalog needs, and writers keep appending (and projecting inline into the
     ///    live tables).
     /// 2. The events appended meanwhile are applied to the new tables with the inline projector, until
-    ///    the gap is small.
+    ///    the gap is small (``eventsLeftForTheSwap``).
     /// 3. One short transaction takes the log's append lock, applies the last few events, moves the old
-    ///    tables out and the new ones in, and records the definition's hash.
+    ///    tables out and the new ones in, and records the definition's hash. The old tables are dropped
+    ///    once it has committed.
     ///
     /// A crash before step 3 commits leaves the live tables untouched; the next rebuild drops the
     /// half-built schema and starts again.
