@@ -3,7 +3,7 @@ import PackageDescription
 
 let package = Package(
     name: "Strata",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "strata", targets: ["strata"])
     ],
@@ -17,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.9.0"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
         .target(name: "StrataCore"),
@@ -37,9 +38,12 @@ let package = Package(
             dependencies: [
                 "StrataCore", "StrataResources",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                // For ConnectionPoolError, which PostgresClient throws when it gives up connecting.
+                .product(name: "_ConnectionPoolModule", package: "postgres-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .target(
@@ -83,6 +87,16 @@ let package = Package(
         .testTarget(
             name: "StrataStoreTests",
             dependencies: ["StrataStore", "StrataTestSupport", "strata"]
+        ),
+        .testTarget(
+            name: "StrataSystemTests",
+            // Tests that run `strata serve` as a process and break what it stands on: its database, its
+            // connections, the process itself.
+            dependencies: [
+                "StrataTestSupport", "EmbeddedPostgres", "strata",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ]
         ),
         .testTarget(
             name: "StrataHTTPTests",

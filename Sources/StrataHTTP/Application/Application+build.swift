@@ -22,6 +22,8 @@ public struct HTTPServerConfiguration: Sendable {
 /// What the routes need: the database, the schema guards, and where time and ids come from.
 public struct StrataServices: Sendable {
     public var client: PostgresClient
+    /// The pool as requests use it: every wait on PostgreSQL bounded.
+    public var pool: BoundedPool
     public var migrations: MigrationRunner
     public var projections: ProjectionCatalog
     public var writer: CatalogWriter
@@ -32,20 +34,29 @@ public struct StrataServices: Sendable {
     public var logger: Logger
     /// Rebuilds, while serving, the projections whose definition changed since they were built.
     public var rebuilder: ProjectionRebuilder
+    /// Whether the database can serve, for `/readyz`.
+    public var monitor: DatabaseMonitor
 
+    /// - Parameter monitorEndpoint: where the readiness monitor opens a connection of its own, so that
+    ///   requests learn promptly when PostgreSQL is down; nil for tests that drive the router alone.
     public init(
         client: PostgresClient,
         logger: Logger,
+        monitorEndpoint: PostgresConnection.Configuration? = nil,
+        deadlines: DatabaseDeadlines = .standard,
         metrics: PrometheusCollectorRegistry = StrataMetrics.registry,
         clock: @escaping @Sendable () -> Date = { Date() },
         makeID: @escaping @Sendable () -> UUID = UUIDv7.make
     ) throws {
         self.client = client
+        self.pool = BoundedPool(client: client, deadlines: deadlines)
         self.logger = logger
         self.migrations = try MigrationRunner.bundled()
         self.projections = try ProjectionCatalog.bundled()
-        self.writer = CatalogWriter(client: client, logger: logger)
-        self.reader = CatalogReader(client: client, logger: logger)
+        self.writer = CatalogWriter(pool: pool, logger: logger)
+        self.reader = CatalogReader(pool: pool, logger: logger)
+        self.monitor = DatabaseMonitor(
+            pool: pool, endpoint: monitorEndpoint, migrations: migrations, logger: logger)
         self.metrics = metrics
         self.clock = clock
         self.makeID = makeID
@@ -76,7 +87,7 @@ public func buildApplication(
     var app = Application(
         router: buildRouter(services),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "strata"),
-        services: [services.client, services.rebuilder],
+        services: [services.client, services.monitor, services.rebuilder],
         logger: services.logger
     )
     app.beforeServerStarts {
@@ -91,9 +102,7 @@ public func buildRouter(_ services: StrataServices) -> Router<StrataRequestConte
     router.add(middleware: RequestContextMiddleware())
     router.add(middleware: MetricsMiddleware())
     router.add(middleware: ProblemMiddleware())
-    HealthRoutes(
-        readiness: DatabaseReadiness(client: services.client, migrations: services.migrations, logger: services.logger)
-    ).register(on: router)
+    HealthRoutes(readiness: services.monitor).register(on: router)
     router.get("/metrics") { _, _ -> Response in
         var text: [UInt8] = []
         services.metrics.emit(into: &text)
@@ -114,28 +123,6 @@ public func buildRouter(_ services: StrataServices) -> Router<StrataRequestConte
     EventRoutes(reader: services.reader).register(on: router)
     AdminRoutes(maintenance: services.maintenance).register(on: router)
     return router
-}
-
-/// Ready when the database answers and every carried migration has been applied unchanged.
-public struct DatabaseReadiness: ReadinessProbe {
-    let client: PostgresClient
-    let migrations: MigrationRunner
-    let logger: Logger
-
-    public init(client: PostgresClient, migrations: MigrationRunner, logger: Logger) {
-        self.client = client
-        self.migrations = migrations
-        self.logger = logger
-    }
-
-    public func unreadiness() async -> String? {
-        do {
-            let status = try await migrations.status(client, logger: logger)
-            return status.isCurrent ? nil : "migrations pending: \(status.pending.joined(separator: ", "))"
-        } catch {
-            return "database not usable: \(error)"
-        }
-    }
 }
 
 /// The process's metrics registry. swift-metrics has one global backend by design, so the registry is

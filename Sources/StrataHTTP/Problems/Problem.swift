@@ -21,14 +21,20 @@ public struct Problem: Error, Codable, Sendable, Equatable, HTTPResponseError {
     public var detail: String
     public var code: String
     public var errors: [FieldError]?
+    /// Headers the answer carries besides the document (`Retry-After`, `WWW-Authenticate`).
+    public var headers: HTTPFields
 
-    public init(status: HTTPResponse.Status, code: String, detail: String, errors: [FieldError]? = nil) {
+    public init(
+        status: HTTPResponse.Status, code: String, detail: String, errors: [FieldError]? = nil,
+        headers: HTTPFields = [:]
+    ) {
         self.type = "https://strata.dev/problems/\(code.replacingOccurrences(of: "_", with: "-"))"
         self.title = status.reasonPhrase
         self.status = status
         self.detail = detail
         self.code = code
         self.errors = errors
+        self.headers = headers
     }
 
     enum CodingKeys: String, CodingKey {
@@ -43,6 +49,7 @@ public struct Problem: Error, Codable, Sendable, Equatable, HTTPResponseError {
         detail = try container.decode(String.self, forKey: .detail)
         code = try container.decode(String.self, forKey: .code)
         errors = try container.decodeIfPresent([FieldError].self, forKey: .errors)
+        headers = [:]
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -56,7 +63,7 @@ public struct Problem: Error, Codable, Sendable, Equatable, HTTPResponseError {
     }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
-        var headers = HTTPFields()
+        var headers = headers
         headers[.contentType] = "application/problem+json"
         return Response(
             status: status,

@@ -84,6 +84,17 @@ extension Problem {
         }
     }
 
+    /// PostgreSQL could not be used: the request changed nothing (or, for a lost COMMIT, retrying it with
+    /// its `Idempotency-Key` is safe), so the client is told to come back shortly.
+    init(_ outage: DatabaseUnavailable) {
+        var headers = HTTPFields()
+        headers[.retryAfter] = "\(Self.retryAfterSeconds)"
+        self.init(
+            status: .serviceUnavailable, code: "database_unavailable", detail: outage.description, headers: headers)
+    }
+
+    static let retryAfterSeconds = 2
+
     /// Errors Hummingbird raises itself (unknown route, wrong method, body too large, …).
     init(_ error: any HTTPResponseError) {
         switch error.status {
@@ -125,6 +136,10 @@ struct ProblemMiddleware: RouterMiddleware {
         case let error as ReadError: return Problem(error)
         case let error as any HTTPResponseError: return Problem(error)
         default:
+            if let outage = DatabaseUnavailable(error) {
+                logger.warning("database unavailable", metadata: ["reason": "\(outage)"])
+                return Problem(outage)
+            }
             logger.error("request failed", metadata: ["error": "\(String(reflecting: error))"])
             return Problem(
                 status: .internalServerError, code: "internal_error", detail: "the server failed; see its log")

@@ -10,13 +10,19 @@ import StrataCore
 /// reflects. Positions follow commit order, so that snapshot is exactly the log up to that position —
 /// which is why repeating a read with `as_of` set to the position it answered reproduces it.
 public struct CatalogReader: Sendable {
-    public let client: PostgresClient
+    public let pool: BoundedPool
     public let logger: Logger
 
-    public init(client: PostgresClient, logger: Logger) {
-        self.client = client
+    public init(pool: BoundedPool, logger: Logger) {
+        self.pool = pool
         self.logger = logger
     }
+
+    public init(client: PostgresClient, logger: Logger) {
+        self.init(pool: BoundedPool(client: client), logger: logger)
+    }
+
+    public var client: PostgresClient { pool.client }
 
     /// Which state of the catalog a read asks for.
     public enum AsOf: Sendable, Equatable {
@@ -29,11 +35,12 @@ public struct CatalogReader: Sendable {
     /// Runs `body` on one consistent snapshot and answers its result with the position it reflects.
     public func read<Result: Sendable>(
         asOf: AsOf = .head,
-        _ body: @Sendable (CatalogSnapshot) async throws -> Result
+        _ body: @escaping @Sendable (CatalogSnapshot) async throws -> Result
     ) async throws -> (result: Result, position: Int64) {
-        PoolUsage.leased.increment()
-        defer { PoolUsage.leased.decrement() }
-        return try await client.withConnection { connection in
+        let logger = logger
+        return try await pool.withConnection { connection in
+            PoolUsage.leased.increment()
+            defer { PoolUsage.leased.decrement() }
             try await connection.perform(
                 "BEGIN TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger)
             do {
@@ -61,7 +68,8 @@ public struct CatalogReader: Sendable {
                 try await connection.perform("COMMIT", logger: logger)
                 return (result, position)
             } catch {
-                try? await connection.perform("ROLLBACK", logger: logger)
+                // A query on a closed connection is never answered (see BoundedPool).
+                if !connection.isClosed { try? await connection.perform("ROLLBACK", logger: logger) }
                 throw error
             }
         }

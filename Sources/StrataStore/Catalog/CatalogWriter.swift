@@ -2,6 +2,7 @@ import Foundation
 import Metrics
 import PostgresNIO
 import StrataCore
+import Synchronization
 
 /// The append pipeline: every write to the catalog goes through here.
 ///
@@ -10,6 +11,11 @@ import StrataCore
 /// the next batch: each is decided in order against a state that includes the ones before it, each in
 /// a savepoint so a refused or failing command does not spoil the others, and the whole batch commits
 /// in one transaction. With one client a batch is one command.
+///
+/// Every batch is bounded in time (see ``BoundedPool``) and may lose its connection at any point. A
+/// batch that fails before its COMMIT is sent fails as a whole: nothing of it landed. If the connection
+/// dies during the COMMIT itself, the outcome is found out from the log, by one of the batch's event
+/// ids, before anyone is answered. Either way the pipeline goes on with the next batch.
 public actor CatalogWriter {
     /// One write: what to do, to which dataset, and the request's envelope.
     public struct Request: Sendable {
@@ -74,7 +80,7 @@ public actor CatalogWriter {
         var continuation: CheckedContinuation<StoredResponse, any Error>
     }
 
-    private let client: PostgresClient
+    private let pool: BoundedPool
     private let logger: Logger
     private let makeEventID: @Sendable () -> UUID
     private let maximumBatch: Int
@@ -83,15 +89,25 @@ public actor CatalogWriter {
     private let batchSizes = Recorder(label: "strata_append_batch_size")
 
     public init(
+        pool: BoundedPool,
+        logger: Logger,
+        maximumBatch: Int = 256,
+        makeEventID: @escaping @Sendable () -> UUID = UUIDv7.make
+    ) {
+        self.pool = pool
+        self.logger = logger
+        self.maximumBatch = maximumBatch
+        self.makeEventID = makeEventID
+    }
+
+    public init(
         client: PostgresClient,
         logger: Logger,
         maximumBatch: Int = 256,
         makeEventID: @escaping @Sendable () -> UUID = UUIDv7.make
     ) {
-        self.client = client
-        self.logger = logger
-        self.maximumBatch = maximumBatch
-        self.makeEventID = makeEventID
+        self.init(
+            pool: BoundedPool(client: client), logger: logger, maximumBatch: maximumBatch, makeEventID: makeEventID)
     }
 
     /// Queues `request` and answers its response once the batch holding it has committed.
@@ -113,33 +129,123 @@ public actor CatalogWriter {
             // The actor is reentrant: while this batch commits, new submissions queue up for the next.
             let results = await commit(batch.map(\.request))
             for (pending, result) in zip(batch, results) { pending.continuation.resume(with: result) }
+            // The commands that queued while this batch waited for a connection in vain would wait as
+            // long again, and their callers longer than the deadline promises: they get the same answer.
+            if case .failure(let error) = results.first, (error as? DatabaseUnavailable)?.reason == .unreachable {
+                let waiting = queue
+                queue.removeAll()
+                for pending in waiting { pending.continuation.resume(throwing: error) }
+            }
         }
         draining = false
     }
 
     private func commit(_ requests: [Request]) async -> [Result<StoredResponse, any Error>] {
-        PoolUsage.leased.increment()
-        defer { PoolUsage.leased.decrement() }
+        let attempt = BatchAttempt()
+        let (logger, makeEventID) = (logger, makeEventID)
         do {
-            let results = try await client.transaction(logger: logger) { connection in
-                let writer = try await EventLogWriter.begin(on: connection, logger: logger)
-                var batch = Batch(writer: writer, makeEventID: makeEventID)
-                var results: [Result<StoredResponse, any Error>] = []
-                for request in requests {
-                    results.append(await batch.process(request))
-                }
-                if let position = batch.lastAppended {
-                    try await connection.perform(
-                        "UPDATE projections SET applied_position = \(position)", logger: logger)
-                }
-                return results
+            return try await pool.withConnection { connection in
+                PoolUsage.leased.increment()
+                defer { PoolUsage.leased.decrement() }
+                return try await Self.commit(
+                    requests, on: connection, attempt: attempt, logger: logger, makeEventID: makeEventID)
             }
+        } catch {
+            return await settle(requests, failedWith: error, attempt: attempt)
+        }
+    }
+
+    /// Decides and appends the batch in one transaction, and commits it.
+    private static func commit(
+        _ requests: [Request],
+        on connection: PostgresConnection,
+        attempt: BatchAttempt,
+        logger: Logger,
+        makeEventID: @escaping @Sendable () -> UUID
+    ) async throws -> [Result<StoredResponse, any Error>] {
+        try await connection.perform("BEGIN", logger: logger)
+        do {
+            let writer = try await EventLogWriter.begin(on: connection, logger: logger)
+            var batch = Batch(writer: writer, makeEventID: makeEventID)
+            var results: [Result<StoredResponse, any Error>] = []
+            for request in requests {
+                results.append(try await batch.process(request))
+            }
+            if let position = batch.lastAppended {
+                try await connection.perform("UPDATE projections SET applied_position = \(position)", logger: logger)
+            }
+            attempt.committing(results, probe: batch.firstAppendedEventID)
+            try await connection.perform("COMMIT", logger: logger)
             return results
         } catch {
-            // Nothing of the batch committed: every caller hears so, and nothing was acknowledged.
-            logger.error("append batch failed", metadata: ["error": "\(String(reflecting: error))"])
-            return requests.map { _ in .failure(error) }
+            // A query on a closed connection is never answered (see BoundedPool); a failed COMMIT has
+            // ended the transaction already.
+            if !attempt.isCommitting && !connection.isClosed {
+                try? await connection.perform("ROLLBACK", logger: logger)
+            }
+            throw error
         }
+    }
+
+    /// Answers a batch whose transaction failed. Before COMMIT nothing of it landed, so every caller
+    /// hears the failure. If the connection was lost during COMMIT, the log says whether it landed.
+    private func settle(
+        _ requests: [Request],
+        failedWith error: any Error,
+        attempt: BatchAttempt
+    ) async -> [Result<StoredResponse, any Error>] {
+        let outage = DatabaseUnavailable(error)
+        guard let outage, case .committing(let results, let probe) = attempt.phase else {
+            if let outage {
+                logger.warning(
+                    "append batch failed", metadata: ["reason": "\(outage)", "commands": "\(requests.count)"])
+            } else {
+                logger.error("append batch failed", metadata: ["error": "\(String(reflecting: error))"])
+            }
+            return requests.map { _ in .failure(outage ?? error) }
+        }
+        // Nothing appended: whether the COMMIT landed changes nothing anyone was told.
+        guard let probe else { return results }
+        do {
+            // The batch's own transaction may still be committing: give it twice the time it had.
+            let patient = pool.allowing(work: pool.deadlines.work * 2)
+            if try await EventLogWriter.wasAppended(probe, pool: patient, logger: logger) {
+                logger.notice(
+                    "append batch committed though its connection was lost", metadata: ["event_id": "\(probe)"])
+                return results
+            }
+            logger.warning("append batch lost with its connection", metadata: ["reason": "\(outage)"])
+            return requests.map { _ in .failure(outage) }
+        } catch {
+            logger.error(
+                "append batch outcome unknown",
+                metadata: ["event_id": "\(probe)", "error": "\(String(reflecting: error))"])
+            return requests.map { _ in .failure(DatabaseUnavailable(.outcomeUnknown)) }
+        }
+    }
+}
+
+/// How far a batch got, kept outside the task that runs it, which may never return if its connection
+/// dies (see ``BoundedPool``).
+final class BatchAttempt: Sendable {
+    enum Phase {
+        case working
+        /// COMMIT is being sent: these are the answers if it lands; `probe` is an event the batch
+        /// appended, nil if it appended none.
+        case committing([Result<StoredResponse, any Error>], probe: UUID?)
+    }
+
+    private let state = Mutex<Phase>(.working)
+
+    var phase: Phase { state.withLock { $0 } }
+
+    var isCommitting: Bool {
+        if case .committing = phase { return true }
+        return false
+    }
+
+    func committing(_ results: [Result<StoredResponse, any Error>], probe: UUID?) {
+        state.withLock { $0 = .committing(results, probe: probe) }
     }
 }
 
@@ -150,6 +256,9 @@ struct Batch {
     var known: [UUID: (state: DatasetState, lastPosition: Int64)] = [:]
     /// The last position this batch appended, for the projections' bookkeeping.
     var lastAppended: Int64?
+    /// The first event this batch appended: if the connection dies during COMMIT, the log says
+    /// whether the batch landed by whether it holds this event.
+    var firstAppendedEventID: UUID?
 
     init(writer: EventLogWriter, makeEventID: @escaping @Sendable () -> UUID) {
         self.writer = writer
@@ -159,24 +268,19 @@ struct Batch {
     var connection: PostgresConnection { writer.connection }
     var logger: Logger { writer.logger }
 
-    mutating func process(_ request: CatalogWriter.Request) async -> Result<StoredResponse, any Error> {
-        do {
-            try await connection.perform("SAVEPOINT strata_command", logger: logger)
-        } catch {
-            return .failure(error)
-        }
-        let saved = (known, lastAppended)
+    /// Runs one command in a savepoint: a refusal rolls back only its own work and is its caller's answer.
+    /// Losing the database is no refusal: it fails the batch.
+    mutating func process(_ request: CatalogWriter.Request) async throws -> Result<StoredResponse, any Error> {
+        try await connection.perform("SAVEPOINT strata_command", logger: logger)
+        let saved = (known, lastAppended, firstAppendedEventID)
         do {
             let response = try await handle(request)
             try await connection.perform("RELEASE SAVEPOINT strata_command", logger: logger)
             return .success(response)
         } catch {
-            (known, lastAppended) = saved
-            do {
-                try await connection.perform("ROLLBACK TO SAVEPOINT strata_command", logger: logger)
-            } catch {
-                return .failure(error)
-            }
+            if DatabaseUnavailable(error) != nil { throw error }
+            (known, lastAppended, firstAppendedEventID) = saved
+            try await connection.perform("ROLLBACK TO SAVEPOINT strata_command", logger: logger)
             return .failure(error)
         }
     }
@@ -226,13 +330,15 @@ struct Batch {
         var position = lastPosition
         if !events.isEmpty {
             let metadata = request.metadata.encoded()
+            let newEvents = try events.map { event in
+                NewEvent(
+                    eventID: makeEventID(), type: event.type, schemaVersion: DatasetEvent.schemaVersion,
+                    data: try event.encodedData(), metadata: metadata, occurredAt: request.occurredAt
+                )
+            }
+            firstAppendedEventID = firstAppendedEventID ?? newEvents.first?.eventID
             let appended = try await writer.append(
-                try events.map { event in
-                    NewEvent(
-                        eventID: makeEventID(), type: event.type, schemaVersion: DatasetEvent.schemaVersion,
-                        data: try event.encodedData(), metadata: metadata, occurredAt: request.occurredAt
-                    )
-                },
+                newEvents,
                 to: id,
                 expectedVersion: before.exists ? .exactly(before.streamVersion) : .noStream
             )

@@ -143,6 +143,21 @@ public struct EventLogWriter: Sendable {
         return AppendResult(streamVersion: versions.last!, positions: positions.sorted(), wasAlreadyAppended: false)
     }
 
+    /// Whether the log holds `eventID`, once every append that may still be committing has ended: the
+    /// answer for a batch whose connection died while its COMMIT was under way. Taking the append lock
+    /// waits out the batch's own transaction if PostgreSQL has not noticed the lost client yet.
+    static func wasAppended(_ eventID: UUID, pool: BoundedPool, logger: Logger) async throws -> Bool {
+        try await pool.withConnection { connection in
+            try await connection.perform("BEGIN", logger: logger)
+            _ = try await EventLogWriter.begin(on: connection, logger: logger)
+            let found = try await connection.query(
+                "SELECT 1 FROM events WHERE event_id = \(eventID)", logger: logger
+            ).collect()
+            try await connection.perform("ROLLBACK", logger: logger)
+            return !found.isEmpty
+        }
+    }
+
     /// The events of one stream, oldest first, as this transaction sees them.
     public func readStream(_ stream: UUID) async throws -> [RecordedEvent] {
         try await EventStore.collect(

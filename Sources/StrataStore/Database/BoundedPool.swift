@@ -1,0 +1,191 @@
+import PostgresNIO
+import Synchronization
+
+/// How long a request waits on PostgreSQL before it gives up and answers that the database is
+/// unavailable: no request may wait without bound because PostgreSQL restarted, stopped or hangs.
+public struct DatabaseDeadlines: Sendable, Equatable {
+    /// To get a connection while PostgreSQL is known to be unreachable: the pool keeps trying to open
+    /// one, and a request stops waiting for it after this long.
+    public var connect: Duration
+    /// To get a connection while PostgreSQL is reachable but every pooled connection is busy.
+    public var queue: Duration
+    /// For the work done on a connection once it has one: a read, or an append batch and its commit. A
+    /// connection that dies is noticed at once; this bounds a server that stops answering.
+    public var work: Duration
+
+    public init(connect: Duration, queue: Duration, work: Duration) {
+        self.connect = connect
+        self.queue = queue
+        self.work = work
+    }
+
+    public static let standard = DatabaseDeadlines(
+        connect: .milliseconds(1500), queue: .seconds(10), work: .seconds(30))
+}
+
+/// The connection pool as requests use it: every use bounded in time, and answered at once when its
+/// connection dies.
+///
+/// The bound cannot come from cancelling the work: PostgresNIO does not cancel a running query, and a
+/// query written to a connection that has just closed is never answered at all. So the work runs in a
+/// task of its own, and whichever comes first — its result, its connection's end, or a deadline —
+/// answers the caller. On a deadline the connection is closed, which makes PostgreSQL roll back whatever
+/// transaction the work had open; work stuck on a dead connection is left to end with it.
+public final class BoundedPool: Sendable {
+    public let client: PostgresClient
+    public let deadlines: DatabaseDeadlines
+    /// Whether a slow lease is a busy pool or a database that is down.
+    public let reachability: DatabaseReachability
+    /// For each connection in use, the call to fail if it closes. One close callback is registered per
+    /// connection, not per use: a pooled connection lives for thousands of uses.
+    private let holders = Mutex<[ObjectIdentifier: Holder]>([:])
+
+    private struct Holder {
+        var connectionLost: (@Sendable () -> Void)?
+    }
+
+    public init(
+        client: PostgresClient,
+        deadlines: DatabaseDeadlines = .standard,
+        reachability: DatabaseReachability = DatabaseReachability()
+    ) {
+        self.client = client
+        self.deadlines = deadlines
+        self.reachability = reachability
+    }
+
+    /// The same pool, with another bound on the work done on a connection.
+    public func allowing(work: Duration) -> BoundedPool {
+        var deadlines = deadlines
+        deadlines.work = work
+        return BoundedPool(client: client, deadlines: deadlines, reachability: reachability)
+    }
+
+    /// Runs `body` on a pooled connection. Without one, it answers after `deadlines.connect` if
+    /// PostgreSQL is unreachable, after `deadlines.queue` at most if it is only busy; once it has one,
+    /// within `deadlines.work`, and at once if the connection dies.
+    public func withConnection<Result: Sendable>(
+        _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
+    ) async throws -> Result {
+        let race = BoundedRace<Result>()
+        let (deadlines, reachability) = (deadlines, reachability)
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                race.start(continuation)
+                let work = Task {
+                    do {
+                        let result = try await self.client.withConnection { connection in
+                            guard race.leased(connection) else { throw DatabaseUnavailable(.unreachable) }
+                            self.watch(connection, for: race)
+                            defer { self.unwatch(connection) }
+                            return try await body(connection)
+                        }
+                        race.finish(.success(result))
+                    } catch {
+                        race.finish(.failure(error))
+                    }
+                }
+                let timer = Task {
+                    let started = ContinuousClock.now
+                    guard (try? await Task.sleep(for: deadlines.connect)) != nil else { return }
+                    while !race.isLeased {
+                        let waited = started.duration(to: .now)
+                        if reachability.isUnreachable || waited >= deadlines.queue {
+                            let reason: DatabaseUnavailable.Reason = reachability.isUnreachable ? .unreachable : .busy
+                            if race.failIfNotLeased(DatabaseUnavailable(reason)) { work.cancel() }
+                            return
+                        }
+                        guard (try? await Task.sleep(for: .milliseconds(100))) != nil else { return }
+                    }
+                    guard (try? await Task.sleep(for: deadlines.work)) != nil else { return }
+                    race.finish(.failure(DatabaseUnavailable(.timedOut)), closingConnection: true)
+                }
+                race.onFinish { timer.cancel() }
+            }
+        } onCancel: {
+            race.finish(.failure(CancellationError()))
+        }
+    }
+
+    private func watch<Value>(_ connection: PostgresConnection, for race: BoundedRace<Value>) {
+        let key = ObjectIdentifier(connection)
+        let isNew = holders.withLock { holders in
+            let isNew = holders[key] == nil
+            holders[key] = Holder(connectionLost: { race.finish(.failure(DatabaseUnavailable(.connectionLost))) })
+            return isNew
+        }
+        guard isNew else { return }
+        connection.closeFuture.whenComplete { _ in
+            let holder = self.holders.withLock { $0.removeValue(forKey: key) }
+            holder?.connectionLost?()
+        }
+    }
+
+    private func unwatch(_ connection: PostgresConnection) {
+        let key = ObjectIdentifier(connection)
+        holders.withLock { holders in
+            if holders[key] != nil { holders[key] = Holder(connectionLost: nil) }
+        }
+    }
+}
+
+/// The first of a bounded database call's outcomes, delivered once.
+private final class BoundedRace<Value: Sendable>: Sendable {
+    private struct State {
+        var continuation: CheckedContinuation<Value, any Error>?
+        var connection: PostgresConnection?
+        var finished = false
+        var onFinish: (@Sendable () -> Void)?
+    }
+
+    private let state = Mutex(State())
+
+    func start(_ continuation: CheckedContinuation<Value, any Error>) {
+        state.withLock { $0.continuation = continuation }
+    }
+
+    func onFinish(_ action: @escaping @Sendable () -> Void) {
+        let runNow = state.withLock { state in
+            if state.finished { return true }
+            state.onFinish = action
+            return false
+        }
+        if runNow { action() }
+    }
+
+    /// Notes the connection the work got; false if the caller was already answered (the lease came too
+    /// late), so the connection goes straight back to the pool.
+    func leased(_ connection: PostgresConnection) -> Bool {
+        state.withLock { state in
+            if state.finished { return false }
+            state.connection = connection
+            return true
+        }
+    }
+
+    /// Whether the work got its connection, or the call is over.
+    var isLeased: Bool {
+        state.withLock { $0.finished || $0.connection != nil }
+    }
+
+    /// Fails the call if it is still waiting for a connection; answers whether it did.
+    func failIfNotLeased(_ error: DatabaseUnavailable) -> Bool {
+        let waiting = state.withLock { !$0.finished && $0.connection == nil }
+        if waiting { finish(.failure(error)) }
+        return waiting
+    }
+
+    func finish(_ result: Result<Value, any Error>, closingConnection: Bool = false) {
+        let taken = state.withLock {
+            state -> (CheckedContinuation<Value, any Error>, PostgresConnection?, (@Sendable () -> Void)?)? in
+            guard !state.finished, let continuation = state.continuation else { return nil }
+            state.finished = true
+            state.continuation = nil
+            return (continuation, state.connection, state.onFinish)
+        }
+        guard let (continuation, connection, onFinish) = taken else { return }
+        if closingConnection { connection?.close().whenComplete { _ in } }
+        onFinish?()
+        continuation.resume(with: result)
+    }
+}

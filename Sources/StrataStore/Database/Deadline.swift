@@ -1,0 +1,37 @@
+import Synchronization
+
+/// Runs `operation` in a task of its own and answers its result, or fails with
+/// ``DatabaseUnavailable/Reason/timedOut`` once `limit` has passed: a query on a connection that closed
+/// under it is never answered, so waiting for the operation itself could take forever.
+func withDeadline<Value: Sendable>(
+    _ limit: Duration,
+    _ operation: @escaping @Sendable () async throws -> Value
+) async throws -> Value {
+    let answer = AnswerOnce<Value>()
+    return try await withCheckedThrowingContinuation { continuation in
+        answer.start(continuation)
+        let timer = Task {
+            guard (try? await Task.sleep(for: limit)) != nil else { return }
+            answer.resume(with: .failure(DatabaseUnavailable(.timedOut)))
+        }
+        Task {
+            let result: Result<Value, any Error>
+            do { result = .success(try await operation()) } catch { result = .failure(error) }
+            timer.cancel()
+            answer.resume(with: result)
+        }
+    }
+}
+
+/// A continuation resumed by the first of several racers; the others find it taken.
+private final class AnswerOnce<Value: Sendable>: Sendable {
+    private let continuation = Mutex<CheckedContinuation<Value, any Error>?>(nil)
+
+    func start(_ continuation: CheckedContinuation<Value, any Error>) {
+        self.continuation.withLock { $0 = continuation }
+    }
+
+    func resume(with result: Result<Value, any Error>) {
+        continuation.withLock { $0.take() }?.resume(with: result)
+    }
+}
