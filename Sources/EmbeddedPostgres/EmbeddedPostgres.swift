@@ -122,10 +122,7 @@ public final class EmbeddedPostgres: Sendable {
             let port = configuration.tcpPort ?? 5432
             try writeServerSettings(configuration, layout: layout, port: port, command: command)
             logger.info("starting the embedded PostgreSQL", metadata: ["data_dir": "\(layout.dataDirectory)"])
-            try command.run([
-                binaries.pgCtl, "start", "-D", layout.clusterDirectory, "-l", layout.serverLog, "-w", "-t", "60",
-                "-s",
-            ])
+            try startServer(command: command, layout: layout)
             try me.write(to: layout.ownerFile)
             cluster = EmbeddedPostgres(
                 configuration: configuration, layout: layout, command: command,
@@ -151,6 +148,33 @@ public final class EmbeddedPostgres: Sendable {
             try command.run([command.binaries.pgCtl, "stop", "-D", layout.clusterDirectory, "-m", "fast", "-w", "-s"])
         }
         try? FileManager.default.removeItem(atPath: layout.ownerFile)
+    }
+
+    /// How `pg_ctl` stops a server: `fast` rolls back open transactions and shuts down cleanly (an
+    /// operator's restart); `immediate` kills every backend without a checkpoint, as a crash would, and
+    /// the next start recovers from the WAL.
+    public enum ShutdownMode: String, Sendable {
+        case fast, immediate
+    }
+
+    /// Stops the server, whoever owns the cluster, as an operator or a crash would; for fault tests.
+    public func stopServer(mode: ShutdownMode) throws {
+        try command.run([
+            command.binaries.pgCtl, "stop", "-D", layout.clusterDirectory, "-m", mode.rawValue, "-w", "-s",
+        ])
+    }
+
+    /// Starts the server again after ``stopServer(mode:)``, and returns once it accepts connections.
+    public func startServer() throws {
+        try Self.startServer(command: command, layout: layout)
+        try waitUntilReady(seconds: 30)
+    }
+
+    private static func startServer(command: CommandPrefix, layout: Layout) throws {
+        try command.run([
+            command.binaries.pgCtl, "start", "-D", layout.clusterDirectory, "-l", layout.serverLog, "-w", "-t", "60",
+            "-s",
+        ])
     }
 
     private static func initializeCluster(layout: Layout, command: CommandPrefix, logger: Logger) throws {

@@ -32,13 +32,20 @@ public enum ProcessRunner {
         return Result(status: exitCode, output: output)
     }
 
-    /// Starts `arguments` without waiting for it; its output is discarded. Answers its pid.
+    /// Starts `arguments` without waiting for it, its output going to `outputPath` (discarded by
+    /// default), with `environment` added to ours. Answers its pid.
     @discardableResult
-    public static func start(_ arguments: [String]) throws -> pid_t {
-        try spawn(arguments, outputPath: "/dev/null")
+    public static func start(
+        _ arguments: [String],
+        outputPath: String = "/dev/null",
+        environment: [String: String] = [:]
+    ) throws -> pid_t {
+        try spawn(arguments, outputPath: outputPath, environment: environment)
     }
 
-    private static func spawn(_ arguments: [String], outputPath: String) throws -> pid_t {
+    private static func spawn(_ arguments: [String], outputPath: String, environment: [String: String] = [:])
+        throws -> pid_t
+    {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -51,8 +58,12 @@ public enum ProcessRunner {
 
         let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
         defer { for argument in argv { free(argument) } }
+        var variables = ProcessInfo.processInfo.environment
+        variables.merge(environment) { _, new in new }
+        let envp: [UnsafeMutablePointer<CChar>?] = variables.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { for variable in envp { free(variable) } }
         var pid = pid_t()
-        let code = posix_spawn(&pid, arguments[0], &actions, nil, argv, environ)
+        let code = posix_spawn(&pid, arguments[0], &actions, nil, argv, envp)
         guard code == 0 else { throw SpawnError(program: arguments[0], code: code) }
         return pid
     }

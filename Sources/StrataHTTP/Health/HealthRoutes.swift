@@ -1,4 +1,5 @@
 import Hummingbird
+import StrataStore
 
 /// What `/readyz` asks: is the database reachable, and is its schema the one this build expects?
 public protocol ReadinessProbe: Sendable {
@@ -27,3 +28,5 @@ struct HealthRoutes<Context: RequestContext> {
             status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: "{\"status\":\"\(status)\"}")))
     }
 }
+
+extension DatabaseMonitor: ReadinessProbe {}

@@ -6,14 +6,39 @@ public struct DatabaseURLError: Error, CustomStringConvertible {
     public var description: String
 }
 
-extension PostgresClient.Configuration {
+/// Where PostgreSQL is and whom to be there, as a `DATABASE_URL` or the embedded cluster names it. The
+/// pool and single connections (the readiness monitor's) are both configured from it.
+public struct DatabaseEndpoint: Sendable {
+    public enum Address: Sendable, Equatable {
+        case tcp(host: String, port: Int)
+        case unixSocket(path: String)
+    }
+
+    public enum TLSMode: Sendable, Equatable {
+        case disable, prefer, require
+    }
+
+    public var address: Address
+    public var username: String
+    public var password: String?
+    public var database: String?
+    public var tls: TLSMode
+
+    public init(address: Address, username: String, password: String?, database: String?, tls: TLSMode = .disable) {
+        self.address = address
+        self.username = username
+        self.password = password
+        self.database = database
+        self.tls = tls
+    }
+
     /// Reads a libpq-style URL: `postgres://user:password@host:5432/database?sslmode=require`.
     ///
     /// `sslmode` `disable` turns TLS off, `require`/`verify-ca`/`verify-full` demand it, anything else
     /// (libpq's default `prefer` included) uses it when the server offers it. A `host` query parameter
     /// that starts with `/` names a Unix socket folder, as in libpq.
-    public init(databaseURL: String) throws {
-        guard let components = URLComponents(string: databaseURL),
+    public init(url: String) throws {
+        guard let components = URLComponents(string: url),
             let scheme = components.scheme, ["postgres", "postgresql"].contains(scheme)
         else {
             throw DatabaseURLError(
@@ -22,27 +47,54 @@ extension PostgresClient.Configuration {
         let query = Dictionary(
             (components.queryItems ?? []).map { ($0.name, $0.value ?? "") }, uniquingKeysWith: { _, last in last }
         )
-        let username = components.user?.removingPercentEncoding ?? query["user"] ?? "postgres"
-        let password = components.password?.removingPercentEncoding ?? query["password"]
-        let database = components.path.isEmpty ? nil : String(components.path.dropFirst()).removingPercentEncoding
+        username = components.user?.removingPercentEncoding ?? query["user"] ?? "postgres"
+        password = components.password?.removingPercentEncoding ?? query["password"]
+        database = components.path.isEmpty ? nil : String(components.path.dropFirst()).removingPercentEncoding
         let port = components.port ?? query["port"].flatMap(Int.init) ?? 5432
 
         if let socketFolder = query["host"], socketFolder.hasPrefix("/") {
-            self.init(
-                unixSocketPath: "\(socketFolder)/.s.PGSQL.\(port)", username: username, password: password,
-                database: database
-            )
+            address = .unixSocket(path: "\(socketFolder)/.s.PGSQL.\(port)")
+            tls = .disable
             return
         }
-        let tls: PostgresClient.Configuration.TLS
         switch query["sslmode"] ?? "prefer" {
         case "disable": tls = .disable
-        case "require", "verify-ca", "verify-full": tls = .require(.makeClientConfiguration())
-        default: tls = .prefer(.makeClientConfiguration())
+        case "require", "verify-ca", "verify-full": tls = .require
+        default: tls = .prefer
         }
         guard let host = components.host, !host.isEmpty else {
             throw DatabaseURLError(description: "DATABASE_URL names no host")
         }
-        self.init(host: host, port: port, username: username, password: password, database: database, tls: tls)
+        address = .tcp(host: host, port: port)
+    }
+
+    public var clientConfiguration: PostgresClient.Configuration {
+        switch address {
+        case .unixSocket(let path):
+            return .init(unixSocketPath: path, username: username, password: password, database: database)
+        case .tcp(let host, let port):
+            let tls: PostgresClient.Configuration.TLS
+            switch self.tls {
+            case .disable: tls = .disable
+            case .prefer: tls = .prefer(.makeClientConfiguration())
+            case .require: tls = .require(.makeClientConfiguration())
+            }
+            return .init(host: host, port: port, username: username, password: password, database: database, tls: tls)
+        }
+    }
+
+    public func connectionConfiguration() throws -> PostgresConnection.Configuration {
+        switch address {
+        case .unixSocket(let path):
+            return .init(unixSocketPath: path, username: username, password: password, database: database)
+        case .tcp(let host, let port):
+            let tls: PostgresConnection.Configuration.TLS
+            switch self.tls {
+            case .disable: tls = .disable
+            case .prefer: tls = .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
+            case .require: tls = .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+            }
+            return .init(host: host, port: port, username: username, password: password, database: database, tls: tls)
+        }
     }
 }

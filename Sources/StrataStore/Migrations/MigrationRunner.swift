@@ -76,7 +76,7 @@ public struct MigrationRunner: Sendable {
         try await client.withConnection { try await status(on: $0, logger: logger) }
     }
 
-    private func status(on connection: PostgresConnection, logger: Logger) async throws -> Status {
+    public func status(on connection: PostgresConnection, logger: Logger) async throws -> Status {
         let exists =
             try await connection.query(
                 "SELECT to_regclass('schema_migrations') IS NOT NULL", logger: logger

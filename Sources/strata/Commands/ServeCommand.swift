@@ -1,12 +1,17 @@
 import ArgumentParser
 import Hummingbird
 import PostgresNIO
+import ServiceLifecycle
 import StrataHTTP
 import StrataStore
 
 /// `strata serve`: migrate, then answer HTTP until SIGINT/SIGTERM, then stop what this process started.
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "serve", abstract: "Run the HTTP service.")
+
+    /// How long a graceful shutdown may take: requests in flight finish (each is bounded by the database
+    /// deadlines), new ones are refused; after that whatever is left is cancelled.
+    static let gracefulShutdownLimit: Duration = .seconds(15)
 
     @OptionGroup var database: DatabaseOptions
     @Option(help: "Address to listen on (default: $STRATA_HOST, else 127.0.0.1)") var host: String?
@@ -18,7 +23,12 @@ struct ServeCommand: AsyncParsableCommand {
         let session = try await DatabaseSession.open(configuration, logger: logger)
         defer { session.close() }
         let client = PostgresClient(configuration: session.clientConfiguration, backgroundLogger: logger)
-        let app = buildApplication(configuration.http, services: try StrataServices(client: client, logger: logger))
-        try await app.runService()
+        let services = try StrataServices(
+            client: client, logger: logger, monitorEndpoint: try session.endpoint.connectionConfiguration())
+        let app = buildApplication(configuration.http, services: services)
+        var group = ServiceGroupConfiguration(
+            services: [.init(service: app)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        group.maximumGracefulShutdownDuration = Self.gracefulShutdownLimit
+        try await ServiceGroup(configuration: group).run()
     }
 }

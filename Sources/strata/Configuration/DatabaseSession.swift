@@ -9,12 +9,14 @@ import StrataStore
 struct DatabaseSession {
     static let embeddedDatabaseName = "strata"
 
-    let clientConfiguration: PostgresClient.Configuration
+    let endpoint: DatabaseEndpoint
     let embedded: EmbeddedPostgres?
+
+    var clientConfiguration: PostgresClient.Configuration { endpoint.clientConfiguration }
 
     static func open(_ configuration: StrataConfiguration, logger: Logger) async throws -> DatabaseSession {
         if let url = configuration.databaseURL {
-            return DatabaseSession(clientConfiguration: try .init(databaseURL: url), embedded: nil)
+            return DatabaseSession(endpoint: try DatabaseEndpoint(url: url), embedded: nil)
         }
         let cluster = try EmbeddedPostgres.start(.init(dataDirectory: configuration.dataDirectory), logger: logger)
         do {
@@ -24,9 +26,9 @@ struct DatabaseSession {
             throw error
         }
         return DatabaseSession(
-            clientConfiguration: .init(
-                unixSocketPath: cluster.unixSocketPath, username: EmbeddedPostgres.superuser, password: nil,
-                database: embeddedDatabaseName
+            endpoint: DatabaseEndpoint(
+                address: .unixSocket(path: cluster.unixSocketPath), username: EmbeddedPostgres.superuser,
+                password: nil, database: embeddedDatabaseName
             ),
             embedded: cluster
         )

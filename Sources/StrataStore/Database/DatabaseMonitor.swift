@@ -1,0 +1,118 @@
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+import Synchronization
+
+/// Watches whether the service can serve — PostgreSQL answers, and its schema is the one this build
+/// expects — on a connection of its own, so that neither a busy pool nor a dead one hides the answer.
+///
+/// Run as a service, it asks every second, notices the loss of its connection at once, and while
+/// PostgreSQL is down tries to reconnect four times a second. `/readyz` answers from its last answer
+/// immediately, and the pool learns from it whether a slow lease means "down" (see
+/// ``DatabaseReachability``). Without a connection of its own (tests that drive the router alone) it
+/// asks through the pool, within the pool's bounds.
+public actor DatabaseMonitor: Service {
+    private let pool: BoundedPool
+    private let endpoint: PostgresConnection.Configuration?
+    private let migrations: MigrationRunner
+    private let logger: Logger
+    private let interval: Duration
+    private var connection: PostgresConnection?
+    private var last: (at: ContinuousClock.Instant, unreadiness: String?)?
+
+    /// The monitor's own connection answers within this, or PostgreSQL counts as unavailable.
+    static let probeDeadline: Duration = .seconds(2)
+
+    /// - Parameter endpoint: where to open the monitor's own connection; without one (tests), it probes
+    ///   through the pool and cannot tell the pool whether PostgreSQL is reachable.
+    public init(
+        pool: BoundedPool,
+        endpoint: PostgresConnection.Configuration?,
+        migrations: MigrationRunner,
+        logger: Logger,
+        interval: Duration = .seconds(1)
+    ) {
+        self.pool = pool
+        self.endpoint = endpoint
+        self.migrations = migrations
+        self.logger = logger
+        self.interval = interval
+    }
+
+    public func run() async throws {
+        defer { connection?.close().whenComplete { _ in } }
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            let pause = await check() == nil ? interval : .milliseconds(250)
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: pause) }
+        }
+    }
+
+    /// Why the service cannot serve now, or nil when it can. The last answer serves while it is fresh
+    /// and still agrees with what the connection says (a "ready" is stale once the connection closed);
+    /// an "unready" serves only while PostgreSQL is known to be down, so a schema migrated or a
+    /// database started a moment ago is seen at once.
+    public func unreadiness() async -> String? {
+        if let last, last.at.duration(to: .now) < interval * 2,
+            (last.unreadiness == nil) != pool.reachability.isUnreachable
+        {
+            return last.unreadiness
+        }
+        return await check()
+    }
+
+    @discardableResult
+    private func check() async -> String? {
+        let unreadiness = await probe()
+        if unreadiness != last?.unreadiness {
+            if let unreadiness {
+                logger.warning("not ready", metadata: ["reason": "\(unreadiness)"])
+            } else if last != nil {
+                logger.notice("ready again")
+            }
+        }
+        last = (.now, unreadiness)
+        return unreadiness
+    }
+
+    private func probe() async -> String? {
+        let (migrations, logger) = (migrations, logger)
+        do {
+            let status: MigrationRunner.Status
+            if endpoint != nil {
+                let connection = try await ownConnection()
+                status = try await withDeadline(Self.probeDeadline) {
+                    try await migrations.status(on: connection, logger: logger)
+                }
+                pool.reachability.update(.reachable)
+            } else {
+                status = try await pool.withConnection { try await migrations.status(on: $0, logger: logger) }
+            }
+            return status.isCurrent ? nil : "migrations pending: \(status.pending.joined(separator: ", "))"
+        } catch let error as MigrationError {
+            return "database schema not usable: \(error)"
+        } catch {
+            if let outage = DatabaseUnavailable(error) {
+                if endpoint != nil { pool.reachability.update(.unreachable(outage.reason)) }
+                return "database unavailable: \(outage)"
+            }
+            return "database not usable: \(error)"
+        }
+    }
+
+    /// The monitor's connection, opened anew if it is gone.
+    private func ownConnection() async throws -> PostgresConnection {
+        if let connection, !connection.isClosed { return connection }
+        guard let endpoint else { throw DatabaseUnavailable(.unreachable) }
+        let logger = logger
+        let opened = try await withDeadline(Self.probeDeadline) {
+            try await PostgresConnection.connect(configuration: endpoint, id: 0, logger: logger)
+        }
+        connection = opened
+        let reachability = pool.reachability
+        opened.closeFuture.whenComplete { _ in
+            // Said at once, not at the next probe: requests waiting for a connection stop waiting.
+            reachability.update(.unreachable(.connectionLost))
+        }
+        return opened
+    }
+}

@@ -1,0 +1,168 @@
+import AsyncHTTPClient
+import EmbeddedPostgres
+import Foundation
+import PostgresNIO
+import StrataTestSupport
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// How soon a request must hear that PostgreSQL is down: the server gives up after its connect deadline
+/// (1.5 s); the rest is margin for a machine busy with the other suites.
+private let outageAnswerBound: Duration = .seconds(4)
+
+/// PostgreSQL restarts, stops and ends sessions under a running `strata serve` while writers are busy.
+/// Each test runs its own cluster and server process, and is bounded in time. Serialized: the bounds
+/// asserted here are about the server, not about two of these tests fighting over two cores.
+@Suite("A database outage under load", .serialized, .timeLimit(.minutes(3)))
+struct DatabaseOutageTests {
+    @Test func writesComeBackAfterAFastAndAnImmediateRestartAndNothingAcknowledgedIsLost() async throws {
+        try await withServer { cluster, server, client in
+            let writers = Writers(server: server.baseURL, client: client, count: 16, retrying: false)
+            let (_, answers) = try await writers.writing {
+                try await Task.sleep(for: .seconds(2))
+                for mode in [EmbeddedPostgres.ShutdownMode.fast, .immediate] {
+                    try await blocking {
+                        try cluster.cluster.stopServer(mode: mode)
+                        try cluster.cluster.startServer()
+                    }
+                    let recovery = try await timeUntilWritesSucceed(client, server: server, within: .seconds(15))
+                    print("restart -m \(mode): writes succeeded again after \(recovery)")
+                    try await Task.sleep(for: .seconds(2))
+                }
+            }
+            print("restarts under load: \(summary(answers))")
+            #expect(answers.contains { $0.answer.status == 201 })
+            #expect(await client.send(.GET, server.baseURL + "/readyz").status == 200)
+            try await expectNothingAcknowledgedWasLost(answers, cluster: cluster, server: server)
+        }
+    }
+
+    @Test func whileTheDatabaseIsDownRequestsAre503PromptlyAndReadinessSaysSo() async throws {
+        try await withServer { cluster, server, client in
+            let id = try #require(
+                await client.send(.POST, server.baseURL + "/v1/datasets", json: #"{"namespace": "n", "name": "kept"}"#)
+                    .json["id"] as? String)
+            let writers = Writers(server: server.baseURL, client: client, count: 8, retrying: false)
+            let (_, answers) = try await writers.writing {
+                try await Task.sleep(for: .seconds(1))
+                try await blocking { try cluster.cluster.stopServer(mode: .fast) }
+
+                // Readiness turns within a probe interval, and each probe answers at once.
+                let turned = ContinuousClock.now
+                var ready = await client.send(.GET, server.baseURL + "/readyz")
+                while ready.status == 200 && turned.duration(to: .now) < .seconds(3) {
+                    try await Task.sleep(for: .milliseconds(100))
+                    ready = await client.send(.GET, server.baseURL + "/readyz")
+                }
+                #expect(ready.status == 503)
+                #expect(ready.elapsed < .seconds(1), "readiness took \(ready.elapsed)")
+                #expect((ready.json["detail"] as? String)?.contains("database unavailable") == true, "\(ready.body)")
+                #expect(await client.send(.GET, server.baseURL + "/healthz").status == 200)
+
+                // Reads and writes answer 503 with Retry-After, within the connect deadline and a margin.
+                try await Task.sleep(for: .seconds(2))
+                for path in ["/v1/datasets/\(id)", "/v1/datasets", "/v1/events"] {
+                    let read = await client.send(.GET, server.baseURL + path)
+                    #expect(read.status == 503, "\(path): \(read.body)")
+                    #expect(read.headers.first(name: "Retry-After") != nil)
+                    #expect(read.elapsed < outageAnswerBound, "\(path) took \(read.elapsed)")
+                }
+                let write = await client.send(
+                    .POST, server.baseURL + "/v1/datasets", json: #"{"namespace": "n", "name": "during"}"#)
+                #expect(write.status == 503)
+                #expect(write.json["code"] as? String == "database_unavailable")
+                #expect(write.elapsed < outageAnswerBound, "the write took \(write.elapsed)")
+
+                try await blocking { try cluster.cluster.startServer() }
+                let recovery = try await timeUntilWritesSucceed(client, server: server, within: .seconds(10))
+                print("after a stop of several seconds, writes succeeded again \(recovery) after the start")
+                try await Task.sleep(for: .seconds(1))
+                #expect(await client.send(.GET, server.baseURL + "/readyz").status == 200)
+                #expect(await client.send(.GET, server.baseURL + "/v1/datasets/\(id)").status == 200)
+            }
+            print("a stop under load: \(summary(answers))")
+            let duringOutage = answers.filter { $0.answer.status == 503 }
+            #expect(!duringOutage.isEmpty)
+            #expect(duringOutage.allSatisfy { $0.answer.elapsed < outageAnswerBound }, "\(summary(duringOutage))")
+            try await expectNothingAcknowledgedWasLost(answers, cluster: cluster, server: server)
+        }
+    }
+
+    @Test func killingTheAppendConnectionMidBatchLosesNothingAndRetriesApplyOnce() async throws {
+        try await withServer { cluster, server, client in
+            let writers = Writers(server: server.baseURL, client: client, count: 16, retrying: true)
+            let (kills, answers) = try await writers.writing {
+                try await cluster.client().whileRunning { killer in
+                    var kills = 0
+                    let started = ContinuousClock.now
+                    while started.duration(to: .now) < .seconds(8) {
+                        // The backend holding the log's append lock is the one in the middle of a batch.
+                        let rows = try await killer.query(
+                            """
+                            SELECT pg_terminate_backend(pid) FROM pg_locks
+                            WHERE locktype = 'advisory' AND granted AND pid <> pg_backend_pid()
+                              AND ((classid::bigint << 32) | objid::bigint) = 6004514643731631175
+                            """, logger: TestPostgres.logger
+                        ).collect()
+                        kills += rows.count
+                        try await Task.sleep(for: .milliseconds(Int.random(in: 20...120)))
+                    }
+                    return kills
+                }
+            }
+            print("append backends killed mid-batch: \(kills); \(summary(answers))")
+            #expect(kills >= 5, "the test must actually kill batches")
+            #expect(answers.allSatisfy { $0.answer.status == 201 }, "retries with the same key must all succeed")
+            #expect(answers.contains { $0.attempts > 1 })
+            try await expectNothingAcknowledgedWasLost(answers, cluster: cluster, server: server)
+            // Exactly once: every key made one dataset, the one its final answer named.
+            let created = try await cluster.client().whileRunning { client in
+                try await client.query(
+                    "SELECT count(*) FROM events WHERE event_type = 'DatasetCreated'", logger: TestPostgres.logger
+                ).collect().first!.decode(Int.self)
+            }
+            #expect(created == answers.count)
+        }
+    }
+
+    @Test func sigtermDuringAnOutageStopsTheServerWithinItsBound() async throws {
+        try await withServer { cluster, server, client in
+            try await blocking { try cluster.cluster.stopServer(mode: .fast) }
+            let writers = Writers(server: server.baseURL, client: client, count: 8, retrying: false)
+            let (exit, answers) = try await writers.writing {
+                try await Task.sleep(for: .milliseconds(500))
+                let signalled = ContinuousClock.now
+                server.signal(SIGTERM)
+                let exit = try await blocking { server.waitForExit(within: .seconds(25)) }
+                print("SIGTERM during an outage: the server exited after \(signalled.duration(to: .now))")
+                return exit
+            }
+            #expect(
+                exit == 0,
+                "strata serve did not exit cleanly after SIGTERM: \(exit.map(String.init) ?? "still running")\n\(server.log.suffix(3000))"
+            )
+            // Every request either got its 503 or found the server gone; none got a 500 or hung.
+            #expect(answers.allSatisfy { $0.answer.status == nil || $0.answer.status == 503 }, "\(summary(answers))")
+            #expect(answers.allSatisfy { $0.answer.elapsed <= requestBound }, "\(summary(answers))")
+        }
+    }
+}
+
+/// Runs `body` with a private cluster, `strata serve` on it, and an HTTP client; removes them after.
+private func withServer(
+    _ body: @Sendable (PrivateCluster, ServerProcess, HTTPClient) async throws -> Void
+) async throws {
+    let cluster = try await PrivateCluster.start()
+    defer { cluster.remove() }
+    let server = try await ServerProcess.start(databaseURL: cluster.databaseURL, logFolder: cluster.folder)
+    defer { server.stop() }
+    do {
+        try await withHTTPClient { client in try await body(cluster, server, client) }
+    } catch {
+        Issue.record("server log:\n\(server.log.suffix(6000))")
+        throw error
+    }
+}

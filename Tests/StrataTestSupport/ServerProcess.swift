@@ -1,0 +1,94 @@
+import EmbeddedPostgres
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// `strata serve` running as a process of its own, as a user runs it: for tests that crash it, signal
+/// it, or take its database away underneath it.
+public final class ServerProcess: Sendable {
+    public let pid: pid_t
+    /// `http://127.0.0.1:<port>`, the port the server chose.
+    public let baseURL: String
+    /// Everything the server printed.
+    public let logPath: String
+
+    private init(pid: pid_t, baseURL: String, logPath: String) {
+        self.pid = pid
+        self.baseURL = baseURL
+        self.logPath = logPath
+    }
+
+    /// Starts `strata serve` on a free loopback port against `databaseURL`, and returns once it listens.
+    public static func start(
+        databaseURL: String,
+        environment: [String: String] = [:],
+        logFolder: String
+    ) async throws -> ServerProcess {
+        let logPath = logFolder + "/serve-\(UUID().uuidString.prefix(8)).log"
+        var settings = ["DATABASE_URL": databaseURL, "STRATA_LOG_LEVEL": "info"]
+        settings.merge(environment) { _, new in new }
+        let pid = try ProcessRunner.start(
+            [StrataBinary.path, "serve", "--host", "127.0.0.1", "--port", "0"], outputPath: logPath,
+            environment: settings)
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline {
+            if let port = listeningPort(in: (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "") {
+                return ServerProcess(pid: pid, baseURL: "http://127.0.0.1:\(port)", logPath: logPath)
+            }
+            guard isProcessAlive(pid) else { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        kill(pid, SIGKILL)
+        _ = waitForExit(pid, within: .seconds(5))
+        let log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+        throw ServerProcessError(message: "strata serve did not start listening:\n\(log)")
+    }
+
+    /// The port from Hummingbird's "Server started and listening on 127.0.0.1:PORT".
+    private static func listeningPort(in log: String) -> Int? {
+        guard let line = log.split(separator: "\n").first(where: { $0.contains("listening on") }),
+            let portText = line.split(separator: ":").last?.prefix(while: \.isNumber)
+        else { return nil }
+        return Int(portText)
+    }
+
+    public var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    public func signal(_ signal: Int32) {
+        kill(pid, signal)
+    }
+
+    /// Waits for the process to end, up to `limit`; answers its exit status, or nil if it is still running.
+    public func waitForExit(within limit: Duration) -> Int32? {
+        Self.waitForExit(pid, within: limit)
+    }
+
+    /// Kills the process if it still runs, and reaps it.
+    public func stop() {
+        kill(pid, SIGKILL)
+        _ = waitForExit(within: .seconds(10))
+    }
+
+    private static func waitForExit(_ pid: pid_t, within limit: Duration) -> Int32? {
+        let deadline = ContinuousClock.now + limit
+        var status: Int32 = 0
+        repeat {
+            let reaped = waitpid(pid, &status, WNOHANG)
+            if reaped == pid { return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f) }
+            if reaped == -1 && errno != EINTR { return -1 }
+            usleep(20_000)
+        } while ContinuousClock.now < deadline
+        return nil
+    }
+}
+
+public struct ServerProcessError: Error, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+
+    public init(message: String) {
+        self.message = message
+    }
+}
