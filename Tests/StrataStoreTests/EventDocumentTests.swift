@@ -15,14 +15,17 @@ struct EventDocumentTests {
             let events = try await EventStore(client: database.client, logger: database.logger)
                 .readAll(after: 0, limit: 10_000)
             #expect(events.count > 100)
+            #expect(events.contains { $0.type == "TokenCreated" })
             for event in events {
                 #expect(try event.document() == CanonicalJSON.string(EncodedEvent(event)))
+                #expect(try !event.document().contains("secret_sha256"), "a token's digest is never shown")
             }
         }
     }
 }
 
-/// An event as API.md spells it, through `JSONEncoder`: the oracle.
+/// An event as API.md spells it, through `JSONEncoder`: the oracle. A token's grant shows everything
+/// but the digest of its secret.
 private struct EncodedEvent: Encodable {
     let event: RecordedEvent
 
@@ -46,7 +49,12 @@ private struct EncodedEvent: Encodable {
         try container.encode(event.eventID.lowercased, forKey: .eventID)
         try container.encode(event.type, forKey: .type)
         try container.encode(event.schemaVersion, forKey: .schemaVersion)
-        try container.encode(try JSONDecoder().decode(JSONValue.self, from: Data(event.data.utf8)), forKey: .data)
+        var data = try JSONDecoder().decode(JSONValue.self, from: Data(event.data.utf8))
+        if event.type == "TokenCreated", case .object(var fields) = data {
+            fields["secret_sha256"] = nil
+            data = .object(fields)
+        }
+        try container.encode(data, forKey: .data)
         try container.encode(
             try JSONDecoder().decode(JSONValue.self, from: Data(event.metadata.utf8)), forKey: .metadata)
         try container.encode(Timestamp.string(from: event.occurredAt), forKey: .occurredAt)

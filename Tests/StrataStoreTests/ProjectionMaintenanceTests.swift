@@ -16,7 +16,8 @@ struct ProjectionMaintenanceTests {
             #expect(report.isClean, "\(report.tables.filter { !$0.matches })")
             #expect(
                 report.tables.map(\.table).sorted() == [
-                    "dataset_identities", "dataset_names", "dataset_states", "dataset_usages", "dataset_versions",
+                    "api_tokens", "dataset_identities", "dataset_names", "dataset_states", "dataset_usages",
+                    "dataset_versions",
                     "lineage_edges", "version_publications",
                 ])
             #expect(report.tables.allSatisfy { $0.liveRows > 0 })
@@ -208,7 +209,7 @@ struct ProjectionMaintenanceTests {
             #expect(rebuilt.status == 0, "\(rebuilt.output)")
             #expect(
                 rebuilt.output.contains(
-                    "rebuilt dataset_identities, dataset_names, dataset_states, dataset_usages, dataset_versions, "
+                    "rebuilt api_tokens, dataset_identities, dataset_names, dataset_states, dataset_usages, dataset_versions, "
                         + "lineage_edges, version_publications"))
             #expect(try await maintenance(database).verify().isClean)
             let verified = try StrataBinary.run(["verify", "--database-url", database.url])

@@ -36,10 +36,23 @@ public struct RandomWorkload: Sendable {
     private func runClient(_ client: Int, commands: Int) async throws -> [Acknowledged] {
         var random = SplitMix(seed: seed &+ UInt64(client))
         var mine: [UUID] = []
+        var tokens: [String] = []
         var acknowledged: [Acknowledged] = []
         for step in 0..<commands {
             let target: CatalogWriter.Request.Target
-            if mine.isEmpty || random.next(below: 6) == 0 {
+            if random.next(below: 40) == 0 {
+                // Grants and revocations share the log; their namespaces carry what text[] literals escape.
+                if !tokens.isEmpty && random.next(below: 3) == 0 {
+                    target = .revokeToken(name: tokens.remove(at: random.next(below: tokens.count)))
+                } else {
+                    let name = "tok-\(client)-\(step)"
+                    tokens.append(name)
+                    target = .createToken(
+                        UUIDv7.make(), name: name, role: [.reader, .writer, .admin][random.next(below: 3)],
+                        namespaces: random.next(below: 2) == 0 ? [] : ["ns\(client % 3)", #"a"b\c, {d}"#],
+                        secretSHA256: String(repeating: "\(random.next(below: 10))", count: 64))
+                }
+            } else if mine.isEmpty || random.next(below: 6) == 0 {
                 let id = UUIDv7.make()
                 mine.append(id)
                 // Tags, descriptions, notes and consumers carry what COPY, text[] literals and JSON escape.
@@ -107,6 +120,8 @@ public struct RandomWorkload: Sendable {
                 }
             } catch is DomainError {
                 continue  // refusals are part of a realistic workload
+            } catch is AccessError {
+                continue
             }
         }
         return acknowledged

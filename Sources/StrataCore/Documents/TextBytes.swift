@@ -46,3 +46,12 @@ extension UInt8 {
         text.append(digits.utf8Start[Int(self & 0x0F)])
     }
 }
+
+extension Sequence where Element == UInt8 {
+    /// The bytes as lower-case hex digits: how digests are written down.
+    public var hexadecimal: String {
+        var text: [UInt8] = []
+        for byte in self { byte.writeHex(into: &text) }
+        return String(decoding: text, as: UTF8.self)
+    }
+}

@@ -35,6 +35,7 @@ public struct CatalogReader: Sendable {
     /// Runs `body` on one consistent snapshot and answers its result with the position it reflects.
     public func read<Result: Sendable>(
         asOf: AsOf = .head,
+        scope: NamespaceScope = .all,
         _ body: @escaping @Sendable (CatalogSnapshot) async throws -> Result
     ) async throws -> (result: Result, position: Int64) {
         let logger = logger
@@ -63,7 +64,7 @@ public struct CatalogReader: Sendable {
                         ).collect().first?.decode(Int64.self) ?? 0
                 }
                 let snapshot = CatalogSnapshot(
-                    connection: connection, logger: logger, position: position, isHead: position == head)
+                    connection: connection, logger: logger, position: position, isHead: position == head, scope: scope)
                 let result = try await body(snapshot)
                 try await connection.perform("COMMIT", logger: logger)
                 return (result, position)
@@ -110,6 +111,22 @@ public struct CatalogSnapshot: Sendable {
     /// The last log position this snapshot reflects.
     public let position: Int64
     let isHead: Bool
+    /// The namespaces the reader may see: datasets elsewhere are not found, and left out of every list.
+    public let scope: NamespaceScope
+    /// The scope for a query's `namespace = ANY(...)`; NULL for every namespace.
+    private var visibleNamespaces: [String]? { scope.namespaces }
+
+    /// Whether `id` is a dataset the reader may see (at any position: its namespace never changes).
+    public func isVisible(_ id: UUID) async throws -> Bool {
+        try await !connection.query(
+            """
+            SELECT 1 FROM dataset_identities
+            WHERE dataset_id = \(id) AND valid_from <= \(position)
+              AND (\(visibleNamespaces)::text[] IS NULL OR namespace = ANY(\(visibleNamespaces)))
+            """,
+            logger: logger
+        ).collect().isEmpty
+    }
 
     /// A dataset's stored document and its stream version (the ETag).
     public struct DatasetDocument: Sendable, Equatable {
@@ -125,6 +142,7 @@ public struct CatalogSnapshot: Sendable {
                 SELECT \(unescaped: Self.documentColumns) FROM dataset_states s \(unescaped: Self.documentJoins)
                 WHERE s.dataset_id = \(id) AND CASE WHEN \(isHead) THEN s.valid_to IS NULL
                       ELSE s.valid_from <= \(position) AND (s.valid_to IS NULL OR s.valid_to > \(position)) END
+                  AND (\(visibleNamespaces)::text[] IS NULL OR i.namespace = ANY(\(visibleNamespaces)))
                 """,
                 logger: logger
             )
@@ -139,6 +157,7 @@ public struct CatalogSnapshot: Sendable {
                 """
                 SELECT \(unescaped: Self.documentColumns) FROM dataset_states s \(unescaped: Self.documentJoins)
                 WHERE i.name_key = \(key) AND i.namespace = \(namespace) AND i.name = \(name)
+                  AND (\(visibleNamespaces)::text[] IS NULL OR i.namespace = ANY(\(visibleNamespaces)))
                   AND CASE WHEN \(isHead) THEN s.valid_to IS NULL
                       ELSE s.valid_from <= \(position) AND (s.valid_to IS NULL OR s.valid_to > \(position)) END
                 ORDER BY (s.status = 'retired'), s.dataset_id DESC
@@ -191,6 +210,7 @@ public struct CatalogSnapshot: Sendable {
                   AND s.status = ANY(\(statuses))
                   AND (\(filter.after)::uuid IS NULL OR s.dataset_id > \(filter.after))
                   AND (\(filter.namespace)::text IS NULL OR i.namespace = \(filter.namespace))
+                  AND (\(visibleNamespaces)::text[] IS NULL OR i.namespace = ANY(\(visibleNamespaces)))
                   AND (\(filter.tag)::text IS NULL OR v.tags @> ARRAY[\(filter.tag)::text])
                   AND (\(filter.owner)::text IS NULL OR v.owner = \(filter.owner))
                   AND (\(filter.createdBy)::text IS NULL OR c.metadata->>'actor' = \(filter.createdBy))
@@ -219,6 +239,7 @@ public struct CatalogSnapshot: Sendable {
     /// Versions with the status each had at this snapshot's position, rendered from the events that
     /// drafted them.
     private func datasetVersions(of id: UUID, number: Int?) async throws -> [String] {
+        if case .only = scope, try await !isVisible(id) { return [] }
         let rows = try await connection.query(
             """
             SELECT v.version, s.published_version, p.version IS NOT NULL, \(unescaped: Self.draftingColumns)
@@ -262,6 +283,7 @@ public struct CatalogSnapshot: Sendable {
 
     /// Usage pins, in the order they were recorded, each rendered from the event that recorded it.
     public func usages(of id: UUID) async throws -> [String] {
+        if case .only = scope, try await !isVisible(id) { return [] }
         let rows = try await connection.query(
             """
             SELECT e.global_position, e.event_type, e.data::text, e.occurred_at, e.metadata->>'actor'
@@ -286,9 +308,11 @@ public struct CatalogSnapshot: Sendable {
         return documents
     }
 
-    /// The dataset's events up to this snapshot, oldest first: its audit trail.
+    /// The dataset's events up to this snapshot, oldest first: its audit trail. Empty for anything but a
+    /// dataset the reader may see.
     public func history(of id: UUID) async throws -> [RecordedEvent] {
-        try await EventStore.collect(
+        guard try await isVisible(id) else { return [] }
+        return try await EventStore.collect(
             connection.query(
                 """
                 SELECT \(unescaped: EventStore.columns) FROM events
@@ -309,6 +333,8 @@ public struct CatalogSnapshot: Sendable {
         public var actor: String?
         public var since: Date?
         public var until: Date?
+        /// Whether token events are shown: they are the administrators' business.
+        public var includesTokenEvents = false
 
         public init(
             after: Int64 = 0, limit: Int = 100, type: String? = nil, streamID: UUID? = nil, actor: String? = nil,
@@ -336,6 +362,9 @@ public struct CatalogSnapshot: Sendable {
                   AND (\(filter.actor)::text IS NULL OR metadata->>'actor' = \(filter.actor))
                   AND (\(filter.since)::timestamptz IS NULL OR recorded_at >= \(filter.since))
                   AND (\(filter.until)::timestamptz IS NULL OR recorded_at <= \(filter.until))
+                  AND (\(filter.includesTokenEvents) OR event_type NOT IN ('TokenCreated', 'TokenRevoked'))
+                  AND (\(visibleNamespaces)::text[] IS NULL OR stream_id IN (
+                        SELECT dataset_id FROM dataset_identities WHERE namespace = ANY(\(visibleNamespaces))))
                 ORDER BY global_position
                 LIMIT \(filter.limit)
                 """,
@@ -416,7 +445,13 @@ extension RecordedEvent {
         var writer = CanonicalJSONWriter(capacity: data.utf8.count + metadata.utf8.count + 256)
         writer.beginObject()
         writer.key(named: EventWireKey.data.rawValue)
-        writer.value(try JSONValue(parsing: data))
+        var payload = try JSONValue(parsing: data)
+        // A token's digest authenticates nothing, but it is nobody's business either: exports keep it.
+        if type == "TokenCreated", case .object(var fields) = payload {
+            fields["secret_sha256"] = nil
+            payload = .object(fields)
+        }
+        writer.value(payload)
         writer.key(named: EventWireKey.eventID.rawValue)
         writer.value(eventID)
         writer.key(named: EventWireKey.metadata.rawValue)

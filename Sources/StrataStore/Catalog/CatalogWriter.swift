@@ -28,6 +28,10 @@ public actor CatalogWriter {
             /// A job read the inputs to make the outputs: one `LineageRecorded` per output, atomically.
             case lineage(
                 job: DatasetEvent.LineageRecorded.Job?, runID: String?, inputs: [LineageEnd], outputs: [LineageEnd])
+            /// A new API token, on a stream of its own.
+            case createToken(UUID, name: String, role: Role, namespaces: [String], secretSHA256: String)
+            /// The token that holds this name, revoked.
+            case revokeToken(name: String)
         }
 
         /// A dataset at a version, or at its current version when `version` is nil.
@@ -42,6 +46,9 @@ public actor CatalogWriter {
         }
 
         public var target: Target
+        /// The namespaces the caller may act in: a dataset outside them is not found, and nothing can be
+        /// created in another.
+        public var scope: NamespaceScope
         /// `If-Match`: the stream version the writer last saw.
         public var expectedStreamVersion: Int64?
         public var metadata: EventMetadata
@@ -52,6 +59,7 @@ public actor CatalogWriter {
 
         public init(
             target: Target,
+            scope: NamespaceScope = .all,
             expectedStreamVersion: Int64? = nil,
             metadata: EventMetadata,
             occurredAt: Date,
@@ -59,6 +67,7 @@ public actor CatalogWriter {
             respond: @escaping @Sendable (Outcome) -> StoredResponse
         ) {
             self.target = target
+            self.scope = scope
             self.expectedStreamVersion = expectedStreamVersion
             self.metadata = metadata
             self.occurredAt = occurredAt
@@ -73,6 +82,19 @@ public actor CatalogWriter {
         public var events: [DatasetEvent]
         /// The position of the last event appended, or of the dataset's last event if none was.
         public var position: Int64
+        /// For a token's write: the token as it left it, and when its event was recorded.
+        public var token: (state: TokenState, recordedAt: Date)?
+
+        init(state: DatasetState, events: [DatasetEvent], position: Int64) {
+            self.state = state
+            self.events = events
+            self.position = position
+        }
+
+        init(token: TokenState, recordedAt: Date, position: Int64) {
+            self.init(state: DatasetState(id: token.id), events: [], position: position)
+            self.token = (token, recordedAt)
+        }
     }
 
     private struct Pending {
@@ -206,22 +228,28 @@ public actor CatalogWriter {
         }
         // Nothing appended: whether the COMMIT landed changes nothing anyone was told.
         guard let probe else { return results }
-        do {
-            // The batch's own transaction may still be committing: give it twice the time it had.
-            let patient = pool.allowing(work: pool.deadlines.work * 2)
-            if try await EventLogWriter.wasAppended(probe, pool: patient, logger: logger) {
-                logger.notice(
-                    "append batch committed though its connection was lost", metadata: ["event_id": "\(probe)"])
-                return results
+        // The batch's own transaction may still be committing: give the question twice the time the batch
+        // had, and ask again if the asking connection is lost too (PostgreSQL may be restarting).
+        let patient = pool.allowing(work: pool.deadlines.work * 2)
+        var lastError: any Error = outage
+        for _ in 1...3 {
+            do {
+                if try await EventLogWriter.wasAppended(probe, pool: patient, logger: logger) {
+                    logger.notice(
+                        "append batch committed though its connection was lost", metadata: ["event_id": "\(probe)"])
+                    return results
+                }
+                logger.warning("append batch lost with its connection", metadata: ["reason": "\(outage)"])
+                return requests.map { _ in .failure(outage) }
+            } catch {
+                lastError = error
+                guard DatabaseUnavailable(error)?.reason == .connectionLost else { break }
             }
-            logger.warning("append batch lost with its connection", metadata: ["reason": "\(outage)"])
-            return requests.map { _ in .failure(outage) }
-        } catch {
-            logger.error(
-                "append batch outcome unknown",
-                metadata: ["event_id": "\(probe)", "error": "\(String(reflecting: error))"])
-            return requests.map { _ in .failure(DatabaseUnavailable(.outcomeUnknown)) }
         }
+        logger.error(
+            "append batch outcome unknown",
+            metadata: ["event_id": "\(probe)", "error": "\(String(reflecting: lastError))"])
+        return requests.map { _ in .failure(DatabaseUnavailable(.outcomeUnknown)) }
     }
 }
 
@@ -292,12 +320,18 @@ struct Batch {
             return stored
         }
         let outcome: CatalogWriter.Outcome
-        if case .lineage(let job, let runID, let inputs, let outputs) = request.target {
+        if case .createToken(let id, let name, let role, let namespaces, let secret) = request.target {
+            outcome = try await applyToken(
+                .create(name: name, role: role, namespaces: namespaces, secretSHA256: secret), to: id, request)
+        } else if case .revokeToken(let name) = request.target {
+            guard let id = try await activeToken(named: name) else { throw AccessError.tokenNotFound(name) }
+            outcome = try await applyToken(.revoke, to: id, request)
+        } else if case .lineage(let job, let runID, let inputs, let outputs) = request.target {
             outcome = try await recordLineage(job: job, runID: runID, inputs: inputs, outputs: outputs, request)
         } else if case .openLineage(let event) = request.target {
             outcome = try await ingest(event, request)
         } else {
-            let (id, command) = try await resolve(request.target)
+            let (id, command) = try await resolve(request.target, scope: request.scope)
             outcome = try await apply(command, to: id, expectedStreamVersion: request.expectedStreamVersion, request)
         }
         let response = request.respond(outcome)
@@ -315,15 +349,18 @@ struct Batch {
         _ request: CatalogWriter.Request
     ) async throws -> CatalogWriter.Outcome {
         let (before, lastPosition) = try await state(of: id)
+        if before.exists && !request.scope.includes(before.namespace) { throw DomainError.datasetNotFound }
         if let expected = expectedStreamVersion, expected != before.streamVersion {
             throw CatalogError.versionConflict(expected: expected, actual: before.streamVersion)
         }
         let events = try DatasetDecider.decide(command, state: before)
         if case .create(let namespace, let name, _, _) = command {
+            guard request.scope.includes(namespace) else { throw AccessError.namespaceOutOfScope(namespace) }
             try await checkNameIsFree(namespace: namespace, name: name)
         }
         for case .versionDrafted(let drafted) in events {
-            _ = try await resolveInputs(drafted.version.fields.parents.map { ($0.datasetID, $0.version) })
+            _ = try await resolveInputs(
+                drafted.version.fields.parents.map { ($0.datasetID, $0.version) }, scope: request.scope)
         }
         let context = EventContext(actor: request.metadata.actor, occurredAt: request.occurredAt)
         var state = before
@@ -364,12 +401,12 @@ struct Batch {
         outputs: [CatalogWriter.Request.LineageEnd],
         _ request: CatalogWriter.Request
     ) async throws -> CatalogWriter.Outcome {
-        let resolvedInputs = try await resolveInputs(inputs.map { ($0.datasetID, $0.version) })
+        let resolvedInputs = try await resolveInputs(inputs.map { ($0.datasetID, $0.version) }, scope: request.scope)
         var events: [DatasetEvent] = []
         var last: CatalogWriter.Outcome?
         for output in outputs {
             let (state, _) = try await state(of: output.datasetID)
-            guard state.exists else { throw DomainError.datasetNotFound }
+            guard state.exists, request.scope.includes(state.namespace) else { throw DomainError.datasetNotFound }
             guard let version = output.version ?? state.currentVersion else { throw DomainError.datasetNotFound }
             let outcome = try await apply(
                 .recordLineage(version: version, inputs: resolvedInputs, job: job, runID: runID),
@@ -383,13 +420,13 @@ struct Batch {
         return outcome
     }
 
-    /// Checks that each input exists, is not retired and has the version named (default: its current
-    /// one), and answers the versions.
-    mutating func resolveInputs(_ inputs: [(UUID, Int?)]) async throws -> [VersionRef] {
+    /// Checks that each input exists (within `scope`), is not retired and has the version named (default:
+    /// its current one), and answers the versions.
+    mutating func resolveInputs(_ inputs: [(UUID, Int?)], scope: NamespaceScope) async throws -> [VersionRef] {
         var resolved: [VersionRef] = []
         for (index, (id, version)) in inputs.enumerated() {
             let (state, _) = try await state(of: id)
-            guard state.exists, let current = state.currentVersion else {
+            guard state.exists, scope.includes(state.namespace), let current = state.currentVersion else {
                 throw DomainError.invalidLineageInput(index: index, datasetID: id, reason: .datasetNotFound)
             }
             guard state.status != .retired else {
@@ -405,15 +442,17 @@ struct Batch {
     }
 
     /// A clone is a create on a new stream, made from the source's current version.
-    mutating func resolve(_ target: CatalogWriter.Request.Target) async throws -> (UUID, DatasetCommand) {
+    mutating func resolve(_ target: CatalogWriter.Request.Target, scope: NamespaceScope) async throws
+        -> (UUID, DatasetCommand)
+    {
         switch target {
         case .dataset(let id, let command):
             return (id, command)
-        case .lineage, .openLineage:
-            preconditionFailure("lineage and OpenLineage events are handled before resolve(_:)")
+        case .lineage, .openLineage, .createToken, .revokeToken:
+            preconditionFailure("lineage, OpenLineage and token writes are handled before resolve(_:)")
         case .clone(let sourceID, let newID, let namespace, let name, let changeNote):
             let (source, _) = try await state(of: sourceID)
-            guard source.exists else { throw DomainError.datasetNotFound }
+            guard source.exists, scope.includes(source.namespace) else { throw DomainError.datasetNotFound }
             guard source.status != .retired else {
                 throw DomainError.invalidTransition(action: "clone", status: source.status)
             }
@@ -437,6 +476,45 @@ struct Batch {
         let result = (state, events.last?.position ?? 0)
         known[id] = result
         return result
+    }
+
+    /// Decides `command` against the token's stream, appends what it decided and projects it.
+    mutating func applyToken(_ command: TokenCommand, to id: UUID, _ request: CatalogWriter.Request) async throws
+        -> CatalogWriter.Outcome
+    {
+        var state = TokenState(id: id)
+        for recorded in try await writer.readStream(id) {
+            state.apply(try TokenEvent.decode(type: recorded.type, data: recorded.data))
+        }
+        let events = try TokenDecider.decide(command, state: state)
+        if case .create(let name, _, _, _) = command, try await activeToken(named: name) != nil {
+            throw AccessError.tokenNameTaken(name)
+        }
+        let metadata = request.metadata.encoded()
+        let newEvents = events.map { event in
+            NewEvent(
+                eventID: makeEventID(), type: event.type, schemaVersion: TokenEvent.schemaVersion,
+                data: event.encodedData(), metadata: metadata, occurredAt: request.occurredAt)
+        }
+        firstAppendedEventID = firstAppendedEventID ?? newEvents.first?.eventID
+        let appended = try await writer.append(
+            newEvents, to: id, expectedVersion: state.exists ? .exactly(state.streamVersion) : .noStream)
+        for (event, position) in zip(events, appended.positions) {
+            state.apply(event)
+            try await DatasetProjector.apply(
+                DatasetProjector.changes(ofToken: id, event: event), at: position, on: connection, logger: logger)
+            Counter(label: "strata_events_appended_total", dimensions: [("type", event.type)]).increment()
+        }
+        let position = appended.positions.last ?? 0
+        lastAppended = position
+        return CatalogWriter.Outcome(token: state, recordedAt: writer.recordedAt, position: position)
+    }
+
+    /// The stream of the token that holds `name` and is not revoked.
+    func activeToken(named name: String) async throws -> UUID? {
+        try await connection.query(
+            "SELECT token_id FROM api_tokens WHERE name = \(name) AND valid_to IS NULL", logger: logger
+        ).collect().first?.decode(UUID.self)
     }
 
     func checkNameIsFree(namespace: String, name: String) async throws {

@@ -3,7 +3,10 @@ import StrataCore
 
 /// The context stored with every event: who, which request, and why.
 public struct EventMetadata: Sendable, Equatable, Codable {
+    /// The authenticated token's name (or `cli:<user>` for the command line).
     public var actor: String
+    /// Whom the actor says it acts for (`Strata-Actor`): recorded, never trusted for anything.
+    public var onBehalfOf: String?
     public var requestID: String?
     public var reason: String?
     /// For events ingested from OpenLineage: the producer that sent it, and the run.
@@ -11,9 +14,11 @@ public struct EventMetadata: Sendable, Equatable, Codable {
     public var runID: String?
 
     public init(
-        actor: String, requestID: String? = nil, reason: String? = nil, producer: String? = nil, runID: String? = nil
+        actor: String, onBehalfOf: String? = nil, requestID: String? = nil, reason: String? = nil,
+        producer: String? = nil, runID: String? = nil
     ) {
         self.actor = actor
+        self.onBehalfOf = onBehalfOf
         self.requestID = requestID
         self.reason = reason
         self.producer = producer
@@ -22,6 +27,7 @@ public struct EventMetadata: Sendable, Equatable, Codable {
 
     enum CodingKeys: String, CodingKey {
         case actor, reason, producer
+        case onBehalfOf = "on_behalf_of"
         case requestID = "request_id"
         case runID = "run_id"
     }

@@ -17,6 +17,8 @@ public struct LineageGraph: Sendable, Equatable {
         public var name: String
         public var status: String
         public var distance: Int
+        /// Outside the reader's namespaces: shown as its id and version only, nothing else about it.
+        public var isConcealed = false
     }
 
     public struct Edge: Sendable, Equatable, Hashable {
@@ -33,6 +35,11 @@ public struct LineageGraph: Sendable, Equatable {
     public var rootDataset: UUID
     public var nodes: [Node]
     public var edges: [Edge]
+
+    /// The datasets shown by id only.
+    public var concealedDatasets: Set<UUID> {
+        Set(nodes.lazy.filter(\.isConcealed).map(\.datasetID))
+    }
 }
 
 extension CatalogSnapshot {
@@ -75,7 +82,8 @@ extension CatalogSnapshot {
             guard let summary = summaries[key.dataset] else { return nil }
             return LineageGraph.Node(
                 datasetID: key.dataset, version: key.version ?? summary.currentVersion, namespace: summary.namespace,
-                name: summary.name, status: summary.status, distance: distance
+                name: summary.name, status: summary.status, distance: distance,
+                isConcealed: !scope.includes(summary.namespace)
             )
         }
         .sorted {

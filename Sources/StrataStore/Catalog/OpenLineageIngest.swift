@@ -86,7 +86,7 @@ extension Batch {
                 $0.snapshot.fields.properties["openlineage"]?["datasetVersion"]?.stringValue == input.datasetVersion
             }
             let version = input.datasetVersion == nil ? nil : tagged?.snapshot.version
-            inputRefs += try await resolveInputs([(id, version)])
+            inputRefs += try await resolveInputs([(id, version)], scope: request.scope)
         }
         for output in event.outputs {
             let (id, outcome) = try await register(output, isOutput: true, request)
@@ -131,6 +131,9 @@ extension Batch {
     )
         async throws -> (UUID, CatalogWriter.Outcome?)
     {
+        guard request.scope.includes(dataset.namespace) else {
+            throw AccessError.namespaceOutOfScope(dataset.namespace)
+        }
         var openlineage: [String: JSONValue] = ["facets": .object(dataset.facets)]
         if let version = dataset.datasetVersion { openlineage["datasetVersion"] = .string(version) }
         let properties: [String: JSONValue] = ["openlineage": .object(openlineage)]

@@ -90,6 +90,8 @@ public struct LogArchive: Sendable {
             var batch: [Line] = []
             var lastPosition: Int64 = 0
             var lifecycles: [UUID: DatasetLifecycle] = [:]
+            var tokens: [UUID: TokenState] = [:]
+            var versions: [UUID: Int64] = [:]
             var total = 0
             for (index, text) in lines.enumerated() where !text.trimmingCharacters(in: .whitespaces).isEmpty {
                 let number = index + 1
@@ -103,9 +105,9 @@ public struct LogArchive: Sendable {
                     throw ImportError.malformed(
                         line: number, reason: "position \(line.position) is not after \(lastPosition)")
                 }
-                let event: DatasetEvent
+                let event: LogEvent
                 do {
-                    event = try DatasetEvent.decode(type: line.type, data: CanonicalJSON.string(line.data))
+                    event = try LogEvent.decode(type: line.type, data: CanonicalJSON.string(line.data))
                 } catch {
                     throw ImportError.malformed(line: number, reason: "\(line.type) payload is not valid: \(error)")
                 }
@@ -113,17 +115,28 @@ public struct LogArchive: Sendable {
                     throw ImportError.malformed(line: number, reason: "metadata has no actor")
                 }
                 // Folded as a replay will fold it, so that nothing is imported that cannot be projected.
-                try { (lifecycle: inout DatasetLifecycle) in
-                    guard line.streamVersion == lifecycle.streamVersion + 1 else {
-                        throw ImportError.malformed(
-                            line: number,
-                            reason: "stream \(line.streamID.lowercased) jumps to version \(line.streamVersion)")
-                    }
-                    if let reason = lifecycle.inconsistency(of: event) {
-                        throw ImportError.malformed(line: number, reason: reason)
-                    }
-                    lifecycle.apply(event)
-                }(&lifecycles[line.streamID, default: DatasetLifecycle(id: line.streamID)])
+                guard line.streamVersion == (versions[line.streamID] ?? 0) + 1 else {
+                    throw ImportError.malformed(
+                        line: number,
+                        reason: "stream \(line.streamID.lowercased) jumps to version \(line.streamVersion)")
+                }
+                versions[line.streamID] = line.streamVersion
+                switch event {
+                case .dataset(let event):
+                    try { (lifecycle: inout DatasetLifecycle) in
+                        if let reason = lifecycle.inconsistency(of: event) {
+                            throw ImportError.malformed(line: number, reason: reason)
+                        }
+                        lifecycle.apply(event)
+                    }(&lifecycles[line.streamID, default: DatasetLifecycle(id: line.streamID)])
+                case .token(let event):
+                    try { (token: inout TokenState) in
+                        if let reason = token.inconsistency(of: event) {
+                            throw ImportError.malformed(line: number, reason: reason)
+                        }
+                        token.apply(event)
+                    }(&tokens[line.streamID, default: TokenState(id: line.streamID)])
+                }
                 lastPosition = line.position
                 batch.append(line)
                 if batch.count == batchSize {

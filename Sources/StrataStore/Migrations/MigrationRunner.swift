@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import PostgresNIO
+import StrataCore
 import StrataResources
 
 /// Applies `Migrations/*.sql` — the permanent schema — in name order, and guards what was applied.
@@ -15,7 +16,7 @@ public struct MigrationRunner: Sendable {
 
         public init(name: String, sql: String) {
             script = SQLScript(name: name, sql: sql)
-            checksum = SHA256.hash(data: Data(sql.utf8)).map { String(format: "%02x", $0) }.joined()
+            checksum = SHA256.hash(data: Data(sql.utf8)).hexadecimal
         }
     }
 

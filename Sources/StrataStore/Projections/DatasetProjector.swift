@@ -56,8 +56,20 @@ public enum DatasetProjector {
         public var consumer: String
     }
 
+    /// An API token while it is valid (`api_tokens`). Who granted it and when is the event at
+    /// `valid_from`; the secret is nowhere, only its SHA-256.
+    public struct TokenRow: Sendable, Equatable {
+        public var tokenID: UUID
+        public var name: String
+        public var role: String
+        public var namespaces: [String]
+        public var secretSHA256: String
+    }
+
     /// A change to the projections, taking effect at the event's position.
     public enum Change: Sendable, Equatable {
+        case addToken(TokenRow)
+        case revokeToken(UUID)
         case closeState(UUID)
         case openState(StateRow)
         case addIdentity(IdentityRow)
@@ -134,6 +146,21 @@ public enum DatasetProjector {
         }
     }
 
+    /// The changes a token's event makes.
+    public static func changes(ofToken id: UUID, event: TokenEvent) -> [Change] {
+        switch event {
+        case .created(let created):
+            return [
+                .addToken(
+                    TokenRow(
+                        tokenID: id, name: created.name, role: created.role.rawValue, namespaces: created.namespaces,
+                        secretSHA256: created.secretSHA256))
+            ]
+        case .revoked:
+            return [.revokeToken(id)]
+        }
+    }
+
     /// The key of the (namespace, name) reservation: names may be longer than a btree entry can hold.
     public static func nameKey(_ namespace: String, _ name: String) -> [UInt8] {
         Array(SHA256.hash(data: Data((namespace + "\u{0}" + name).utf8)))
@@ -145,6 +172,20 @@ public enum DatasetProjector {
     {
         for change in changes {
             switch change {
+            case .addToken(let row):
+                try await connection.perform(
+                    """
+                    INSERT INTO api_tokens (token_id, valid_from, name, role, namespaces, secret_sha256)
+                    VALUES (\(row.tokenID), \(position), \(row.name), \(row.role), \(row.namespaces),
+                            \(row.secretSHA256))
+                    """,
+                    logger: logger
+                )
+            case .revokeToken(let id):
+                try await connection.perform(
+                    "UPDATE api_tokens SET valid_to = \(position) WHERE token_id = \(id) AND valid_to IS NULL",
+                    logger: logger
+                )
             case .closeState(let id):
                 try await connection.perform(
                     "UPDATE dataset_states SET valid_to = \(position) WHERE dataset_id = \(id) AND valid_to IS NULL",

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import PostgresNIO
+import StrataCore
 import StrataResources
 
 /// The read models of `Projections/*.sql`, one file each, and their installation.
@@ -22,7 +23,7 @@ public struct ProjectionCatalog: Sendable {
                 let name = String(file.name.dropLast(".sql".count))
                 return Definition(
                     name: name, script: SQLScript(name: "Projections/\(file.name)", sql: file.contents),
-                    hash: SHA256.hash(data: Data(file.contents.utf8)).map { String(format: "%02x", $0) }.joined()
+                    hash: SHA256.hash(data: Data(file.contents.utf8)).hexadecimal
                 )
             }
         )

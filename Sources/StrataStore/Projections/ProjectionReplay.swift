@@ -15,6 +15,10 @@ struct ReplayEvent: Sendable {
         try DatasetEvent.decode(type: type, json: data)
     }
 
+    func tokenEvent() throws -> TokenEvent {
+        try data.withUnsafeReadableBytes { try TokenEvent.decode(type: type, json: $0) }
+    }
+
     /// Throws unless `event` (this one, decoded) can follow `state`: a log the decider could not have
     /// written stops the replay with the event named, before it is folded.
     func check(_ event: DatasetEvent, after state: DatasetLifecycle) throws {
@@ -80,6 +84,9 @@ struct ProjectionReplay: Sendable {
 
     private struct Stream {
         var lifecycle: DatasetLifecycle
+        /// For a token's stream: the token as its events leave it, and its row until it is revoked.
+        var token: TokenState?
+        var openToken: (row: DatasetProjector.TokenRow, from: Int64)?
         /// The stream's current state row, written once the next event closes it.
         var openState: (row: DatasetProjector.StateRow, from: Int64)?
         /// The stream's name reservation, written once it is released.
@@ -93,11 +100,10 @@ struct ProjectionReplay: Sendable {
 
     /// The changes one event makes, given the replayed state; also advances that state.
     mutating func changes(for event: ReplayEvent) throws -> [DatasetProjector.Change] {
-        let domainEvent = try event.datasetEvent()
         var changes: [DatasetProjector.Change] = []
         try Self.advance(
             &streams[event.streamID, default: Stream(lifecycle: DatasetLifecycle(id: event.streamID))],
-            past: event, domainEvent, changes: &changes)
+            past: event, changes: &changes)
         position = event.position
         return buildsEveryTable ? changes : changes.filter { tables.contains($0.table) }
     }
@@ -117,14 +123,13 @@ struct ProjectionReplay: Sendable {
 
     /// Replays one event into the pending rows.
     private mutating func apply(_ event: ReplayEvent) throws {
-        let domainEvent = try event.datasetEvent()
         var changes: [DatasetProjector.Change] = []
         swap(&changes, &self.changes)
         changes.removeAll(keepingCapacity: true)
         let (buildsEveryTable, tables) = (buildsEveryTable, tables)
         // The stream's entry is changed where it lies in the dictionary, never copied out and back.
         try { (stream: inout Stream, pending: inout CopyRows) in
-            try Self.advance(&stream, past: event, domainEvent, changes: &changes)
+            try Self.advance(&stream, past: event, changes: &changes)
             for change in changes where buildsEveryTable || tables.contains(change.table) {
                 Self.record(change, of: &stream, at: event.position, into: &pending)
             }
@@ -135,9 +140,20 @@ struct ProjectionReplay: Sendable {
 
     /// Checks `event` against the stream, folds it in, and adds the changes it makes to `changes`.
     private static func advance(
-        _ stream: inout Stream, past event: ReplayEvent, _ domainEvent: DatasetEvent,
-        changes: inout [DatasetProjector.Change]
+        _ stream: inout Stream, past event: ReplayEvent, changes: inout [DatasetProjector.Change]
     ) throws {
+        if LogEvent.isToken(type: event.type) {
+            let tokenEvent = try event.tokenEvent()
+            var token = stream.token ?? TokenState(id: event.streamID)
+            if let reason = token.inconsistency(of: tokenEvent) {
+                throw ProjectionError.inconsistentLog(position: event.position, stream: event.streamID, reason: reason)
+            }
+            token.apply(tokenEvent)
+            stream.token = token
+            changes.append(contentsOf: DatasetProjector.changes(ofToken: event.streamID, event: tokenEvent))
+            return
+        }
+        let domainEvent = try event.datasetEvent()
         try event.check(domainEvent, after: stream.lifecycle)
         stream.lifecycle.apply(domainEvent)
         DatasetProjector.collectChanges(after: stream.lifecycle, event: domainEvent, into: &changes)
@@ -148,6 +164,13 @@ struct ProjectionReplay: Sendable {
         _ change: DatasetProjector.Change, of stream: inout Stream, at position: Int64, into pending: inout CopyRows
     ) {
         switch change {
+        case .addToken(let row):
+            stream.openToken = (row, position)
+        case .revokeToken:
+            if let open = stream.openToken {
+                pending.token(open.row, from: open.from, to: position)
+                stream.openToken = nil
+            }
         case .closeState:
             if let open = stream.openState {
                 pending.state(open.row, from: open.from, to: position)
@@ -220,8 +243,10 @@ struct ProjectionReplay: Sendable {
             if let open = streams.values[index].openName {
                 pending.name(open.key, streams.keys[index], from: open.from, to: nil)
             }
+            if let open = streams.values[index].openToken { pending.token(open.row, from: open.from, to: nil) }
             streams.values[index].openState = nil
             streams.values[index].openName = nil
+            streams.values[index].openToken = nil
         }
     }
 
@@ -246,6 +271,19 @@ extension CopyRows {
         }
     }
 
+    /// An `api_tokens` row, the token valid from `from` until `to`.
+    fileprivate mutating func token(_ row: DatasetProjector.TokenRow, from: Int64, to: Int64?) {
+        line(.apiTokens) { line in
+            line.uuid(row.tokenID)
+            line.bigint(from)
+            line.bigint(to)
+            line.text(row.name)
+            line.text(row.role)
+            line.textArray(row.namespaces)
+            line.text(row.secretSHA256)
+        }
+    }
+
     /// A `dataset_names` row, the name held from `from` until `to`.
     fileprivate mutating func name(_ key: [UInt8], _ id: UUID, from: Int64, to: Int64?) {
         line(.datasetNames) { line in
@@ -261,7 +299,7 @@ extension CopyRows {
 /// files each row by index rather than by hashing the table's name.)
 enum ProjectionTable: Int, CaseIterable, Sendable {
     case datasetStates, datasetIdentities, datasetNames, datasetVersions, versionPublications, datasetUsages
-    case lineageEdges
+    case lineageEdges, apiTokens
 
     init?(name: String) {
         guard let table = Self.allCases.first(where: { $0.name == name }) else { return nil }
@@ -278,6 +316,7 @@ enum ProjectionTable: Int, CaseIterable, Sendable {
         case .versionPublications: return "version_publications"
         case .datasetUsages: return "dataset_usages"
         case .lineageEdges: return "lineage_edges"
+        case .apiTokens: return "api_tokens"
         }
     }
 
@@ -306,6 +345,8 @@ enum ProjectionTable: Int, CaseIterable, Sendable {
                 "to_dataset", "to_version", "from_dataset", "from_version", "valid_from", "valid_to", "job_namespace",
                 "job_name", "run_id", "ordinal",
             ]
+        case .apiTokens:
+            return ["token_id", "valid_from", "valid_to", "name", "role", "namespaces", "secret_sha256"]
         }
     }
 }
@@ -321,6 +362,7 @@ extension DatasetProjector.Change {
         case .reserveName, .releaseName: return .datasetNames
         case .addUsage: return .datasetUsages
         case .addEdge: return .lineageEdges
+        case .addToken, .revokeToken: return .apiTokens
         }
     }
 }

@@ -1,0 +1,120 @@
+import Foundation
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+import StrataCore
+import Synchronization
+
+/// The API tokens that are not revoked, in memory, by the SHA-256 of their secrets: recognising a
+/// token costs a hash and a lookup, not a query.
+///
+/// It is a projection like any other: it knows the log position of the last token event it reflects.
+/// Run as a service it looks four times a second for a newer one (one indexed query), and reloads
+/// when there is; a lookup that finds it more than a second behind reloads first. So a revocation
+/// is honoured by every process sharing the database within a second. A secret it does not know makes
+/// it look again (unless it looked in the last 200 ms), so a token created on another process a moment
+/// ago is recognised; a process that grants or revokes a token itself reloads before it answers.
+public final class TokenDirectory: Service, Sendable {
+    private struct Snapshot: Sendable {
+        var callers: [String: Caller] = [:]
+        var position: Int64 = -1
+        var checkedAt: ContinuousClock.Instant?
+    }
+
+    private let pool: BoundedPool
+    private let logger: Logger
+    private let snapshot = Mutex(Snapshot())
+    /// The one look at the database under way, which every lookup that needs one waits for.
+    private let looking = Mutex<Task<Void, any Error>?>(nil)
+
+    public static let maximumAge: Duration = .seconds(1)
+    static let pollInterval: Duration = .milliseconds(250)
+    static let forcedLookInterval: Duration = .milliseconds(200)
+
+    public init(pool: BoundedPool, logger: Logger) {
+        self.pool = pool
+        self.logger = logger
+    }
+
+    /// The caller a secret authenticates, or nil for a secret no valid token has.
+    public func caller(presenting secret: String) async throws -> Caller? {
+        let hash = TokenSecret.sha256(secret)
+        let (known, checkedAt) = snapshot.withLock { ($0.callers[hash], $0.checkedAt) }
+        let age = checkedAt.map { $0.duration(to: .now) }
+        let isStale = age.map { $0 > Self.maximumAge } ?? true
+        let lookedJustNow = age.map { $0 < Self.forcedLookInterval } ?? false
+        guard isStale || (known == nil && !lookedJustNow) else { return known }
+        try await look()
+        return snapshot.withLock { $0.callers[hash] }
+    }
+
+    /// Reloads now, after every look already under way: for a process that has just granted or revoked
+    /// a token and must answer with it in force.
+    public func reload() async throws {
+        let earlier = looking.withLock { $0 }
+        _ = try? await earlier?.value
+        try await look()
+    }
+
+    /// Whether any token is valid, for the bootstrap at start-up.
+    public func isEmpty() async throws -> Bool {
+        try await look()
+        return snapshot.withLock { $0.callers.isEmpty }
+    }
+
+    public func run() async throws {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do {
+                try await look()
+            } catch {
+                logger.debug("could not look for token changes", metadata: ["error": "\(error)"])
+            }
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: Self.pollInterval) }
+        }
+    }
+
+    /// Looks for a newer token event and reloads if there is one; concurrent callers share one look.
+    private func look() async throws {
+        let task = looking.withLock { current in
+            if let current { return current }
+            let task = Task { try await self.reloadIfChanged() }
+            current = task
+            return task
+        }
+        defer { looking.withLock { if $0 == task { $0 = nil } } }
+        try await task.value
+    }
+
+    private func reloadIfChanged() async throws {
+        let known = snapshot.withLock { $0.position }
+        let logger = logger
+        let started = ContinuousClock.now
+        let loaded = try await pool.withConnection { connection -> Snapshot? in
+            let position = try await Self.lastTokenEvent(on: connection, logger: logger)
+            guard position != known else { return nil }
+            var callers: [String: Caller] = [:]
+            let rows = try await connection.query(
+                "SELECT secret_sha256, name, role, namespaces FROM api_tokens WHERE valid_to IS NULL", logger: logger)
+            for try await (hash, name, role, namespaces) in rows.decode((String, String, String, [String]).self) {
+                guard let role = Role(rawValue: role) else { continue }
+                callers[hash] = Caller(name: name, role: role, scope: NamespaceScope(namespaces))
+            }
+            return Snapshot(callers: callers, position: position, checkedAt: started)
+        }
+        snapshot.withLock { current in
+            if let loaded { current = loaded } else { current.checkedAt = started }
+        }
+    }
+
+    /// The position of the newest token event: two index lookups.
+    private static func lastTokenEvent(on connection: PostgresConnection, logger: Logger) async throws -> Int64 {
+        try await connection.query(
+            """
+            SELECT greatest(
+                (SELECT coalesce(max(global_position), 0) FROM events WHERE event_type = 'TokenCreated'),
+                (SELECT coalesce(max(global_position), 0) FROM events WHERE event_type = 'TokenRevoked'))
+            """,
+            logger: logger
+        ).collect().first?.decode(Int64.self) ?? 0
+    }
+}

@@ -1,0 +1,40 @@
+import Foundation
+import PostgresNIO
+import StrataCore
+
+/// An API token as `GET /v1/admin/tokens` lists it: never its secret.
+public struct TokenSummary: Sendable, Equatable {
+    public var name: String
+    public var role: Role
+    public var namespaces: [String]
+    public var createdAt: Date
+    public var createdBy: String
+}
+
+extension CatalogSnapshot {
+    /// The tokens valid at this snapshot's position, by name; who granted each and when is the envelope
+    /// of its `TokenCreated` event.
+    public func tokens() async throws -> [TokenSummary] {
+        let rows = try await connection.query(
+            """
+            SELECT t.name, t.role, t.namespaces, e.occurred_at, e.metadata->>'actor'
+            FROM api_tokens t JOIN events e ON e.global_position = t.valid_from
+            WHERE t.valid_from <= \(position) AND (t.valid_to IS NULL OR t.valid_to > \(position))
+            ORDER BY t.name
+            """,
+            logger: logger
+        )
+        var tokens: [TokenSummary] = []
+        for try await (name, role, namespaces, createdAt, createdBy) in rows.decode(
+            (String, String, [String], Date, String).self)
+        {
+            guard let role = Role(rawValue: role) else {
+                throw UnreadableProjectionRow(description: "token \(name) has the unknown role \(role)")
+            }
+            tokens.append(
+                TokenSummary(name: name, role: role, namespaces: namespaces, createdAt: createdAt, createdBy: createdBy)
+            )
+        }
+        return tokens
+    }
+}
