@@ -7,7 +7,7 @@ struct Strata: AsyncParsableCommand {
         abstract: "An event-sourced lineage and metadata catalog for datasets.",
         subcommands: [
             ServeCommand.self, MigrateCommand.self, ReplayCommand.self, VerifyCommand.self, ExportCommand.self,
-            ImportCommand.self, BenchCommand.self,
+            ImportCommand.self, TokenCommand.self, BenchCommand.self,
         ]
     )
 }

@@ -20,9 +20,8 @@ struct DatasetListingTests {
             let archived = try await client.createDataset(
                 namespace: "ml", name: "features", fields: #""owner": "team-a""#)
             try await client.send(.post, "/v1/datasets/\(archived)/archive")
-            let byBob = try await client.send(
-                .post, "/v1/datasets", json: #"{"namespace": "ml", "name": "labels"}"#, headers: ["Strata-Actor": "bob"]
-            )
+            let byBob = try await client.granting("bob", role: "writer").send(
+                .post, "/v1/datasets", json: #"{"namespace": "ml", "name": "labels"}"#)
             let bob = try byBob.json()["id"]?.stringValue ?? ""
 
             func ids(_ query: String) async throws -> Set<String> {

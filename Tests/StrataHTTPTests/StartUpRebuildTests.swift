@@ -16,15 +16,20 @@ struct StartUpRebuildTests {
             let writer = CatalogWriter(client: database.client, logger: database.logger)
             let written = try await RandomWorkload(writer: writer, clients: 2).run(commands: 60)
             let dataset = try #require(written.first?.dataset)
+            // Granted before the server starts: granting needs the append lock, which is held below.
+            try await writer.grantAdmin(secret: testAdminSecret)
             // As if Projections/dataset_states.sql had been edited since the table was built.
             try await database.client.perform(
                 "UPDATE projections SET definition_hash = 'old' WHERE name = 'dataset_states'", logger: database.logger)
 
             // The swap needs the log's append lock; held, it shows the server serving before the swap.
             try await database.holdingTheAppendLock(for: .seconds(5)) {
-                let services = try StrataServices(client: database.makeClient(), logger: database.logger)
+                let services = try StrataServices(
+                    client: database.makeClient(), logger: database.logger,
+                    access: .tokens(bootstrapSecret: testAdminSecret))
                 let app = buildApplication(.init(host: "127.0.0.1", port: 0), services: services)
-                try await app.test(.live) { client in
+                try await app.test(.live) { base in
+                    let client = TokenClient(base: base, token: testAdminSecret)
                     let read = try await client.send(.get, "/v1/datasets/\(dataset.lowercased)")
                     #expect(read.status == .ok)
                     #expect(try await statesDefinitionIsCurrent(client) == false)

@@ -14,6 +14,9 @@ public final class ServerProcess: Sendable {
     /// Everything the server printed.
     public let logPath: String
 
+    /// The secret of the admin token every server started here has (`STRATA_BOOTSTRAP_TOKEN`).
+    public static let adminToken = "strata_test-server-admin-0123456789"
+
     private init(pid: pid_t, baseURL: String, logPath: String) {
         self.pid = pid
         self.baseURL = baseURL
@@ -27,7 +30,9 @@ public final class ServerProcess: Sendable {
         logFolder: String
     ) async throws -> ServerProcess {
         let logPath = logFolder + "/serve-\(UUID().uuidString.prefix(8)).log"
-        var settings = ["DATABASE_URL": databaseURL, "STRATA_LOG_LEVEL": "info"]
+        var settings = [
+            "DATABASE_URL": databaseURL, "STRATA_LOG_LEVEL": "info", "STRATA_BOOTSTRAP_TOKEN": adminToken,
+        ]
         settings.merge(environment) { _, new in new }
         let pid = try ProcessRunner.start(
             [StrataBinary.path, "serve", "--host", "127.0.0.1", "--port", "0"], outputPath: logPath,

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
 import Metrics
 import PostgresNIO
@@ -36,6 +37,11 @@ public struct StrataServices: Sendable {
     public var rebuilder: ProjectionRebuilder
     /// Whether the database can serve, for `/readyz`.
     public var monitor: DatabaseMonitor
+    /// The valid API tokens, by the digest of their secrets.
+    public var tokens: TokenDirectory
+    public var access: AccessMode
+    /// The served description of the API, self-contained.
+    public var openAPI: OpenAPIDocument
 
     /// - Parameter monitorEndpoint: where the readiness monitor opens a connection of its own, so that
     ///   requests learn promptly when PostgreSQL is down; nil for tests that drive the router alone.
@@ -43,6 +49,7 @@ public struct StrataServices: Sendable {
         client: PostgresClient,
         logger: Logger,
         monitorEndpoint: PostgresConnection.Configuration? = nil,
+        access: AccessMode = .tokens(bootstrapSecret: nil),
         deadlines: DatabaseDeadlines = .standard,
         metrics: PrometheusCollectorRegistry = StrataMetrics.registry,
         clock: @escaping @Sendable () -> Date = { Date() },
@@ -62,6 +69,9 @@ public struct StrataServices: Sendable {
         self.makeID = makeID
         self.rebuilder = ProjectionRebuilder(
             maintenance: ProjectionMaintenance(client: client, catalog: projections, logger: logger))
+        self.tokens = TokenDirectory(pool: pool, logger: logger)
+        self.access = access
+        self.openAPI = try OpenAPIDocument.bundled()
     }
 
     public var maintenance: ProjectionMaintenance {
@@ -76,6 +86,51 @@ public struct StrataServices: Sendable {
             .prepare(client, logger: logger, rebuildingOutdated: false)
         rebuilder.rebuild(preparation.outdatedProjections)
     }
+
+    /// Creates the first admin token if no token exists, and shows a new secret once, on standard
+    /// error. Answers the secret if it made one.
+    @discardableResult
+    public func bootstrapTokens() async throws -> String? {
+        guard case .tokens(let secret) = access else {
+            logger.critical(
+                "authentication is OFF (--insecure-no-auth): anyone who can reach this port is an administrator")
+            return nil
+        }
+        let outcome = try await TokenBootstrap.ensureAdmin(
+            secret: secret, directory: tokens, writer: writer, actor: "strata-serve", now: clock())
+        switch outcome {
+        case .tokensExist:
+            return nil
+        case .createdFromEnvironment:
+            logger.notice("created the admin token 'bootstrap' from STRATA_BOOTSTRAP_TOKEN")
+            return nil
+        case .created(let secret):
+            logger.notice("created the admin token 'bootstrap'; its secret is printed once on standard error")
+            let notice = """
+
+                ==================================================================================
+                  Strata had no API token, so it created an admin token named 'bootstrap'.
+                  It is shown this once; keep it somewhere safe, then create narrower tokens with
+                    strata token create --name NAME --role reader|writer|admin [--namespace NS]
+                  and revoke this one when you no longer need it.
+
+                    STRATA_TOKEN=\(secret)
+                ==================================================================================
+
+                """
+            FileHandle.standardError.write(Data(notice.utf8))
+            return secret
+        }
+    }
+}
+
+/// How requests are authenticated.
+public enum AccessMode: Sendable, Equatable {
+    /// Bearer tokens. `bootstrapSecret` (`STRATA_BOOTSTRAP_TOKEN`) becomes the secret of the first admin
+    /// token when none exists; without it a new one is made and shown once.
+    case tokens(bootstrapSecret: String?)
+    /// `--insecure-no-auth`: every request acts as an administrator named `anonymous`. Loopback only.
+    case insecureNoAuth
 }
 
 /// The whole service on one screen: the database client, the schema prepared before the server
@@ -86,15 +141,22 @@ public func buildApplication(
 ) -> some ApplicationProtocol {
     var app = Application(
         router: buildRouter(services),
+        server: .http1(configuration: .init(httpDecoderConfiguration: requestLimits)),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "strata"),
-        services: [services.client, services.monitor, services.rebuilder],
+        services: [services.client, services.monitor, services.tokens, services.rebuilder],
         logger: services.logger
     )
     app.beforeServerStarts {
         try await services.prepareDatabase()
+        try await services.bootstrapTokens()
     }
     return app
 }
+
+/// Header limits well above what any client of the API sends, well below NIO's defaults (80 KiB a field):
+/// a request over them is refused before routing.
+let requestLimits = HTTP1Channel.Configuration.DecoderConfiguration(
+    maxHeaderFieldSize: 16 * 1024, maxHeaderListSize: 64 * 1024, maxHeaderFieldCount: 100)
 
 /// The routes, separate from the server so tests can drive them in-process.
 public func buildRouter(_ services: StrataServices) -> Router<StrataRequestContext> {
@@ -102,6 +164,12 @@ public func buildRouter(_ services: StrataServices) -> Router<StrataRequestConte
     router.add(middleware: RequestContextMiddleware())
     router.add(middleware: MetricsMiddleware())
     router.add(middleware: ProblemMiddleware())
+    router.add(middleware: RequestHygiene())
+    switch services.access {
+    case .tokens: router.add(middleware: TokenAuthenticator(directory: services.tokens))
+    case .insecureNoAuth: router.add(middleware: OpenAccess())
+    }
+    router.add(middleware: AccessPolicy())
     HealthRoutes(readiness: services.monitor).register(on: router)
     router.get("/metrics") { _, _ -> Response in
         var text: [UInt8] = []
@@ -110,11 +178,15 @@ public func buildRouter(_ services: StrataServices) -> Router<StrataRequestConte
         headers[.contentType] = "text/plain; version=0.0.4"
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: text)))
     }
-    router.get("/openapi.yaml") { _, _ -> Response in
-        let spec = try StrataResources.file("openapi.yaml", in: .schemas)
-        var headers = HTTPFields()
-        headers[.contentType] = "application/yaml"
-        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: spec.contents)))
+    for (path, contentType, text) in [
+        ("/openapi.yaml", "application/yaml", services.openAPI.yaml),
+        ("/openapi.json", "application/json", services.openAPI.json),
+    ] {
+        router.get(RouterPath(path)) { _, _ -> Response in
+            var headers = HTTPFields()
+            headers[.contentType] = contentType
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
+        }
     }
     DatasetRoutes(writer: services.writer, reader: services.reader, clock: services.clock, makeID: services.makeID)
         .register(on: router)
@@ -122,6 +194,8 @@ public func buildRouter(_ services: StrataServices) -> Router<StrataRequestConte
     OpenLineageRoutes(writer: services.writer, clock: services.clock).register(on: router)
     EventRoutes(reader: services.reader).register(on: router)
     AdminRoutes(maintenance: services.maintenance).register(on: router)
+    TokenRoutes(writer: services.writer, reader: services.reader, directory: services.tokens, clock: services.clock)
+        .register(on: router)
     return router
 }
 

@@ -83,7 +83,7 @@ struct DatasetRoutes {
         let body = try await RequestBody.read(request, context: context, rules: RequestSchemas.retireDataset)
         let reason = body.string("reason")!
         // What retiring would break: every dataset downstream that is not retired itself.
-        let ((state, downstream), position) = try await reader.read { snapshot in
+        let ((state, downstream), position) = try await reader.read(scope: try context.caller().scope) { snapshot in
             (try await snapshot.state(of: id), try await snapshot.impact(of: id))
         }
         let impact = downstream.filter { $0.status != DatasetStatus.retired.rawValue }.map(LineageDocuments.node)
@@ -140,7 +140,9 @@ struct DatasetRoutes {
 
     @Sendable func show(_ request: Request, context: StrataRequestContext) async throws -> Response {
         let id = try datasetID(context)
-        let (found, position) = try await reader.read(asOf: try asOf(request)) { try await $0.dataset(id) }
+        let (found, position) = try await reader.read(asOf: try asOf(request), scope: try context.caller().scope) {
+            try await $0.dataset(id)
+        }
         guard let dataset = found else { throw DomainError.datasetNotFound }
         return jsonResponse(.ok, body: dataset.document, position: position, etag: dataset.streamVersion)
     }
@@ -148,7 +150,7 @@ struct DatasetRoutes {
     @Sendable func showByName(_ request: Request, context: StrataRequestContext) async throws -> Response {
         let namespace = try pathText("namespace", context)
         let name = try pathText("name", context)
-        let (found, position) = try await reader.read(asOf: try asOf(request)) {
+        let (found, position) = try await reader.read(asOf: try asOf(request), scope: try context.caller().scope) {
             try await $0.dataset(namespace: namespace, name: name)
         }
         guard let dataset = found else { throw DomainError.datasetNotFound }
@@ -176,7 +178,8 @@ struct DatasetRoutes {
             guard let after = ListCursor.decode(cursor) else { throw invalidParameter("cursor", "is not a cursor") }
             filter.after = after
         }
-        let (page, position) = try await reader.read(asOf: try asOf(request)) { [filter] in
+        let (page, position) = try await reader.read(asOf: try asOf(request), scope: try context.caller().scope) {
+            [filter] in
             try await $0.datasets(filter)
         }
         let next = page.continueAfter.map { "\"\(ListCursor.encode($0))\"" } ?? "null"
@@ -186,7 +189,9 @@ struct DatasetRoutes {
 
     @Sendable func versions(_ request: Request, context: StrataRequestContext) async throws -> Response {
         let id = try datasetID(context)
-        let (versions, position) = try await reader.read(asOf: try asOf(request)) { try await $0.versions(of: id) }
+        let (versions, position) = try await reader.read(asOf: try asOf(request), scope: try context.caller().scope) {
+            try await $0.versions(of: id)
+        }
         if versions.isEmpty { throw DomainError.datasetNotFound }
         return jsonResponse(.ok, body: "{\"versions\":[\(versions.joined(separator: ","))]}", position: position)
     }
@@ -194,7 +199,8 @@ struct DatasetRoutes {
     @Sendable func version(_ request: Request, context: StrataRequestContext) async throws -> Response {
         let id = try datasetID(context)
         let number = try versionNumber(context)
-        let (found, position) = try await reader.read(asOf: try asOf(request)) { snapshot in
+        let (found, position) = try await reader.read(asOf: try asOf(request), scope: try context.caller().scope) {
+            snapshot in
             (try await snapshot.version(number, of: id), try await snapshot.dataset(id) != nil)
         }
         guard let document = found.0 else {
@@ -205,7 +211,8 @@ struct DatasetRoutes {
 
     @Sendable func usages(_ request: Request, context: StrataRequestContext) async throws -> Response {
         let id = try datasetID(context)
-        let (found, position) = try await reader.read(asOf: try asOf(request)) { snapshot -> [String]? in
+        let (found, position) = try await reader.read(asOf: try asOf(request), scope: try context.caller().scope) {
+            snapshot -> [String]? in
             try await snapshot.dataset(id) == nil ? nil : try await snapshot.usages(of: id)
         }
         guard let usages = found else { throw DomainError.datasetNotFound }
@@ -214,7 +221,9 @@ struct DatasetRoutes {
 
     @Sendable func history(_ request: Request, context: StrataRequestContext) async throws -> Response {
         let id = try datasetID(context)
-        let (events, position) = try await reader.read(asOf: try asOf(request)) { try await $0.history(of: id) }
+        let (events, position) = try await reader.read(asOf: try asOf(request), scope: try context.caller().scope) {
+            try await $0.history(of: id)
+        }
         if events.isEmpty { throw DomainError.datasetNotFound }
         let body = "{\"events\":[\(try events.map { try $0.document() }.joined(separator: ","))]}"
         return jsonResponse(.ok, body: body, position: position)
@@ -250,18 +259,8 @@ struct DatasetRoutes {
         reason: String?,
         respond: @escaping @Sendable (CatalogWriter.Outcome) -> StoredResponse
     ) throws -> CatalogWriter.Request {
-        var idempotency: IdempotencyClaim?
-        if let key = request.headers[.idempotencyKey] {
-            guard (1...256).contains(key.count) else {
-                throw invalidParameter("Idempotency-Key", "must be 1 to 256 characters")
-            }
-            idempotency = IdempotencyClaim(scope: context.actor, key: key, requestHash: body.fingerprint(of: request))
-        }
-        return CatalogWriter.Request(
-            target: target, expectedStreamVersion: try ifMatch(request),
-            metadata: EventMetadata(actor: context.actor, requestID: context.requestID, reason: reason),
-            occurredAt: Timestamp.truncated(clock()), idempotency: idempotency, respond: respond
-        )
+        try CatalogWriter.Request(
+            target, from: request, context: context, body: body, at: clock(), reason: reason, respond: respond)
     }
 
     private static func writeHeaders(_ outcome: CatalogWriter.Outcome) -> [String: String] {
@@ -269,18 +268,6 @@ struct DatasetRoutes {
             "Content-Type": "application/json", "ETag": "\"\(outcome.state.streamVersion)\"",
             "Strata-Position": "\(outcome.position)",
         ]
-    }
-
-    /// `If-Match: "7"` (weak or bare forms too); `*` and absence mean no precondition.
-    private func ifMatch(_ request: Request) throws -> Int64? {
-        guard let header = request.headers[.ifMatch]?.trimmingCharacters(in: .whitespaces), header != "*" else {
-            return nil
-        }
-        let bare = header.hasPrefix("W/") ? String(header.dropFirst(2)) : header
-        guard let version = Int64(bare.trimmingCharacters(in: CharacterSet(charactersIn: "\""))) else {
-            throw invalidParameter("If-Match", "must be an ETag this service sent, such as \"7\"")
-        }
-        return version
     }
 
     private func parseStatuses(_ text: String) throws -> [DatasetStatus] {

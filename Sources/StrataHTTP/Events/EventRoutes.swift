@@ -21,8 +21,10 @@ struct EventRoutes {
     /// A page of the log. `next_after` is where to continue: the last event returned, or, when the
     /// page is not full, the position the snapshot reflects — nothing at or below it can appear later.
     @Sendable func page(_ request: Request, context: StrataRequestContext) async throws -> Response {
-        let filter = try eventFilter(request, defaultLimit: 100)
-        let (events, position) = try await reader.read { try await $0.events(filter) }
+        let filter = try eventFilter(request, context: context, defaultLimit: 100)
+        let (events, position) = try await reader.read(scope: try context.caller().scope) {
+            try await $0.events(filter)
+        }
         let nextAfter = events.count == filter.limit ? events.last!.position : max(position, filter.after)
         let documents = try events.map { try $0.document() }
         let body = "{\"events\":[\(documents.joined(separator: ","))],\"next_after\":\(nextAfter)}"
@@ -32,7 +34,7 @@ struct EventRoutes {
     /// The live tail: every event after `Last-Event-ID` (or `after`), then new ones as they commit; the
     /// SSE `id:` of each is its position. It ends when the server shuts down.
     @Sendable func stream(_ request: Request, context: StrataRequestContext) async throws -> Response {
-        var filter = try eventFilter(request, defaultLimit: 1000)
+        var filter = try eventFilter(request, context: context, defaultLimit: 1000)
         if let lastEventID = request.headers[HTTPField.Name("Last-Event-ID")!] {
             guard let position = Int64(lastEventID), position >= 0 else {
                 throw invalidParameter("Last-Event-ID", "must be a log position")
@@ -43,6 +45,7 @@ struct EventRoutes {
         headers[.contentType] = "text/event-stream"
         headers[.cacheControl] = "no-cache"
         let reader = reader
+        let scope = try context.caller().scope
         let start = filter
         let pollInterval = pollInterval
         let heartbeatInterval = heartbeatInterval
@@ -53,7 +56,7 @@ struct EventRoutes {
                 var lastWrite = ContinuousClock.now
                 while !Task.isCancelled && !Task.isShuttingDownGracefully {
                     let page = filter
-                    let (events, position) = try await reader.read { try await $0.events(page) }
+                    let (events, position) = try await reader.read(scope: scope) { try await $0.events(page) }
                     if events.isEmpty {
                         filter.after = max(filter.after, position)
                         if ContinuousClock.now - lastWrite >= heartbeatInterval {
@@ -76,9 +79,12 @@ struct EventRoutes {
         )
     }
 
-    private func eventFilter(_ request: Request, defaultLimit: Int) throws -> CatalogSnapshot.EventFilter {
+    private func eventFilter(_ request: Request, context: StrataRequestContext, defaultLimit: Int) throws
+        -> CatalogSnapshot.EventFilter
+    {
         let query = request.uri.queryParameters
         var filter = CatalogSnapshot.EventFilter(limit: defaultLimit)
+        filter.includesTokenEvents = try context.caller().role == .admin
         if let after = query["after"].map(String.init) {
             guard let value = Int64(after), value >= 0 else {
                 throw invalidParameter("after", "must be a log position")

@@ -53,14 +53,9 @@ struct LineageRoutes {
             }
             return .init(namespace: namespace, name: name)
         }
-        var idempotency: IdempotencyClaim?
-        if let key = request.headers[.idempotencyKey] {
-            idempotency = IdempotencyClaim(scope: context.actor, key: key, requestHash: body.fingerprint(of: request))
-        }
-        let writeRequest = CatalogWriter.Request(
-            target: .lineage(job: job, runID: body.string("run_id"), inputs: ends("inputs"), outputs: outputs),
-            metadata: EventMetadata(actor: context.actor, requestID: context.requestID),
-            occurredAt: Timestamp.truncated(clock()), idempotency: idempotency
+        let writeRequest = try CatalogWriter.Request(
+            .lineage(job: job, runID: body.string("run_id"), inputs: ends("inputs"), outputs: outputs), from: request,
+            context: context, body: body, at: clock()
         ) { outcome in
             let edges: [JSONValue] = outcome.events.flatMap { event -> [JSONValue] in
                 guard case .lineageRecorded(let lineage) = event else { return [] }
@@ -107,7 +102,8 @@ struct LineageRoutes {
         let format = query["format"].map(String.init) ?? "json"
         guard ["json", "dot"].contains(format) else { throw invalidParameter("format", "must be json or dot") }
 
-        let (found, position) = try await reader.read(asOf: try asOf(request)) { snapshot -> LineageGraph? in
+        let (found, position) = try await reader.read(asOf: try asOf(request), scope: try context.caller().scope) {
+            snapshot -> LineageGraph? in
             guard try await snapshot.dataset(id) != nil else { return nil }
             if let version, try await snapshot.version(version, of: id) == nil {
                 throw DomainError.versionNotFound(version)
@@ -127,7 +123,8 @@ struct LineageRoutes {
 
     @Sendable func impact(_ request: Request, context: StrataRequestContext) async throws -> Response {
         let id = try datasetID(context)
-        let (found, position) = try await reader.read(asOf: try asOf(request)) { snapshot -> [LineageGraph.Node]? in
+        let (found, position) = try await reader.read(asOf: try asOf(request), scope: try context.caller().scope) {
+            snapshot -> [LineageGraph.Node]? in
             guard try await snapshot.dataset(id) != nil else { return nil }
             return try await snapshot.impact(of: id)
         }
@@ -155,7 +152,14 @@ enum LineageDocuments {
     }
 
     static func node(_ node: LineageGraph.Node) -> JSONValue {
-        .object([
+        if node.isConcealed {
+            return .object([
+                "dataset_id": .string(node.datasetID.lowercased),
+                "version": node.version.map { .number(Double($0)) } ?? .null,
+                "distance": .number(Double(node.distance)),
+            ])
+        }
+        return .object([
             "dataset_id": .string(node.datasetID.lowercased), "namespace": .string(node.namespace),
             "name": .string(node.name), "status": .string(node.status),
             "version": node.version.map { .number(Double($0)) } ?? .null, "distance": .number(Double(node.distance)),
@@ -163,11 +167,18 @@ enum LineageDocuments {
     }
 
     static func graph(_ graph: LineageGraph) -> JSONValue {
-        .object([
+        let concealed = graph.concealedDatasets
+        return .object([
             "root": graph.root.map(ref)
                 ?? .object(["dataset_id": .string(graph.rootDataset.lowercased), "version": .null]),
             "nodes": .array(graph.nodes.map(node)),
-            "edges": .array(graph.edges.map { edge(from: $0.from, to: $0.to, job: $0.job, runID: $0.runID) }),
+            "edges": .array(
+                graph.edges.map { edge in
+                    // The job that linked a concealed dataset is as much another team's business as its name.
+                    let hidden = concealed.contains(edge.from.datasetID) || concealed.contains(edge.to.datasetID)
+                    return Self.edge(
+                        from: edge.from, to: edge.to, job: hidden ? nil : edge.job, runID: hidden ? nil : edge.runID)
+                }),
         ])
     }
 
@@ -180,15 +191,20 @@ enum LineageDocuments {
             quoted(dataset.lowercased + (graph.root == nil ? "" : "@\(version ?? 0)"))
         }
         var lines = ["digraph lineage {", "  rankdir=LR;", "  node [shape=box];"]
+        let concealed = graph.concealedDatasets
         for node in graph.nodes {
-            let label = "\(node.namespace)/\(node.name)\\nv\(node.version ?? 0) (\(node.status))"
+            let label =
+                node.isConcealed
+                ? "\(node.datasetID.lowercased)\\nv\(node.version ?? 0)"
+                : "\(node.namespace)/\(node.name)\\nv\(node.version ?? 0) (\(node.status))"
             let style = node.distance == 0 ? ", style=bold" : ""
             lines.append("  \(nodeID(node.datasetID, node.version)) [label=\(quoted(label))\(style)];")
         }
         for edge in graph.edges {
             let from = nodeID(edge.from.datasetID, edge.from.version)
             let to = nodeID(edge.to.datasetID, edge.to.version)
-            let label = edge.job.map { " [label=\(quoted("\($0.namespace).\($0.name)"))]" } ?? ""
+            let hidden = concealed.contains(edge.from.datasetID) || concealed.contains(edge.to.datasetID)
+            let label = (hidden ? nil : edge.job).map { " [label=\(quoted("\($0.namespace).\($0.name)"))]" } ?? ""
             lines.append("  \(from) -> \(to)\(label);")
         }
         lines.append("}")

@@ -3,10 +3,11 @@ import Hummingbird
 import Logging
 import StrataCore
 
-/// Gives each request its id and actor, logs it when it completes, and echoes the id back.
+/// Gives each request its id, logs it when it completes (with the token that acted, once the access
+/// policy has learned it), and echoes the id back.
 ///
 /// The id is the caller's `X-Request-ID` when it sends a sane one, so a trace can cross services;
-/// otherwise a new time-ordered UUID. The actor comes from `Strata-Actor` until tokens replace it.
+/// otherwise a new time-ordered UUID.
 struct RequestContextMiddleware: RouterMiddleware {
     typealias Context = StrataRequestContext
 
@@ -16,11 +17,6 @@ struct RequestContextMiddleware: RouterMiddleware {
         var context = context
         let offered = request.headers[.xRequestID].flatMap { $0.count <= 128 && !$0.isEmpty ? $0 : nil }
         context.requestID = offered ?? UUIDv7.make().lowercased
-        if let actor = request.headers[.strataActor], (1...256).contains(actor.count),
-            !actor.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
-        {
-            context.actor = actor
-        }
         context.logger[metadataKey: "request_id"] = .string(context.requestID)
         let started = ContinuousClock.now
         var response = try await next(request, context)
@@ -30,7 +26,7 @@ struct RequestContextMiddleware: RouterMiddleware {
             "request",
             metadata: [
                 "method": .string(request.method.rawValue), "path": .string(request.uri.path),
-                "status": .stringConvertible(response.status.code), "actor": .string(context.actor),
+                "status": .stringConvertible(response.status.code), "actor": .string(context.notes.actor ?? "-"),
                 "duration_ms": .stringConvertible(
                     Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000),
             ]

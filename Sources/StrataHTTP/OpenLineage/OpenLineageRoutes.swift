@@ -17,7 +17,7 @@ struct OpenLineageRoutes {
     /// One `RunEvent`, `DatasetEvent` or `JobEvent`; 201 when applied.
     @Sendable func single(_ request: Request, context: StrataRequestContext) async throws -> Response {
         let body = try await RequestBody.read(request, context: context, rules: BodyRules(fields: [:]), skipRules: true)
-        return storedResponse(try await submit(.object(body.object), context: context))
+        return storedResponse(try await submit(.object(body.object), request: request, context: context))
     }
 
     /// An array of events, each applied on its own: the good ones are appended, each failure is reported
@@ -38,7 +38,7 @@ struct OpenLineageRoutes {
         var failures: [JSONValue] = []
         for (index, event) in events.enumerated() {
             do {
-                _ = try await submit(event, context: context)
+                _ = try await submit(event, request: request, context: context)
             } catch {
                 let problem = ProblemMiddleware.problem(for: error, logger: context.logger)
                 let fieldErrors: [JSONValue] = (problem.errors ?? []).map { fieldError in
@@ -62,13 +62,13 @@ struct OpenLineageRoutes {
         return jsonResponse(.ok, body: LineageDocuments.encode(summary))
     }
 
-    private func submit(_ value: JSONValue, context: StrataRequestContext) async throws -> StoredResponse {
+    private func submit(_ value: JSONValue, request: Request, context: StrataRequestContext) async throws
+        -> StoredResponse
+    {
         let (ingest, producer) = try OpenLineageParser.parse(value)
-        let request = CatalogWriter.Request(
-            target: .openLineage(ingest),
-            metadata: EventMetadata(
-                actor: context.actor, requestID: context.requestID, producer: producer, runID: ingest.runID),
-            occurredAt: Timestamp.truncated(clock())
+        let write = try CatalogWriter.Request(
+            .openLineage(ingest), from: request, context: context, body: nil, at: clock(), producer: producer,
+            runID: ingest.runID
         ) { outcome in
             // An event that changes nothing (START, FAIL, ABORT) has no position of its own to report.
             var headers = ["Content-Type": "application/json"]
@@ -82,7 +82,7 @@ struct OpenLineageRoutes {
                     ]))
             )
         }
-        return try await writer.submit(request)
+        return try await writer.submit(write)
     }
 }
 

@@ -58,6 +58,20 @@ extension Problem {
         }
     }
 
+    init(_ error: AccessError) {
+        switch error {
+        case .tokenNameTaken(let name):
+            self.init(
+                status: .conflict, code: "name_taken", detail: "a token named '\(name)' exists and is not revoked")
+        case .tokenNotFound(let name):
+            self.init(status: .notFound, code: "not_found", detail: "no token named '\(name)' is valid")
+        case .namespaceOutOfScope(let namespace):
+            self.init(
+                status: .forbidden, code: "forbidden",
+                detail: "the token may not act in namespace '\(namespace)'")
+        }
+    }
+
     init(_ error: CatalogError) {
         switch error {
         case .versionConflict(let expected, let actual):
@@ -133,6 +147,7 @@ struct ProblemMiddleware: RouterMiddleware {
         case let problem as Problem: return problem
         case let error as DomainError: return Problem(error)
         case let error as CatalogError: return Problem(error)
+        case let error as AccessError: return Problem(error)
         case let error as ReadError: return Problem(error)
         case let error as any HTTPResponseError: return Problem(error)
         default:

@@ -121,7 +121,7 @@ struct RequestBody {
         var hasher = SHA256()
         hasher.update(data: Data("\(request.method.rawValue) \(request.uri.path)\n".utf8))
         hasher.update(data: Data(buffer: bytes))
-        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        return hasher.finalize().hexadecimal
     }
 }
 
@@ -153,8 +153,12 @@ indirect enum FieldRule: Sendable {
     case boolean
     case object(nullable: Bool = false)
     case oneOf([String], nullable: Bool)
-    case array(of: FieldRule, maxItems: Int, uniqueItems: Bool = false, nullable: Bool = false)
+    case array(of: FieldRule, maxItems: Int, uniqueItems: Bool = false, nullable: Bool = false, minItems: Int = 0)
     case record(BodyRules, nullable: Bool = false)
+    /// Any one of the rules.
+    case anyOf([FieldRule])
+    /// An API token's name (`TokenName` in `Schemas/common.json`).
+    case tokenName
 
     static let namespaceOrName = FieldRule.string(minLength: 1, maxLength: 1024, noControlCharacters: true)
     /// 2^53 − 1: the largest integer every JSON reader (JavaScript's included) holds exactly.
@@ -165,8 +169,13 @@ indirect enum FieldRule: Sendable {
         func fail(_ message: String) -> [Problem.FieldError] { [.init(path: path, message: message)] }
         switch (self, value) {
         case (.string(_, _, true, _), .null), (.integer(_, _, true), .null), (.object(true), .null),
-            (.oneOf(_, true), .null), (.array(_, _, _, true), .null), (.record(_, true), .null):
+            (.oneOf(_, true), .null), (.array(_, _, _, true, _), .null), (.record(_, true), .null):
             return []
+        case (.anyOf(let rules), _):
+            return rules.contains { $0.check(value, at: path).isEmpty } ? [] : fail("must be \(expectation)")
+        case (.tokenName, .string(let text)):
+            return TokenName.isValid(text)
+                ? [] : fail("must be 1 to 128 letters, digits and . _ @ : + -, starting with a letter or digit")
         case (.string(let minLength, let maxLength, _, let noControl), .string(let text)):
             let length = text.unicodeScalars.count
             if length < minLength { return fail(minLength == 1 ? "must not be empty" : "is too short") }
@@ -185,8 +194,9 @@ indirect enum FieldRule: Sendable {
             return []
         case (.oneOf(let allowed, _), .string(let text)):
             return allowed.contains(text) ? [] : fail("must be one of \(allowed.joined(separator: ", "))")
-        case (.array(let element, let maxItems, let unique, _), .array(let items)):
+        case (.array(let element, let maxItems, let unique, _, let minItems), .array(let items)):
             if items.count > maxItems { return fail("must have at most \(maxItems) items") }
+            if items.count < minItems { return fail("must have at least \(minItems) item\(minItems == 1 ? "" : "s")") }
             if unique && Set(items).count != items.count { return fail("must not repeat items") }
             return items.enumerated().flatMap { element.check($1, at: "\(path)/\($0)") }
         case (.record(let rules, _), .object(let object)):
@@ -203,8 +213,10 @@ indirect enum FieldRule: Sendable {
         case .boolean: return "true or false"
         case .object(let nullable): return nullable ? "an object or null" : "an object"
         case .oneOf(_, let nullable): return nullable ? "a string or null" : "a string"
-        case .array(_, _, _, let nullable): return nullable ? "an array or null" : "an array"
+        case .array(_, _, _, let nullable, _): return nullable ? "an array or null" : "an array"
         case .record(_, let nullable): return nullable ? "an object or null" : "an object"
+        case .anyOf(let rules): return rules.map(\.expectation).joined(separator: " or ")
+        case .tokenName: return "a token name"
         }
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Hummingbird
 import PostgresNIO
 import ServiceLifecycle
@@ -16,19 +17,37 @@ struct ServeCommand: AsyncParsableCommand {
     @OptionGroup var database: DatabaseOptions
     @Option(help: "Address to listen on (default: $STRATA_HOST, else 127.0.0.1)") var host: String?
     @Option(help: "Port to listen on (default: $STRATA_PORT, else 8080)") var port: Int?
+    @Flag(help: "No authentication: every request is an administrator. Only on a loopback address; for experiments.")
+    var insecureNoAuth = false
 
     func run() async throws {
         let configuration = try StrataConfiguration(database: database, host: host, port: port)
         let logger = configuration.makeLogger()
+        let access = try accessMode(host: configuration.http.host)
         let session = try await DatabaseSession.open(configuration, logger: logger)
         defer { session.close() }
         let client = PostgresClient(configuration: session.clientConfiguration, backgroundLogger: logger)
         let services = try StrataServices(
-            client: client, logger: logger, monitorEndpoint: try session.endpoint.connectionConfiguration())
+            client: client, logger: logger, monitorEndpoint: try session.endpoint.connectionConfiguration(),
+            access: access)
         let app = buildApplication(configuration.http, services: services)
         var group = ServiceGroupConfiguration(
             services: [.init(service: app)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         group.maximumGracefulShutdownDuration = Self.gracefulShutdownLimit
         try await ServiceGroup(configuration: group).run()
+    }
+
+    private func accessMode(host: String) throws -> AccessMode {
+        if insecureNoAuth {
+            guard ["127.0.0.1", "::1", "localhost"].contains(host) else {
+                throw ValidationError("--insecure-no-auth is refused unless the server listens on a loopback address")
+            }
+            return .insecureNoAuth
+        }
+        let bootstrap = ProcessInfo.processInfo.environment["STRATA_BOOTSTRAP_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
+        if let bootstrap, bootstrap.count < TokenSecret.minimumLength {
+            throw ValidationError("STRATA_BOOTSTRAP_TOKEN must be at least \(TokenSecret.minimumLength) characters")
+        }
+        return .tokens(bootstrapSecret: bootstrap)
     }
 }

@@ -9,27 +9,70 @@ import StrataStore
 import StrataTestSupport
 import Testing
 
-/// Runs `body` against the real router on a fresh database, in-process.
+/// The secret of the admin token every test app starts with (`STRATA_BOOTSTRAP_TOKEN`'s way in).
+let testAdminSecret = "strata_test-admin-secret-0123456789"
+
+/// Runs `body` against the real router on a fresh database, in-process, with a client that presents
+/// an admin token unless a request says otherwise.
 func withTestApp<Result: Sendable>(
-    _ body: @Sendable (any TestClientProtocol, TestDatabase) async throws -> Result
+    _ body: @Sendable (TokenClient, TestDatabase) async throws -> Result
 ) async throws -> Result {
     try await withTestDatabase { database in
-        let services = try StrataServices(client: database.client, logger: database.logger)
+        let services = try StrataServices(
+            client: database.client, logger: database.logger, access: .tokens(bootstrapSecret: testAdminSecret))
+        try await services.bootstrapTokens()
         return try await Application(router: buildRouter(services), logger: database.logger).test(.router) {
             client in
-            try await body(client, database)
+            try await body(TokenClient(base: client, token: testAdminSecret), database)
         }
     }
 }
 
 /// Runs `body` against a real server on a loopback port, for tests that need true concurrency.
 func withLiveApp<Result: Sendable>(
-    _ body: @Sendable (any TestClientProtocol, TestDatabase) async throws -> Result
+    _ body: @Sendable (TokenClient, TestDatabase) async throws -> Result
 ) async throws -> Result {
     try await withTestDatabase { database in
-        let services = try StrataServices(client: database.makeClient(), logger: database.logger)
+        let services = try StrataServices(
+            client: database.makeClient(), logger: database.logger,
+            access: .tokens(bootstrapSecret: testAdminSecret))
         let app = buildApplication(.init(host: "127.0.0.1", port: 0), services: services)
-        return try await app.test(.live) { client in try await body(client, database) }
+        return try await app.test(.live) { client in
+            try await body(TokenClient(base: client, token: testAdminSecret), database)
+        }
+    }
+}
+
+/// A test client that presents a bearer token with every request that does not carry its own
+/// `Authorization`.
+struct TokenClient: TestClientProtocol {
+    let base: any TestClientProtocol
+    let token: String?
+
+    func executeRequest(uri: String, method: HTTPRequest.Method, headers: HTTPFields, body: ByteBuffer?)
+        async throws -> TestResponse
+    {
+        var headers = headers
+        if let token, headers[.authorization] == nil { headers[.authorization] = "Bearer \(token)" }
+        return try await base.executeRequest(uri: uri, method: method, headers: headers, body: body)
+    }
+
+    var port: Int? { base.port }
+
+    /// The same client presenting `token` instead (nil: none).
+    func presenting(_ token: String?) -> TokenClient {
+        TokenClient(base: base, token: token)
+    }
+
+    /// Grants a token through the admin API and answers a client that presents it.
+    func granting(_ name: String, role: String, namespaces: [String] = []) async throws -> TokenClient {
+        let scope =
+            namespaces.isEmpty
+            ? "" : #", "namespace": \#(CanonicalJSON.string(JSONValue.array(namespaces.map(JSONValue.string))))"#
+        let response = try await send(
+            .post, "/v1/admin/tokens", json: #"{"name": "\#(name)", "role": "\#(role)"\#(scope)}"#)
+        #expect(response.status == .created, "\(response.text)")
+        return presenting(try response.json()["token"]?.stringValue)
     }
 }
 

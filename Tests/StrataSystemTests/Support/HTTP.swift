@@ -34,16 +34,19 @@ struct Answer: Sendable {
 }
 
 extension HTTPClient {
-    /// Sends one request, never throwing: a transport failure is part of the answer.
+    /// Sends one request, never throwing: a transport failure is part of the answer. It presents the
+    /// test servers' admin token unless `token` says otherwise.
     func send(
         _ method: HTTPMethod,
         _ url: String,
         json: String? = nil,
         headers: [String: String] = [:],
+        token: String? = ServerProcess.adminToken,
         timeout: Duration = .seconds(30)
     ) async -> Answer {
         var request = HTTPClientRequest(url: url)
         request.method = method
+        if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
         if let json {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(ByteBuffer(string: json))

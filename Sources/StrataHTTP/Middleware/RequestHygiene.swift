@@ -1,0 +1,39 @@
+import Hummingbird
+
+/// Refuses, before anything acts on it, a request whose target PostgreSQL could not store or no route
+/// expects: an over-long URI (414), a path segment or query parameter that is not valid percent-encoded
+/// UTF-8, or that holds U+0000, which no `text` column can hold (400 `invalid_parameter`). Without this,
+/// such a value reached a query and came back as a 500.
+struct RequestHygiene: RouterMiddleware {
+    typealias Context = StrataRequestContext
+
+    /// Longer than any URI the API needs: a namespace and a name of 1,024 characters each, encoded.
+    static let maximumURILength = 16 * 1024
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
+        let uri = request.uri
+        guard uri.description.utf8.count <= Self.maximumURILength else {
+            throw Problem(
+                status: .uriTooLong, code: "uri_too_long",
+                detail: "the request's URI is longer than \(Self.maximumURILength) bytes")
+        }
+        for segment in uri.path.split(separator: "/") where !Self.isStorable(segment) {
+            throw invalidParameter("path", "must be valid percent-encoded UTF-8 without U+0000")
+        }
+        for pair in (uri.query ?? "").split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let name = parts[0].removingPercentEncoding ?? String(parts[0])
+            guard parts.allSatisfy(Self.isStorable) else {
+                throw invalidParameter(name, "must be valid percent-encoded UTF-8 without U+0000")
+            }
+        }
+        return try await next(request, context)
+    }
+
+    private static func isStorable(_ text: Substring) -> Bool {
+        guard let decoded = text.replacingOccurrences(of: "+", with: " ").removingPercentEncoding else { return false }
+        return !decoded.unicodeScalars.contains("\u{0}")
+    }
+}
