@@ -108,6 +108,7 @@ let package = Package(
             dependencies: [
                 "StrataHTTP", "StrataTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
         ),
     ]

@@ -3,8 +3,9 @@
 
 Usage: check-openapi.py SERVED.yaml SERVED.json
 
-Prints one JSON object: {"operations": [[method, path, security], ...], "problems": [...]} where
-`security` is the list of scheme names the operation requires ([] when it needs none). Problems:
+Prints one JSON object: {"operations": [[method, path, security, parameters], ...], "problems": [...]}
+where `security` is the list of scheme names the operation requires ([] when it needs none) and
+`parameters` the [name, in] of each parameter it takes (its path item's included). Problems:
 the YAML and JSON forms differ; a `$ref` leaves the document or points at nothing; the document is
 not valid OpenAPI (openapi-spec-validator, when installed).
 """
@@ -60,13 +61,18 @@ def main():
         problems.append(f"not valid OpenAPI: {str(error).splitlines()[0]}")
     default_security = served_yaml.get("security", [])
     operations = []
+    def parameter(node):
+        return resolve(served_yaml, node["$ref"]) if "$ref" in node else node
+
     for path, item in served_yaml.get("paths", {}).items():
+        shared = [parameter(p) for p in item.get("parameters", [])]
         for method, operation in item.items():
             if method.lower() not in METHODS:
                 continue
             security = operation.get("security", default_security)
             schemes = sorted({name for requirement in security for name in requirement})
-            operations.append([method, path, schemes])
+            parameters = shared + [parameter(p) for p in operation.get("parameters", [])]
+            operations.append([method, path, schemes, [[p["name"], p["in"]] for p in parameters]])
     print(json.dumps({"operations": operations, "problems": problems}))
 
 

@@ -8,12 +8,15 @@ public struct ServedDocumentCheck: Decodable, Sendable {
         public var path: String
         /// The security schemes the operation requires; empty when it needs none.
         public var schemes: [String]
+        /// Each parameter's name and where it goes (`path`, `query`, `header`).
+        public var parameters: [(name: String, location: String)]
 
         public init(from decoder: any Decoder) throws {
             var container = try decoder.unkeyedContainer()
             method = try container.decode(String.self)
             path = try container.decode(String.self)
             schemes = try container.decode([String].self)
+            parameters = try container.decode([[String]].self).map { ($0[0], $0[1]) }
         }
     }
 

@@ -30,7 +30,9 @@ struct AdminRoutes {
         let known = maintenance.catalog.definitions.map(\.name)
         let body = try await RequestBody.read(
             request, context: context,
-            rules: BodyRules(fields: ["names": .array(of: .oneOf(known, nullable: false), maxItems: known.count)]),
+            rules: BodyRules(
+                fields: ["names": .array(of: .oneOf(known, nullable: false), maxItems: known.count, uniqueItems: true)]
+            ),
             allowEmpty: true
         )
         let names = body.object["names"]?.arrayValue?.compactMap(\.stringValue)

@@ -93,12 +93,7 @@ struct LineageRoutes {
                 }
                 return value
             } ?? 5
-        let version = try query["version"].map { text in
-            guard let value = Int(text), value >= 1 else {
-                throw invalidParameter("version", "must be a version number")
-            }
-            return value
-        }
+        let version = try query["version"].map { try versionNumber($0, parameter: "version") }
         let format = query["format"].map(String.init) ?? "json"
         guard ["json", "dot"].contains(format) else { throw invalidParameter("format", "must be json or dot") }
 
@@ -174,8 +169,8 @@ enum LineageDocuments {
             "nodes": .array(graph.nodes.map(node)),
             "edges": .array(
                 graph.edges.map { edge in
-                    // The job that linked a concealed dataset is as much another team's business as its name.
-                    let hidden = concealed.contains(edge.from.datasetID) || concealed.contains(edge.to.datasetID)
+                    // An edge is an event of its output's stream: its job and run are shown with that stream.
+                    let hidden = concealed.contains(edge.to.datasetID)
                     return Self.edge(
                         from: edge.from, to: edge.to, job: hidden ? nil : edge.job, runID: hidden ? nil : edge.runID)
                 }),
@@ -203,7 +198,7 @@ enum LineageDocuments {
         for edge in graph.edges {
             let from = nodeID(edge.from.datasetID, edge.from.version)
             let to = nodeID(edge.to.datasetID, edge.to.version)
-            let hidden = concealed.contains(edge.from.datasetID) || concealed.contains(edge.to.datasetID)
+            let hidden = concealed.contains(edge.to.datasetID)
             let label = (hidden ? nil : edge.job).map { " [label=\(quoted("\($0.namespace).\($0.name)"))]" } ?? ""
             lines.append("  \(from) -> \(to)\(label);")
         }

@@ -7,8 +7,10 @@ import Hummingbird
 struct RequestHygiene: RouterMiddleware {
     typealias Context = StrataRequestContext
 
-    /// Longer than any URI the API needs: a namespace and a name of 1,024 characters each, encoded.
-    static let maximumURILength = 16 * 1024
+    /// Longer than any URI the API needs: a namespace and a name of 1,024 four-byte characters each,
+    /// percent-encoded (12 bytes a character). Past the HTTP decoder's limit on a request line (32 KiB)
+    /// the request is refused before it gets here, with 400.
+    static let maximumURILength = 26 * 1024
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
         -> Response

@@ -13,8 +13,14 @@ func datasetID(_ context: StrataRequestContext) throws -> UUID {
 }
 
 func versionNumber(_ context: StrataRequestContext) throws -> Int {
-    guard let number = Int(try pathText("n", context)), number >= 1 else {
-        throw invalidParameter("n", "a version number is a positive integer")
+    try versionNumber(try pathText("n", context), parameter: "n")
+}
+
+/// A version number as a parameter gives it: 1 up to the largest the projections hold (a PostgreSQL
+/// `integer`), so a larger one is refused here rather than by the database.
+func versionNumber(_ text: some StringProtocol, parameter: String) throws -> Int {
+    guard let number = Int(text), (1...Int(Int32.max)).contains(number) else {
+        throw invalidParameter(parameter, "a version number is an integer from 1 to \(Int32.max)")
     }
     return number
 }

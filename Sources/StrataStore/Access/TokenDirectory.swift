@@ -12,8 +12,9 @@ import Synchronization
 /// Run as a service it looks four times a second for a newer one (one indexed query), and reloads
 /// when there is; a lookup that finds it more than a second behind reloads first. So a revocation
 /// is honoured by every process sharing the database within a second. A secret it does not know makes
-/// it look again (unless it looked in the last 200 ms), so a token created on another process a moment
-/// ago is recognised; a process that grants or revokes a token itself reloads before it answers.
+/// it look again, unless a look began after the request arrived: a token granted on another process
+/// is recognised as soon as that process has answered the grant. A process that grants or revokes a
+/// token itself reloads before it answers.
 public final class TokenDirectory: Service, Sendable {
     private struct Snapshot: Sendable {
         var callers: [String: Caller] = [:]
@@ -24,12 +25,12 @@ public final class TokenDirectory: Service, Sendable {
     private let pool: BoundedPool
     private let logger: Logger
     private let snapshot = Mutex(Snapshot())
-    /// The one look at the database under way, which every lookup that needs one waits for.
-    private let looking = Mutex<Task<Void, any Error>?>(nil)
+    /// The one look at the database under way (and when it began), which every lookup that needs one
+    /// waits for.
+    private let looking = Mutex<(task: Task<Void, any Error>, began: ContinuousClock.Instant)?>(nil)
 
     public static let maximumAge: Duration = .seconds(1)
     static let pollInterval: Duration = .milliseconds(250)
-    static let forcedLookInterval: Duration = .milliseconds(200)
 
     public init(pool: BoundedPool, logger: Logger) {
         self.pool = pool
@@ -38,22 +39,21 @@ public final class TokenDirectory: Service, Sendable {
 
     /// The caller a secret authenticates, or nil for a secret no valid token has.
     public func caller(presenting secret: String) async throws -> Caller? {
+        let arrived = ContinuousClock.now
         let hash = TokenSecret.sha256(secret)
         let (known, checkedAt) = snapshot.withLock { ($0.callers[hash], $0.checkedAt) }
-        let age = checkedAt.map { $0.duration(to: .now) }
-        let isStale = age.map { $0 > Self.maximumAge } ?? true
-        let lookedJustNow = age.map { $0 < Self.forcedLookInterval } ?? false
-        guard isStale || (known == nil && !lookedJustNow) else { return known }
-        try await look()
+        let isStale = checkedAt.map { $0.duration(to: arrived) > Self.maximumAge } ?? true
+        guard isStale || known == nil else { return known }
+        // An unknown secret may be a token granted a moment ago, elsewhere: ask a look that began after
+        // this request did, and trust its answer.
+        try await look(beganAfter: isStale ? nil : arrived)
         return snapshot.withLock { $0.callers[hash] }
     }
 
-    /// Reloads now, after every look already under way: for a process that has just granted or revoked
-    /// a token and must answer with it in force.
+    /// Reloads now, in a look that begins after this call: for a process that has just granted or
+    /// revoked a token and must answer with it in force.
     public func reload() async throws {
-        let earlier = looking.withLock { $0 }
-        _ = try? await earlier?.value
-        try await look()
+        try await look(beganAfter: .now)
     }
 
     /// Whether any token is valid, for the bootstrap at start-up.
@@ -73,22 +73,33 @@ public final class TokenDirectory: Service, Sendable {
         }
     }
 
-    /// Looks for a newer token event and reloads if there is one; concurrent callers share one look.
-    private func look() async throws {
-        let task = looking.withLock { current in
-            if let current { return current }
-            let task = Task { try await self.reloadIfChanged() }
-            current = task
-            return task
+    /// Looks for a newer token event and reloads if there is one. Concurrent callers share one look; a
+    /// caller that needs a look begun after `instant` waits for one, starting it if none is under way.
+    private func look(beganAfter instant: ContinuousClock.Instant? = nil) async throws {
+        while true {
+            if let instant, let checkedAt = snapshot.withLock({ $0.checkedAt }), checkedAt >= instant { return }
+            let look = joinOrBeginLook()
+            defer { looking.withLock { if $0?.task == look.task { $0 = nil } } }
+            try await look.task.value
+            if let instant, look.began < instant { continue }
+            return
         }
-        defer { looking.withLock { if $0 == task { $0 = nil } } }
-        try await task.value
     }
 
-    private func reloadIfChanged() async throws {
+    /// The look under way, or a new one.
+    private func joinOrBeginLook() -> (task: Task<Void, any Error>, began: ContinuousClock.Instant) {
+        looking.withLock { current in
+            if let current { return current }
+            let began = ContinuousClock.now
+            let look = (task: Task { try await self.reloadIfChanged(began: began) }, began: began)
+            current = look
+            return look
+        }
+    }
+
+    private func reloadIfChanged(began started: ContinuousClock.Instant) async throws {
         let known = snapshot.withLock { $0.position }
         let logger = logger
-        let started = ContinuousClock.now
         let loaded = try await pool.withConnection { connection -> Snapshot? in
             let position = try await Self.lastTokenEvent(on: connection, logger: logger)
             guard position != known else { return nil }
