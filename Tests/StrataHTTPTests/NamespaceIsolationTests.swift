@@ -1,3 +1,4 @@
+import EmbeddedPostgres
 import Foundation
 import HTTPTypes
 import HummingbirdTesting
@@ -171,6 +172,32 @@ struct NamespaceIsolationTests {
             let dry = try await writer.send(
                 .post, "/v1/datasets/\(catalog.beta1)/retire", json: #"{"reason": "x", "dry_run": true}"#)
             #expect(dry.status == .ok && dry.text.contains(catalog.alpha3) && !Self.leaks(dry.text), "\(dry.text)")
+        }
+    }
+}
+
+/// The live feed over a real socket: a scoped reader's stream carries its namespace's events only.
+@Suite("Namespace isolation on the live feed")
+struct LiveFeedIsolationTests {
+    @Test func aScopedReadersStreamCarriesItsNamespaceOnly() async throws {
+        try await withLiveApp { admin, _ in
+            let catalog = try await NamespaceIsolationTests.seed(admin)
+            let reader = try await admin.granting("beta-stream", role: "reader", namespaces: ["beta"])
+            let port = try #require(admin.port)
+            let token = try #require(reader.token)
+            let output = try await Task.detached {
+                try ProcessRunner.run([
+                    "/usr/bin/curl", "-s", "-N", "--max-time", "1.5", "-H", "Authorization: Bearer \(token)",
+                    "http://127.0.0.1:\(port)/v1/events/stream",
+                ]).output
+            }.value
+            let data = output.split(separator: "\n").filter { $0.hasPrefix("data: ") }
+            #expect(!data.isEmpty, "the stream carried nothing: \(output)")
+            #expect(!NamespaceIsolationTests.leaks(output), "the stream leaks: \(output)")
+            for line in data {
+                let event = try JSONDecoder().decode([String: JSONValue].self, from: Data(line.dropFirst(6).utf8))
+                #expect([catalog.beta1, catalog.beta2].contains(event["stream_id"]?.stringValue ?? ""), "\(line)")
+            }
         }
     }
 }

@@ -68,6 +68,22 @@ public struct DatabaseEndpoint: Sendable {
         address = .tcp(host: host, port: port)
     }
 
+    /// The endpoint as a `DATABASE_URL`, for a child process.
+    public var url: String {
+        let user = username.addingPercentEncoding(withAllowedCharacters: .urlUserAllowed) ?? username
+        let secret = password.map { ":" + ($0.addingPercentEncoding(withAllowedCharacters: .urlPasswordAllowed) ?? $0) }
+        let name = (database ?? "").addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? ""
+        switch address {
+        case .unixSocket(let path):
+            let folder = (path as NSString).deletingLastPathComponent
+            let port = path.split(separator: ".").last.flatMap { Int($0) } ?? 5432
+            return "postgres://\(user)\(secret ?? "")@localhost/\(name)?host=\(folder)&port=\(port)"
+        case .tcp(let host, let port):
+            let mode = tls == .disable ? "disable" : tls == .require ? "require" : "prefer"
+            return "postgres://\(user)\(secret ?? "")@\(host):\(port)/\(name)?sslmode=\(mode)"
+        }
+    }
+
     public var clientConfiguration: PostgresClient.Configuration {
         switch address {
         case .unixSocket(let path):

@@ -9,7 +9,7 @@ import StrataStore
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Run benchmarks in a scratch database.",
-        subcommands: [RebuildBench.self, LineageBench.self]
+        subcommands: [RebuildBench.self, LineageBench.self, HTTPBench.self]
     )
 }
 
@@ -137,10 +137,20 @@ struct LineageBench: AsyncParsableCommand {
 }
 
 /// Runs `body` on a new database on the configured server, prepared and dropped afterwards.
-private func withScratchDatabase(
+func withScratchDatabase(
     _ configuration: StrataConfiguration,
     logger: Logger,
     _ body: @Sendable (PostgresClient, CatalogSchema) async throws -> Void
+) async throws {
+    try await withScratchDatabase(configuration, logger: logger) { client, schema, _ in try await body(client, schema) }
+}
+
+/// Runs `body` on a new database on the configured server, prepared and dropped afterwards; `body` also
+/// gets the database's endpoint, for processes of its own.
+func withScratchDatabase(
+    _ configuration: StrataConfiguration,
+    logger: Logger,
+    _ body: @Sendable (PostgresClient, CatalogSchema, DatabaseEndpoint) async throws -> Void
 ) async throws {
     let schema = try CatalogSchema.bundled()
     let session = try await DatabaseSession.open(configuration, logger: logger)
@@ -148,16 +158,22 @@ private func withScratchDatabase(
     let scratch = "strata_bench_\(getpid())"
     var adminConfiguration = session.clientConfiguration
     adminConfiguration.database = "postgres"
-    var scratchConfiguration = session.clientConfiguration
-    scratchConfiguration.database = scratch
-    let benchConfiguration = scratchConfiguration
+    var scratchEndpoint = session.endpoint
+    scratchEndpoint.database = scratch
+    let benchConfiguration = {
+        var configuration = scratchEndpoint.clientConfiguration
+        // Baselines drive the database with as many clients as the HTTP loads.
+        configuration.options.maximumConnections = 128
+        return configuration
+    }()
+    let endpoint = scratchEndpoint
     try await PostgresClient(configuration: adminConfiguration, backgroundLogger: logger).whileRunning { admin in
         try await admin.perform("CREATE DATABASE \(unescaped: scratch)", logger: logger)
         do {
             try await PostgresClient(configuration: benchConfiguration, backgroundLogger: logger).whileRunning {
                 client in
                 try await schema.prepare(client, logger: logger)
-                try await body(client, schema)
+                try await body(client, schema, endpoint)
             }
         } catch {
             try? await admin.perform("DROP DATABASE IF EXISTS \(unescaped: scratch) WITH (FORCE)", logger: logger)

@@ -1,0 +1,242 @@
+import ArgumentParser
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import PostgresNIO
+import StrataCore
+import StrataStore
+
+/// `strata bench http`: the service as users meet it, over real HTTP, against its baselines measured in
+/// the same run. A scratch catalog is generated (datasets in layers joined by lineage), `strata serve`
+/// runs on it as a separate process — twice: with tokens, and with `--insecure-no-auth` to price
+/// authentication — and each workload runs closed-loop with `--connections` clients.
+struct HTTPBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "http", abstract: "Drive the service over HTTP, with the database's own speed as baseline.")
+
+    @OptionGroup var database: DatabaseOptions
+    @Option(help: "Concurrent clients") var connections = 64
+    @Option(help: "Seconds per workload") var seconds = 10
+    @Option(help: "Datasets in the generated catalog") var datasets = 20_000
+    @Option(help: "Rounds of the one-client GET with and without authentication, alternating") var authRounds = 5
+    @Flag(help: "Print the figures as one JSON document") var json = false
+
+    func run() async throws {
+        let configuration = try StrataConfiguration(database: database)
+        let logger = configuration.makeLogger()
+        let figures = try await Self.measure(
+            configuration: configuration, logger: logger, connections: connections, seconds: seconds,
+            datasets: datasets, authRounds: authRounds, log: !json)
+        if json { print(try BenchJSON.document(["http": figures])) }
+    }
+
+    static let adminSecret = "strata_bench-admin-secret-0123456789abcdef"
+
+    static func measure(
+        configuration: StrataConfiguration, logger: Logger, connections: Int, seconds: Int, datasets: Int,
+        authRounds: Int, log: Bool
+    ) async throws -> [String: Any] {
+        let result = Box<[String: Any]>([:])
+        try await withScratchDatabase(configuration, logger: logger) { client, schema, endpoint in
+            let say: @Sendable (String) -> Void = { if log { print($0) } }
+            let started = ContinuousClock.now
+            let layers = try await SyntheticLog(client: client, logger: logger)
+                .generateLineageGraph(datasets: datasets, edges: datasets * 3)
+            _ = try await ProjectionMaintenance(client: client, catalog: schema.projections, logger: logger).rebuild()
+            try await client.perform("VACUUM (ANALYZE)", logger: logger)
+            let ids = layers.flatMap { $0 }
+            say("generated \(ids.count) datasets with lineage in \(ContinuousClock.now - started)")
+
+            let served = try await ServerUnderTest.start(
+                databaseURL: endpoint.url, environment: ["STRATA_BOOTSTRAP_TOKEN": adminSecret])
+            defer { served.stop() }
+            let open = try await ServerUnderTest.start(databaseURL: endpoint.url, arguments: ["--insecure-no-auth"])
+            defer { open.stop() }
+
+            var httpConfiguration = HTTPClient.Configuration()
+            httpConfiguration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = connections
+            let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: httpConfiguration)
+            let load = LoadGenerator(concurrency: connections)
+            let duration = Duration.seconds(seconds)
+            var results: [LoadResult] = []
+            func report(_ result: LoadResult) {
+                results.append(result)
+                say(
+                    String(
+                        format: "%-44@ %9.0f/s  p50 %7.2f ms  p99 %7.2f ms%@", result.name, result.rate,
+                        result.milliseconds(at: 50), result.milliseconds(at: 99),
+                        result.failures > 0 ? "  (\(result.failures) failed)" : ""))
+            }
+            @Sendable func request(
+                _ server: ServerUnderTest, _ path: String, _ method: HTTPMethod = .GET, json: String? = nil
+            ) -> HTTPClientRequest {
+                var request = HTTPClientRequest(url: server.baseURL + path)
+                request.method = method
+                request.headers.add(name: "Authorization", value: "Bearer \(adminSecret)")
+                if let json {
+                    request.headers.add(name: "Content-Type", value: "application/json")
+                    request.body = .bytes(ByteBuffer(string: json))
+                }
+                return request
+            }
+            @Sendable func id(_ index: Int, _ iteration: Int) -> UUID {
+                ids[(index * 7919 + iteration * 104_729) % ids.count]
+            }
+
+            // Baselines: the generator against the cheapest route, and the database alone.
+            report(
+                await load.run("baseline: GET /healthz", for: duration) { _, _ in
+                    await http.attempt(request(served, "/healthz"))
+                })
+            report(
+                await Baselines.pooledSelect(client: client, ids: ids, load: load, duration: duration, logger: logger))
+            report(
+                try await Baselines.groupCommitAppend(client: client, load: load, duration: duration, logger: logger))
+
+            // Reads.
+            report(
+                await load.run("GET /v1/datasets/{id}", for: duration) { index, iteration in
+                    await http.attempt(request(served, "/v1/datasets/\(id(index, iteration).lowercased)"))
+                })
+            // What authentication costs a read: one client at a time, so latency is service time, not
+            // queueing; the two servers alternate, a few rounds each.
+            let single = LoadGenerator(concurrency: 1)
+            var withAuth: [LoadResult] = []
+            var withoutAuth: [LoadResult] = []
+            for _ in 0..<max(1, authRounds) {
+                withAuth.append(
+                    await single.run("GET /v1/datasets/{id}, 1 client", for: duration / 2) { index, iteration in
+                        await http.attempt(request(served, "/v1/datasets/\(id(index, iteration).lowercased)"))
+                    })
+                withoutAuth.append(
+                    await single.run("GET /v1/datasets/{id}, 1 client, --insecure-no-auth", for: duration / 2) {
+                        index, iteration in
+                        await http.attempt(request(open, "/v1/datasets/\(id(index, iteration).lowercased)"))
+                    })
+            }
+            for (authed, unauthed) in zip(withAuth, withoutAuth) {
+                report(authed)
+                report(unauthed)
+            }
+            report(
+                await load.run("GET /v1/datasets?limit=50", for: duration) { index, iteration in
+                    await http.attempt(
+                        request(served, "/v1/datasets?limit=50&namespace=synthetic-\((index + iteration) % 4)"))
+                })
+            let middle = layers[layers.count / 2]
+            report(
+                await load.run("GET lineage, depth 3", for: duration) { index, iteration in
+                    let root = middle[(index * 31 + iteration * 17) % middle.count]
+                    return await http.attempt(request(served, "/v1/datasets/\(root.lowercased)/lineage?depth=3"))
+                })
+
+            // Writes.
+            report(
+                await load.run("POST /v1/datasets", for: duration) { index, iteration in
+                    await http.attempt(
+                        request(
+                            served, "/v1/datasets", .POST,
+                            json:
+                                #"{"namespace": "bench", "name": "c-\#(index)-\#(iteration)-\#(UUID().uuidString.prefix(6))"}"#
+                        ), expecting: .created)
+                })
+            report(
+                await load.run("PATCH /v1/datasets/{id}", for: duration) { index, iteration in
+                    await http.attempt(
+                        request(
+                            served, "/v1/datasets/\(id(index, iteration).lowercased)", .PATCH,
+                            json: #"{"description": "edit \#(index) \#(iteration)"}"#))
+                })
+            // Publishing needs a draft newer than the published version: the edits above left one on
+            // many datasets; each client publishes its own share of the catalog, once each.
+            let share = ids.count / connections
+            report(
+                await load.run("POST /v1/datasets/{id}/publish", for: duration) { index, iteration in
+                    guard iteration < share else { return .exhausted }
+                    let target = ids[index * share + iteration]
+                    _ = await http.attempt(
+                        request(
+                            served, "/v1/datasets/\(target.lowercased)", .PATCH,
+                            json: #"{"description": "before publish \#(iteration)"}"#))
+                    return await http.attempt(request(served, "/v1/datasets/\(target.lowercased)/publish", .POST))
+                })
+            report(
+                await load.run("mixed: 80% GET, 10% list, 5% create, 5% edit", for: duration) { index, iteration in
+                    switch (index + iteration) % 20 {
+                    case 0:
+                        return await http.attempt(
+                            request(
+                                served, "/v1/datasets", .POST,
+                                json:
+                                    #"{"namespace": "mixed", "name": "m-\#(index)-\#(iteration)-\#(UUID().uuidString.prefix(6))"}"#
+                            ), expecting: .created)
+                    case 1:
+                        return await http.attempt(
+                            request(
+                                served, "/v1/datasets/\(id(index, iteration).lowercased)", .PATCH,
+                                json: #"{"description": "mixed \#(iteration)"}"#))
+                    case 2, 3:
+                        return await http.attempt(request(served, "/v1/datasets?limit=50"))
+                    default:
+                        return await http.attempt(request(served, "/v1/datasets/\(id(index, iteration).lowercased)"))
+                    }
+                })
+
+            let byName = Dictionary(results.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+            func rate(_ name: String) -> Double { byName[name]?.rate ?? 0 }
+            let get = rate("GET /v1/datasets/{id}")
+            let select = rate("baseline: pooled primary-key SELECT")
+            let append = rate("baseline: append SQL with group commit")
+            let authedP50 = withAuth.map { $0.milliseconds(at: 50) }.sorted()[withAuth.count / 2]
+            let openP50 = withoutAuth.map { $0.milliseconds(at: 50) }.sorted()[withoutAuth.count / 2]
+            let ratios: [String: Double] = [
+                "creates_per_append": rate("POST /v1/datasets") / append,
+                "edits_per_append": rate("PATCH /v1/datasets/{id}") / append,
+                "publishes_per_append": rate("POST /v1/datasets/{id}/publish") / append,
+                "get_per_select": get / select,
+                "list_per_select": rate("GET /v1/datasets?limit=50") / select,
+                "health_per_get": rate("baseline: GET /healthz") / max(1, get),
+            ]
+            let rss = served.peakRSSBytes ?? 0
+            say(
+                String(
+                    format: "authentication's cost at p50 (median of %d pairs): %+.3f ms", withAuth.count,
+                    authedP50 - openP50))
+            for (name, value) in ratios.sorted(by: { $0.key < $1.key }) {
+                say(String(format: "%-22@ %.2f", name, value))
+            }
+            say(String(format: "server peak RSS: %.0f MB", Double(rss) / 1_048_576))
+            var figures: [String: Any] = [
+                "connections": connections, "seconds_per_workload": seconds, "datasets": ids.count,
+                "ratios": ratios, "auth_p50_cost_ms": authedP50 - openP50, "server_peak_rss_bytes": rss,
+            ]
+            figures["workloads"] = results.map { result -> [String: Any] in
+                var object = result.json
+                object["name"] = result.name
+                return object
+            }
+            result.value = figures
+            try await http.shutdown()
+        }
+        return result.value
+    }
+}
+
+/// A value set inside a `@Sendable` closure and read after it.
+final class Box<Value>: @unchecked Sendable {
+    var value: Value
+    init(_ value: Value) { self.value = value }
+}
+
+/// The bench figures as one JSON document, for tracking from run to run.
+enum BenchJSON {
+    static func document(_ benches: [String: Any]) throws -> String {
+        var document = benches
+        document["measured_at"] = ISO8601DateFormatter().string(from: Date())
+        document["host"] = ProcessInfo.processInfo.hostName
+        let data = try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys])
+        return String(decoding: data, as: UTF8.self)
+    }
+}
