@@ -187,7 +187,7 @@ struct LiveFeedIsolationTests {
             let token = try #require(reader.token)
             let output = try await Task.detached {
                 try ProcessRunner.run([
-                    "/usr/bin/curl", "-s", "-N", "--max-time", "1.5", "-H", "Authorization: Bearer \(token)",
+                    "/usr/bin/curl", "-s", "-N", "--max-time", "4", "-H", "Authorization: Bearer \(token)",
                     "http://127.0.0.1:\(port)/v1/events/stream",
                 ]).output
             }.value

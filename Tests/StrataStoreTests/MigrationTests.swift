@@ -106,7 +106,7 @@ struct MigrationTests {
         try await withTestDatabase(migrated: false) { database in
             let bundled = try MigrationRunner.bundled()
             let before = MigrationRunner(migrations: bundled.migrations.filter { $0.script.name < "0006" })
-            #expect(before.migrations.count == bundled.migrations.count - 1)
+            #expect(before.migrations.count == 5)
             try await before.migrate(database.client, logger: database.logger)
 
             let store = EventStore(client: database.client, logger: database.logger)
@@ -136,9 +136,8 @@ struct MigrationTests {
             #expect(textBefore == [#"{"a": [1.50, "xé"], "zeta": 1, "nested": {"a": true, "bb": null}}"#])
 
             #expect(
-                try await bundled.migrate(database.client, logger: database.logger) == [
-                    "0006_event_payloads_as_json.sql"
-                ])
+                try await bundled.migrate(database.client, logger: database.logger).first
+                    == "0006_event_payloads_as_json.sql")
             let type = try await database.client.query(
                 "SELECT data_type FROM information_schema.columns WHERE table_name = 'events' AND column_name = 'data'"
             ).collect().first?.decode(String.self)

@@ -191,7 +191,7 @@ public func buildRouter(_ services: StrataServices) -> Router<StrataRequestConte
     DatasetRoutes(writer: services.writer, reader: services.reader, clock: services.clock, makeID: services.makeID)
         .register(on: router)
     LineageRoutes(writer: services.writer, reader: services.reader, clock: services.clock).register(on: router)
-    OpenLineageRoutes(writer: services.writer, clock: services.clock).register(on: router)
+    OpenLineageRoutes(writer: services.writer, clock: services.clock, makeID: services.makeID).register(on: router)
     EventRoutes(reader: services.reader).register(on: router)
     AdminRoutes(maintenance: services.maintenance).register(on: router)
     TokenRoutes(writer: services.writer, reader: services.reader, directory: services.tokens, clock: services.clock)

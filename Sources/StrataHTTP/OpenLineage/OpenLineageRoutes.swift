@@ -8,6 +8,7 @@ import StrataStore
 struct OpenLineageRoutes {
     let writer: CatalogWriter
     let clock: @Sendable () -> Date
+    let makeID: @Sendable () -> UUID
 
     func register(on router: Router<StrataRequestContext>) {
         router.post("/api/v1/lineage", use: single)
@@ -67,7 +68,8 @@ struct OpenLineageRoutes {
     {
         let (ingest, producer) = try OpenLineageParser.parse(value)
         let write = try CatalogWriter.Request(
-            .openLineage(ingest), from: request, context: context, body: nil, at: clock(), producer: producer,
+            .openLineage(ingest, newIDs: (ingest.inputs + ingest.outputs).map { _ in makeID() }), from: request,
+            context: context, body: nil, at: clock(), producer: producer,
             runID: ingest.runID
         ) { outcome in
             // An event that changes nothing (START, FAIL, ABORT) has no position of its own to report.

@@ -11,10 +11,10 @@ struct ParallelReplay: Sendable {
     private(set) var position: Int64 = 0
 
     actor Partition {
-        private var replay: ProjectionReplay
+        private var replay: ProjectionReplay<CopyRows>
 
         init(tables: Set<String>) {
-            replay = ProjectionReplay(tables: tables)
+            replay = ProjectionReplay<CopyRows>(tables: tables)
         }
 
         /// Replays this partition's share of `events`, in one call: the actor's state is reached
@@ -22,10 +22,6 @@ struct ParallelReplay: Sendable {
         func apply(_ events: [ReplayEvent], share: Int, of shares: Int) throws -> CopyRows {
             try replay.apply(events, share: share, of: shares)
             return replay.takePending()
-        }
-
-        func changes(for event: ReplayEvent) throws -> [DatasetProjector.Change] {
-            try replay.changes(for: event)
         }
 
         func closeOut() -> CopyRows {
@@ -39,7 +35,7 @@ struct ParallelReplay: Sendable {
     }
 
     private func partition(of stream: UUID) -> Partition {
-        partitions[ProjectionReplay.share(of: stream, among: partitions.count)]
+        partitions[ProjectionReplay<CopyRows>.share(of: stream, among: partitions.count)]
     }
 
     /// Replays `events` (in log order), each partition its share at the same time; answers the rows made.
@@ -56,13 +52,6 @@ struct ParallelReplay: Sendable {
         }
         position = last.position
         return rows
-    }
-
-    /// The changes one event makes, for applying it inline; advances the replay past it.
-    mutating func changes(for event: ReplayEvent) async throws -> [DatasetProjector.Change] {
-        let changes = try await partition(of: event.streamID).changes(for: event)
-        position = event.position
-        return changes
     }
 
     /// The rows still open, with no end: the projections at the replayed position.

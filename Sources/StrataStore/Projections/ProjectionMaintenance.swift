@@ -189,15 +189,15 @@ public struct ProjectionMaintenance: Sendable {
         return costs
     }
 
-    /// Applies the events after the replay's position with the inline projector, to whatever tables
-    /// `search_path` resolves first.
+    /// Applies the events after the replay's position as the append pipeline does, to whatever tables
+    /// `search_path` resolves first: the replay goes on from the rows it left open in them.
     private func catchUp(_ replay: inout ParallelReplay, on connection: PostgresConnection) async throws {
         let events = try await ReplayEvent.read(
             after: replay.position, upTo: Int64.max, limit: batchSize, on: connection, logger: logger)
-        for event in events {
-            let changes = try await replay.changes(for: event)
-            try await DatasetProjector.apply(changes, at: event.position, on: connection, logger: logger)
-        }
+        var rows = try await replay.apply(events)
+        // The rows the events left open go in too, open; the next catch-up ends them in the table.
+        rows.append(await replay.closeOut())
+        try await rows.write(on: connection, logger: logger)
     }
 
     /// The outcome of comparing rebuilt projections with the live ones.
