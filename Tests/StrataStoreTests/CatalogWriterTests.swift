@@ -78,3 +78,152 @@ extension Result where Failure == any Error {
         do { self = .success(try await body()) } catch { self = .failure(error) }
     }
 }
+
+@Suite("The append pipeline's batches")
+struct BatchTests {
+    /// Submits every request at once while the log's lock is held from outside and a first batch (one
+    /// create of a stream of its own) waits for it, so that they form the next batch; answers each
+    /// one's result, in order.
+    static func inOneBatch(
+        _ database: TestDatabase, _ writer: CatalogWriter, _ requests: [CatalogWriter.Request]
+    ) async throws -> [Result<StoredResponse, any Error>] {
+        try await database.holdingTheAppendLock(for: .milliseconds(900)) {
+            try await withThrowingTaskGroup(of: (Int, Result<StoredResponse, any Error>).self) { group in
+                group.addTask {
+                    (-1, await Result(catching: { try await writer.submit(request(create(UUIDv7.make(), "first-batch"))) }))
+                }
+                try await Task.sleep(for: .milliseconds(200))
+                for (index, request) in requests.enumerated() {
+                    group.addTask { (index, await Result(catching: { try await writer.submit(request) })) }
+                }
+                var results = [Result<StoredResponse, any Error>?](repeating: nil, count: requests.count)
+                for try await (index, result) in group where index >= 0 { results[index] = result }
+                return results.map { $0! }
+            }
+        }
+    }
+
+    static func request(
+        _ target: CatalogWriter.Request.Target, expected: Int64? = nil, key: String? = nil, hash: String = "h"
+    ) -> CatalogWriter.Request {
+        CatalogWriter.Request(
+            target: target, expectedStreamVersion: expected, metadata: EventMetadata(actor: "test"), occurredAt: Date(),
+            idempotency: key.map { IdempotencyClaim(scope: "test", key: $0, requestHash: hash) },
+            respond: respondWithDocument)
+    }
+
+    static func create(_ id: UUID, _ name: String) -> CatalogWriter.Request.Target {
+        .dataset(id, .create(namespace: "ns", name: name, fields: VersionFields(), clonedFrom: nil))
+    }
+
+    @Test func aBatchMixingGoodRefusedAndConflictingCommandsAnswersEachOnItsOwn() async throws {
+        try await withTestDatabase { database in
+            let writer = CatalogWriter(client: database.client, logger: database.logger)
+            let existing = UUIDv7.make()
+            _ = try await writer.submit(Self.request(Self.create(existing, "existing")))
+            let (a, b) = (UUIDv7.make(), UUIDv7.make())
+            let results = try await Self.inOneBatch(
+                database, writer,
+                [
+                    Self.request(Self.create(a, "a")),
+                    Self.request(Self.create(UUIDv7.make(), "a")),  // the name a takes a moment before
+                    Self.request(.dataset(UUIDv7.make(), .publish(version: nil, changeNote: nil))),  // no such dataset
+                    Self.request(.dataset(existing, .archive(reason: nil)), expected: 1),  // stale
+                    Self.request(.dataset(existing, .archive(reason: nil)), expected: 2),
+                    Self.request(Self.create(b, "b")),
+                    Self.request(.dataset(a, .archive(reason: nil)), expected: 2),  // sees a's create
+                ])
+            #expect((try? results[0].get())?.status == 201)
+            #expect(throws: DomainError.nameTaken(namespace: "ns", name: "a")) { try results[1].get() }
+            #expect(throws: DomainError.datasetNotFound) { try results[2].get() }
+            #expect(throws: CatalogError.versionConflict(expected: 1, actual: 2)) { try results[3].get() }
+            #expect((try? results[4].get())?.status == 201)
+            #expect((try? results[5].get())?.status == 201)
+            #expect((try? results[6].get())?.status == 201)
+            let statistics = await writer.lastBatch
+            #expect(statistics.statements <= 16, "\(statistics)")
+
+            let events = try await EventStore(client: database.client, logger: database.logger)
+                .readAll(after: 4, limit: 100)
+            #expect(events.map(\.type) == [
+                "DatasetCreated", "DatasetVersionDrafted", "DatasetArchived", "DatasetCreated", "DatasetVersionDrafted",
+                "DatasetArchived",
+            ])
+            #expect(Set(events.map(\.recordedAt)).count == 1, "one transaction")
+            let report = try await ProjectionMaintenance(
+                client: database.client, catalog: try .bundled(), logger: database.logger
+            ).verify()
+            #expect(report.isClean, "\(report.tables.filter { !$0.matches })")
+        }
+    }
+
+    @Test func sixtyFourWritersWithOneIfMatchLeaveOneWinner() async throws {
+        try await withTestDatabase { database in
+            let writer = CatalogWriter(client: database.client, logger: database.logger)
+            let id = UUIDv7.make()
+            _ = try await writer.submit(Self.request(Self.create(id, "contested")))
+            let results = try await Self.inOneBatch(
+                database, writer,
+                (0..<64).map { index in
+                    Self.request(.dataset(id, .edit(patch: .object(["row_count": .number(Double(index))]))), expected: 2)
+                })
+            #expect(results.filter { (try? $0.get()) != nil }.count == 1)
+            #expect(results.filter { if case .failure(CatalogError.versionConflict) = $0 { true } else { false } }.count == 63)
+            let stream = try await EventStore(client: database.client, logger: database.logger).readStream(id)
+            #expect(stream.count == 3, "one new version")
+        }
+    }
+
+    @Test func idempotentRetriesRacingInsideOneBatchApplyOnce() async throws {
+        try await withTestDatabase { database in
+            let writer = CatalogWriter(client: database.client, logger: database.logger)
+            let results = try await Self.inOneBatch(
+                database, writer,
+                (0..<8).map { _ in Self.request(Self.create(UUIDv7.make(), "once"), key: "k1", hash: "same") }
+                    + [Self.request(Self.create(UUIDv7.make(), "other"), key: "k1", hash: "different")])
+            let answers = results.prefix(8).compactMap { try? $0.get() }
+            #expect(answers.count == 8)
+            #expect(Set(answers.map(\.body)).count == 1, "every retry gets the first answer")
+            #expect(throws: CatalogError.idempotencyKeyReused) { try results[8].get() }
+            let created = try await EventStore(client: database.client, logger: database.logger)
+                .readAll(after: 0, limit: 100).filter { $0.type == "DatasetCreated" && $0.data.contains("once") }
+            #expect(created.count == 1)
+            // And in a later batch, from the stored answer.
+            let later = try await writer.submit(Self.request(Self.create(UUIDv7.make(), "once"), key: "k1", hash: "same"))
+            #expect(later.body == answers[0].body)
+        }
+    }
+
+    /// A dataset's usage pins do not weigh on its writes: editing one pinned a thousand times reads the
+    /// rows and runs the statements that editing a new one does.
+    @Test func aMuchPinnedDatasetIsEditedAtTheCostOfANewOne() async throws {
+        try await withTestDatabase { database in
+            let writer = CatalogWriter(client: database.client, logger: database.logger)
+            let (pinned, fresh) = (UUIDv7.make(), UUIDv7.make())
+            _ = try await writer.submit(Self.request(Self.create(pinned, "pinned")))
+            _ = try await writer.submit(Self.request(Self.create(fresh, "fresh")))
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for client in 0..<8 {
+                    group.addTask {
+                        for pin in 0..<125 {
+                            _ = try await writer.submit(
+                                Self.request(
+                                    .dataset(
+                                        pinned,
+                                        .recordUsage(version: 1, consumer: "run-\(client)-\(pin)", kind: nil, properties: [:])
+                                    )))
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            _ = try await writer.submit(Self.request(.dataset(pinned, .edit(patch: .object(["row_count": .number(1)])))))
+            let editingPinned = await writer.lastBatch
+            _ = try await writer.submit(Self.request(.dataset(fresh, .edit(patch: .object(["row_count": .number(1)])))))
+            let editingFresh = await writer.lastBatch
+            #expect(editingPinned == editingFresh, "pinned: \(editingPinned), fresh: \(editingFresh)")
+            let stream = try await EventStore(client: database.client, logger: database.logger).readStream(pinned)
+            #expect(stream.count == 1_003)
+        }
+    }
+}
