@@ -7,7 +7,8 @@ import Testing
 @Suite("The catalog's rules")
 struct CatalogDeciderTests {
     static let fields = VersionFields(
-        owner: "team-data", location: "s3://lake/orders/", format: .parquet, schema: [Column(name: "id", type: "bigint")])
+        owner: "team-data", location: "s3://lake/orders/", format: .parquet,
+        schema: [Column(name: "id", type: "bigint")])
     static let at = Date(timeIntervalSince1970: 1_800_000_000)
 
     /// A view holding published datasets `names` in namespace `ns`, each with one version.
@@ -21,7 +22,8 @@ struct CatalogDeciderTests {
             {
                 state.apply(event, context: context)
             }
-            state.apply(try DatasetDecider.decide(.publish(version: nil, changeNote: nil), state: state)[0], context: context)
+            state.apply(
+                try DatasetDecider.decide(.publish(version: nil, changeNote: nil), state: state)[0], context: context)
             if retired.contains(id) {
                 state.apply(try DatasetDecider.decide(.retire(reason: "old"), state: state)[0], context: context)
             }
@@ -35,7 +37,8 @@ struct CatalogDeciderTests {
         _ command: CatalogCommand, in view: inout CatalogView, scope: NamespaceScope = .all, expected: Int64? = nil
     ) throws -> CatalogDecider.Decision {
         try CatalogDecider.decide(
-            command, context: CommandContext(actor: "alice", occurredAt: at, scope: scope, expectedStreamVersion: expected),
+            command,
+            context: CommandContext(actor: "alice", occurredAt: at, scope: scope, expectedStreamVersion: expected),
             in: &view)
     }
 
@@ -59,7 +62,8 @@ struct CatalogDeciderTests {
         #expect(decision.events.count == 2)
         #expect(view.holder(of: .init("ns", "old")) == reused, "the view sees the create at once")
         #expect(throws: DomainError.nameTaken(namespace: "ns", name: "old")) {
-            try Self.decide(.dataset(UUID(), .create(namespace: "ns", name: "old", fields: .init(), clonedFrom: nil)), in: &view)
+            try Self.decide(
+                .dataset(UUID(), .create(namespace: "ns", name: "old", fields: .init(), clonedFrom: nil)), in: &view)
         }
     }
 
@@ -76,7 +80,9 @@ struct CatalogDeciderTests {
                 scope: beta)
         }
         #expect(throws: DomainError.datasetNotFound) {
-            try Self.decide(.clone(source: other, newID: UUID(), namespace: "beta", name: "mine", changeNote: nil), in: &view, scope: beta)
+            try Self.decide(
+                .clone(source: other, newID: UUID(), namespace: "beta", name: "mine", changeNote: nil), in: &view,
+                scope: beta)
         }
     }
 
@@ -118,7 +124,8 @@ struct CatalogDeciderTests {
         let source = UUID()
         var view = try Self.view([(source, "ns", "orders")], retired: [source])
         #expect(throws: DomainError.invalidTransition(action: "clone", status: .retired)) {
-            try Self.decide(.clone(source: source, newID: UUID(), namespace: nil, name: "c", changeNote: nil), in: &view)
+            try Self.decide(
+                .clone(source: source, newID: UUID(), namespace: nil, name: "c", changeNote: nil), in: &view)
         }
     }
 
@@ -140,7 +147,8 @@ struct CatalogDeciderTests {
         var view = try Self.view([(input, "ns", "a"), (output, "ns", "b"), (retired, "ns", "c")], retired: [retired])
         let decision = try Self.decide(
             .lineage(
-                job: .init(namespace: "airflow", name: "etl"), runID: "r1", inputs: [.init(datasetID: input, version: nil)],
+                job: .init(namespace: "airflow", name: "etl"), runID: "r1",
+                inputs: [.init(datasetID: input, version: nil)],
                 outputs: [.init(datasetID: output, version: nil)]),
             in: &view)
         guard case .lineageRecorded(let recorded) = Self.datasetEvents(decision, on: output).first else {
@@ -175,7 +183,8 @@ struct CatalogDeciderTests {
     @Test func anOpenLineageRunRegistersNewDatasetsPublishesThoseWithASchemaAndRecordsLineage() throws {
         let schema = [Column(name: "id", type: "int")]
         let ingest = OpenLineageIngest(
-            inputs: [Self.dataset("raw", schema: schema, version: "v7")], outputs: [Self.dataset("clean", schema: schema)],
+            inputs: [Self.dataset("raw", schema: schema, version: "v7")],
+            outputs: [Self.dataset("clean", schema: schema)],
             job: .init(namespace: "dbt", name: "clean"), runID: "run", recordsLineage: true, registersDatasets: true)
         let ids = [UUID(), UUID()]
         var view = CatalogView()
@@ -228,10 +237,12 @@ struct CatalogDeciderTests {
         view.load(tokenName: "ci", stream: nil)
         view.load(token: TokenState(id: id))
         let secret = String(repeating: "a", count: 64)
-        _ = try Self.decide(.createToken(id, name: "ci", role: .writer, namespaces: ["b", "a", "b"], secretSHA256: secret), in: &view)
+        _ = try Self.decide(
+            .createToken(id, name: "ci", role: .writer, namespaces: ["b", "a", "b"], secretSHA256: secret), in: &view)
         #expect(view.token(id).namespaces == ["a", "b"])
         #expect(throws: AccessError.tokenNameTaken("ci")) {
-            try Self.decide(.createToken(UUID(), name: "ci", role: .reader, namespaces: [], secretSHA256: secret), in: &view)
+            try Self.decide(
+                .createToken(UUID(), name: "ci", role: .reader, namespaces: [], secretSHA256: secret), in: &view)
         }
         _ = try Self.decide(.revokeToken(name: "ci"), in: &view)
         #expect(view.token(id).isRevoked)

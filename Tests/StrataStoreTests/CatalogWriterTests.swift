@@ -90,7 +90,12 @@ struct BatchTests {
         try await database.holdingTheAppendLock(for: .milliseconds(900)) {
             try await withThrowingTaskGroup(of: (Int, Result<StoredResponse, any Error>).self) { group in
                 group.addTask {
-                    (-1, await Result(catching: { try await writer.submit(request(create(UUIDv7.make(), "first-batch"))) }))
+                    (
+                        -1,
+                        await Result(catching: {
+                            try await writer.submit(request(create(UUIDv7.make(), "first-batch")))
+                        })
+                    )
                 }
                 try await Task.sleep(for: .milliseconds(200))
                 for (index, request) in requests.enumerated() {
@@ -145,10 +150,12 @@ struct BatchTests {
 
             let events = try await EventStore(client: database.client, logger: database.logger)
                 .readAll(after: 4, limit: 100)
-            #expect(events.map(\.type) == [
-                "DatasetCreated", "DatasetVersionDrafted", "DatasetArchived", "DatasetCreated", "DatasetVersionDrafted",
-                "DatasetArchived",
-            ])
+            #expect(
+                events.map(\.type) == [
+                    "DatasetCreated", "DatasetVersionDrafted", "DatasetArchived", "DatasetCreated",
+                    "DatasetVersionDrafted",
+                    "DatasetArchived",
+                ])
             #expect(Set(events.map(\.recordedAt)).count == 1, "one transaction")
             let report = try await ProjectionMaintenance(
                 client: database.client, catalog: try .bundled(), logger: database.logger
@@ -165,10 +172,13 @@ struct BatchTests {
             let results = try await Self.inOneBatch(
                 database, writer,
                 (0..<64).map { index in
-                    Self.request(.dataset(id, .edit(patch: .object(["row_count": .number(Double(index))]))), expected: 2)
+                    Self.request(
+                        .dataset(id, .edit(patch: .object(["row_count": .number(Double(index))]))), expected: 2)
                 })
             #expect(results.filter { (try? $0.get()) != nil }.count == 1)
-            #expect(results.filter { if case .failure(CatalogError.versionConflict) = $0 { true } else { false } }.count == 63)
+            #expect(
+                results.filter { if case .failure(CatalogError.versionConflict) = $0 { true } else { false } }.count
+                    == 63)
             let stream = try await EventStore(client: database.client, logger: database.logger).readStream(id)
             #expect(stream.count == 3, "one new version")
         }
@@ -189,7 +199,8 @@ struct BatchTests {
                 .readAll(after: 0, limit: 100).filter { $0.type == "DatasetCreated" && $0.data.contains("once") }
             #expect(created.count == 1)
             // And in a later batch, from the stored answer.
-            let later = try await writer.submit(Self.request(Self.create(UUIDv7.make(), "once"), key: "k1", hash: "same"))
+            let later = try await writer.submit(
+                Self.request(Self.create(UUIDv7.make(), "once"), key: "k1", hash: "same"))
             #expect(later.body == answers[0].body)
         }
     }
@@ -210,14 +221,16 @@ struct BatchTests {
                                 Self.request(
                                     .dataset(
                                         pinned,
-                                        .recordUsage(version: 1, consumer: "run-\(client)-\(pin)", kind: nil, properties: [:])
+                                        .recordUsage(
+                                            version: 1, consumer: "run-\(client)-\(pin)", kind: nil, properties: [:])
                                     )))
                         }
                     }
                 }
                 try await group.waitForAll()
             }
-            _ = try await writer.submit(Self.request(.dataset(pinned, .edit(patch: .object(["row_count": .number(1)])))))
+            _ = try await writer.submit(
+                Self.request(.dataset(pinned, .edit(patch: .object(["row_count": .number(1)])))))
             let editingPinned = await writer.lastBatch
             _ = try await writer.submit(Self.request(.dataset(fresh, .edit(patch: .object(["row_count": .number(1)])))))
             let editingFresh = await writer.lastBatch

@@ -140,9 +140,7 @@ struct DatasetRoutes {
 
     @Sendable func show(_ request: Request, context: StrataRequestContext) async throws -> Response {
         let id = try datasetID(context)
-        let (found, position) = try await reader.read(asOf: try asOf(request), scope: try context.caller().scope) {
-            try await $0.dataset(id)
-        }
+        let (found, position) = try await reader.dataset(id, asOf: try asOf(request), scope: try context.caller().scope)
         guard let dataset = found else { throw DomainError.datasetNotFound }
         return jsonResponse(.ok, body: dataset.document, position: position, etag: dataset.streamVersion)
     }

@@ -1,5 +1,4 @@
 import Foundation
-import Metrics
 import PostgresNIO
 import StrataCore
 
@@ -40,8 +39,6 @@ public struct CatalogReader: Sendable {
     ) async throws -> (result: Result, position: Int64) {
         let logger = logger
         return try await pool.withConnection { connection in
-            PoolUsage.leased.increment()
-            defer { PoolUsage.leased.decrement() }
             try await connection.perform(
                 "BEGIN TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger)
             do {
@@ -75,12 +72,6 @@ public struct CatalogReader: Sendable {
             }
         }
     }
-}
-
-/// How many pooled connections Strata's reads and append batches hold right now. PostgresNIO keeps its
-/// pool's own numbers private, so the holders count themselves.
-enum PoolUsage {
-    static let leased = Meter(label: "strata_db_connections_in_use")
 }
 
 /// A read that cannot be answered as asked.
@@ -271,7 +262,7 @@ public struct CatalogSnapshot: Sendable {
     private static let draftingColumns = "d.event_type, d.data::text, d.occurred_at, d.metadata->>'actor'"
 
     /// A version as its drafting event recorded it.
-    private static func versionRecord(type: String, data: ByteBuffer, createdAt: Date, createdBy: String) throws
+    static func versionRecord(type: String, data: ByteBuffer, createdAt: Date, createdBy: String) throws
         -> VersionRecord
     {
         let event = try DatasetEvent.decode(type: type, json: data)
@@ -382,13 +373,13 @@ public struct CatalogSnapshot: Sendable {
     /// snapshot's position; who created and last changed it, and its stream version, are the envelopes
     /// of the events that opened its identity and that state; `v` is its current version, and `d` the
     /// event that drafted it.
-    private static let documentColumns = """
+    static let documentColumns = """
         s.dataset_id, i.namespace, i.name, s.status, u.stream_version, s.latest_version, s.published_version, v.owner,
         i.cloned_from_dataset, i.cloned_from_version, c.occurred_at, c.metadata->>'actor', u.occurred_at,
         u.metadata->>'actor', s.retired_reason, \(draftingColumns)
         """
 
-    private static let documentJoins = """
+    static let documentJoins = """
         JOIN dataset_identities i ON i.dataset_id = s.dataset_id
         JOIN events c ON c.global_position = i.valid_from
         JOIN events u ON u.global_position = s.valid_from
@@ -400,41 +391,42 @@ public struct CatalogSnapshot: Sendable {
     private func datasetDocuments(_ rows: PostgresRowSequence) async throws -> [DatasetDocument] {
         var documents: [DatasetDocument] = []
         for try await row in rows {
-            let (
-                id, namespace, name, status, streamVersion, latestVersion, publishedVersion, owner, clonedFromID,
-                clonedFromVersion, createdAt, createdBy, updatedAt, updatedBy, retiredReason, draftType, draftData,
-                draftedAt, draftedBy
-            ) = try row.decode(
-                (
-                    UUID, String, String, String, Int64, Int, Int?, String?, UUID?, Int?, Date, String, Date, String,
-                    String?, String?, ByteBuffer?, Date?, String?
-                ).self
-            )
-            guard let status = DatasetStatus(rawValue: status) else {
-                throw UnreadableProjectionRow(description: "dataset \(id) has the unknown status \(status)")
-            }
-            let summary = DatasetSummary(
-                id: id, namespace: namespace, name: name, status: status, streamVersion: streamVersion,
-                latestVersion: latestVersion, publishedVersion: publishedVersion, owner: owner,
-                clonedFrom: zip(clonedFromID, clonedFromVersion).map(VersionRef.init),
-                createdAt: createdAt, createdBy: createdBy, updatedAt: updatedAt, updatedBy: updatedBy,
-                retiredReason: retiredReason
-            )
-            var current: String?
-            if let draftType, let draftData, let draftedAt, let draftedBy {
-                let record = try Self.versionRecord(
-                    type: draftType, data: draftData, createdAt: draftedAt, createdBy: draftedBy)
-                // The current version is the published one, or, before any publish, the latest draft.
-                current = Documents.version(record, of: id, status: publishedVersion == nil ? .draft : .published)
-            }
-            documents.append(
-                DatasetDocument(
-                    id: id, streamVersion: streamVersion,
-                    document: Documents.dataset(summary, currentVersion: current)
-                )
-            )
+            documents.append(try Self.datasetDocument(try row.decode(DocumentColumns.self)))
         }
         return documents
+    }
+
+    /// The values of ``documentColumns``, in order.
+    typealias DocumentColumns = (
+        UUID, String, String, String, Int64, Int, Int?, String?, UUID?, Int?, Date, String, Date, String, String?,
+        String?, ByteBuffer?, Date?, String?
+    )
+
+    /// A dataset's document put together from its ``documentColumns``.
+    static func datasetDocument(_ columns: DocumentColumns) throws -> DatasetDocument {
+        let (
+            id, namespace, name, status, streamVersion, latestVersion, publishedVersion, owner, clonedFromID,
+            clonedFromVersion, createdAt, createdBy, updatedAt, updatedBy, retiredReason, draftType, draftData,
+            draftedAt, draftedBy
+        ) = columns
+        guard let status = DatasetStatus(rawValue: status) else {
+            throw UnreadableProjectionRow(description: "dataset \(id) has the unknown status \(status)")
+        }
+        let summary = DatasetSummary(
+            id: id, namespace: namespace, name: name, status: status, streamVersion: streamVersion,
+            latestVersion: latestVersion, publishedVersion: publishedVersion, owner: owner,
+            clonedFrom: zip(clonedFromID, clonedFromVersion).map(VersionRef.init),
+            createdAt: createdAt, createdBy: createdBy, updatedAt: updatedAt, updatedBy: updatedBy,
+            retiredReason: retiredReason
+        )
+        var current: String?
+        if let draftType, let draftData, let draftedAt, let draftedBy {
+            let record = try versionRecord(type: draftType, data: draftData, createdAt: draftedAt, createdBy: draftedBy)
+            // The current version is the published one, or, before any publish, the latest draft.
+            current = Documents.version(record, of: id, status: publishedVersion == nil ? .draft : .published)
+        }
+        return DatasetDocument(
+            id: id, streamVersion: streamVersion, document: Documents.dataset(summary, currentVersion: current))
     }
 }
 

@@ -155,8 +155,6 @@ public actor CatalogWriter {
         let (logger, makeEventID) = (logger, makeEventID)
         do {
             let (results, statistics) = try await pool.withConnection { connection in
-                PoolUsage.leased.increment()
-                defer { PoolUsage.leased.decrement() }
                 return try await Self.commit(
                     requests, on: connection, attempt: attempt, logger: logger, makeEventID: makeEventID)
             }

@@ -1,3 +1,4 @@
+import Metrics
 import PostgresNIO
 import Synchronization
 
@@ -77,7 +78,11 @@ public final class BoundedPool: Sendable {
                         let result = try await self.client.withConnection { connection in
                             guard race.leased(connection) else { throw DatabaseUnavailable(.unreachable) }
                             self.watch(connection, for: race)
-                            defer { self.unwatch(connection) }
+                            PoolUsage.leased.increment()
+                            defer {
+                                PoolUsage.leased.decrement()
+                                self.unwatch(connection)
+                            }
                             return try await body(connection)
                         }
                         race.finish(.success(result))
@@ -188,4 +193,10 @@ private final class BoundedRace<Value: Sendable>: Sendable {
         onFinish?()
         continuation.resume(with: result)
     }
+}
+
+/// How many pooled connections Strata holds right now. PostgresNIO keeps its pool's own numbers
+/// private, so the pool's users count themselves here.
+enum PoolUsage {
+    static let leased = Meter(label: "strata_db_connections_in_use")
 }

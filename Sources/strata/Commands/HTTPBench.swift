@@ -22,13 +22,20 @@ struct HTTPBench: AsyncParsableCommand {
     @Option(help: "Datasets in the generated catalog") var datasets = 20_000
     @Option(help: "Rounds of the one-client GET with and without authentication, alternating") var authRounds = 5
     @Flag(help: "Print the figures as one JSON document") var json = false
+    @Option(
+        help:
+            "Only these workloads, comma-separated: health, select, append, get, auth, list, lineage, create, edit, publish, mixed"
+    )
+    var only: String?
 
     func run() async throws {
         let configuration = try StrataConfiguration(database: database)
         let logger = configuration.makeLogger()
         let figures = try await Self.measure(
             configuration: configuration, logger: logger, connections: connections, seconds: seconds,
-            datasets: datasets, authRounds: authRounds, log: !json)
+            datasets: datasets, authRounds: authRounds,
+            only: only.map { Set($0.split(separator: ",").map(String.init)) },
+            log: !json)
         if json { print(try BenchJSON.document(["http": figures])) }
     }
 
@@ -36,7 +43,7 @@ struct HTTPBench: AsyncParsableCommand {
 
     static func measure(
         configuration: StrataConfiguration, logger: Logger, connections: Int, seconds: Int, datasets: Int,
-        authRounds: Int, log: Bool
+        authRounds: Int, only: Set<String>? = nil, log: Bool
     ) async throws -> [String: Any] {
         let result = Box<[String: Any]>([:])
         try await withScratchDatabase(configuration, logger: logger) { client, schema, endpoint in
@@ -61,6 +68,10 @@ struct HTTPBench: AsyncParsableCommand {
             let load = LoadGenerator(concurrency: connections)
             let duration = Duration.seconds(seconds)
             var results: [LoadResult] = []
+            func report(_ key: String, _ measure: @autoclosure () async throws -> LoadResult) async rethrows {
+                guard only?.contains(key) ?? true else { return }
+                report(try await measure())
+            }
             func report(_ result: LoadResult) {
                 results.append(result)
                 say(
@@ -86,17 +97,21 @@ struct HTTPBench: AsyncParsableCommand {
             }
 
             // Baselines: the generator against the cheapest route, and the database alone.
-            report(
+            try await report(
+                "health",
                 await load.run("baseline: GET /healthz", for: duration) { _, _ in
                     await http.attempt(request(served, "/healthz"))
                 })
-            report(
+            try await report(
+                "select",
                 await Baselines.pooledSelect(client: client, ids: ids, load: load, duration: duration, logger: logger))
-            report(
+            try await report(
+                "append",
                 try await Baselines.groupCommitAppend(client: client, load: load, duration: duration, logger: logger))
 
             // Reads.
-            report(
+            try await report(
+                "get",
                 await load.run("GET /v1/datasets/{id}", for: duration) { index, iteration in
                     await http.attempt(request(served, "/v1/datasets/\(id(index, iteration).lowercased)"))
                 })
@@ -105,7 +120,7 @@ struct HTTPBench: AsyncParsableCommand {
             let single = LoadGenerator(concurrency: 1)
             var withAuth: [LoadResult] = []
             var withoutAuth: [LoadResult] = []
-            for _ in 0..<max(1, authRounds) {
+            for _ in 0..<((only?.contains("auth") ?? true) ? max(1, authRounds) : 0) {
                 withAuth.append(
                     await single.run("GET /v1/datasets/{id}, 1 client", for: duration / 2) { index, iteration in
                         await http.attempt(request(served, "/v1/datasets/\(id(index, iteration).lowercased)"))
@@ -120,20 +135,23 @@ struct HTTPBench: AsyncParsableCommand {
                 report(authed)
                 report(unauthed)
             }
-            report(
+            try await report(
+                "list",
                 await load.run("GET /v1/datasets?limit=50", for: duration) { index, iteration in
                     await http.attempt(
                         request(served, "/v1/datasets?limit=50&namespace=synthetic-\((index + iteration) % 4)"))
                 })
             let middle = layers[layers.count / 2]
-            report(
+            try await report(
+                "lineage",
                 await load.run("GET lineage, depth 3", for: duration) { index, iteration in
                     let root = middle[(index * 31 + iteration * 17) % middle.count]
                     return await http.attempt(request(served, "/v1/datasets/\(root.lowercased)/lineage?depth=3"))
                 })
 
             // Writes.
-            report(
+            try await report(
+                "create",
                 await load.run("POST /v1/datasets", for: duration) { index, iteration in
                     await http.attempt(
                         request(
@@ -142,7 +160,8 @@ struct HTTPBench: AsyncParsableCommand {
                                 #"{"namespace": "bench", "name": "c-\#(index)-\#(iteration)-\#(UUID().uuidString.prefix(6))"}"#
                         ), expecting: .created)
                 })
-            report(
+            try await report(
+                "edit",
                 await load.run("PATCH /v1/datasets/{id}", for: duration) { index, iteration in
                     await http.attempt(
                         request(
@@ -152,7 +171,8 @@ struct HTTPBench: AsyncParsableCommand {
             // Publishing needs a draft newer than the published version: the edits above left one on
             // many datasets; each client publishes its own share of the catalog, once each.
             let share = ids.count / connections
-            report(
+            try await report(
+                "publish",
                 await load.run("POST /v1/datasets/{id}/publish", for: duration) { index, iteration in
                     guard iteration < share else { return .exhausted }
                     let target = ids[index * share + iteration]
@@ -162,7 +182,8 @@ struct HTTPBench: AsyncParsableCommand {
                             json: #"{"description": "before publish \#(iteration)"}"#))
                     return await http.attempt(request(served, "/v1/datasets/\(target.lowercased)/publish", .POST))
                 })
-            report(
+            try await report(
+                "mixed",
                 await load.run("mixed: 80% GET, 10% list, 5% create, 5% edit", for: duration) { index, iteration in
                     switch (index + iteration) % 20 {
                     case 0:
@@ -189,8 +210,9 @@ struct HTTPBench: AsyncParsableCommand {
             let get = rate("GET /v1/datasets/{id}")
             let select = rate("baseline: pooled primary-key SELECT")
             let append = rate("baseline: append SQL with group commit")
-            let authedP50 = withAuth.map { $0.milliseconds(at: 50) }.sorted()[withAuth.count / 2]
-            let openP50 = withoutAuth.map { $0.milliseconds(at: 50) }.sorted()[withoutAuth.count / 2]
+            let authedP50 = withAuth.map { $0.milliseconds(at: 50) }.sorted().dropFirst(withAuth.count / 2).first ?? 0
+            let openP50 =
+                withoutAuth.map { $0.milliseconds(at: 50) }.sorted().dropFirst(withoutAuth.count / 2).first ?? 0
             let ratios: [String: Double] = [
                 "creates_per_append": rate("POST /v1/datasets") / append,
                 "edits_per_append": rate("PATCH /v1/datasets/{id}") / append,
