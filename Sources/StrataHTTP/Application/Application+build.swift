@@ -144,6 +144,11 @@ public func buildApplication(
         server: .http1(configuration: .init(httpDecoderConfiguration: requestLimits)),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "strata"),
         services: [services.client, services.monitor, services.tokens, services.rebuilder],
+        // Said at notice, so a server running with its request log off still says where it listens.
+        onServerRunning: { [logger = services.logger] channel in
+            let address = channel.localAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?"
+            logger.notice("strata listening on \(address)")
+        },
         logger: services.logger
     )
     app.beforeServerStarts {

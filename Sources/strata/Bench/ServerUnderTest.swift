@@ -21,15 +21,17 @@ final class ServerUnderTest: Sendable {
             "strata-bench-serve-\(UUID().uuidString.prefix(8)).log"
         ).path
         let binary = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
-        var settings = ["DATABASE_URL": databaseURL, "STRATA_LOG_LEVEL": "warning"]
+        // At notice the server says where it listens and stays quiet per request, as a busy
+        // production node would run.
+        var settings = ["DATABASE_URL": databaseURL, "STRATA_LOG_LEVEL": "notice"]
         settings.merge(environment) { _, new in new }
         let pid = try ProcessRunner.start(
             [binary, "serve", "--host", "127.0.0.1", "--port", "0"] + arguments, outputPath: logPath,
-            environment: settings.merging(["STRATA_LOG_LEVEL": "info"]) { _, new in new })
+            environment: settings)
         let deadline = ContinuousClock.now + .seconds(60)
         while ContinuousClock.now < deadline {
             let log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
-            if let line = log.split(separator: "\n").first(where: { $0.contains("listening on") }),
+            if let line = log.split(separator: "\n").first(where: { $0.contains("strata listening on") }),
                 let port = line.split(separator: ":").last.flatMap({ Int($0.prefix(while: \.isNumber)) })
             {
                 return ServerUnderTest(pid: pid, baseURL: "http://127.0.0.1:\(port)", logPath: logPath)

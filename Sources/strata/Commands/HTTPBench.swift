@@ -206,34 +206,44 @@ struct HTTPBench: AsyncParsableCommand {
                 })
 
             let byName = Dictionary(results.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
-            func rate(_ name: String) -> Double { byName[name]?.rate ?? 0 }
-            let get = rate("GET /v1/datasets/{id}")
-            let select = rate("baseline: pooled primary-key SELECT")
-            let append = rate("baseline: append SQL with group commit")
-            let authedP50 = withAuth.map { $0.milliseconds(at: 50) }.sorted().dropFirst(withAuth.count / 2).first ?? 0
-            let openP50 =
-                withoutAuth.map { $0.milliseconds(at: 50) }.sorted().dropFirst(withoutAuth.count / 2).first ?? 0
+            // A ratio is printed only when both of its workloads ran (see --only).
+            func ratio(_ workload: String, per baseline: String) -> Double? {
+                guard let measured = byName[workload]?.rate, let base = byName[baseline]?.rate, base > 0 else {
+                    return nil
+                }
+                return measured / base
+            }
+            let (get, select, append) = (
+                "GET /v1/datasets/{id}", "baseline: pooled primary-key SELECT", "baseline: append SQL with group commit"
+            )
             let ratios: [String: Double] = [
-                "creates_per_append": rate("POST /v1/datasets") / append,
-                "edits_per_append": rate("PATCH /v1/datasets/{id}") / append,
-                "publishes_per_append": rate("POST /v1/datasets/{id}/publish") / append,
-                "get_per_select": get / select,
-                "list_per_select": rate("GET /v1/datasets?limit=50") / select,
-                "health_per_get": rate("baseline: GET /healthz") / max(1, get),
-            ]
+                "creates_per_append": ratio("POST /v1/datasets", per: append),
+                "edits_per_append": ratio("PATCH /v1/datasets/{id}", per: append),
+                "publishes_per_append": ratio("POST /v1/datasets/{id}/publish", per: append),
+                "get_per_select": ratio(get, per: select),
+                "list_per_select": ratio("GET /v1/datasets?limit=50", per: select),
+                "health_per_get": ratio("baseline: GET /healthz", per: get),
+            ].compactMapValues { $0 }
+            let median = { (results: [LoadResult]) in
+                results.map { $0.milliseconds(at: 50) }.sorted().dropFirst(results.count / 2).first ?? 0
+            }
+            let authCost = withAuth.isEmpty ? nil : median(withAuth) - median(withoutAuth)
             let rss = served.peakRSSBytes ?? 0
-            say(
-                String(
-                    format: "authentication's cost at p50 (median of %d pairs): %+.3f ms", withAuth.count,
-                    authedP50 - openP50))
+            if let authCost {
+                say(
+                    String(
+                        format: "authentication's cost at p50 (median of %d pairs): %+.3f ms", withAuth.count, authCost
+                    ))
+            }
             for (name, value) in ratios.sorted(by: { $0.key < $1.key }) {
                 say(String(format: "%-22@ %.2f", name, value))
             }
             say(String(format: "server peak RSS: %.0f MB", Double(rss) / 1_048_576))
             var figures: [String: Any] = [
                 "connections": connections, "seconds_per_workload": seconds, "datasets": ids.count,
-                "ratios": ratios, "auth_p50_cost_ms": authedP50 - openP50, "server_peak_rss_bytes": rss,
+                "ratios": ratios, "server_peak_rss_bytes": rss,
             ]
+            figures["auth_p50_cost_ms"] = authCost
             figures["workloads"] = results.map { result -> [String: Any] in
                 var object = result.json
                 object["name"] = result.name
