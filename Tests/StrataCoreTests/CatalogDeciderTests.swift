@@ -140,6 +140,30 @@ struct CatalogDeciderTests {
         #expect(second.names == [.init("ns", "c")])
     }
 
+    @Test func anEditNeedsTheParentsItsNewDraftCarriesOverAndChecksThem() throws {
+        let (parent, child) = (UUID(), UUID())
+        var view = try Self.view([(parent, "raw", "orders")])
+        let create = CatalogCommand.dataset(
+            child,
+            .create(
+                namespace: "analytics", name: "cleaned",
+                fields: VersionFields(parents: [VersionRef(datasetID: parent, version: 1)]), clonedFrom: nil))
+        _ = try Self.decide(create, in: &view)
+        let edit = CatalogCommand.dataset(child, .edit(patch: .object(["description": .string("deduplicated")])))
+        let context = CommandContext(actor: "a", occurredAt: Self.at)
+        // Only the edited dataset loaded: its latest version's parents are asked for next.
+        var childOnly = CatalogView()
+        childOnly.load(dataset: view.dataset(child))
+        #expect(CatalogDecider.needs(edit, context: context, in: childOnly).datasets == [parent])
+        #expect(CatalogDecider.needs(edit, context: context, in: view).isEmpty)
+        let decision = try Self.decide(edit, in: &view)
+        let drafted = Self.datasetEvents(decision, on: child).compactMap { event -> [VersionRef]? in
+            if case .versionDrafted(let drafted) = event { return drafted.version.fields.parents }
+            return nil
+        }
+        #expect(drafted == [[VersionRef(datasetID: parent, version: 1)]])
+    }
+
     // MARK: lineage
 
     @Test func lineageGoesFromEachInputsCurrentVersionToEachOutputAllOrNone() throws {

@@ -159,6 +159,14 @@ struct LineageTests {
                 fields:
                     #""location": "s3://x", "schema": [{"name": "id", "type": "int"}], "parents": [{"dataset_id": "\#(raw)", "version": 1}]"#
             )
+            // An edit that leaves the parents alone carries them over to the new draft.
+            let edited = try await client.send(
+                .patch, "/v1/datasets/\(cleaned)", json: #"{"description": "deduplicated"}"#)
+            #expect(edited.status == .ok, "\(edited.text)")
+            let draft = try edited.json()
+            #expect(draft["latest_version"]?.intValue == 2)
+            #expect(
+                draft["current"]?["parents"]?.arrayValue?.compactMap { $0["dataset_id"]?.stringValue } == [raw])
             let features = try await client.createDataset(name: "features")
             try await client.send(
                 .post, "/v1/lineage",

@@ -34,9 +34,16 @@ public enum CatalogDecider {
                 name(namespace, datasetName)
                 for parent in fields.parents { dataset(parent.datasetID) }
             case .edit(let patch):
-                // The parents a patch names are checked as inputs.
+                // The new draft's parents are checked as inputs: those the patch names, or, when it names
+                // none, those the latest version carries over (known once the dataset is loaded).
                 for case .object(let parent) in patch["parents"]?.arrayValue ?? [] {
                     if let id = parent["dataset_id"]?.stringValue.flatMap(UUID.init(uuidString:)) { dataset(id) }
+                }
+                if patch["parents"] == nil, view.knows(dataset: id) {
+                    let state = view.dataset(id)
+                    for parent in state.version(state.latestVersion)?.snapshot.fields.parents ?? [] {
+                        dataset(parent.datasetID)
+                    }
                 }
             default: break
             }
