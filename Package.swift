@@ -28,13 +28,16 @@ let package = Package(
             name: "StrataResources",
             path: ".",
             // The repository root is this target's folder so that Migrations/, Projections/ and Schemas/
-            // stay at the top level, where a reader looks for them; everything else is excluded.
+            // stay at the top level, where a reader looks for them; everything else is excluded. The web
+            // UI's files live beside this target's code.
             exclude: [
                 "README.md", "Package.swift", "Tests", "Sources/StrataCore", "Sources/StrataStore",
-                "Sources/EmbeddedPostgres", "Sources/StrataHTTP", "Sources/strata",
+                "Sources/EmbeddedPostgres", "Sources/StrataHTTP", "Sources/strata", "Sources/BrowserDriver", "docs",
             ],
-            sources: ["Sources/StrataResources"],
-            resources: [.copy("Migrations"), .copy("Projections"), .copy("Schemas")]
+            sources: ["Sources/StrataResources/StrataResources.swift"],
+            resources: [
+                .copy("Migrations"), .copy("Projections"), .copy("Schemas"), .copy("Sources/StrataResources/UI"),
+            ]
         ),
         .target(
             name: "StrataStore",
@@ -54,6 +57,11 @@ let package = Package(
             dependencies: [.product(name: "Logging", package: "swift-log")]
         ),
         .target(
+            // Headless Chromium over WebDriver, for the web UI's tests and `strata bench ui`.
+            name: "BrowserDriver",
+            dependencies: ["EmbeddedPostgres", .product(name: "AsyncHTTPClient", package: "async-http-client")]
+        ),
+        .target(
             name: "StrataHTTP",
             dependencies: [
                 "StrataCore", "StrataStore", "StrataResources",
@@ -71,7 +79,7 @@ let package = Package(
         .executableTarget(
             name: "strata",
             dependencies: [
-                "StrataHTTP", "StrataStore", "EmbeddedPostgres",
+                "StrataHTTP", "StrataStore", "EmbeddedPostgres", "BrowserDriver",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 // The bench's load generator and its latency histograms.
@@ -102,7 +110,7 @@ let package = Package(
             // Tests that run `strata serve` as a process and break what it stands on: its database, its
             // connections, the process itself.
             dependencies: [
-                "StrataTestSupport", "EmbeddedPostgres", "strata",
+                "StrataTestSupport", "EmbeddedPostgres", "strata", "BrowserDriver",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ]

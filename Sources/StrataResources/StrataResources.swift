@@ -1,12 +1,15 @@
 import Foundation
 
 /// The files Strata carries inside its binary: `Migrations/`, `Projections/` and `Schemas/` from the
-/// top of the repository, so `strata` behaves the same from any working directory.
+/// top of the repository, and the web UI's static files, so `strata` behaves the same from any working
+/// directory.
 public enum StrataResources {
     public enum Folder: String, Sendable {
         case migrations = "Migrations"
         case projections = "Projections"
         case schemas = "Schemas"
+        /// The web UI: HTML, CSS and JavaScript served as they are, with no build step.
+        case ui = "UI"
     }
 
     /// One carried file: its path below the folder (`events/DatasetCreated.v1.json`) and its text.
@@ -29,6 +32,11 @@ public enum StrataResources {
     public static func file(_ name: String, in folder: Folder) throws -> File {
         let url = try url(of: folder).appendingPathComponent(name)
         return File(name: name, contents: try String(contentsOf: url, encoding: .utf8))
+    }
+
+    /// Where `folder` is on disk, for serving its files as they are.
+    public static func path(of folder: Folder) throws -> String {
+        try url(of: folder).path
     }
 
     private static func url(of folder: Folder) throws -> URL {

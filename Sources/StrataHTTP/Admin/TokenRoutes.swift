@@ -17,6 +17,18 @@ struct TokenRoutes {
         router.post("/v1/admin/tokens", use: create)
         router.get("/v1/admin/tokens", use: list)
         router.delete("/v1/admin/tokens/{name}", use: revoke)
+        router.get("/v1/me", use: me)
+    }
+
+    /// The caller's own token: its name, role and namespaces, so a client (the web UI) offers only what
+    /// it may do. Any valid token may ask; nothing is read from the database.
+    @Sendable func me(_ request: Request, context: StrataRequestContext) async throws -> Response {
+        let caller = try context.caller()
+        let document = JSONValue.object([
+            "name": .string(caller.name), "role": .string(caller.role.rawValue),
+            "namespaces": .array((caller.scope.namespaces ?? []).map(JSONValue.string)),
+        ])
+        return jsonResponse(.ok, body: CanonicalJSON.string(document))
     }
 
     static let createToken = BodyRules(

@@ -42,6 +42,7 @@ public struct StrataServices: Sendable {
     public var access: AccessMode
     /// The served description of the API, self-contained.
     public var openAPI: OpenAPIDocument
+    var webUI: WebUI
 
     /// - Parameter monitorEndpoint: where the readiness monitor opens a connection of its own, so that
     ///   requests learn promptly when PostgreSQL is down; nil for tests that drive the router alone.
@@ -72,6 +73,7 @@ public struct StrataServices: Sendable {
         self.tokens = TokenDirectory(pool: pool, logger: logger)
         self.access = access
         self.openAPI = try OpenAPIDocument.bundled()
+        self.webUI = try WebUI()
     }
 
     public var maintenance: ProjectionMaintenance {
@@ -170,6 +172,7 @@ public func buildRouter(_ services: StrataServices) -> Router<StrataRequestConte
     router.add(middleware: MetricsMiddleware())
     router.add(middleware: ProblemMiddleware())
     router.add(middleware: RequestHygiene())
+    router.add(middleware: services.webUI.assets())
     switch services.access {
     case .tokens: router.add(middleware: TokenAuthenticator(directory: services.tokens))
     case .insecureNoAuth: router.add(middleware: OpenAccess())
@@ -198,6 +201,7 @@ public func buildRouter(_ services: StrataServices) -> Router<StrataRequestConte
     LineageRoutes(writer: services.writer, reader: services.reader, clock: services.clock).register(on: router)
     OpenLineageRoutes(writer: services.writer, clock: services.clock, makeID: services.makeID).register(on: router)
     EventRoutes(reader: services.reader).register(on: router)
+    services.webUI.register(on: router)
     AdminRoutes(maintenance: services.maintenance).register(on: router)
     TokenRoutes(writer: services.writer, reader: services.reader, directory: services.tokens, clock: services.clock)
         .register(on: router)

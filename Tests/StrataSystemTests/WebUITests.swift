@@ -1,0 +1,359 @@
+import AsyncHTTPClient
+import BrowserDriver
+import Foundation
+import StrataTestSupport
+import Testing
+
+/// The web UI in a real headless Chromium against a real `strata serve`: what the rendered pages show
+/// must be what the API answers for the same link, at any `as_of`, and the write controls must follow
+/// the token's role. Screenshots of the main views go to `.build/ui-screenshots/`.
+@Suite("Web UI in a browser", .timeLimit(.minutes(5)))
+struct WebUITests {
+    @Test func theCatalogADatasetAndItsLineageShowWhatTheAPIAnswersNowAndAsOfAnEarlierPosition() async throws {
+        try await withUI { ui in
+            let catalog = try await SeededCatalog.make(ui)
+            let browser = ui.browser
+
+            // The list, unfiltered and through the filter form, row for row as the API lists it.
+            try await browser.show(ui.baseURL, "#/")
+            #expect(try await browser.strings("#datasets tbody tr", "dataset.id") == ui.listed(""))
+            try await browser.run(
+                """
+                document.querySelector('#filters [name=namespace]').value = 'raw';
+                document.querySelector('#filters').requestSubmit();
+                """)
+            try await browser.waitFor("document.body.dataset.view === '#/?namespace=raw' || null")
+            let raw = try await ui.listed("namespace=raw")
+            #expect(raw.count == 2)
+            #expect(try await browser.strings("#datasets tbody tr", "dataset.id") == raw)
+            try await browser.show(ui.baseURL, "#/?status=all&tag=pii")
+            #expect(try await browser.strings("#datasets tbody tr", "dataset.id") == ui.listed("status=all&tag=pii"))
+            try await browser.show(ui.baseURL, "#/?status=retired")
+            #expect(try await browser.strings("#datasets tbody tr", "dataset.id") == [catalog.legacy])
+            try await browser.show(ui.baseURL, "#/")
+            try await browser.screenshot(to: ui.screenshot("catalog"))
+
+            // A dataset's page: its fields and schema, its versions, its audit trail, its usages.
+            let features = try await ui.json("/v1/datasets/\(catalog.features)")
+            try await browser.show(ui.baseURL, "#/datasets/\(catalog.features)")
+            #expect(try await browser.strings("#dataset", "dataset.status") == [features["status"] as? String])
+            let current = try #require(features["current"] as? [String: Any])
+            #expect(try await browser.strings("#fields [data-field=location]") == [current["location"] as? String])
+            let columns = (current["schema"] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String }
+            #expect(try await browser.strings("#schema tbody tr td:first-child") == columns)
+            try await browser.screenshot(to: ui.screenshot("dataset"))
+            try await browser.show(ui.baseURL, "#/datasets/\(catalog.features)?tab=versions")
+            #expect(try await browser.strings("#versions li", "dataset.version") == ["2", "1"])
+            try await browser.show(ui.baseURL, "#/datasets/\(catalog.features)?tab=history")
+            let history = try await ui.json("/v1/datasets/\(catalog.features)/history")["events"] as? [[String: Any]]
+            #expect(
+                try await browser.strings("#history tbody tr", "dataset.position")
+                    == (history ?? []).map { "\($0["position"] as? Int ?? -1)" })
+            try await browser.show(ui.baseURL, "#/datasets/\(catalog.features)?tab=usages")
+            #expect(try await browser.strings("#usages tbody tr td:first-child") == ["churn-training-run-42"])
+
+            // The lineage picture: exactly the API's nodes and edges for the same link.
+            let lineageLink = "#/datasets/\(catalog.cleaned)?tab=lineage&direction=both&depth=3"
+            try await browser.show(ui.baseURL, lineageLink)
+            let now = try await ui.lineage(of: catalog.cleaned, "direction=both&depth=3")
+            #expect(now.nodes.count == 6, "\(now.nodes)")
+            #expect(try await browser.drawnLineage() == now)
+            try await browser.screenshot(to: ui.screenshot("lineage"))
+            #expect(
+                try await browser.strings("#impact tbody tr", "dataset.id").sorted()
+                    == ui.impact(of: catalog.cleaned, asOf: nil).sorted())
+
+            // The same page as of an earlier position: every part as the API answered then, and said so.
+            let earlier = "#/datasets/\(catalog.cleaned)?tab=lineage&direction=both&depth=3&as_of=\(catalog.before)"
+            try await browser.show(ui.baseURL, earlier)
+            let then = try await ui.lineage(of: catalog.cleaned, "direction=both&depth=3&as_of=\(catalog.before)")
+            #expect(then.nodes.count < now.nodes.count)
+            #expect(try await browser.drawnLineage() == then)
+            #expect(try await browser.strings("#as-of-banner", "dataset.position") == ["\(catalog.before)"])
+            #expect(try await browser.strings("#actions").isEmpty, "no write controls on the past")
+            #expect(
+                try await browser.strings("#impact tbody tr", "dataset.id").sorted()
+                    == ui.impact(of: catalog.cleaned, asOf: catalog.before).sorted())
+            try await browser.screenshot(to: ui.screenshot("time-travel"))
+            try await browser.show(ui.baseURL, "#/datasets/\(catalog.cleaned)?as_of=\(catalog.before)")
+            let cleanedThen = try await ui.json("/v1/datasets/\(catalog.cleaned)?as_of=\(catalog.before)")
+            let versionThen = try #require(cleanedThen["current"] as? [String: Any])
+            #expect(try await browser.strings("#fields [data-field=location]") == [versionThen["location"] as? String])
+            #expect(try await browser.strings("#dataset", "dataset.status") == [cleanedThen["status"] as? String])
+            #expect(cleanedThen["status"] as? String == "draft")
+
+            // Clicking a node goes to that node's own link.
+            try await browser.show(ui.baseURL, lineageLink)
+            try await browser.run(
+                "document.querySelector(`#lineage g.node[data-id='\(catalog.orders)']`).parentNode"
+                    + ".dispatchEvent(new MouseEvent('click', {bubbles: true}));")
+            try await browser.waitFor(
+                "document.body.dataset.view === "
+                    + javaScriptString("#/datasets/\(catalog.orders)?tab=lineage&direction=both&depth=3") + " || null")
+            #expect(try await browser.strings("#dataset", "dataset.id") == [catalog.orders])
+
+            #expect(try await browser.consoleErrors() == [])
+        }
+    }
+
+    @Test func aReaderSeesNoWriteControlsAndAWriterSeesEachRefusalsProblem() async throws {
+        try await withUI { ui in
+            let catalog = try await SeededCatalog.make(ui)
+            let browser = ui.browser
+            let reader = try await ui.grant("analyst", role: "reader")
+            let writer = try await ui.grant("steward", role: "writer")
+
+            // Signing in by pasting a token, as a reader: everything visible, nothing to press.
+            try await browser.open(ui.baseURL + "/")
+            try await browser.run("sessionStorage.clear(); location.reload();")
+            try await browser.waitFor("document.querySelector('#sign-in') || null")
+            try await browser.run(
+                """
+                document.querySelector('#token').value = arguments[0];
+                document.querySelector('#sign-in').requestSubmit();
+                """, [reader])
+            try await browser.waitFor("document.querySelector('#caller')?.dataset.role === 'reader' || null")
+            let signedOut = try await browser.consoleErrors()
+            #expect(
+                signedOut.count == 1 && signedOut[0].contains("/v1/me") && signedOut[0].contains("401"), "\(signedOut)")
+            try await browser.show(ui.baseURL, "#/datasets/\(catalog.trainingSet)")
+            #expect(try await browser.strings("#dataset", "dataset.id") == [catalog.trainingSet])
+            #expect(try await browser.strings("[data-action]").isEmpty)
+            try await browser.screenshot(to: ui.screenshot("reader"))
+
+            // A writer's publish of a draft without a location: refused, and the page says why.
+            try await browser.run("sessionStorage.setItem('strata.token', arguments[0]); location.reload();", [writer])
+            try await browser.waitFor("document.querySelector('#caller')?.dataset.role === 'writer' || null")
+            try await browser.show(ui.baseURL, "#/datasets/\(catalog.trainingSet)")
+            try await browser.run("document.querySelector('[data-action=publish]').click();")
+            let code = try await browser.waitFor("document.querySelector('#action-result .problem')?.dataset.code")
+            #expect(code as? String == "publish_check_failed")
+            let problem = try await browser.strings("#action-result .problem").joined()
+            #expect(problem.contains("location") && problem.contains("schema"), "\(problem)")
+            try await browser.screenshot(to: ui.screenshot("refused-action"))
+            let refusal = try await browser.consoleErrors()
+            #expect(refusal.count == 1 && refusal[0].contains("422"), "only the refused request: \(refusal)")
+
+            // Editing through the form: one new draft version with the changed field, sent with If-Match.
+            try await browser.run("document.querySelector('[data-action=edit]').click();")
+            try await browser.waitFor("document.querySelector('#edit-form') || null")
+            try await browser.run(
+                """
+                document.querySelector('#edit-form [name=location]').value = 's3://ml/churn/train/';
+                document.querySelector('#edit-form [name=change_note]').value = 'where the training set lives';
+                document.querySelector('#edit-form').requestSubmit();
+                """)
+            try await browser.waitFor("document.querySelector('#dataset')?.textContent.includes('latest v2') || null")
+            let edited = try await ui.json("/v1/datasets/\(catalog.trainingSet)")
+            #expect(edited["latest_version"] as? Int == 2)
+            #expect((edited["current"] as? [String: Any])?["location"] as? String == "s3://ml/churn/train/")
+            #expect(edited["updated_by"] as? String == "steward")
+
+            // Retiring shows what breaks first, and only the confirmation retires.
+            try await browser.show(ui.baseURL, "#/datasets/\(catalog.features)")
+            try await browser.run("document.querySelector('[data-action=retire]').click();")
+            try await browser.run(
+                """
+                document.querySelector('#retire-form [name=reason]').value = 'replaced by churn_features_v2';
+                document.querySelector('#retire-form').requestSubmit();
+                """)
+            try await browser.waitFor("document.querySelector('#retire-confirm') || null")
+            #expect(try await browser.strings("#retire-impact li").count == 1)
+            #expect(try await ui.json("/v1/datasets/\(catalog.features)")["status"] as? String == "published")
+            try await browser.run("document.querySelector('[data-action=confirm-retire]').click();")
+            try await browser.waitFor("document.querySelector('#dataset')?.dataset.status === 'retired' || null")
+            #expect(try await ui.json("/v1/datasets/\(catalog.features)")["status"] as? String == "retired")
+
+            // The live feed shows an event appended after it opened.
+            try await browser.show(ui.baseURL, "#/feed")
+            try await browser.waitFor(
+                "document.querySelector('#feed-status')?.textContent.startsWith('Following') || null")
+            let created = try await ui.create(#"{"namespace": "ml", "name": "feed_probe"}"#)
+            let position = try await ui.json("/v1/datasets/\(created)/history")["events"] as? [[String: Any]]
+            let last = position?.last?["position"] as? Int ?? -1
+            try await browser.waitFor("document.querySelector('#feed [data-position=\"\(last)\"]') || null")
+
+            #expect(try await browser.consoleErrors() == [])
+        }
+    }
+}
+
+/// A server, a browser and an HTTP client for one test; everything is removed afterwards.
+struct UISession: Sendable {
+    let http: HTTPClient
+    let browser: Browser
+    let baseURL: String
+
+    func json(_ path: String, token: String = ServerProcess.adminToken) async throws -> [String: Any] {
+        let answer = await http.send(.GET, baseURL + path, token: token)
+        guard answer.status == 200 else {
+            throw BrowserError(message: "GET \(path): \(answer.status ?? 0) \(answer.body)")
+        }
+        return answer.json
+    }
+
+    func create(_ body: String) async throws -> String {
+        let answer = await http.send(.POST, baseURL + "/v1/datasets", json: body)
+        guard answer.status == 201, let id = answer.json["id"] as? String else {
+            throw BrowserError(message: "create \(body): \(answer.body)")
+        }
+        return id
+    }
+
+    func post(_ path: String, _ body: String = "{}") async throws -> [String: Any] {
+        let answer = await http.send(.POST, baseURL + path, json: body)
+        guard (200..<300).contains(answer.status ?? 0) else {
+            throw BrowserError(message: "POST \(path): \(answer.body)")
+        }
+        return answer.json
+    }
+
+    func grant(_ name: String, role: String) async throws -> String {
+        let created = try await post("/v1/admin/tokens", #"{"name": "\#(name)", "role": "\#(role)"}"#)
+        return try #require(created["token"] as? String)
+    }
+
+    /// The ids the API lists for `query`, in its order.
+    func listed(_ query: String) async throws -> [String] {
+        let datasets = try await json("/v1/datasets?limit=25&\(query)")["datasets"] as? [[String: Any]]
+        return (datasets ?? []).compactMap { $0["id"] as? String }
+    }
+
+    func lineage(of id: String, _ query: String) async throws -> LineagePicture {
+        let answer = try await json("/v1/datasets/\(id)/lineage?\(query)")
+        let nodes = (answer["nodes"] as? [[String: Any]] ?? []).map {
+            "\($0["dataset_id"] as? String ?? "") v\($0["version"] as? Int ?? 0) \($0["status"] as? String ?? "")"
+        }
+        let edges = (answer["edges"] as? [[String: Any]] ?? []).map { edge -> String in
+            let from = edge["from"] as? [String: Any] ?? [:]
+            let to = edge["to"] as? [String: Any] ?? [:]
+            return "\(from["dataset_id"] as? String ?? "") v\(from["version"] as? Int ?? 0) -> "
+                + "\(to["dataset_id"] as? String ?? "") v\(to["version"] as? Int ?? 0)"
+        }
+        return LineagePicture(nodes: Set(nodes), edges: edges.sorted())
+    }
+
+    func impact(of id: String, asOf: Int?) async throws -> [String] {
+        let answer = try await json("/v1/datasets/\(id)/impact" + (asOf.map { "?as_of=\($0)" } ?? ""))
+        return (answer["impact"] as? [[String: Any]] ?? []).compactMap { $0["dataset_id"] as? String }
+    }
+
+    func screenshot(_ view: String) -> String {
+        UISession.screenshotFolder + "/\(view).png"
+    }
+
+    /// `.build/ui-screenshots/` of this package, where the README sends people to look.
+    static let screenshotFolder: String = {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        let folder = root.appendingPathComponent(".build/ui-screenshots").path
+        try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        return folder
+    }()
+}
+
+/// Nodes (`id vN status`) and edges (`from vN -> to vM`) of a lineage answer, or of the drawn picture.
+struct LineagePicture: Equatable, Sendable {
+    var nodes: Set<String>
+    var edges: [String]
+}
+
+extension Browser {
+    /// The lineage picture as the page drew it.
+    func drawnLineage() async throws -> LineagePicture {
+        let nodes =
+            try await run(
+                """
+                return [...document.querySelectorAll('#lineage g.node')]
+                  .map((g) => `${g.dataset.id} v${g.dataset.version || 0} ${g.dataset.status}`);
+                """) as? [String] ?? []
+        let edges =
+            try await run(
+                """
+                return [...document.querySelectorAll('#lineage g.edge')].map((g) =>
+                  `${g.dataset.from} v${g.dataset.fromVersion || 0} -> ${g.dataset.to} v${g.dataset.toVersion || 0}`);
+                """) as? [String] ?? []
+        return LineagePicture(nodes: Set(nodes), edges: edges.sorted())
+    }
+}
+
+/// A small catalog with lineage over three namespaces, a retired dataset, a usage, and a position
+/// (`before`) taken before its later edits and datasets, for time travel.
+struct SeededCatalog: Sendable {
+    var orders: String
+    var customers: String
+    var cleaned: String
+    var revenue: String
+    var features: String
+    var trainingSet: String
+    var legacy: String
+    var before: Int
+
+    static func make(_ ui: UISession) async throws -> SeededCatalog {
+        let schema =
+            #"[{"name": "order_id", "type": "string", "nullable": false}, {"name": "amount", "type": "decimal"}]"#
+        let orders = try await ui.create(
+            #"{"namespace": "raw", "name": "orders", "location": "s3://raw/orders/", "format": "parquet", "#
+                + #""schema": \#(schema), "tags": ["pii", "sales"], "owner": "team-ingest"}"#)
+        let customers = try await ui.create(
+            #"{"namespace": "raw", "name": "customers", "location": "s3://raw/customers/", "format": "csv", "#
+                + #""schema": [{"name": "customer_id", "type": "string"}], "tags": ["pii"]}"#)
+        for id in [orders, customers] { _ = try await ui.post("/v1/datasets/\(id)/publish") }
+        let cleaned = try await ui.create(
+            #"{"namespace": "analytics", "name": "orders_cleaned", "location": "s3://analytics/orders_v1/", "#
+                + #""format": "delta", "schema": \#(schema), "parents": [{"dataset_id": "\#(orders)", "version": 1}, "#
+                + #"{"dataset_id": "\#(customers)", "version": 1}]}"#)
+        let legacy = try await ui.create(#"{"namespace": "raw", "name": "legacy_orders"}"#)
+        _ = try await ui.post("/v1/datasets/\(legacy)/retire", #"{"reason": "moved to raw/orders"}"#)
+        let before = try await ui.json("/v1/datasets/\(cleaned)/history")["events"] as? [[String: Any]]
+        let position = try #require(before?.last?["position"] as? Int)
+
+        let edit = await ui.http.send(
+            .PATCH, ui.baseURL + "/v1/datasets/\(cleaned)",
+            json: #"{"location": "s3://analytics/orders_v2/", "change_note": "moved"}"#)
+        guard edit.status == 200 else { throw BrowserError(message: "edit: \(edit.body)") }
+        _ = try await ui.post("/v1/datasets/\(cleaned)/publish")
+        let revenue = try await ui.create(
+            #"{"namespace": "analytics", "name": "daily_revenue", "parents": [{"dataset_id": "\#(cleaned)", "version": 2}]}"#
+        )
+        let features = try await ui.create(
+            #"{"namespace": "ml", "name": "churn_features", "location": "s3://ml/churn/", "format": "parquet", "#
+                + #""schema": [{"name": "customer_id", "type": "string"}], "parents": [{"dataset_id": "\#(cleaned)", "version": 2}]}"#
+        )
+        _ = try await ui.post("/v1/datasets/\(features)/publish")
+        let featuresEdit = await ui.http.send(
+            .PATCH, ui.baseURL + "/v1/datasets/\(features)", json: #"{"description": "one row per customer"}"#)
+        guard featuresEdit.status == 200 else { throw BrowserError(message: "edit: \(featuresEdit.body)") }
+        _ = try await ui.post(
+            "/v1/datasets/\(features)/versions/1/usages", #"{"consumer": "churn-training-run-42", "kind": "training"}"#)
+        let trainingSet = try await ui.create(
+            #"{"namespace": "ml", "name": "churn_training_set", "parents": [{"dataset_id": "\#(features)", "version": 1}]}"#
+        )
+        return SeededCatalog(
+            orders: orders, customers: customers, cleaned: cleaned, revenue: revenue, features: features,
+            trainingSet: trainingSet, legacy: legacy, before: position)
+    }
+}
+
+/// Runs `body` against a fresh cluster, server and browser, and removes them all afterwards.
+func withUI(_ body: @Sendable (UISession) async throws -> Void) async throws {
+    let cluster = try await PrivateCluster.start()
+    defer { cluster.remove() }
+    let server = try await ServerProcess.start(databaseURL: cluster.databaseURL, logFolder: cluster.folder)
+    defer { server.stop() }
+    try await withHTTPClient { http in
+        let browser = try await Browser.start(http: http, logFolder: cluster.folder)
+        do {
+            // Signed in as the server's admin, as if the token had been pasted; the first load's 401
+            // (signed out) is dropped from the console log the tests check.
+            try await browser.open(server.baseURL + "/")
+            try await browser.run("sessionStorage.setItem('strata.token', arguments[0]);", [ServerProcess.adminToken])
+            _ = try await browser.consoleErrors()
+            try await body(UISession(http: http, browser: browser, baseURL: server.baseURL))
+            await browser.close()
+        } catch {
+            await browser.close()
+            throw error
+        }
+    }
+}
