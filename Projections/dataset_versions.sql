@@ -5,13 +5,28 @@
 -- valid_from), which holds the whole snapshot and who drafted it when; keeping a rendered copy here
 -- doubled what a rebuild wrote. Its status changes (draft, then published, later superseded; or
 -- discarded), and follows from the dataset's published_version in dataset_states and from
--- version_publications. owner, description and tags are kept as columns for the dataset list's filters.
+-- version_publications. owner, description, tags and format are kept as columns for the dataset list's
+-- filters; with the schema's column names and the properties' keys they make the version's search vector,
+-- weighted by how telling a match is: a column name (A), a tag, the owner or the format (B), the
+-- description (C), a property key (D). The dataset's name is in dataset_identities' vector.
 CREATE TABLE dataset_versions (
-    dataset_id  uuid    NOT NULL,
-    version     integer NOT NULL,
-    valid_from  bigint  NOT NULL,
-    owner       text,
-    description text,
-    tags        text[]  NOT NULL,
+    dataset_id    uuid    NOT NULL,
+    version       integer NOT NULL,
+    valid_from    bigint  NOT NULL,
+    owner         text,
+    description   text,
+    tags          text[]  NOT NULL,
+    format        text,
+    column_names  text[]  NOT NULL,
+    property_keys text[]  NOT NULL,
+    search        tsvector GENERATED ALWAYS AS (
+        setweight(to_tsvector('simple', strata_words(column_names)), 'A')
+        || setweight(to_tsvector('simple', strata_words(tags) || ' ' || coalesce(owner, '') || ' '
+                                           || coalesce(format, '')), 'B')
+        || setweight(to_tsvector('simple', coalesce(description, '')), 'C')
+        || setweight(to_tsvector('simple', strata_words(property_keys)), 'D')
+    ) STORED,
     PRIMARY KEY (dataset_id, version)
 );
+
+CREATE INDEX dataset_versions_search ON dataset_versions USING gin (search);

@@ -16,7 +16,7 @@ struct AccessMatrixTests {
     /// The role each operation needs, as API.md gives it; nil for the ones open to all.
     static let contract: [String: Role?] = [
         "get /healthz": nil, "get /readyz": nil, "get /metrics": nil, "get /openapi.yaml": nil,
-        "get /openapi.json": nil, "get /": nil, "get /v1/me": .reader,
+        "get /openapi.json": nil, "get /": nil, "get /v1/me": .reader, "get /v1/search": .reader,
         "get /v1/datasets": .reader, "post /v1/datasets": .writer, "get /v1/datasets/{id}": .reader,
         "patch /v1/datasets/{id}": .writer, "get /v1/namespaces/{namespace}/datasets/{name}": .reader,
         "post /v1/datasets/{id}/publish": .writer, "post /v1/datasets/{id}/archive": .writer,

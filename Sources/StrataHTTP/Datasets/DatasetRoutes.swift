@@ -15,6 +15,7 @@ struct DatasetRoutes {
     func register(on router: Router<StrataRequestContext>) {
         router.post("/v1/datasets", use: create)
         router.get("/v1/datasets", use: list)
+        router.get("/v1/search", use: search)
         router.get("/v1/datasets/{id}", use: show)
         router.patch("/v1/datasets/{id}", use: edit)
         router.get("/v1/namespaces/{namespace}/datasets/{name}", use: showByName)
@@ -268,7 +269,7 @@ struct DatasetRoutes {
         ]
     }
 
-    private func parseStatuses(_ text: String) throws -> [DatasetStatus] {
+    func parseStatuses(_ text: String) throws -> [DatasetStatus] {
         if text == "all" { return DatasetStatus.allCases }
         var statuses: [DatasetStatus] = []
         for part in text.split(separator: ",") {
@@ -324,14 +325,23 @@ func jsonResponse(_ status: HTTPResponse.Status, body: String, headers: [HTTPFie
 /// The opaque `cursor` of a dataset list: the last id of the page, base64url-encoded.
 enum ListCursor {
     static func encode(_ id: UUID) -> String {
-        Data(id.lowercased.utf8).base64EncodedString()
+        encode(text: id.lowercased)
+    }
+
+    static func decode(_ cursor: String) -> UUID? {
+        decode(text: cursor).flatMap(UUID.init(uuidString:))
+    }
+
+    /// URL-safe base64 of `text`, without padding: a cursor says nothing a client should parse.
+    static func encode(text: String) -> String {
+        Data(text.utf8).base64EncodedString()
             .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
             .replacingOccurrences(of: "=", with: "")
     }
 
-    static func decode(_ cursor: String) -> UUID? {
+    static func decode(text cursor: String) -> String? {
         var text = cursor.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
         while text.count % 4 != 0 { text += "=" }
-        return Data(base64Encoded: text).flatMap { UUID(uuidString: String(decoding: $0, as: UTF8.self)) }
+        return Data(base64Encoded: text).map { String(decoding: $0, as: UTF8.self) }
     }
 }

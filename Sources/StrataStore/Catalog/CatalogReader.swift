@@ -105,7 +105,7 @@ public struct CatalogSnapshot: Sendable {
     /// The namespaces the reader may see: datasets elsewhere are not found, and left out of every list.
     public let scope: NamespaceScope
     /// The scope for a query's `namespace = ANY(...)`; NULL for every namespace.
-    private var visibleNamespaces: [String]? { scope.namespaces }
+    var visibleNamespaces: [String]? { scope.namespaces }
 
     /// Whether `id` is a dataset the reader may see (at any position: its namespace never changes).
     public func isVisible(_ id: UUID) async throws -> Bool {
@@ -388,7 +388,7 @@ public struct CatalogSnapshot: Sendable {
         LEFT JOIN events d ON d.global_position = v.valid_from
         """
 
-    private func datasetDocuments(_ rows: PostgresRowSequence) async throws -> [DatasetDocument] {
+    func datasetDocuments(_ rows: PostgresRowSequence) async throws -> [DatasetDocument] {
         var documents: [DatasetDocument] = []
         for try await row in rows {
             documents.append(try Self.datasetDocument(try row.decode(DocumentColumns.self)))

@@ -37,6 +37,10 @@ public enum DatasetProjector {
         public var owner: String?
         public var description: String?
         public var tags: [String]
+        public var format: String?
+        /// The schema's column names and the properties' keys, which search finds it by.
+        public var columnNames: [String]
+        public var propertyKeys: [String]
     }
 
     /// One edge of the lineage graph: `from` was read to make `to`.
@@ -120,7 +124,8 @@ public enum DatasetProjector {
                 .addVersion(
                     VersionRow(
                         datasetID: state.id, version: number, owner: fields.owner, description: fields.description,
-                        tags: fields.tags
+                        tags: fields.tags, format: fields.format?.rawValue, columnNames: fields.schema.map(\.name),
+                        propertyKeys: fields.properties.keys.sorted()
                     )
                 )
             )

@@ -236,6 +236,9 @@ struct ProjectionReplay<Rows: ProjectionRows>: Sendable {
                 line.text(row.owner)
                 line.text(row.description)
                 line.textArray(row.tags)
+                line.text(row.format)
+                line.textArray(row.columnNames)
+                line.textArray(row.propertyKeys)
             }
         case .addPublication(let id, let version):
             pending.line(.versionPublications) { line in

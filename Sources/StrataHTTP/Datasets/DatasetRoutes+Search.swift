@@ -1,0 +1,76 @@
+import Foundation
+import Hummingbird
+import StrataCore
+import StrataStore
+
+extension DatasetRoutes {
+    /// `GET /v1/search`: datasets ranked by how well they match `q`, with what matched and facet counts.
+    /// A page's cursor carries the position its first page was answered at, so every page of one search
+    /// ranks the same catalog.
+    @Sendable func search(_ request: Request, context: StrataRequestContext) async throws -> Response {
+        let query = request.uri.queryParameters
+        guard let text = query["q"].map(String.init), !text.trimmingCharacters(in: .whitespaces).isEmpty else {
+            throw invalidParameter("q", "is required: the words to look for")
+        }
+        guard text.count <= 1024 else { throw invalidParameter("q", "must be at most 1024 characters") }
+        var filter = CatalogSnapshot.SearchFilter(text: text)
+        filter.namespace = query["namespace"].map(String.init)
+        filter.tag = query["tag"].map(String.init)
+        filter.owner = query["owner"].map(String.init)
+        if let format = query["format"].map(String.init) {
+            guard DatasetFormat(rawValue: format) != nil else {
+                throw invalidParameter(
+                    "format", "must be one of \(DatasetFormat.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            filter.format = format
+        }
+        if let statuses = query["status"].map(String.init) { filter.statuses = try parseStatuses(statuses) }
+        if let limit = query["limit"].map(String.init) {
+            guard let value = Int(limit), (1...100).contains(value) else {
+                throw invalidParameter("limit", "must be an integer from 1 to 100")
+            }
+            filter.limit = value
+        }
+        var asOf = try StrataHTTP.asOf(request)
+        if let cursor = query["cursor"].map(String.init) {
+            guard let (position, offset) = SearchCursor.decode(cursor) else {
+                throw invalidParameter("cursor", "is not a cursor")
+            }
+            asOf = .position(position)
+            filter.offset = offset
+        }
+        let (page, position) = try await reader.read(asOf: asOf, scope: try context.caller().scope) { [filter] in
+            try await $0.search(filter)
+        }
+        var results: [JSONValue] = []
+        for hit in page.hits {
+            guard case .object(var dataset) = try JSONValue(parsing: hit.document) else { continue }
+            dataset["score"] = .number((hit.score * 10_000).rounded() / 10_000)
+            dataset["matched"] = .array(
+                hit.matched.map { .object(["field": .string($0.field), "text": .string($0.text)]) })
+            results.append(.object(dataset))
+        }
+        let facets = JSONValue.object(
+            page.facets.mapValues { counts in .object(counts.mapValues { .number(Double($0)) }) })
+        let next: JSONValue =
+            page.more ? .string(SearchCursor.encode(position: position, offset: filter.offset + filter.limit)) : .null
+        let body = JSONValue.object(["results": .array(results), "facets": facets, "next_cursor": next])
+        return jsonResponse(.ok, body: CanonicalJSON.string(body), position: position)
+    }
+}
+
+/// A search page's place: the position the search was answered at, and how many results came before.
+enum SearchCursor {
+    static func encode(position: Int64, offset: Int) -> String {
+        ListCursor.encode(text: "\(position).\(offset)")
+    }
+
+    static func decode(_ cursor: String) -> (Int64, Int)? {
+        guard let text = ListCursor.decode(text: cursor) else { return nil }
+        let parts = text.split(separator: ".")
+        guard parts.count == 2, let position = Int64(parts[0]), let offset = Int(parts[1]), position >= 0,
+            (0...100_000).contains(offset)
+        else { return nil }
+        return (position, offset)
+    }
+}

@@ -1,0 +1,165 @@
+import Foundation
+import PostgresNIO
+import StrataCore
+
+extension CatalogSnapshot {
+    /// What `GET /v1/search` asks: words, the list's filters, and a page of the ranking.
+    public struct SearchFilter: Sendable, Equatable {
+        public var text: String
+        public var namespace: String?
+        public var statuses: [DatasetStatus] = [.draft, .published]
+        public var tag: String?
+        public var owner: String?
+        public var format: String?
+        public var limit = 20
+        public var offset = 0
+
+        public init(text: String) { self.text = text }
+
+        /// The words searched for, lowercased: runs of letters and digits (`customer_id` is `customer`,
+        /// `id`), as PostgreSQL's parser splits the texts it indexes.
+        public var words: [String] {
+            text.lowercased().split(whereSeparator: { !$0.isLetter && !$0.isNumber }).map(String.init)
+        }
+    }
+
+    /// One dataset found, with its score and what it was found by.
+    public struct SearchHit: Sendable, Equatable {
+        public var document: String
+        public var score: Double
+        /// (field, text) pairs: `name`, `namespace`, `schema` (a column name), `tags`, `owner`, `format`,
+        /// `description`, `properties` (a key).
+        public var matched: [(field: String, text: String)]
+
+        public static func == (lhs: SearchHit, rhs: SearchHit) -> Bool {
+            lhs.document == rhs.document && lhs.score == rhs.score
+                && lhs.matched.map { "\($0.field)\u{0}\($0.text)" } == rhs.matched.map { "\($0.field)\u{0}\($0.text)" }
+        }
+    }
+
+    public struct SearchPage: Sendable {
+        public var hits: [SearchHit]
+        /// Counts over every match, not only this page: facet name → value → datasets.
+        public var facets: [String: [String: Int]]
+        public var more: Bool
+    }
+
+    /// Datasets whose current version (as of this snapshot) matches every word, as a prefix, in its name,
+    /// namespace, column names, tags, owner, format, description or property keys. Ranked: the dataset
+    /// named exactly so first, then those with a column named exactly so, then by how well the words
+    /// match (a column name weighs most, then a tag, the owner or the format, then the description, then
+    /// a property key), then by id.
+    public func search(_ filter: SearchFilter) async throws -> SearchPage {
+        let words = filter.words
+        guard !words.isEmpty else { return SearchPage(hits: [], facets: [:], more: false) }
+        // Only letters and digits reach to_tsquery, so the query text cannot be malformed.
+        let query = words.map { "\($0):*" }.joined(separator: " & ")
+        let exact = filter.text.trimmingCharacters(in: .whitespaces).lowercased()
+        let ranked = try await connection.query(
+            matching(
+                filter, query: query, exact: exact,
+                then: """
+                    SELECT dataset_id, (CASE WHEN exact_name THEN 2 ELSE 0 END + CASE WHEN exact_column THEN 1 ELSE 0 END
+                                        + rank)::float8 AS score,
+                           namespace, name, owner, tags, format, description, column_names, property_keys
+                    FROM matches ORDER BY score DESC, dataset_id
+                    LIMIT \(filter.limit + 1) OFFSET \(filter.offset)
+                    """), logger: logger)
+        var found: [(id: UUID, score: Double, matched: [(field: String, text: String)])] = []
+        for try await (id, score, namespace, name, owner, tags, format, description, columns, keys) in ranked.decode(
+            (UUID, Double, String, String, String?, [String]?, String?, String?, [String]?, [String]?).self)
+        {
+            var fields: [(String, [String])] = [("name", [name]), ("namespace", [namespace])]
+            fields += [("schema", columns ?? []), ("tags", tags ?? []), ("owner", owner.map { [$0] } ?? [])]
+            fields += [("format", format.map { [$0] } ?? []), ("description", description.map { [$0] } ?? [])]
+            fields.append(("properties", keys ?? []))
+            let matched = fields.flatMap { field, texts in
+                texts.filter { Self.matches($0, words) }.map { (field: field, text: Self.excerpt($0, words)) }
+            }
+            found.append((id, score, matched))
+        }
+        let more = found.count > filter.limit
+        let page = found.prefix(filter.limit)
+
+        let documents = try await datasetDocuments(
+            connection.query(
+                """
+                SELECT \(unescaped: Self.documentColumns) FROM dataset_states s \(unescaped: Self.documentJoins)
+                WHERE s.dataset_id = ANY(\(page.map(\.id)))
+                  AND CASE WHEN \(isHead) THEN s.valid_to IS NULL
+                      ELSE s.valid_from <= \(position) AND (s.valid_to IS NULL OR s.valid_to > \(position)) END
+                """,
+                logger: logger))
+        let byID = Dictionary(documents.map { ($0.id, $0.document) }, uniquingKeysWith: { first, _ in first })
+        let hits = page.compactMap { hit in
+            byID[hit.id].map { SearchHit(document: $0, score: hit.score, matched: hit.matched) }
+        }
+
+        var facets: [String: [String: Int]] = [:]
+        let counts = try await connection.query(
+            matching(
+                filter, query: query, exact: exact,
+                then: """
+                    SELECT 'namespace', namespace, count(*) FROM matches GROUP BY namespace
+                    UNION ALL SELECT 'status', status, count(*) FROM matches GROUP BY status
+                    UNION ALL SELECT 'format', format, count(*) FROM matches WHERE format IS NOT NULL GROUP BY format
+                    UNION ALL SELECT 'owner', owner, count(*) FROM matches WHERE owner IS NOT NULL GROUP BY owner
+                    UNION ALL SELECT 'tag', tag, count(*) FROM matches, unnest(tags) tag GROUP BY tag
+                    """), logger: logger)
+        for try await (facet, value, count) in counts.decode((String, String, Int).self) {
+            facets[facet, default: [:]][value] = count
+        }
+        for facet in ["namespace", "status", "tag", "format", "owner"] where facets[facet] == nil {
+            facets[facet] = [:]
+        }
+        return SearchPage(hits: hits, facets: facets, more: more)
+    }
+
+    /// The datasets matching `filter` as the common table `matches`, followed by `then` (constant SQL: the
+    /// values are bound), so the page and the facets count the same set.
+    private func matching(_ filter: SearchFilter, query: String, exact: String, then select: String) -> PostgresQuery {
+        let statuses = filter.statuses.map(\.rawValue)
+        return """
+            WITH matches AS (
+                SELECT s.dataset_id, s.status, i.namespace, i.name, v.owner, v.tags, v.format, v.description,
+                       v.column_names, v.property_keys,
+                       (lower(i.name) = \(exact) OR lower(i.namespace || '/' || i.name) = \(exact)) AS exact_name,
+                       EXISTS (SELECT 1 FROM unnest(v.column_names) c WHERE lower(c) = \(exact)) AS exact_column,
+                       ts_rank_cd(i.search || coalesce(v.search, ''::tsvector), q, 32) AS rank
+                FROM dataset_states s
+                JOIN dataset_identities i ON i.dataset_id = s.dataset_id
+                LEFT JOIN dataset_versions v
+                  ON v.dataset_id = s.dataset_id AND v.version = coalesce(s.published_version, nullif(s.latest_version, 0))
+                CROSS JOIN to_tsquery('simple', \(query)) q
+                WHERE CASE WHEN \(isHead) THEN s.valid_to IS NULL
+                      ELSE s.valid_from <= \(position) AND (s.valid_to IS NULL OR s.valid_to > \(position)) END
+                  AND s.status = ANY(\(statuses))
+                  AND (\(visibleNamespaces)::text[] IS NULL OR i.namespace = ANY(\(visibleNamespaces)))
+                  AND (\(filter.namespace)::text IS NULL OR i.namespace = \(filter.namespace))
+                  AND (\(filter.tag)::text IS NULL OR v.tags @> ARRAY[\(filter.tag)::text])
+                  AND (\(filter.owner)::text IS NULL OR v.owner = \(filter.owner))
+                  AND (\(filter.format)::text IS NULL OR v.format = \(filter.format))
+                  AND (i.search || coalesce(v.search, ''::tsvector)) @@ q
+            )
+            \(unescaped: select)
+            """
+    }
+
+    /// Whether some word of `text` starts with each of `words`… or with any: a field is reported when it
+    /// holds at least one of the words searched for.
+    static func matches(_ text: String, _ words: [String]) -> Bool {
+        let own = text.lowercased().split(whereSeparator: { !$0.isLetter && !$0.isNumber })
+        return words.contains { word in own.contains { $0.hasPrefix(word) } }
+    }
+
+    /// A long text cut to the neighbourhood of its first match.
+    static func excerpt(_ text: String, _ words: [String]) -> String {
+        guard text.count > 160 else { return text }
+        let lower = text.lowercased()
+        let first = words.compactMap { lower.range(of: $0)?.lowerBound }.min() ?? lower.startIndex
+        let offset = lower.distance(from: lower.startIndex, to: first)
+        let start = text.index(text.startIndex, offsetBy: max(0, offset - 60))
+        let end = text.index(start, offsetBy: min(160, text.distance(from: start, to: text.endIndex)))
+        return (start > text.startIndex ? "…" : "") + text[start..<end] + (end < text.endIndex ? "…" : "")
+    }
+}

@@ -1,0 +1,140 @@
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import StrataCore
+import StrataTestSupport
+import Testing
+
+/// `GET /v1/search` on a labelled catalog: a few hundred datasets whose names, columns, tags and
+/// descriptions share words on purpose, and a handful whose right answers are known.
+@Suite("Search")
+struct SearchTests {
+    static let nouns = ["orders", "customers", "payments", "sessions", "clicks", "invoices", "products", "refunds"]
+    static let suffixes = ["daily", "cleaned", "agg", "snapshot", "features", "sample", "history", "latest"]
+    static let namespaces = ["raw", "analytics", "ml", "finance", "marketing"]
+    static let columnPool = [
+        "id", "customer_id", "order_id", "amount", "currency", "created_at", "country", "session_id",
+    ]
+
+    /// The labelled catalog: 320 ordinary datasets, and the needles. Answers the needles' ids by label.
+    static func seed(_ client: TokenClient) async throws -> [String: String] {
+        var index = 0
+        for noun in nouns {
+            for suffix in suffixes {
+                for copy in 0..<5 {
+                    let namespace = namespaces[index % namespaces.count]
+                    let columns = (0..<3).map { columnPool[(index + $0 * 3) % columnPool.count] }
+                    let schema = Set(columns).sorted().map { #"{"name": "\#($0)", "type": "string"}"# }
+                    let tags = [noun, index % 3 == 0 ? "pii" : "internal"]
+                    _ = try await client.createDataset(
+                        namespace: namespace, name: "\(noun)_\(suffix)_\(copy)",
+                        fields:
+                            #""owner": "team-\#(index % 4)", "format": "parquet", "schema": [\#(schema.joined(separator: ", "))], "#
+                            + #""tags": ["\#(tags[0])", "\#(tags[1])"], "#
+                            + #""description": "\#(suffix) \#(noun) for customer churn and pii reporting, events by session""#
+                    )
+                    index += 1
+                }
+            }
+        }
+        var needles: [String: String] = [:]
+        needles["name"] = try await client.createDataset(
+            namespace: "ml", name: "customer_churn_scores",
+            fields: #""owner": "team-ml", "description": "churn probability per customer""#)
+        needles["column"] = try await client.createDataset(
+            namespace: "finance", name: "settlements",
+            fields: #""schema": [{"name": "iban_hash", "type": "string"}, {"name": "amount", "type": "decimal"}]"#)
+        needles["tag"] = try await client.createDataset(
+            namespace: "raw", name: "crm_contacts", fields: #""tags": ["pii-restricted"], "format": "csv""#)
+        needles["phrase"] = try await client.createDataset(
+            namespace: "analytics", name: "stream_compacted",
+            fields: #""description": "late-arriving events deduplicated by session and watermark""#)
+        needles["property"] = try await client.createDataset(
+            namespace: "ml", name: "split_train", fields: #""properties": {"split_seed": 42}"#)
+        return needles
+    }
+
+    static func ids(_ answer: [String: JSONValue]) -> [String] {
+        (answer["results"]?.arrayValue ?? []).compactMap { $0["id"]?.stringValue }
+    }
+
+    @Test func exactNamesAndColumnsComeFirstAndTagsAndPhrasesInTheTopThree() async throws {
+        try await withTestApp { client, _ in
+            let needles = try await Self.seed(client)
+            func search(_ query: String) async throws -> [String: JSONValue] {
+                let encoded = query.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed) ?? query
+                let response = try await client.send(.get, "/v1/search?q=\(encoded)")
+                #expect(response.status == .ok, "\(query): \(response.text)")
+                return try response.json()
+            }
+            #expect(Self.ids(try await search("customer_churn_scores")).first == needles["name"])
+            #expect(Self.ids(try await search("ml/customer_churn_scores")).first == needles["name"])
+            #expect(Self.ids(try await search("iban_hash")).first == needles["column"])
+            #expect(Self.ids(try await search("pii-restricted")).prefix(3).contains(needles["tag"]!))
+            #expect(Self.ids(try await search("late arriving events")).prefix(3).contains(needles["phrase"]!))
+            #expect(Self.ids(try await search("split_seed")).prefix(3).contains(needles["property"]!))
+
+            // What matched is said, field by field.
+            let column = try await search("iban_hash")
+            let matched = column["results"]?.arrayValue?.first?["matched"]?.arrayValue ?? []
+            #expect(
+                matched.contains { $0["field"]?.stringValue == "schema" && $0["text"]?.stringValue == "iban_hash" },
+                "\(matched)")
+            // A prefix finds the word; every word must match; nothing matches nothing.
+            #expect(Self.ids(try await search("settlem")) == [needles["column"]!])
+            #expect(Self.ids(try await search("settlements nonexistentword")).isEmpty)
+            #expect(Self.ids(try await search("---")).isEmpty)
+        }
+    }
+
+    @Test func facetsCountEveryMatchAndPagesNeitherRepeatNorSkip() async throws {
+        try await withTestApp { client, _ in
+            _ = try await Self.seed(client)
+            var seen: [String] = []
+            var cursor: String?
+            var facets: [String: JSONValue] = [:]
+            repeat {
+                let page = try await client.send(
+                    .get, "/v1/search?q=orders&limit=7" + (cursor.map { "&cursor=\($0)" } ?? "")
+                ).json()
+                if cursor == nil { facets = page["facets"]?.objectValue ?? [:] }
+                seen += Self.ids(page)
+                cursor = page["next_cursor"]?.stringValue
+                // A write between pages does not move the ranking: the cursor keeps its position.
+                _ = try await client.createDataset(namespace: "raw", name: "orders_late_\(seen.count)")
+            } while cursor != nil
+            #expect(seen.count == 40 && Set(seen).count == 40, "\(seen.count)")
+            let namespaces = facets["namespace"]?.objectValue ?? [:]
+            #expect(namespaces.values.compactMap(\.intValue).reduce(0, +) == 40)
+            #expect(facets["tag"]?["orders"]?.intValue == 40)
+            #expect(facets["format"]?["parquet"]?.intValue == 40)
+            #expect(facets["status"]?["draft"]?.intValue == 40)
+        }
+    }
+
+    @Test func searchRespectsAsOfScopesFiltersAndRefusesBadInput() async throws {
+        try await withTestApp { client, _ in
+            let id = try await client.createDataset(
+                namespace: "finance", name: "ledger", fields: #""description": "general ledger entries""#)
+            let before = try await client.send(.get, "/v1/search?q=ledger")
+            let position = before.headers[HTTPField.Name("Strata-Position")!] ?? ""
+            try await client.send(.patch, "/v1/datasets/\(id)", json: #"{"description": "journal of postings"}"#)
+            #expect(Self.ids(try await client.send(.get, "/v1/search?q=general").json()).isEmpty)
+            let then = try await client.send(.get, "/v1/search?q=general&as_of=\(position)")
+            #expect(Self.ids(try then.json()) == [id])
+
+            let analyst = try await client.granting("analyst", role: "reader", namespaces: ["analytics"])
+            _ = try await client.createDataset(namespace: "analytics", name: "ledger_summary")
+            let scoped = try await analyst.send(.get, "/v1/search?q=ledger").json()
+            #expect(Self.ids(scoped).count == 1)
+            #expect(scoped["facets"]?["namespace"]?.objectValue?.keys.sorted() == ["analytics"])
+
+            #expect(Self.ids(try await client.send(.get, "/v1/search?q=ledger&namespace=finance").json()) == [id])
+            for bad in ["", "?q=", "?q=x&limit=0", "?q=x&format=xlsx", "?q=x&cursor=nope", "?q=x&status=gone"] {
+                let answer = try await client.send(.get, "/v1/search\(bad)")
+                #expect(answer.status == .badRequest, "\(bad): \(answer.status)")
+                #expect(try answer.json()["code"]?.stringValue == "invalid_parameter", "\(bad)")
+            }
+        }
+    }
+}
