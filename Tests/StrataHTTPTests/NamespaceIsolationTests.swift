@@ -185,13 +185,18 @@ struct LiveFeedIsolationTests {
             let reader = try await admin.granting("beta-stream", role: "reader", namespaces: ["beta"])
             let port = try #require(admin.port)
             let token = try #require(reader.token)
-            let output = try await Task.detached {
-                try ProcessRunner.run([
-                    "/usr/bin/curl", "-s", "-N", "--max-time", "4", "-H", "Authorization: Bearer \(token)",
-                    "http://127.0.0.1:\(port)/v1/events/stream",
-                ]).output
-            }.value
-            let data = output.split(separator: "\n").filter { $0.hasPrefix("data: ") }
+            // A few seconds of the stream; on a machine busy with the rest of the suite, a few more.
+            var output = ""
+            var data: [Substring] = []
+            for seconds in [4, 10, 20] where data.isEmpty {
+                output = try await Task.detached {
+                    try ProcessRunner.run([
+                        "/usr/bin/curl", "-s", "-N", "--max-time", "\(seconds)", "-H", "Authorization: Bearer \(token)",
+                        "http://127.0.0.1:\(port)/v1/events/stream",
+                    ]).output
+                }.value
+                data = output.split(separator: "\n").filter { $0.hasPrefix("data: ") }
+            }
             #expect(!data.isEmpty, "the stream carried nothing: \(output)")
             #expect(!NamespaceIsolationTests.leaks(output), "the stream leaks: \(output)")
             for line in data {
