@@ -7,7 +7,8 @@ struct Strata: AsyncParsableCommand {
         abstract: "An event-sourced lineage and metadata catalog for datasets.",
         subcommands: [
             ServeCommand.self, MigrateCommand.self, ReplayCommand.self, VerifyCommand.self, ExportCommand.self,
-            ImportCommand.self, TokenCommand.self, BenchCommand.self,
+            ImportCommand.self, TokenCommand.self, BenchCommand.self, DatasetCommand.self, LineageCommand.self,
+            ImpactCommand.self, EventsCommand.self,
         ]
     )
 }

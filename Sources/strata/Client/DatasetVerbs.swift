@@ -1,0 +1,397 @@
+import ArgumentParser
+import Foundation
+import StrataCore
+
+/// `strata ds …`: the catalog from a terminal, over the HTTP API.
+struct DatasetCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ds", abstract: "Datasets over the HTTP API ($STRATA_URL, $STRATA_TOKEN).",
+        subcommands: [
+            ListDatasets.self, SearchDatasets.self, ShowDataset.self, CreateDataset.self, EditDataset.self,
+            LifecycleVerb.Publish.self, LifecycleVerb.Archive.self, LifecycleVerb.Restore.self, RetireDataset.self,
+            CloneDataset.self, DatasetVersions.self, DatasetHistory.self, DatasetUsages.self, UseDataset.self,
+        ])
+}
+
+/// The query string of `pairs` whose values are set, percent-encoded.
+func queryString(_ pairs: [(String, String?)]) -> String {
+    let set = pairs.compactMap { name, value in
+        value.map { "\(name)=\($0.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? $0)" }
+    }
+    return set.isEmpty ? "" : "?" + set.joined(separator: "&")
+}
+
+/// One line per dataset: name, status, latest version, owner, tags.
+func datasetRows(_ datasets: [JSONValue]) -> String {
+    TextTable.render(
+        ["ID", "NAMESPACE/NAME", "STATUS", "LATEST", "OWNER", "TAGS"],
+        datasets.map { dataset in
+            [
+                dataset["id"]?.stringValue ?? "",
+                dataset.qualifiedName,
+                dataset["status"]?.stringValue ?? "", "v\(dataset["latest_version"]?.intValue ?? 0)",
+                dataset["owner"]?.stringValue ?? "-",
+                (dataset["current"]?["tags"]?.arrayValue ?? []).compactMap(\.stringValue).joined(separator: ","),
+            ]
+        })
+}
+
+struct ListDatasets: ClientVerb {
+    static let configuration = CommandConfiguration(commandName: "ls", abstract: "List datasets.")
+    @OptionGroup var client: ClientOptions
+    @Option var namespace: String?
+    @Option(help: "Statuses, comma-separated, or all") var status: String?
+    @Option var tag: String?
+    @Option var owner: String?
+    @Option(help: "A substring of the name or description") var query: String?
+    @Option var limit: Int?
+    @Option var cursor: String?
+    @Option(name: .customLong("as-of")) var asOf: String?
+
+    func perform(_ api: StrataClient) async throws {
+        let path =
+            "/v1/datasets"
+            + queryString([
+                ("namespace", namespace), ("status", status), ("tag", tag), ("owner", owner), ("q", query),
+                ("limit", limit.map(String.init)), ("cursor", cursor), ("as_of", asOf),
+            ])
+        let answer = try await api.send(.GET, path)
+        show(answer) { json in
+            let next = json["next_cursor"]?.stringValue.map { "\n(more: --cursor \($0))" } ?? ""
+            return datasetRows(json["datasets"]?.arrayValue ?? []) + next
+        }
+    }
+}
+
+struct SearchDatasets: ClientVerb {
+    static let configuration = CommandConfiguration(commandName: "search", abstract: "Search datasets, ranked.")
+    @OptionGroup var client: ClientOptions
+    @Argument(help: "The words to look for") var text: String
+    @Option var namespace: String?
+    @Option var status: String?
+    @Option var tag: String?
+    @Option var format: String?
+    @Option var limit: Int?
+    @Option(name: .customLong("as-of")) var asOf: String?
+
+    func perform(_ api: StrataClient) async throws {
+        let path =
+            "/v1/search"
+            + queryString([
+                ("q", text), ("namespace", namespace), ("status", status), ("tag", tag), ("format", format),
+                ("limit", limit.map(String.init)), ("as_of", asOf),
+            ])
+        show(try await api.send(.GET, path)) { json in
+            TextTable.render(
+                ["SCORE", "NAMESPACE/NAME", "STATUS", "MATCHED"], (json["results"]?.arrayValue ?? []).map(Self.row))
+        }
+    }
+
+    static func row(_ result: JSONValue) -> [String] {
+        var score = 0.0
+        if case .number(let value) = result["score"] { score = value }
+        let matched: [String] = (result["matched"]?.arrayValue ?? []).map { $0.text("field") + ": " + $0.text("text") }
+        return [
+            String(format: "%.2f", score), result.qualifiedName, result.text("status"), matched.joined(separator: "; "),
+        ]
+    }
+}
+
+struct ShowDataset: ClientVerb {
+    static let configuration = CommandConfiguration(commandName: "show", abstract: "One dataset, by id or NS/NAME.")
+    @OptionGroup var client: ClientOptions
+    @Argument(help: "An id, or namespace/name") var dataset: String
+    @Option(name: .customLong("as-of")) var asOf: String?
+
+    func perform(_ api: StrataClient) async throws {
+        let id = try await api.datasetID(dataset)
+        show(try await api.send(.GET, "/v1/datasets/\(id)" + queryString([("as_of", asOf)]))) { json in
+            let current = json["current"] ?? .null
+            var lines = [
+                "\(json.qualifiedName)  (\(json["id"]?.stringValue ?? ""))",
+                "status      \(json["status"]?.stringValue ?? "")  latest v\(json["latest_version"]?.intValue ?? 0)"
+                    + (json["published_version"]?.intValue.map { "  published v\($0)" } ?? "  never published"),
+                "owner       \(current["owner"]?.stringValue ?? "-")",
+                "location    \(current["location"]?.stringValue ?? "-")",
+                "format      \(current["format"]?.stringValue ?? "-")",
+                "tags        \((current["tags"]?.arrayValue ?? []).compactMap(\.stringValue).joined(separator: ", "))",
+                "description \(current["description"]?.stringValue ?? "-")",
+                "updated     \(json["updated_at"]?.stringValue ?? "") by \(json["updated_by"]?.stringValue ?? "")",
+            ]
+            let columns = current["schema"]?.arrayValue ?? []
+            if !columns.isEmpty {
+                lines.append("schema")
+                lines.append(
+                    TextTable.render(
+                        ["  COLUMN", "TYPE"],
+                        columns.map { ["  " + ($0["name"]?.stringValue ?? ""), $0["type"]?.stringValue ?? ""] }))
+            }
+            return lines.joined(separator: "\n")
+        }
+    }
+}
+
+/// The descriptive fields a create or an edit may set, as flags or a JSON file.
+struct VersionFieldOptions: ParsableArguments {
+    @Option var owner: String?
+    @Option var description: String?
+    @Option var location: String?
+    @Option var format: String?
+    @Option(help: "A tag; repeat for several") var tag: [String] = []
+    @Option(name: .customLong("change-note")) var changeNote: String?
+    @Option(
+        help:
+            "A JSON file (or - for standard input) with any of the fields (schema, properties, parents…); flags override it"
+    )
+    var file: String?
+
+    func fields() throws -> [String: JSONValue] {
+        var fields: [String: JSONValue] = [:]
+        if let file {
+            // Read as a stream, so `-` (standard input) and a pipe such as <(…) serve as well as a file.
+            guard let handle = file == "-" ? FileHandle.standardInput : FileHandle(forReadingAtPath: file) else {
+                throw ValidationError("cannot read \(file)")
+            }
+            let text = String(decoding: handle.readDataToEndOfFile(), as: UTF8.self)
+            guard case .object(let object) = try JSONValue(parsing: text) else {
+                throw ValidationError("\(file) must hold a JSON object")
+            }
+            fields = object
+        }
+        for (name, value) in [
+            ("owner", owner), ("description", description), ("location", location), ("format", format),
+            ("change_note", changeNote),
+        ] {
+            if let value { fields[name] = .string(value) }
+        }
+        if !tag.isEmpty { fields["tags"] = .array(tag.map(JSONValue.string)) }
+        return fields
+    }
+}
+
+struct CreateDataset: ClientVerb {
+    static let configuration = CommandConfiguration(commandName: "create", abstract: "Create a dataset: NS/NAME.")
+    @OptionGroup var client: ClientOptions
+    @Argument(help: "namespace/name") var dataset: String
+    @OptionGroup var fields: VersionFieldOptions
+
+    func perform(_ api: StrataClient) async throws {
+        guard let slash = dataset.lastIndex(of: "/") else {
+            throw ValidationError("give the dataset as namespace/name")
+        }
+        var body = try fields.fields()
+        body["namespace"] = .string(String(dataset[..<slash]))
+        body["name"] = .string(String(dataset[dataset.index(after: slash)...]))
+        show(try await api.send(.POST, "/v1/datasets", json: CanonicalJSON.string(JSONValue.object(body)))) {
+            "created \($0.qualifiedName): \($0.text("id"))"
+        }
+    }
+}
+
+struct EditDataset: ClientVerb {
+    static let configuration = CommandConfiguration(
+        commandName: "edit", abstract: "Edit: a new draft version (sent with If-Match).")
+    @OptionGroup var client: ClientOptions
+    @Argument var dataset: String
+    @OptionGroup var fields: VersionFieldOptions
+
+    func perform(_ api: StrataClient) async throws {
+        let id = try await api.datasetID(dataset)
+        // If-Match with the version just read: a change made by someone else since is refused (exit 8).
+        let current = try await api.send(.GET, "/v1/datasets/\(id)")
+        var headers: [String: String] = [:]
+        if let etag = current.headers.first(name: "ETag") { headers["If-Match"] = etag }
+        let patch = CanonicalJSON.string(JSONValue.object(try fields.fields()))
+        show(try await api.send(.PATCH, "/v1/datasets/\(id)", json: patch, headers: headers)) {
+            "drafted v\($0["latest_version"]?.intValue ?? 0) of \($0.qualifiedName)"
+        }
+    }
+}
+
+/// publish, archive and restore: one POST on the dataset.
+enum LifecycleVerb {
+    static func post(
+        _ verb: some ClientVerb, _ api: StrataClient, dataset: String, action: String, body: [String: JSONValue]
+    ) async throws {
+        let id = try await api.datasetID(dataset)
+        let answer = try await api.send(
+            .POST, "/v1/datasets/\(id)/\(action)", json: CanonicalJSON.string(JSONValue.object(body)))
+        verb.show(answer) {
+            let published = $0["published_version"]?.intValue.map { ", published v\($0)" } ?? ""
+            return "\($0.qualifiedName): \($0.text("status"))" + published
+        }
+    }
+
+    struct Publish: ClientVerb {
+        static let configuration = CommandConfiguration(commandName: "publish", abstract: "Publish the latest draft.")
+        @OptionGroup var client: ClientOptions
+        @Argument var dataset: String
+        @Option(help: "The draft version to publish (default: the latest)") var version: Int?
+        @Option(name: .customLong("change-note")) var changeNote: String?
+
+        func perform(_ api: StrataClient) async throws {
+            var body: [String: JSONValue] = [:]
+            if let version { body["version"] = .number(Double(version)) }
+            if let changeNote { body["change_note"] = .string(changeNote) }
+            try await LifecycleVerb.post(self, api, dataset: dataset, action: "publish", body: body)
+        }
+    }
+
+    struct Archive: ClientVerb {
+        static let configuration = CommandConfiguration(commandName: "archive", abstract: "Archive a dataset.")
+        @OptionGroup var client: ClientOptions
+        @Argument var dataset: String
+        @Option var reason: String?
+
+        func perform(_ api: StrataClient) async throws {
+            try await LifecycleVerb.post(
+                self, api, dataset: dataset, action: "archive", body: reason.map { ["reason": .string($0)] } ?? [:])
+        }
+    }
+
+    struct Restore: ClientVerb {
+        static let configuration = CommandConfiguration(
+            commandName: "restore", abstract: "Restore an archived dataset.")
+        @OptionGroup var client: ClientOptions
+        @Argument var dataset: String
+
+        func perform(_ api: StrataClient) async throws {
+            try await LifecycleVerb.post(self, api, dataset: dataset, action: "restore", body: [:])
+        }
+    }
+}
+
+struct RetireDataset: ClientVerb {
+    static let configuration = CommandConfiguration(
+        commandName: "retire", abstract: "Retire a dataset; --dry-run shows what would break.")
+    @OptionGroup var client: ClientOptions
+    @Argument var dataset: String
+    @Option var reason: String
+    @Flag(name: .customLong("dry-run")) var dryRun = false
+
+    func perform(_ api: StrataClient) async throws {
+        let id = try await api.datasetID(dataset)
+        let body = CanonicalJSON.string(JSONValue.object(["reason": .string(reason), "dry_run": .bool(dryRun)]))
+        show(try await api.send(.POST, "/v1/datasets/\(id)/retire", json: body)) { json in
+            let impact = json["impact"]?.arrayValue ?? []
+            let head =
+                dryRun
+                ? "retiring it would affect \(impact.count) dataset(s)"
+                : "retired; \(impact.count) dataset(s) downstream"
+            return head + (impact.isEmpty ? "" : "\n" + impactRows(impact))
+        }
+    }
+}
+
+struct CloneDataset: ClientVerb {
+    static let configuration = CommandConfiguration(commandName: "clone", abstract: "Clone a dataset under a new name.")
+    @OptionGroup var client: ClientOptions
+    @Argument var dataset: String
+    @Option var name: String
+    @Option var namespace: String?
+
+    func perform(_ api: StrataClient) async throws {
+        let id = try await api.datasetID(dataset)
+        var body: [String: JSONValue] = ["name": .string(name)]
+        if let namespace { body["namespace"] = .string(namespace) }
+        show(try await api.send(.POST, "/v1/datasets/\(id)/clone", json: CanonicalJSON.string(JSONValue.object(body))))
+        {
+            "cloned into \($0.qualifiedName): \($0.text("id"))"
+        }
+    }
+}
+
+struct DatasetVersions: ClientVerb {
+    static let configuration = CommandConfiguration(commandName: "versions", abstract: "A dataset's versions.")
+    @OptionGroup var client: ClientOptions
+    @Argument var dataset: String
+    @Option(name: .customLong("as-of")) var asOf: String?
+
+    func perform(_ api: StrataClient) async throws {
+        let id = try await api.datasetID(dataset)
+        show(try await api.send(.GET, "/v1/datasets/\(id)/versions" + queryString([("as_of", asOf)]))) { json in
+            TextTable.render(
+                ["VERSION", "STATUS", "CREATED", "BY", "NOTE"],
+                (json["versions"]?.arrayValue ?? []).map {
+                    [
+                        "v\($0["version"]?.intValue ?? 0)", $0["status"]?.stringValue ?? "",
+                        $0["created_at"]?.stringValue ?? "", $0["created_by"]?.stringValue ?? "",
+                        $0["change_note"]?.stringValue ?? "",
+                    ]
+                })
+        }
+    }
+}
+
+struct DatasetHistory: ClientVerb {
+    static let configuration = CommandConfiguration(commandName: "history", abstract: "A dataset's audit trail.")
+    @OptionGroup var client: ClientOptions
+    @Argument var dataset: String
+
+    func perform(_ api: StrataClient) async throws {
+        let id = try await api.datasetID(dataset)
+        show(try await api.send(.GET, "/v1/datasets/\(id)/history")) { eventRows($0["events"]?.arrayValue ?? []) }
+    }
+}
+
+struct DatasetUsages: ClientVerb {
+    static let configuration = CommandConfiguration(commandName: "usages", abstract: "Who used which version.")
+    @OptionGroup var client: ClientOptions
+    @Argument var dataset: String
+
+    func perform(_ api: StrataClient) async throws {
+        let id = try await api.datasetID(dataset)
+        show(try await api.send(.GET, "/v1/datasets/\(id)/usages")) { json in
+            TextTable.render(
+                ["CONSUMER", "VERSION", "KIND", "WHEN", "BY"],
+                (json["usages"]?.arrayValue ?? []).map {
+                    [
+                        $0["consumer"]?.stringValue ?? "", "v\($0["version"]?.intValue ?? 0)",
+                        $0["kind"]?.stringValue ?? "", $0["recorded_at"]?.stringValue ?? "",
+                        $0["recorded_by"]?.stringValue ?? "",
+                    ]
+                })
+        }
+    }
+}
+
+struct UseDataset: ClientVerb {
+    static let configuration = CommandConfiguration(
+        commandName: "use", abstract: "Record that a consumer used a version: ID VERSION --consumer C.")
+    @OptionGroup var client: ClientOptions
+    @Argument var dataset: String
+    @Argument var version: Int
+    @Option var consumer: String
+    @Option var kind: String?
+
+    func perform(_ api: StrataClient) async throws {
+        let id = try await api.datasetID(dataset)
+        var body: [String: JSONValue] = ["consumer": .string(consumer)]
+        if let kind { body["kind"] = .string(kind) }
+        let answer = try await api.send(
+            .POST, "/v1/datasets/\(id)/versions/\(version)/usages", json: CanonicalJSON.string(JSONValue.object(body)))
+        show(answer) { "recorded: \($0["consumer"]?.stringValue ?? "") used v\($0["version"]?.intValue ?? 0)" }
+    }
+}
+
+func eventRows(_ events: [JSONValue]) -> String {
+    TextTable.render(
+        ["POSITION", "TYPE", "ACTOR", "RECORDED", "STREAM"],
+        events.map {
+            [
+                "\($0["position"]?.intValue ?? 0)", $0["type"]?.stringValue ?? "",
+                $0["metadata"]?["actor"]?.stringValue ?? "", $0["recorded_at"]?.stringValue ?? "",
+                $0["stream_id"]?.stringValue ?? "",
+            ]
+        })
+}
+
+func impactRows(_ impact: [JSONValue]) -> String {
+    TextTable.render(
+        ["DISTANCE", "NAMESPACE/NAME", "STATUS"],
+        impact.map {
+            [
+                "\($0["distance"]?.intValue ?? 0)", $0.qualifiedName, $0.text("status"),
+            ]
+        })
+}

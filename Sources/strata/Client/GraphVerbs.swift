@@ -1,0 +1,137 @@
+import ArgumentParser
+import Foundation
+import StrataCore
+
+/// `strata lineage ID`: what feeds a dataset and what it feeds, printed as trees.
+struct LineageCommand: ClientVerb {
+    static let configuration = CommandConfiguration(
+        commandName: "lineage", abstract: "A dataset's lineage as a tree (upstream, downstream, or both).")
+    @OptionGroup var client: ClientOptions
+    @Argument(help: "An id, or namespace/name") var dataset: String
+    @Flag(help: "Only what feeds it") var upstream = false
+    @Flag(help: "Only what it feeds") var downstream = false
+    @Option var depth: Int?
+    @Option(name: .customLong("as-of")) var asOf: String?
+
+    func perform(_ api: StrataClient) async throws {
+        let id = try await api.datasetID(dataset)
+        let direction = upstream == downstream ? "both" : upstream ? "upstream" : "downstream"
+        let path =
+            "/v1/datasets/\(id)/lineage"
+            + queryString([("direction", direction), ("depth", depth.map(String.init)), ("as_of", asOf)])
+        show(try await api.send(.GET, path)) { LineageTree(answer: $0).render(direction: direction) }
+    }
+}
+
+/// The lineage answer drawn as text: the root, then each side as an indented tree (a dataset reached
+/// again is shown once, then marked).
+struct LineageTree {
+    var labels: [String: String] = [:]
+    var inputs: [String: [(id: String, edge: String)]] = [:]
+    var outputs: [String: [(id: String, edge: String)]] = [:]
+    var root: String
+
+    init(answer: JSONValue) {
+        root = answer["root"]?["dataset_id"]?.stringValue ?? ""
+        for node in answer["nodes"]?.arrayValue ?? [] {
+            let id = node["dataset_id"]?.stringValue ?? ""
+            let name = node.qualifiedName
+            let version = node["version"]?.intValue.map { " v\($0)" } ?? ""
+            labels[id] = "\(name)\(version)" + (node["status"]?.stringValue.map { " (\($0))" } ?? "")
+        }
+        for edge in answer["edges"]?.arrayValue ?? [] {
+            let from = edge["from"]?["dataset_id"]?.stringValue ?? ""
+            let to = edge["to"]?["dataset_id"]?.stringValue ?? ""
+            let versions = "v\(edge["from"]?["version"]?.intValue ?? 0)→v\(edge["to"]?["version"]?.intValue ?? 0)"
+            let job = edge["job"]?["name"]?.stringValue.map { " by \($0)" } ?? ""
+            inputs[to, default: []].append((from, versions + job))
+            outputs[from, default: []].append((to, versions + job))
+        }
+    }
+
+    func render(direction: String) -> String {
+        var lines = [labels[root] ?? root]
+        if direction != "downstream" {
+            lines.append("upstream:")
+            var seen: Set<String> = [root]
+            walk(root, inputs, prefix: "  ", into: &lines, seen: &seen)
+        }
+        if direction != "upstream" {
+            lines.append("downstream:")
+            var seen: Set<String> = [root]
+            walk(root, outputs, prefix: "  ", into: &lines, seen: &seen)
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    private func walk(
+        _ id: String, _ next: [String: [(id: String, edge: String)]], prefix: String, into lines: inout [String],
+        seen: inout Set<String>
+    ) {
+        let children = (next[id] ?? []).sorted { (labels[$0.id] ?? $0.id) < (labels[$1.id] ?? $1.id) }
+        for (index, child) in children.enumerated() {
+            let last = index == children.count - 1
+            let again = seen.contains(child.id)
+            lines.append(
+                prefix + (last ? "└─ " : "├─ ") + (labels[child.id] ?? child.id) + "  [\(child.edge)]"
+                    + (again ? " (see above)" : ""))
+            if again { continue }
+            seen.insert(child.id)
+            walk(child.id, next, prefix: prefix + (last ? "   " : "│  "), into: &lines, seen: &seen)
+        }
+    }
+}
+
+/// `strata impact ID`: everything downstream, however far.
+struct ImpactCommand: ClientVerb {
+    static let configuration = CommandConfiguration(
+        commandName: "impact", abstract: "What would break if the dataset were retired.")
+    @OptionGroup var client: ClientOptions
+    @Argument var dataset: String
+    @Option(name: .customLong("as-of")) var asOf: String?
+
+    func perform(_ api: StrataClient) async throws {
+        let id = try await api.datasetID(dataset)
+        show(try await api.send(.GET, "/v1/datasets/\(id)/impact" + queryString([("as_of", asOf)]))) {
+            impactRows($0["impact"]?.arrayValue ?? [])
+        }
+    }
+}
+
+/// `strata events tail`: the log from a position on.
+struct EventsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "events", abstract: "The event log over the HTTP API.", subcommands: [TailEvents.self])
+}
+
+struct TailEvents: ClientVerb {
+    static let configuration = CommandConfiguration(
+        commandName: "tail", abstract: "Events after a position; --follow keeps waiting for new ones.")
+    @OptionGroup var client: ClientOptions
+    @Option(help: "Print events after this position (default: the last 20)") var after: Int?
+    @Option var limit = 100
+    @Flag(help: "Keep polling for new events") var follow = false
+
+    func perform(_ api: StrataClient) async throws {
+        var position: Int
+        if let after {
+            position = after
+        } else {
+            let head = try await api.send(.GET, "/v1/events?limit=1")
+            position = max(0, Int(head.headers.first(name: "Strata-Position") ?? "0").map { $0 - 20 } ?? 0)
+        }
+        repeat {
+            let answer = try await api.send(
+                .GET, "/v1/events" + queryString([("after", "\(position)"), ("limit", "\(limit)")]))
+            let events = answer.json["events"]?.arrayValue ?? []
+            if client.output == .json {
+                // One event per line, as the log exports it.
+                for event in events { print(CanonicalJSON.string(event)) }
+            } else if !events.isEmpty {
+                print(eventRows(events))
+            }
+            position = answer.json["next_after"]?.intValue ?? position
+            if follow && events.isEmpty { try await Task.sleep(for: .milliseconds(500)) }
+        } while follow
+    }
+}

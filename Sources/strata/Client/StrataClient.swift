@@ -1,0 +1,222 @@
+import ArgumentParser
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import StrataCore
+
+/// Where the client verbs send their requests, with which token, and how they print the answers.
+struct ClientOptions: ParsableArguments {
+    @Option(help: "The Strata server (default: $STRATA_URL, else http://127.0.0.1:8080)")
+    var url: String?
+    @Option(help: "The API token (default: $STRATA_TOKEN)")
+    var token: String?
+    @Option(name: [.short, .customLong("output")], help: "table (for people) or json (the API's bytes)")
+    var output: OutputFormat = .table
+
+    enum OutputFormat: String, ExpressibleByArgument {
+        case table, json
+    }
+
+    var baseURL: String {
+        let environment = ProcessInfo.processInfo.environment
+        let base = url ?? environment["STRATA_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? "http://127.0.0.1:8080"
+        return base.hasSuffix("/") ? String(base.dropLast()) : base
+    }
+
+    var bearer: String? {
+        token ?? ProcessInfo.processInfo.environment["STRATA_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
+    }
+}
+
+/// The API over HTTP, for the client verbs: every answer that is not a 2xx becomes a ``ClientFailure``
+/// carrying the problem document and the exit code of its class.
+struct StrataClient: Sendable {
+    let options: ClientOptions
+    let http: HTTPClient
+
+    struct Answer: Sendable {
+        var status: Int
+        var headers: HTTPHeaders
+        var body: String
+
+        var json: JSONValue { (try? JSONValue(parsing: body)) ?? .null }
+    }
+
+    /// Runs `body` with a client, shut down afterwards.
+    static func with<Result: Sendable>(
+        _ options: ClientOptions, _ body: @Sendable (StrataClient) async throws -> Result
+    ) async throws -> Result {
+        let http = HTTPClient(eventLoopGroupProvider: .singleton)
+        do {
+            let result = try await body(StrataClient(options: options, http: http))
+            try await http.shutdown()
+            return result
+        } catch {
+            try? await http.shutdown()
+            throw error
+        }
+    }
+
+    func send(_ method: HTTPMethod, _ path: String, json: String? = nil, headers: [String: String] = [:])
+        async throws -> Answer
+    {
+        var request = HTTPClientRequest(url: options.baseURL + path)
+        request.method = method
+        request.headers.add(name: "Accept", value: "application/json")
+        if let token = options.bearer { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        if let json {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(string: json))
+        }
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        let response: HTTPClientResponse
+        do {
+            response = try await http.execute(request, timeout: .seconds(60))
+        } catch {
+            throw ClientFailure(
+                exitCode: .unreachable, message: "cannot reach \(options.baseURL): \(error)", problem: nil)
+        }
+        let body = String(buffer: try await response.body.collect(upTo: 256 << 20))
+        let answer = Answer(status: Int(response.status.code), headers: response.headers, body: body)
+        guard (200..<300).contains(answer.status) else { throw ClientFailure(answer) }
+        return answer
+    }
+
+    /// A dataset's id from an id or `namespace/name` (the last `/` separates the name).
+    func datasetID(_ reference: String) async throws -> String {
+        if UUID(uuidString: reference) != nil { return reference.lowercased() }
+        guard let slash = reference.lastIndex(of: "/") else {
+            throw ClientFailure(
+                exitCode: .invalid, message: "'\(reference)' is neither a dataset id nor namespace/name", problem: nil)
+        }
+        let namespace = String(reference[..<slash]).addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
+        let name =
+            String(reference[reference.index(after: slash)...])
+            .addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
+        let answer = try await send(.GET, "/v1/namespaces/\(namespace)/datasets/\(name)")
+        guard let id = answer.json["id"]?.stringValue else {
+            throw ClientFailure(exitCode: .failed, message: "no id in the answer", problem: nil)
+        }
+        return id
+    }
+}
+
+/// A refusal or failure, as the client reports it: a message for people, the problem document, and
+/// the exit code of its class (the README lists them).
+struct ClientFailure: Error, CustomStringConvertible {
+    enum ExitCode: Int32 {
+        case failed = 1
+        case unreachable = 3
+        case unauthorized = 4
+        case forbidden = 5
+        case notFound = 6
+        case conflict = 7
+        case versionConflict = 8
+        case invalid = 9
+        case unavailable = 10
+    }
+
+    var exitCode: ExitCode
+    var message: String
+    var problem: String?
+
+    var description: String { message }
+
+    init(exitCode: ExitCode, message: String, problem: String?) {
+        self.exitCode = exitCode
+        self.message = message
+        self.problem = problem
+    }
+
+    init(_ answer: StrataClient.Answer) {
+        let problem = answer.json
+        let code = problem["code"]?.stringValue
+        switch answer.status {
+        case 401: exitCode = .unauthorized
+        case 403: exitCode = .forbidden
+        case 404: exitCode = .notFound
+        case 409: exitCode = .conflict
+        case 412: exitCode = .versionConflict
+        case 400, 413, 415, 422: exitCode = .invalid
+        case 503: exitCode = .unavailable
+        default: exitCode = .failed
+        }
+        var lines = [
+            "\(problem["title"]?.stringValue ?? "HTTP \(answer.status)")"
+                + (code.map { " (\($0))" } ?? "") + ": " + (problem["detail"]?.stringValue ?? answer.body)
+        ]
+        for item in problem["errors"]?.arrayValue ?? [] {
+            lines.append("  \(item["path"]?.stringValue ?? "/"): \(item["message"]?.stringValue ?? "")")
+        }
+        message = lines.joined(separator: "\n")
+        self.problem = answer.body
+    }
+}
+
+/// A client verb's body: its answer printed, a failure reported on standard error with its exit code.
+protocol ClientVerb: AsyncParsableCommand, Sendable {
+    var client: ClientOptions { get }
+    func perform(_ api: StrataClient) async throws
+}
+
+extension ClientVerb {
+    func run() async throws {
+        do {
+            try await StrataClient.with(client) { api in try await perform(api) }
+        } catch let failure as ClientFailure {
+            FileHandle.standardError.write(Data("strata: \(failure.message)\n".utf8))
+            if client.output == .json, let problem = failure.problem {
+                print(problem)
+            }
+            throw ExitCode(failure.exitCode.rawValue)
+        }
+    }
+
+    /// Prints the API's bytes for `-o json`, else `table(answer)`.
+    func show(_ answer: StrataClient.Answer, _ table: (JSONValue) -> String) {
+        print(client.output == .json ? answer.body : table(answer.json))
+    }
+}
+
+extension JSONValue {
+    /// A member's text, or "" when it is missing or not a string: for printing.
+    func text(_ key: String) -> String { self[key]?.stringValue ?? "" }
+
+    /// `namespace/name` of a dataset, or its bare id when the token may not see its name.
+    var qualifiedName: String {
+        guard let name = self["name"]?.stringValue else { return text("dataset_id") }
+        return "\(text("namespace"))/\(name)"
+    }
+}
+
+/// Rows as aligned columns, clipped to the terminal's width when standard output is one.
+enum TextTable {
+    static func render(_ header: [String], _ rows: [[String]]) -> String {
+        let all = [header] + rows
+        var widths = header.indices.map { column in all.map { $0[column].count }.max() ?? 0 }
+        let limit = terminalWidth
+        if let limit, widths.reduce(0, +) + 2 * (widths.count - 1) > limit,
+            let widest = widths.indices.max(by: {
+                widths[$0] < widths[$1]
+            })
+        {
+            let others = widths.enumerated().filter { $0.offset != widest }.map(\.element).reduce(0, +)
+            widths[widest] = max(8, limit - others - 2 * (widths.count - 1))
+        }
+        return all.map { row in
+            row.enumerated().map { column, text in
+                let clipped = text.count > widths[column] ? String(text.prefix(widths[column] - 1)) + "…" : text
+                return column == row.count - 1
+                    ? clipped : clipped.padding(toLength: widths[column], withPad: " ", startingAt: 0)
+            }.joined(separator: "  ")
+        }.joined(separator: "\n")
+    }
+
+    private static var terminalWidth: Int? {
+        guard isatty(STDOUT_FILENO) != 0 else { return nil }
+        var size = winsize()
+        guard ioctl(STDOUT_FILENO, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0 else { return nil }
+        return Int(size.ws_col)
+    }
+}

@@ -1,0 +1,106 @@
+import AsyncHTTPClient
+import EmbeddedPostgres
+import Foundation
+import StrataTestSupport
+import Testing
+
+/// The client verbs of the built `strata` binary, run as a user would against a real `strata serve`:
+/// the walk-through's steps, `-o json` byte for byte the API's answer, and an exit code per problem class.
+@Suite("strata ds, lineage, impact, events", .timeLimit(.minutes(3)))
+struct ClientTests {
+    /// Runs `strata <arguments>` against `server`; answers its exit status, its standard output, and
+    /// everything it printed (standard error included).
+    static func strata(
+        _ arguments: [String], on server: ServerProcess, token: String? = ServerProcess.adminToken
+    ) throws -> (status: Int32, stdout: String, all: String) {
+        let settings = ["STRATA_URL=\(server.baseURL)", "STRATA_TOKEN=\(token ?? "")", "NO_COLOR=1"]
+        let quiet = try ProcessRunner.run(
+            ["/usr/bin/env"] + settings + ["/bin/sh", "-c", #"exec "$0" "$@" 2>/dev/null"#, StrataBinary.path]
+                + arguments)
+        let loud = try ProcessRunner.run(["/usr/bin/env"] + settings + [StrataBinary.path] + arguments)
+        return (quiet.status, quiet.output, loud.output)
+    }
+
+    @Test func theWalkThroughFromTheTerminalWithAnExitCodePerProblemClass() async throws {
+        let cluster = try await PrivateCluster.start()
+        defer { cluster.remove() }
+        let server = try await ServerProcess.start(databaseURL: cluster.databaseURL, logFolder: cluster.folder)
+        defer { server.stop() }
+        let schema = cluster.folder + "/schema.json"
+        try #"{"schema": [{"name": "order_id", "type": "string"}], "properties": {"source": "kafka"}}"#
+            .write(toFile: schema, atomically: true, encoding: .utf8)
+
+        let created = try Self.strata(
+            [
+                "ds", "create", "raw/orders", "--owner", "team-ingest", "--location", "s3://raw/orders/", "--tag",
+                "pii",
+                "--file", schema,
+            ], on: server)
+        #expect(created.status == 0, "\(created.all)")
+        #expect(created.stdout.hasPrefix("created raw/orders: "))
+        let id = String(created.stdout.split(separator: " ").last ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+
+        // Refusals: each class its own exit code, and the problem's words on standard error.
+        let unpublishable = try Self.strata(["ds", "create", "analytics/draft_only"], on: server)
+        #expect(unpublishable.status == 0)
+        let refused = try Self.strata(["ds", "publish", "analytics/draft_only"], on: server)
+        #expect(refused.status == 9 && refused.all.contains("publish_check_failed"), "\(refused.all)")
+        #expect(refused.all.contains("/location") && refused.all.contains("/schema"))
+        #expect(try Self.strata(["ds", "publish", "raw/orders"], on: server).status == 0)
+        let again = try Self.strata(["ds", "publish", "raw/orders"], on: server)
+        #expect(again.status == 7 && again.all.contains("invalid_transition"), "\(again.all)")
+        #expect(try Self.strata(["ds", "show", "raw/nothing"], on: server).status == 6)
+        #expect(try Self.strata(["ds", "ls"], on: server, token: nil).status == 4)
+        #expect(try Self.strata(["ds", "ls"], on: server, token: "strata_not-a-real-token-000000000").status == 4)
+        #expect(try Self.strata(["ds", "create", "raw/bad", "--format", "xlsx"], on: server).status == 9)
+        let unreachable = try ProcessRunner.run(
+            ["/usr/bin/env", "STRATA_URL=http://127.0.0.1:1", StrataBinary.path, "ds", "ls"])
+        #expect(unreachable.status == 3, "\(unreachable.output)")
+
+        // -o json is the API's own bytes.
+        try await withHTTPClient { http in
+            for (arguments, path) in [
+                (["ds", "show", "raw/orders", "-o", "json"], "/v1/datasets/\(id)"),
+                (["ds", "ls", "-o", "json"], "/v1/datasets"),
+                (["ds", "search", "orders", "-o", "json"], "/v1/search?q=orders"),
+                (["ds", "versions", id, "-o", "json"], "/v1/datasets/\(id)/versions"),
+                (["impact", id, "-o", "json"], "/v1/datasets/\(id)/impact"),
+            ] {
+                let printed = try Self.strata(arguments, on: server)
+                let api = await http.send(.GET, server.baseURL + path)
+                #expect(printed.status == 0)
+                #expect(printed.stdout == api.body + "\n", "\(arguments)")
+            }
+        }
+
+        // Lineage as a tree, a usage, the audit trail and the log, for people.
+        let cleaned = try Self.strata(
+            ["ds", "create", "analytics/orders_clean", "--file", "-"], on: server)
+        #expect(cleaned.status != 0, "no JSON on standard input is refused")
+        let parents = cluster.folder + "/parents.json"
+        try #"{"parents": [{"dataset_id": "\#(id)", "version": 1}]}"#.write(
+            toFile: parents, atomically: true, encoding: .utf8)
+        #expect(try Self.strata(["ds", "create", "analytics/orders_clean", "--file", parents], on: server).status == 0)
+        let tree = try Self.strata(["lineage", "raw/orders"], on: server)
+        #expect(tree.stdout.contains("raw/orders v1 (published)") && tree.stdout.contains("└─ analytics/orders_clean"))
+        let use = try Self.strata(["ds", "use", "raw/orders", "1", "--consumer", "training-run-42"], on: server)
+        #expect(use.status == 0 && use.stdout.contains("training-run-42 used v1"), "\(use.all)")
+        let history = try Self.strata(["ds", "history", "raw/orders"], on: server)
+        #expect(history.stdout.contains("DatasetPublished") && history.stdout.contains("DatasetVersionUsed"))
+        let listing = try Self.strata(["ds", "ls"], on: server)
+        #expect(listing.stdout.contains("raw/orders") && listing.stdout.contains("analytics/orders_clean"))
+        let retire = try Self.strata(["ds", "retire", "raw/orders", "--reason", "replaced", "--dry-run"], on: server)
+        #expect(retire.stdout.contains("affect 1 dataset(s)") && retire.stdout.contains("analytics/orders_clean"))
+        let tail = try Self.strata(["events", "tail", "--after", "0", "-o", "json"], on: server)
+        #expect(tail.stdout.split(separator: "\n").count >= 8, "\(tail.stdout)")
+
+        // A reader may look but not change.
+        try await withHTTPClient { http in
+            let granted = await http.send(
+                .POST, server.baseURL + "/v1/admin/tokens", json: #"{"name": "analyst", "role": "reader"}"#)
+            let reader = try #require(granted.json["token"] as? String)
+            #expect(try Self.strata(["ds", "show", "raw/orders"], on: server, token: reader).status == 0)
+            #expect(try Self.strata(["ds", "archive", "raw/orders"], on: server, token: reader).status == 5)
+        }
+    }
+}
