@@ -77,4 +77,66 @@ struct DatasetListingTests {
             #expect(existing.isSubset(of: Set(seen)), "an item was lost")
         }
     }
+
+    @Test func sortsByNameTimeAndUseAndFiltersByUseFormatAndProducer() async throws {
+        try await withTestApp { client, _ in
+            let zeta = try await client.createDataset(namespace: "sorting", name: "zeta", fields: #""format": "csv""#)
+            let alpha = try await client.createDataset(namespace: "sorting", name: "alpha")
+            let mid = try await client.createDataset(namespace: "sorting", name: "mid")
+            for consumer in ["run-1", "run-2"] {
+                try await client.send(
+                    .post, "/v1/datasets/\(alpha)/versions/1/usages", json: #"{"consumer": "\#(consumer)"}"#)
+            }
+            let between = try await client.send(.get, "/v1/datasets?namespace=sorting")
+            try await Task.sleep(for: .milliseconds(20))
+            let cutoff = Timestamp.string(from: Date())
+            try await client.send(.post, "/v1/datasets/\(mid)/versions/1/usages", json: #"{"consumer": "run-3"}"#)
+            try await client.send(
+                .post, "/v1/lineage",
+                json: #"{"job": {"namespace": "spark", "name": "clean"}, "inputs": [{"dataset_id": "\#(alpha)"}], "#
+                    + #""outputs": [{"dataset_id": "\#(mid)"}]}"#)
+
+            func ids(_ query: String) async throws -> [String] {
+                let response = try await client.send(.get, "/v1/datasets?namespace=sorting&\(query)")
+                #expect(response.status == .ok, "\(query): \(response.text)")
+                return (try response.json()["datasets"]?.arrayValue ?? []).compactMap { $0["id"]?.stringValue }
+            }
+            #expect(try await ids("sort=name") == [alpha, mid, zeta])
+            #expect(try await ids("sort=-name") == [zeta, mid, alpha])
+            #expect(try await ids("sort=created_at") == [zeta, alpha, mid])
+            #expect(try await ids("sort=-last_used_at") == [mid, alpha, zeta], "latest use first, never used last")
+            #expect(Set(try await ids("in_use=true")) == [alpha, mid])
+            #expect(try await ids("used_since=\(cutoff)") == [mid])
+            #expect(try await ids("format=csv") == [zeta])
+            #expect(try await ids("produced_by=spark/clean") == [mid])
+            #expect(try await ids("produced_by=spark/other").isEmpty)
+
+            // Each listed dataset says how much and how lately it was used, as of the answer's position.
+            let listed = try await client.send(.get, "/v1/datasets?namespace=sorting&sort=name").json()
+            let rows = listed["datasets"]?.arrayValue ?? []
+            #expect(rows.map { $0["usage_count"]?.intValue } == [2, 1, 0])
+            #expect(rows[2]["last_used_at"] == .null && rows[0]["last_used_at"]?.stringValue != nil)
+            let position = between.headers[HTTPField.Name("Strata-Position")!] ?? ""
+            let then = try await client.send(.get, "/v1/datasets?namespace=sorting&sort=name&as_of=\(position)").json()
+            #expect(then["datasets"]?.arrayValue?.map { $0["usage_count"]?.intValue } == [2, 0, 0])
+
+            // A sorted list pages at the position of its first page, whatever is written meanwhile.
+            var seen: [String] = []
+            var cursor: String?
+            repeat {
+                let page = try await client.send(
+                    .get, "/v1/datasets?namespace=sorting&sort=-name&limit=1" + (cursor.map { "&cursor=\($0)" } ?? "")
+                ).json()
+                seen += (page["datasets"]?.arrayValue ?? []).compactMap { $0["id"]?.stringValue }
+                cursor = page["next_cursor"]?.stringValue
+                _ = try await client.createDataset(namespace: "sorting", name: "aaa-\(seen.count)")
+            } while cursor != nil
+            #expect(seen == [zeta, mid, alpha])
+
+            for bad in ["sort=size", "in_use=maybe", "used_since=yesterday", "produced_by=nojob", "format=xlsx"] {
+                let answer = try await client.send(.get, "/v1/datasets?\(bad)")
+                #expect(answer.status == .badRequest, "\(bad)")
+            }
+        }
+    }
 }

@@ -17,13 +17,7 @@ extension DatasetRoutes {
         filter.namespace = query["namespace"].map(String.init)
         filter.tag = query["tag"].map(String.init)
         filter.owner = query["owner"].map(String.init)
-        if let format = query["format"].map(String.init) {
-            guard DatasetFormat(rawValue: format) != nil else {
-                throw invalidParameter(
-                    "format", "must be one of \(DatasetFormat.allCases.map(\.rawValue).joined(separator: ", "))")
-            }
-            filter.format = format
-        }
+        filter.format = try formatParameter(query["format"].map(String.init))
         if let statuses = query["status"].map(String.init) { filter.statuses = try parseStatuses(statuses) }
         if let limit = query["limit"].map(String.init) {
             guard let value = Int(limit), (1...100).contains(value) else {
@@ -59,7 +53,17 @@ extension DatasetRoutes {
     }
 }
 
-/// A search page's place: the position the search was answered at, and how many results came before.
+/// `format=`: one of the formats a version may declare.
+func formatParameter(_ text: String?) throws -> String? {
+    guard let text else { return nil }
+    guard DatasetFormat(rawValue: text) != nil else {
+        throw invalidParameter(
+            "format", "must be one of \(DatasetFormat.allCases.map(\.rawValue).joined(separator: ", "))")
+    }
+    return text
+}
+
+/// A search page's (or a sorted list page's) place: the position the search was answered at, and how many results came before.
 enum SearchCursor {
     static func encode(position: Int64, offset: Int) -> String {
         ListCursor.encode(text: "\(position).\(offset)")

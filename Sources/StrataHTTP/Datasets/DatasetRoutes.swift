@@ -164,6 +164,7 @@ struct DatasetRoutes {
         filter.owner = query["owner"].map(String.init)
         filter.createdBy = query["created_by"].map(String.init)
         filter.query = query["q"].map(String.init)
+        filter.format = try formatParameter(query["format"].map(String.init))
         if let statuses = query["status"].map(String.init) {
             filter.statuses = try parseStatuses(statuses)
         }
@@ -173,16 +174,63 @@ struct DatasetRoutes {
             }
             filter.limit = value
         }
-        if let cursor = query["cursor"].map(String.init) {
-            guard let after = ListCursor.decode(cursor) else { throw invalidParameter("cursor", "is not a cursor") }
-            filter.after = after
+        if let sort = query["sort"].map(String.init) {
+            let descending = sort.hasPrefix("-")
+            guard let key = CatalogSnapshot.ListFilter.SortKey(rawValue: String(sort.dropFirst(descending ? 1 : 0)))
+            else {
+                let keys = CatalogSnapshot.ListFilter.SortKey.allCases.map(\.rawValue).joined(separator: ", ")
+                throw invalidParameter("sort", "must be one of \(keys), each with - in front for descending")
+            }
+            filter.sort = .init(key: key, descending: descending)
         }
-        let (page, position) = try await reader.read(asOf: try asOf(request), scope: try context.caller().scope) {
-            [filter] in
+        if let inUse = query["in_use"].map(String.init) {
+            guard let value = Bool(inUse) else { throw invalidParameter("in_use", "must be true or false") }
+            filter.inUse = value
+        }
+        if let since = query["used_since"].map(String.init) {
+            guard let date = RFC3339.date(from: since) else {
+                throw invalidParameter("used_since", "must be an RFC 3339 time, such as 2026-11-01T00:00:00Z")
+            }
+            filter.usedSince = date
+            filter.inUse = true
+        }
+        if let job = query["produced_by"].map(String.init) {
+            guard let slash = job.lastIndex(of: "/"), slash != job.startIndex, job.index(after: slash) != job.endIndex
+            else { throw invalidParameter("produced_by", "must be a job as namespace/name") }
+            filter.producedBy = (String(job[..<slash]), String(job[job.index(after: slash)...]))
+        }
+        var snapshot = try asOf(request)
+        if let cursor = query["cursor"].map(String.init) {
+            // A sorted list pages by offset at the position of its first page; id order pages by id.
+            if filter.sort != nil {
+                guard let (position, offset) = SearchCursor.decode(cursor) else {
+                    throw invalidParameter("cursor", "is not a cursor of this order")
+                }
+                snapshot = .position(position)
+                filter.offset = offset
+            } else {
+                guard let after = ListCursor.decode(cursor) else { throw invalidParameter("cursor", "is not a cursor") }
+                filter.after = after
+            }
+        }
+        let (page, position) = try await reader.read(asOf: snapshot, scope: try context.caller().scope) { [filter] in
             try await $0.datasets(filter)
         }
-        let next = page.continueAfter.map { "\"\(ListCursor.encode($0))\"" } ?? "null"
-        let body = "{\"datasets\":[\(page.documents.joined(separator: ","))],\"next_cursor\":\(next)}"
+        var next = "null"
+        if page.more {
+            next =
+                filter.sort == nil
+                ? "\"\(ListCursor.encode(page.datasets.last!.id))\""
+                : "\"\(SearchCursor.encode(position: position, offset: filter.offset + filter.limit))\""
+        }
+        var documents: [String] = []
+        for listed in page.datasets {
+            guard case .object(var dataset) = try JSONValue(parsing: listed.document) else { continue }
+            dataset["usage_count"] = .number(Double(listed.usageCount))
+            dataset["last_used_at"] = listed.lastUsedAt.map { .string(Timestamp.string(from: $0)) } ?? .null
+            documents.append(CanonicalJSON.string(JSONValue.object(dataset)))
+        }
+        let body = "{\"datasets\":[\(documents.joined(separator: ","))],\"next_cursor\":\(next)}"
         return jsonResponse(.ok, body: body, position: position)
     }
 

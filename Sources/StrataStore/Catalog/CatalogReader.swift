@@ -159,7 +159,7 @@ public struct CatalogSnapshot: Sendable {
         ).first
     }
 
-    /// What `GET /v1/datasets` may filter on.
+    /// What `GET /v1/datasets` may filter on, and its order.
     public struct ListFilter: Sendable, Equatable {
         public var namespace: String?
         public var statuses: [DatasetStatus]
@@ -167,9 +167,36 @@ public struct CatalogSnapshot: Sendable {
         public var owner: String?
         public var createdBy: String?
         public var query: String?
+        public var format: String?
+        /// Only datasets with a usage recorded (at or after `usedSince`, if set).
+        public var inUse = false
+        public var usedSince: Date?
+        /// Only datasets into which this job recorded lineage.
+        public var producedBy: (namespace: String, name: String)?
         public var limit: Int
-        /// Only datasets whose id sorts after this one: the cursor.
+        /// Only datasets whose id sorts after this one: the cursor in id order.
         public var after: UUID?
+        /// The order; nil for id order (creation order).
+        public var sort: Sort?
+        /// How many to skip in `sort` order: the cursor of a sorted list, whose position is pinned.
+        public var offset = 0
+
+        public enum SortKey: String, Sendable, CaseIterable {
+            case name
+            case createdAt = "created_at"
+            case updatedAt = "updated_at"
+            case lastUsedAt = "last_used_at"
+        }
+
+        public struct Sort: Sendable, Equatable {
+            public var key: SortKey
+            public var descending: Bool
+
+            public init(key: SortKey, descending: Bool) {
+                self.key = key
+                self.descending = descending
+            }
+        }
 
         public init(
             namespace: String? = nil, statuses: [DatasetStatus] = [.draft, .published], tag: String? = nil,
@@ -184,38 +211,100 @@ public struct CatalogSnapshot: Sendable {
             self.limit = limit
             self.after = after
         }
+
+        public static func == (lhs: ListFilter, rhs: ListFilter) -> Bool {
+            lhs.namespace == rhs.namespace && lhs.statuses == rhs.statuses && lhs.tag == rhs.tag
+                && lhs.owner == rhs.owner && lhs.createdBy == rhs.createdBy && lhs.query == rhs.query
+                && lhs.format == rhs.format && lhs.inUse == rhs.inUse && lhs.usedSince == rhs.usedSince
+                && lhs.producedBy?.namespace == rhs.producedBy?.namespace
+                && lhs.producedBy?.name == rhs.producedBy?.name
+                && lhs.limit == rhs.limit && lhs.after == rhs.after && lhs.sort == rhs.sort && lhs.offset == rhs.offset
+        }
     }
 
-    /// One page of datasets in id order (ids are time-ordered, so creation order), and the id to continue
-    /// after if there may be more. Paging by id never repeats or skips a dataset that stays in the filter.
-    /// Owner, tags and description are the current version's.
-    public func datasets(_ filter: ListFilter) async throws -> (documents: [String], continueAfter: UUID?) {
+    /// A listed dataset: its document, and how it has been used as of the snapshot.
+    public struct ListedDataset: Sendable, Equatable {
+        public var id: UUID
+        public var document: String
+        public var usageCount: Int
+        public var lastUsedAt: Date?
+    }
+
+    /// One page of datasets, and whether there may be more. In id order (ids are time-ordered, so
+    /// creation order) paging continues after the last id and never repeats or skips a dataset that stays
+    /// in the filter; in another order the caller pins the position and pages by offset, which is as
+    /// stable. Owner, tags, format and description are the current version's.
+    public func datasets(_ filter: ListFilter) async throws -> (datasets: [ListedDataset], more: Bool) {
         let statuses = filter.statuses.map(\.rawValue)
         let pattern = filter.query?.lowercased()
-        let page = try await datasetDocuments(
-            connection.query(
-                """
-                SELECT \(unescaped: Self.documentColumns) FROM dataset_states s \(unescaped: Self.documentJoins)
-                WHERE CASE WHEN \(isHead) THEN s.valid_to IS NULL
-                      ELSE s.valid_from <= \(position) AND (s.valid_to IS NULL OR s.valid_to > \(position)) END
-                  AND s.status = ANY(\(statuses))
-                  AND (\(filter.after)::uuid IS NULL OR s.dataset_id > \(filter.after))
-                  AND (\(filter.namespace)::text IS NULL OR i.namespace = \(filter.namespace))
-                  AND (\(visibleNamespaces)::text[] IS NULL OR i.namespace = ANY(\(visibleNamespaces)))
-                  AND (\(filter.tag)::text IS NULL OR v.tags @> ARRAY[\(filter.tag)::text])
-                  AND (\(filter.owner)::text IS NULL OR v.owner = \(filter.owner))
-                  AND (\(filter.createdBy)::text IS NULL OR c.metadata->>'actor' = \(filter.createdBy))
-                  AND (\(pattern)::text IS NULL OR strpos(lower(i.name), \(pattern)) > 0
-                       OR strpos(lower(coalesce(v.description, '')), \(pattern)) > 0)
-                ORDER BY s.dataset_id
-                LIMIT \(filter.limit + 1)
-                """,
-                logger: logger
-            )
+        let order: String
+        switch filter.sort {
+        case nil: order = "s.dataset_id"
+        case .some(let sort):
+            let direction = sort.descending ? "DESC" : "ASC"
+            let key =
+                switch sort.key {
+                case .name: "i.name \(direction), i.namespace \(direction)"
+                case .createdAt: "c.occurred_at \(direction)"
+                case .updatedAt: "u.occurred_at \(direction)"
+                case .lastUsedAt: "used.last_used_at \(direction) NULLS LAST"
+                }
+            order = "\(key), s.dataset_id \(direction)"
+        }
+        let rows = try await connection.query(
+            """
+            SELECT \(unescaped: Self.documentColumns), used.usage_count, used.last_used_at
+            FROM dataset_states s \(unescaped: Self.documentJoins)
+            LEFT JOIN LATERAL (
+                SELECT count(*)::bigint AS usage_count, max(e.recorded_at) AS last_used_at
+                FROM dataset_usages du JOIN events e ON e.global_position = du.valid_from
+                WHERE du.dataset_id = s.dataset_id AND du.valid_from <= \(position)
+            ) used ON true
+            WHERE CASE WHEN \(isHead) THEN s.valid_to IS NULL
+                  ELSE s.valid_from <= \(position) AND (s.valid_to IS NULL OR s.valid_to > \(position)) END
+              AND s.status = ANY(\(statuses))
+              AND (\(filter.after)::uuid IS NULL OR s.dataset_id > \(filter.after))
+              AND (\(filter.namespace)::text IS NULL OR i.namespace = \(filter.namespace))
+              AND (\(visibleNamespaces)::text[] IS NULL OR i.namespace = ANY(\(visibleNamespaces)))
+              AND (\(filter.tag)::text IS NULL OR v.tags @> ARRAY[\(filter.tag)::text])
+              AND (\(filter.owner)::text IS NULL OR v.owner = \(filter.owner))
+              AND (\(filter.format)::text IS NULL OR v.format = \(filter.format))
+              AND (\(filter.createdBy)::text IS NULL OR c.metadata->>'actor' = \(filter.createdBy))
+              AND (\(pattern)::text IS NULL OR strpos(lower(i.name), \(pattern)) > 0
+                   OR strpos(lower(coalesce(v.description, '')), \(pattern)) > 0)
+              AND (NOT \(filter.inUse) OR (used.usage_count > 0
+                   AND (\(filter.usedSince)::timestamptz IS NULL OR used.last_used_at >= \(filter.usedSince))))
+              AND (\(filter.producedBy?.name)::text IS NULL OR EXISTS (
+                   SELECT 1 FROM lineage_edges le
+                   WHERE le.to_dataset = s.dataset_id AND le.valid_from <= \(position)
+                     AND le.job_namespace = \(filter.producedBy?.namespace) AND le.job_name = \(filter.producedBy?.name)))
+            ORDER BY \(unescaped: order)
+            LIMIT \(filter.limit + 1) OFFSET \(filter.offset)
+            """,
+            logger: logger
         )
+        var page: [ListedDataset] = []
+        for try await row in rows {
+            let (
+                id, namespace, name, status, streamVersion, latestVersion, publishedVersion, owner, clonedFromID,
+                clonedFromVersion, createdAt, createdBy, updatedAt, updatedBy, retiredReason, draftType, draftData,
+                draftedAt, draftedBy, usageCount, lastUsedAt
+            ) = try row.decode(
+                (
+                    UUID, String, String, String, Int64, Int, Int?, String?, UUID?, Int?, Date, String, Date, String,
+                    String?, String?, ByteBuffer?, Date?, String?, Int, Date?
+                ).self)
+            let document = try Self.datasetDocument(
+                (
+                    id, namespace, name, status, streamVersion, latestVersion, publishedVersion, owner, clonedFromID,
+                    clonedFromVersion, createdAt, createdBy, updatedAt, updatedBy, retiredReason, draftType, draftData,
+                    draftedAt, draftedBy
+                ))
+            page.append(
+                ListedDataset(id: id, document: document.document, usageCount: usageCount, lastUsedAt: lastUsedAt))
+        }
         let more = page.count > filter.limit
-        let shown = page.prefix(filter.limit)
-        return (shown.map(\.document), more ? shown.last?.id : nil)
+        return (Array(page.prefix(filter.limit)), more)
     }
 
     /// All versions, newest first.

@@ -24,13 +24,16 @@ func queryString(_ pairs: [(String, String?)]) -> String {
 /// One line per dataset: name, status, latest version, owner, tags.
 func datasetRows(_ datasets: [JSONValue]) -> String {
     TextTable.render(
-        ["ID", "NAMESPACE/NAME", "STATUS", "LATEST", "OWNER", "TAGS"],
+        ["ID", "NAMESPACE/NAME", "STATUS", "LATEST", "OWNER", "USED", "TAGS"],
         datasets.map { dataset in
             [
                 dataset["id"]?.stringValue ?? "",
                 dataset.qualifiedName,
                 dataset["status"]?.stringValue ?? "", "v\(dataset["latest_version"]?.intValue ?? 0)",
                 dataset["owner"]?.stringValue ?? "-",
+                dataset["usage_count"]?.intValue.map { count in
+                    count == 0 ? "-" : "\(count)×, last \(dataset.text("last_used_at").prefix(10))"
+                } ?? "-",
                 (dataset["current"]?["tags"]?.arrayValue ?? []).compactMap(\.stringValue).joined(separator: ","),
             ]
         })
@@ -44,6 +47,13 @@ struct ListDatasets: ClientVerb {
     @Option var tag: String?
     @Option var owner: String?
     @Option(help: "A substring of the name or description") var query: String?
+    @Option var format: String?
+    @Flag(name: .customLong("in-use"), help: "Only datasets with a recorded usage") var inUse = false
+    @Option(name: .customLong("used-since"), help: "Only datasets used at or after this RFC 3339 time")
+    var usedSince: String?
+    @Option(name: .customLong("produced-by"), help: "Only datasets a job (namespace/name) recorded lineage into")
+    var producedBy: String?
+    @Option(help: "name, created_at, updated_at or last_used_at; - in front for descending") var sort: String?
     @Option var limit: Int?
     @Option var cursor: String?
     @Option(name: .customLong("as-of")) var asOf: String?
@@ -53,7 +63,9 @@ struct ListDatasets: ClientVerb {
             "/v1/datasets"
             + queryString([
                 ("namespace", namespace), ("status", status), ("tag", tag), ("owner", owner), ("q", query),
-                ("limit", limit.map(String.init)), ("cursor", cursor), ("as_of", asOf),
+                ("format", format), ("in_use", inUse ? "true" : nil), ("used_since", usedSince),
+                ("produced_by", producedBy), ("sort", sort), ("limit", limit.map(String.init)), ("cursor", cursor),
+                ("as_of", asOf),
             ])
         let answer = try await api.send(.GET, path)
         show(answer) { json in
