@@ -197,7 +197,7 @@ struct DatasetRoutes {
         if let job = query["produced_by"].map(String.init) {
             guard let slash = job.lastIndex(of: "/"), slash != job.startIndex, job.index(after: slash) != job.endIndex
             else { throw invalidParameter("produced_by", "must be a job as namespace/name") }
-            filter.producedBy = (String(job[..<slash]), String(job[job.index(after: slash)...]))
+            filter.producedBy = .init(namespace: String(job[..<slash]), name: String(job[job.index(after: slash)...]))
         }
         var snapshot = try asOf(request)
         if let cursor = query["cursor"].map(String.init) {

@@ -172,7 +172,7 @@ public struct CatalogSnapshot: Sendable {
         public var inUse = false
         public var usedSince: Date?
         /// Only datasets into which this job recorded lineage.
-        public var producedBy: (namespace: String, name: String)?
+        public var producedBy: Job?
         public var limit: Int
         /// Only datasets whose id sorts after this one: the cursor in id order.
         public var after: UUID?
@@ -186,6 +186,16 @@ public struct CatalogSnapshot: Sendable {
             case createdAt = "created_at"
             case updatedAt = "updated_at"
             case lastUsedAt = "last_used_at"
+        }
+
+        public struct Job: Sendable, Equatable {
+            public var namespace: String
+            public var name: String
+
+            public init(namespace: String, name: String) {
+                self.namespace = namespace
+                self.name = name
+            }
         }
 
         public struct Sort: Sendable, Equatable {
@@ -210,15 +220,6 @@ public struct CatalogSnapshot: Sendable {
             self.query = query
             self.limit = limit
             self.after = after
-        }
-
-        public static func == (lhs: ListFilter, rhs: ListFilter) -> Bool {
-            lhs.namespace == rhs.namespace && lhs.statuses == rhs.statuses && lhs.tag == rhs.tag
-                && lhs.owner == rhs.owner && lhs.createdBy == rhs.createdBy && lhs.query == rhs.query
-                && lhs.format == rhs.format && lhs.inUse == rhs.inUse && lhs.usedSince == rhs.usedSince
-                && lhs.producedBy?.namespace == rhs.producedBy?.namespace
-                && lhs.producedBy?.name == rhs.producedBy?.name
-                && lhs.limit == rhs.limit && lhs.after == rhs.after && lhs.sort == rhs.sort && lhs.offset == rhs.offset
         }
     }
 

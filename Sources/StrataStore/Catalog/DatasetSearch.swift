@@ -24,17 +24,12 @@ extension CatalogSnapshot {
     }
 
     /// One dataset found, with its score and what it was found by.
-    public struct SearchHit: Sendable, Equatable {
+    public struct SearchHit: Sendable {
         public var document: String
         public var score: Double
         /// (field, text) pairs: `name`, `namespace`, `schema` (a column name), `tags`, `owner`, `format`,
         /// `description`, `properties` (a key).
         public var matched: [(field: String, text: String)]
-
-        public static func == (lhs: SearchHit, rhs: SearchHit) -> Bool {
-            lhs.document == rhs.document && lhs.score == rhs.score
-                && lhs.matched.map { "\($0.field)\u{0}\($0.text)" } == rhs.matched.map { "\($0.field)\u{0}\($0.text)" }
-        }
     }
 
     public struct SearchPage: Sendable {
@@ -145,8 +140,8 @@ extension CatalogSnapshot {
             """
     }
 
-    /// Whether some word of `text` starts with each of `words`… or with any: a field is reported when it
-    /// holds at least one of the words searched for.
+    /// Whether some word of `text` starts with one of `words`: a field is reported as matched when it
+    /// holds any of the words searched for (the dataset as a whole matched all of them).
     static func matches(_ text: String, _ words: [String]) -> Bool {
         let own = text.lowercased().split(whereSeparator: { !$0.isLetter && !$0.isNumber })
         return words.contains { word in own.contains { $0.hasPrefix(word) } }
