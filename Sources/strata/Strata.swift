@@ -8,7 +8,7 @@ struct Strata: AsyncParsableCommand {
         subcommands: [
             ServeCommand.self, MigrateCommand.self, ReplayCommand.self, VerifyCommand.self, ExportCommand.self,
             ImportCommand.self, TokenCommand.self, BenchCommand.self, DatasetCommand.self, LineageCommand.self,
-            ImpactCommand.self, EventsCommand.self,
+            ImpactCommand.self, EventsCommand.self, WhoAmICommand.self,
         ]
     )
 }

@@ -81,6 +81,14 @@ struct ClientTests {
         try #"{"parents": [{"dataset_id": "\#(id)", "version": 1}]}"#.write(
             toFile: parents, atomically: true, encoding: .utf8)
         #expect(try Self.strata(["ds", "create", "analytics/orders_clean", "--file", parents], on: server).status == 0)
+        let recorded = try Self.strata(
+            [
+                "ds", "record-lineage", "--from", "raw/orders@1", "--to", "analytics/orders_clean", "--job",
+                "spark/clean", "--run-id", "r1",
+            ], on: server)
+        #expect(recorded.status == 0 && recorded.stdout.contains("recorded 1 edge"), "\(recorded.all)")
+        #expect(try Self.strata(["ds", "version", "raw/orders", "1"], on: server).stdout.contains("v1 (published)"))
+        #expect(try Self.strata(["whoami"], on: server).stdout.contains("bootstrap (admin)"))
         let tree = try Self.strata(["lineage", "raw/orders"], on: server)
         #expect(tree.stdout.contains("raw/orders v1 (published)") && tree.stdout.contains("└─ analytics/orders_clean"))
         let use = try Self.strata(["ds", "use", "raw/orders", "1", "--consumer", "training-run-42"], on: server)
@@ -101,6 +109,53 @@ struct ClientTests {
             let reader = try #require(granted.json["token"] as? String)
             #expect(try Self.strata(["ds", "show", "raw/orders"], on: server, token: reader).status == 0)
             #expect(try Self.strata(["ds", "archive", "raw/orders"], on: server, token: reader).status == 5)
+        }
+    }
+
+    /// Each operation of the served OpenAPI document, and the verb a person or script calls it with; the
+    /// few that are not for the terminal say who calls them instead. An operation added to the document
+    /// without a line here fails.
+    static let verbs: [String: [String]] = [
+        "createDataset": ["ds", "create"], "listDatasets": ["ds", "ls"], "searchDatasets": ["ds", "search"],
+        "getDataset": ["ds", "show"], "getDatasetByName": ["ds", "show"], "patchDataset": ["ds", "edit"],
+        "publishDataset": ["ds", "publish"], "archiveDataset": ["ds", "archive"], "restoreDataset": ["ds", "restore"],
+        "retireDataset": ["ds", "retire"], "cloneDataset": ["ds", "clone"], "listVersions": ["ds", "versions"],
+        "getVersion": ["ds", "version"], "recordUsage": ["ds", "use"], "listUsages": ["ds", "usages"],
+        "getHistory": ["ds", "history"], "recordLineage": ["ds", "record-lineage"], "getLineage": ["lineage"],
+        "getImpact": ["impact"], "listEvents": ["events", "tail"], "streamEvents": ["events", "tail"],
+        "whoAmI": ["whoami"],
+        // The operator's verbs, which work on the database itself (no server needed).
+        "createToken": ["token", "create"], "listTokens": ["token", "ls"], "revokeToken": ["token", "revoke"],
+        "listProjections": ["verify"], "rebuildProjections": ["replay"],
+    ]
+    /// Operations no one calls from a terminal, and who calls them.
+    static let notForTheTerminal: [String: String] = [
+        "healthz": "load balancers", "readyz": "load balancers", "metrics": "Prometheus",
+        "openapi": "API tools", "openapiJson": "API tools", "webUI": "browsers",
+        "ingestOpenLineage": "OpenLineage emitters", "ingestOpenLineageBatch": "OpenLineage emitters",
+    ]
+
+    @Test func everyOperationOfTheAPIHasAVerb() async throws {
+        let cluster = try await PrivateCluster.start()
+        defer { cluster.remove() }
+        let server = try await ServerProcess.start(databaseURL: cluster.databaseURL, logFolder: cluster.folder)
+        defer { server.stop() }
+        let operations = try await withHTTPClient { http in
+            let document = await http.send(.GET, server.baseURL + "/openapi.json").json
+            var operations: Set<String> = []
+            for case let item as [String: Any] in (document["paths"] as? [String: Any] ?? [:]).values {
+                for case let operation as [String: Any] in item.values {
+                    if let id = operation["operationId"] as? String { operations.insert(id) }
+                }
+            }
+            return operations
+        }
+        #expect(operations.count > 30)
+        let covered = Set(Self.verbs.keys).union(Self.notForTheTerminal.keys)
+        #expect(operations == covered, "without a verb: \(operations.subtracting(covered).sorted())")
+        for verb in Set(Self.verbs.values) {
+            let help = try ProcessRunner.run([StrataBinary.path] + verb + ["--help"])
+            #expect(help.status == 0, "strata \(verb.joined(separator: " ")): \(help.output)")
         }
     }
 }

@@ -9,7 +9,8 @@ struct DatasetCommand: AsyncParsableCommand {
         subcommands: [
             ListDatasets.self, SearchDatasets.self, ShowDataset.self, CreateDataset.self, EditDataset.self,
             LifecycleVerb.Publish.self, LifecycleVerb.Archive.self, LifecycleVerb.Restore.self, RetireDataset.self,
-            CloneDataset.self, DatasetVersions.self, DatasetHistory.self, DatasetUsages.self, UseDataset.self,
+            CloneDataset.self, DatasetVersions.self, DatasetVersion.self, DatasetHistory.self, DatasetUsages.self,
+            UseDataset.self, RecordLineage.self,
         ])
 }
 
@@ -331,6 +332,69 @@ struct DatasetVersions: ClientVerb {
                         $0["change_note"]?.stringValue ?? "",
                     ]
                 })
+        }
+    }
+}
+
+struct DatasetVersion: ClientVerb {
+    static let configuration = CommandConfiguration(commandName: "version", abstract: "One version: ID N.")
+    @OptionGroup var client: ClientOptions
+    @Argument var dataset: String
+    @Argument var version: Int
+    @Option(name: .customLong("as-of")) var asOf: String?
+
+    func perform(_ api: StrataClient) async throws {
+        let id = try await api.datasetID(dataset)
+        show(try await api.send(.GET, "/v1/datasets/\(id)/versions/\(version)" + queryString([("as_of", asOf)]))) {
+            let columns = ($0["schema"]?.arrayValue ?? []).map { $0.text("name") }.joined(separator: ", ")
+            return [
+                "v\($0["version"]?.intValue ?? 0) (\($0.text("status"))) by \($0.text("created_by")) at \($0.text("created_at"))",
+                "location    \($0["location"]?.stringValue ?? "-")", "owner       \($0["owner"]?.stringValue ?? "-")",
+                "columns     \(columns)", "note        \($0["change_note"]?.stringValue ?? "-")",
+            ].joined(separator: "\n")
+        }
+    }
+}
+
+struct RecordLineage: ClientVerb {
+    static let configuration = CommandConfiguration(
+        commandName: "record-lineage", abstract: "Record that a job read --from datasets to make --to ones.")
+    @OptionGroup var client: ClientOptions
+    @Option(name: .customLong("from"), help: "An input: ID or NS/NAME, optionally @VERSION; repeat for several")
+    var input: [String]
+    @Option(name: .customLong("to"), help: "An output: ID or NS/NAME, optionally @VERSION; repeat for several")
+    var output: [String]
+    @Option(help: "The job, as namespace/name") var job: String?
+    @Option(name: .customLong("run-id")) var runID: String?
+
+    func perform(_ api: StrataClient) async throws {
+        func end(_ text: String) async throws -> JSONValue {
+            let parts = text.split(separator: "@", maxSplits: 1).map(String.init)
+            var end: [String: JSONValue] = ["dataset_id": .string(try await api.datasetID(parts[0]))]
+            if parts.count == 2 {
+                guard let version = Int(parts[1]) else {
+                    throw ValidationError("\(text): the version after @ must be a number")
+                }
+                end["version"] = .number(Double(version))
+            }
+            return .object(end)
+        }
+        var body: [String: JSONValue] = [:]
+        var inputs: [JSONValue] = []
+        for text in input { inputs.append(try await end(text)) }
+        var outputs: [JSONValue] = []
+        for text in output { outputs.append(try await end(text)) }
+        body["inputs"] = .array(inputs)
+        body["outputs"] = .array(outputs)
+        if let job {
+            guard let slash = job.lastIndex(of: "/") else { throw ValidationError("give the job as namespace/name") }
+            body["job"] = .object([
+                "namespace": .string(String(job[..<slash])), "name": .string(String(job[job.index(after: slash)...])),
+            ])
+        }
+        if let runID { body["run_id"] = .string(runID) }
+        show(try await api.send(.POST, "/v1/lineage", json: CanonicalJSON.string(JSONValue.object(body)))) {
+            "recorded \($0["edges"]?.arrayValue?.count ?? 0) edge(s)"
         }
     }
 }

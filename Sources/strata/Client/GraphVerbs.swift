@@ -135,3 +135,17 @@ struct TailEvents: ClientVerb {
         } while follow
     }
 }
+
+/// `strata whoami`: the token's name, role and namespaces.
+struct WhoAmICommand: ClientVerb {
+    static let configuration = CommandConfiguration(commandName: "whoami", abstract: "The token in use.")
+    @OptionGroup var client: ClientOptions
+
+    func perform(_ api: StrataClient) async throws {
+        show(try await api.send(.GET, "/v1/me")) {
+            let namespaces = ($0["namespaces"]?.arrayValue ?? []).compactMap(\.stringValue)
+            return "\($0.text("name")) (\($0.text("role")))"
+                + (namespaces.isEmpty ? ", every namespace" : ", in \(namespaces.joined(separator: ", "))")
+        }
+    }
+}
