@@ -95,6 +95,8 @@ struct ClientTests {
         #expect(use.status == 0 && use.stdout.contains("training-run-42 used v1"), "\(use.all)")
         let history = try Self.strata(["ds", "history", "raw/orders"], on: server)
         #expect(history.stdout.contains("DatasetPublished") && history.stdout.contains("DatasetVersionUsed"))
+        let used = try Self.strata(["ds", "ls", "--in-use", "--sort", "-last_used_at"], on: server)
+        #expect(used.status == 0 && used.stdout.contains("raw/orders") && !used.stdout.contains("orders_clean"))
         let listing = try Self.strata(["ds", "ls"], on: server)
         #expect(listing.stdout.contains("raw/orders") && listing.stdout.contains("analytics/orders_clean"))
         let retire = try Self.strata(["ds", "retire", "raw/orders", "--reason", "replaced", "--dry-run"], on: server)

@@ -54,7 +54,8 @@ struct ListDatasets: ClientVerb {
     var usedSince: String?
     @Option(name: .customLong("produced-by"), help: "Only datasets a job (namespace/name) recorded lineage into")
     var producedBy: String?
-    @Option(help: "name, created_at, updated_at or last_used_at; - in front for descending") var sort: String?
+    @Option(parsing: .unconditional, help: "name, created_at, updated_at or last_used_at; - in front for descending")
+    var sort: String?
     @Option var limit: Int?
     @Option var cursor: String?
     @Option(name: .customLong("as-of")) var asOf: String?
