@@ -104,6 +104,27 @@ struct ClientTests {
         let tail = try Self.strata(["events", "tail", "--after", "0", "-o", "json"], on: server)
         #expect(tail.stdout.split(separator: "\n").count >= 8, "\(tail.stdout)")
 
+        // --follow streams what is appended after it started.
+        let followed = cluster.folder + "/follow.out"
+        let follower = try ProcessRunner.start(
+            [StrataBinary.path, "events", "tail", "--follow", "-o", "json"], outputPath: followed,
+            environment: ["STRATA_URL": server.baseURL, "STRATA_TOKEN": ServerProcess.adminToken])
+        defer {
+            kill(follower, SIGKILL)
+            waitpid(follower, nil, 0)
+        }
+        try await Task.sleep(for: .milliseconds(500))
+        let late = try Self.strata(["ds", "create", "raw/late_arrival"], on: server)
+        let lateID = String(late.stdout.split(separator: " ").last ?? "").trimmingCharacters(
+            in: .whitespacesAndNewlines)
+        let waited = ContinuousClock.now
+        var stream = ""
+        while !stream.contains(#""stream_id":"\#(lateID)""#) && waited.duration(to: .now) < .seconds(20) {
+            try await Task.sleep(for: .milliseconds(100))
+            stream = (try? String(contentsOfFile: followed, encoding: .utf8)) ?? ""
+        }
+        #expect(stream.contains(#""stream_id":"\#(lateID)""#), "the follower printed:\n\(stream)")
+
         // A reader may look but not change.
         try await withHTTPClient { http in
             let granted = await http.send(

@@ -1,4 +1,5 @@
 import ArgumentParser
+import AsyncHTTPClient
 import Foundation
 import StrataCore
 
@@ -106,11 +107,11 @@ struct EventsCommand: AsyncParsableCommand {
 
 struct TailEvents: ClientVerb {
     static let configuration = CommandConfiguration(
-        commandName: "tail", abstract: "Events after a position; --follow keeps waiting for new ones.")
+        commandName: "tail", abstract: "Events after a position; --follow then streams new ones as they come.")
     @OptionGroup var client: ClientOptions
     @Option(help: "Print events after this position (default: the last 20)") var after: Int?
     @Option var limit = 100
-    @Flag(help: "Keep polling for new events") var follow = false
+    @Flag(help: "Keep following the live feed (Server-Sent Events) until interrupted") var follow = false
 
     func perform(_ api: StrataClient) async throws {
         var position: Int
@@ -120,19 +121,71 @@ struct TailEvents: ClientVerb {
             let head = try await api.send(.GET, "/v1/events?limit=1")
             position = max(0, Int(head.headers.first(name: "Strata-Position") ?? "0").map { $0 - 20 } ?? 0)
         }
-        repeat {
-            let answer = try await api.send(
-                .GET, "/v1/events" + queryString([("after", "\(position)"), ("limit", "\(limit)")]))
-            let events = answer.json["events"]?.arrayValue ?? []
-            if client.output == .json {
-                // One event per line, as the log exports it.
-                for event in events { print(CanonicalJSON.string(event)) }
-            } else if !events.isEmpty {
-                print(eventRows(events))
+        if follow {
+            // Each event as it comes, even into a pipe or a file (which would otherwise buffer it).
+            try await api.follow(after: position) { event in
+                FileHandle.standardOutput.write(Data((line(for: event) + "\n").utf8))
             }
-            position = answer.json["next_after"]?.intValue ?? position
-            if follow && events.isEmpty { try await Task.sleep(for: .milliseconds(500)) }
-        } while follow
+            return
+        }
+        let path = "/v1/events" + queryString([("after", "\(position)"), ("limit", "\(limit)")])
+        let events = try await api.send(.GET, path).json["events"]?.arrayValue ?? []
+        if client.output == .json {
+            // One event per line, as the log exports it.
+            for event in events { print(CanonicalJSON.string(event)) }
+        } else {
+            print(eventRows(events))
+        }
+    }
+
+    /// One event as it arrives: its JSON for `-o json`, else a row of fixed-width columns.
+    func line(for event: JSONValue) -> String {
+        if client.output == .json { return CanonicalJSON.string(event) }
+        let columns = [
+            ("\(event["position"]?.intValue ?? 0)", 9), (event.text("type"), 23),
+            (event["metadata"]?["actor"]?.stringValue ?? "", 14), (event.text("recorded_at"), 26),
+        ]
+        return columns.map { $0.padding(toLength: max($1, $0.count), withPad: " ", startingAt: 0) }.joined()
+            + event.text("stream_id")
+    }
+}
+
+extension StrataClient {
+    /// Follows `/v1/events/stream` from `after` on, handing each event to `receive` as it arrives; when
+    /// the stream ends (a server restart), resumes from the last event seen with `Last-Event-ID`.
+    func follow(after: Int, _ receive: (JSONValue) -> Void) async throws {
+        var last = after
+        while !Task.isCancelled {
+            var request = HTTPClientRequest(url: options.baseURL + "/v1/events/stream")
+            request.headers.add(name: "Accept", value: "text/event-stream")
+            request.headers.add(name: "Last-Event-ID", value: "\(last)")
+            if let token = options.bearer { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+            let response: HTTPClientResponse
+            do {
+                response = try await http.execute(request, timeout: .hours(24 * 365))
+            } catch {
+                throw ClientFailure(
+                    exitCode: .unreachable, message: "cannot reach \(options.baseURL): \(error)", problem: nil)
+            }
+            guard response.status == .ok else {
+                let body = String(buffer: try await response.body.collect(upTo: 1 << 20))
+                throw ClientFailure(Answer(status: Int(response.status.code), headers: response.headers, body: body))
+            }
+            var pending = ""
+            for try await chunk in response.body {
+                pending += String(buffer: chunk)
+                while let end = pending.range(of: "\n\n") {
+                    let message = pending[..<end.lowerBound]
+                    pending = String(pending[end.upperBound...])
+                    let data = message.split(separator: "\n").filter { $0.hasPrefix("data:") }
+                        .map { $0.dropFirst(5).drop(while: { $0 == " " }) }.joined(separator: "\n")
+                    guard !data.isEmpty, let event = try? JSONValue(parsing: data) else { continue }
+                    last = event["position"]?.intValue ?? last
+                    receive(event)
+                }
+            }
+            try await Task.sleep(for: .seconds(1))
+        }
     }
 }
 
