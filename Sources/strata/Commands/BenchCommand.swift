@@ -9,7 +9,7 @@ import StrataStore
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Run benchmarks in a scratch database.",
-        subcommands: [RebuildBench.self, LineageBench.self, HTTPBench.self, UIBench.self]
+        subcommands: [RebuildBench.self, LineageBench.self, HTTPBench.self, UIBench.self, SearchBench.self]
     )
 }
 

@@ -1,0 +1,85 @@
+import ArgumentParser
+import Foundation
+import StrataCore
+import StrataStore
+
+/// `strata bench search`: `GET /v1/search`'s query and a page of the dataset list on a generated catalog,
+/// each next to the cheapest read of the same snapshot (one dataset by id), as the reader runs them.
+struct SearchBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "search", abstract: "Time search and the dataset list on a generated catalog.")
+
+    @OptionGroup var database: DatabaseOptions
+    @Option(help: "Datasets in the catalog") var datasets = 100_000
+    @Option(help: "Queries per kind") var queries = 100
+
+    func run() async throws {
+        let configuration = try StrataConfiguration(database: database)
+        let logger = configuration.makeLogger()
+        let (count, rounds) = (datasets, queries)
+        try await withScratchDatabase(configuration, logger: logger) { client, schema in
+            let started = ContinuousClock.now
+            let layers = try await SyntheticLog(client: client, logger: logger)
+                .generateLineageGraph(datasets: count, edges: count)
+            _ = try await ProjectionMaintenance(client: client, catalog: schema.projections, logger: logger).rebuild()
+            try await client.perform("VACUUM (ANALYZE)", logger: logger)
+            let ids = layers.flatMap { $0 }
+            print("generated and projected \(ids.count) datasets in \(ContinuousClock.now - started)")
+
+            let reader = CatalogReader(client: client, logger: logger)
+            // Names are dataset-N in namespaces bench/layer-L, owners team-0…19 (see SyntheticLog).
+            let perLayer = ids.count / layers.count
+            let kinds: [(String, @Sendable (Int) -> CatalogSnapshot.SearchFilter)] = [
+                ("an exact name", { CatalogSnapshot.SearchFilter(text: "dataset-\(($0 * 7919) % perLayer)") }),
+                ("an owner (1 in 20 match)", { CatalogSnapshot.SearchFilter(text: "team-\($0 % 20)") }),
+                (
+                    "two words, one namespace",
+                    {
+                        var filter = CatalogSnapshot.SearchFilter(text: "dataset \(($0 * 31) % perLayer)")
+                        filter.namespace = "bench/layer-\($0 % layers.count)"
+                        return filter
+                    }
+                ),
+            ]
+            var results: [(String, [Duration])] = []
+            var baseline: [Duration] = []
+            for round in 0..<rounds {
+                let began = ContinuousClock.now
+                _ = try await reader.read { [id = ids[(round * 104_729) % ids.count]] in try await $0.dataset(id) }
+                baseline.append(ContinuousClock.now - began)
+            }
+            results.append(("baseline: one dataset by id", baseline))
+            for (name, filter) in kinds {
+                var timings: [Duration] = []
+                for round in 0..<rounds {
+                    let began = ContinuousClock.now
+                    _ = try await reader.read { try await $0.search(filter(round)) }
+                    timings.append(ContinuousClock.now - began)
+                }
+                results.append(("search: \(name)", timings))
+            }
+            for (name, sort) in [
+                ("id order", nil), ("sorted by -last_used_at", .init(key: .lastUsedAt, descending: true)),
+            ]
+                as [(String, CatalogSnapshot.ListFilter.Sort?)]
+            {
+                var timings: [Duration] = []
+                for round in 0..<rounds {
+                    var filter = CatalogSnapshot.ListFilter(limit: 50)
+                    filter.sort = sort
+                    filter.namespace = round % 2 == 0 ? nil : "bench/layer-\(round % layers.count)"
+                    let began = ContinuousClock.now
+                    _ = try await reader.read { [filter] in try await $0.datasets(filter) }
+                    timings.append(ContinuousClock.now - began)
+                }
+                results.append(("list, 50 a page, \(name)", timings))
+            }
+            for (name, timings) in results {
+                let sorted = timings.sorted()
+                let at = { (q: Double) in sorted[min(sorted.count - 1, Int(Double(sorted.count) * q))].milliseconds }
+                let label = name.padding(toLength: 46, withPad: " ", startingAt: 0)
+                print(label + String(format: " p50 %8.2f ms  p99 %8.2f ms", at(0.5), at(0.99)))
+            }
+        }
+    }
+}
