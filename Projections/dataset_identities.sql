@@ -8,13 +8,8 @@ CREATE TABLE dataset_identities (
     name                text    NOT NULL,
     name_key            bytea   NOT NULL,  -- SHA-256 of namespace NUL name: long names overflow a btree
     cloned_from_dataset uuid,
-    cloned_from_version integer,
-    -- The name's words (orders_cleaned: orders, cleaned) and the namespace's, for search.
-    search              tsvector GENERATED ALWAYS AS (
-        setweight(to_tsvector('simple', namespace || ' ' || name), 'A')
-    ) STORED
+    cloned_from_version integer
 );
 
 CREATE INDEX dataset_identities_by_name ON dataset_identities (name_key);
 CREATE INDEX dataset_identities_by_namespace ON dataset_identities (namespace, dataset_id);
-CREATE INDEX dataset_identities_search ON dataset_identities USING gin (search);

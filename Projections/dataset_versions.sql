@@ -6,9 +6,10 @@
 -- doubled what a rebuild wrote. Its status changes (draft, then published, later superseded; or
 -- discarded), and follows from the dataset's published_version in dataset_states and from
 -- version_publications. owner, description, tags and format are kept as columns for the dataset list's
--- filters; with the schema's column names and the properties' keys they make the version's search vector,
--- weighted by how telling a match is: a column name (A), a tag, the owner or the format (B), the
--- description (C), a property key (D). The dataset's name is in dataset_identities' vector.
+-- filters; with the dataset's namespace and name, the schema's column names and the properties' keys they
+-- make the version's search vector, weighted by how telling a match is: the name or a column name (A), a
+-- tag, the owner or the format (B), the description (C), a property key (D). One vector holds every word
+-- a search looks at, so the GIN index answers `search @@ query` alone.
 CREATE TABLE dataset_versions (
     dataset_id    uuid    NOT NULL,
     version       integer NOT NULL,
@@ -17,13 +18,13 @@ CREATE TABLE dataset_versions (
     description   text,
     tags          text[]  NOT NULL,
     format        text,
+    name_words    text    NOT NULL,  -- namespace and name: a name never changes, so every version has it
     column_names  text[]  NOT NULL,
     property_keys text[]  NOT NULL,
     search        tsvector GENERATED ALWAYS AS (
-        setweight(to_tsvector('simple', strata_words(column_names)), 'A')
-        || setweight(to_tsvector('simple', strata_words(tags) || ' ' || coalesce(owner, '') || ' '
-                                           || coalesce(format, '')), 'B')
-        || setweight(to_tsvector('simple', coalesce(description, '')), 'C')
+        setweight(to_tsvector('simple', strata_words(ARRAY[name_words] || column_names)), 'A')
+        || setweight(to_tsvector('simple', strata_words(tags || ARRAY[coalesce(owner, ''), coalesce(format, '')])), 'B')
+        || setweight(to_tsvector('simple', strata_words(ARRAY[coalesce(description, '')])), 'C')
         || setweight(to_tsvector('simple', strata_words(property_keys)), 'D')
     ) STORED,
     PRIMARY KEY (dataset_id, version)

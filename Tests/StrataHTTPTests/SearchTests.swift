@@ -80,6 +80,11 @@ struct SearchTests {
             #expect(
                 matched.contains { $0["field"]?.stringValue == "schema" && $0["text"]?.stringValue == "iban_hash" },
                 "\(matched)")
+            // Punctuation splits words as it does in the query: team-2 is the words team and 2 (not a
+            // signed number), so every dataset owned by team-2 is found.
+            let owned = try await search("team-2")
+            #expect(owned["facets"]?["owner"]?["team-2"]?.intValue == 80)
+            #expect(Self.ids(try await search("raw/crm_contacts")).first == needles["tag"])
             // A prefix finds the word; every word must match; nothing matches nothing.
             #expect(Self.ids(try await search("settlem")) == [needles["column"]!])
             #expect(Self.ids(try await search("settlements nonexistentword")).isEmpty)

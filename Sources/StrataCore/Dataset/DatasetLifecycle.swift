@@ -17,6 +17,9 @@ public struct DatasetLifecycle: Sendable, Equatable {
     public var latestVersion = 0
     public var publishedVersion: Int?
     public var retiredReason: String?
+    /// The natural key, which every version's search vector carries (a name never changes).
+    public var namespace = ""
+    public var name = ""
 
     public init(id: UUID) {
         self.id = id
@@ -31,15 +34,19 @@ public struct DatasetLifecycle: Sendable, Equatable {
         latestVersion = state.latestVersion
         publishedVersion = state.publishedVersion
         retiredReason = state.retiredReason
+        namespace = state.namespace
+        name = state.name
     }
 
     /// Moves past `event`, as ``DatasetState/apply(_:context:)`` does for the whole state.
     public mutating func apply(_ event: DatasetEvent) {
         streamVersion += 1
         switch event {
-        case .created:
+        case .created(let created):
             exists = true
             status = .draft
+            namespace = created.namespace
+            name = created.name
         case .versionDrafted:
             latestVersion += 1
         case .published(let published):

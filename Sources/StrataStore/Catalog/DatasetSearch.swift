@@ -120,10 +120,10 @@ extension CatalogSnapshot {
                        v.column_names, v.property_keys,
                        (lower(i.name) = \(exact) OR lower(i.namespace || '/' || i.name) = \(exact)) AS exact_name,
                        EXISTS (SELECT 1 FROM unnest(v.column_names) c WHERE lower(c) = \(exact)) AS exact_column,
-                       ts_rank_cd(i.search || coalesce(v.search, ''::tsvector), q, 32) AS rank
+                       ts_rank_cd(v.search, q, 32) AS rank
                 FROM dataset_states s
                 JOIN dataset_identities i ON i.dataset_id = s.dataset_id
-                LEFT JOIN dataset_versions v
+                JOIN dataset_versions v
                   ON v.dataset_id = s.dataset_id AND v.version = coalesce(s.published_version, nullif(s.latest_version, 0))
                 CROSS JOIN to_tsquery('simple', \(query)) q
                 WHERE CASE WHEN \(isHead) THEN s.valid_to IS NULL
@@ -134,7 +134,7 @@ extension CatalogSnapshot {
                   AND (\(filter.tag)::text IS NULL OR v.tags @> ARRAY[\(filter.tag)::text])
                   AND (\(filter.owner)::text IS NULL OR v.owner = \(filter.owner))
                   AND (\(filter.format)::text IS NULL OR v.format = \(filter.format))
-                  AND (i.search || coalesce(v.search, ''::tsvector)) @@ q
+                  AND v.search @@ q
             )
             \(unescaped: select)
             """

@@ -38,7 +38,9 @@ public enum DatasetProjector {
         public var description: String?
         public var tags: [String]
         public var format: String?
-        /// The schema's column names and the properties' keys, which search finds it by.
+        /// The dataset's namespace and name, the schema's column names and the properties' keys, which
+        /// search finds it by.
+        public var nameWords: String
         public var columnNames: [String]
         public var propertyKeys: [String]
     }
@@ -124,7 +126,8 @@ public enum DatasetProjector {
                 .addVersion(
                     VersionRow(
                         datasetID: state.id, version: number, owner: fields.owner, description: fields.description,
-                        tags: fields.tags, format: fields.format?.rawValue, columnNames: fields.schema.map(\.name),
+                        tags: fields.tags, format: fields.format?.rawValue,
+                        nameWords: state.namespace + " " + state.name, columnNames: fields.schema.map(\.name),
                         propertyKeys: fields.properties.keys.sorted()
                     )
                 )

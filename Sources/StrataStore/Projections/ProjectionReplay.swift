@@ -237,6 +237,7 @@ struct ProjectionReplay<Rows: ProjectionRows>: Sendable {
                 line.text(row.description)
                 line.textArray(row.tags)
                 line.text(row.format)
+                line.text(row.nameWords)
                 line.textArray(row.columnNames)
                 line.textArray(row.propertyKeys)
             }

@@ -49,8 +49,8 @@ enum ProjectionTable: Int, CaseIterable, Sendable {
         case .datasetVersions:
             return [
                 ("dataset_id", .uuid), ("version", .integer), ("valid_from", .bigint), ("owner", .text),
-                ("description", .text), ("tags", .textArray), ("format", .text), ("column_names", .textArray),
-                ("property_keys", .textArray),
+                ("description", .text), ("tags", .textArray), ("format", .text), ("name_words", .text),
+                ("column_names", .textArray), ("property_keys", .textArray),
             ]
         case .versionPublications: return [("dataset_id", .uuid), ("version", .integer), ("valid_from", .bigint)]
         case .datasetNames:

@@ -51,12 +51,14 @@ struct SearchBench: AsyncParsableCommand {
             results.append(("baseline: one dataset by id", baseline))
             for (name, filter) in kinds {
                 var timings: [Duration] = []
+                var matches: [Int] = []
                 for round in 0..<rounds {
                     let began = ContinuousClock.now
-                    _ = try await reader.read { try await $0.search(filter(round)) }
+                    let (page, _) = try await reader.read { try await $0.search(filter(round)) }
                     timings.append(ContinuousClock.now - began)
+                    matches.append(page.facets["status"]?.values.reduce(0, +) ?? 0)
                 }
-                results.append(("search: \(name)", timings))
+                results.append(("search: \(name), median \(matches.sorted()[matches.count / 2]) matches", timings))
             }
             for (name, sort) in [
                 ("id order", nil), ("sorted by -last_used_at", .init(key: .lastUsedAt, descending: true)),
@@ -77,7 +79,7 @@ struct SearchBench: AsyncParsableCommand {
             for (name, timings) in results {
                 let sorted = timings.sorted()
                 let at = { (q: Double) in sorted[min(sorted.count - 1, Int(Double(sorted.count) * q))].milliseconds }
-                let label = name.padding(toLength: 46, withPad: " ", startingAt: 0)
+                let label = name.padding(toLength: 58, withPad: " ", startingAt: 0)
                 print(label + String(format: " p50 %8.2f ms  p99 %8.2f ms", at(0.5), at(0.99)))
             }
         }
