@@ -18,11 +18,12 @@ CREATE TABLE dataset_versions (
     description   text,
     tags          text[]  NOT NULL,
     format        text,
-    name_words    text    NOT NULL,  -- namespace and name: a name never changes, so every version has it
+    namespace     text    NOT NULL,  -- the dataset's: a name never changes, so every version has it, and
+    name          text    NOT NULL,  -- search filters, ranks and counts without joining dataset_identities
     column_names  text[]  NOT NULL,
     property_keys text[]  NOT NULL,
     search        tsvector GENERATED ALWAYS AS (
-        setweight(to_tsvector('simple', strata_words(ARRAY[name_words] || column_names)), 'A')
+        setweight(to_tsvector('simple', strata_words(ARRAY[namespace, name] || column_names)), 'A')
         || setweight(to_tsvector('simple', strata_words(tags || ARRAY[coalesce(owner, ''), coalesce(format, '')])), 'B')
         || setweight(to_tsvector('simple', strata_words(ARRAY[coalesce(description, '')])), 'C')
         || setweight(to_tsvector('simple', strata_words(property_keys)), 'D')

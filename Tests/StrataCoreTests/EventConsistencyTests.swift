@@ -15,9 +15,9 @@ struct EventConsistencyTests {
 
     static func state(after events: [DatasetEvent]) -> DatasetLifecycle {
         var state = DatasetLifecycle(id: UUID())
-        for event in events {
+        for (position, event) in zip(Int64(1)..., events) {
             #expect(state.inconsistency(of: event) == nil, "\(event.type) should follow")
-            state.apply(event)
+            state.apply(event, at: position)
         }
         return state
     }

@@ -105,6 +105,8 @@ struct DatasetListingTests {
             #expect(try await ids("sort=-name") == [zeta, mid, alpha])
             #expect(try await ids("sort=created_at") == [zeta, alpha, mid])
             #expect(try await ids("sort=-last_used_at") == [mid, alpha, zeta], "latest use first, never used last")
+            #expect(
+                try await ids("sort=last_used_at") == [zeta, alpha, mid], "never used first, then the longest unused")
             #expect(Set(try await ids("in_use=true")) == [alpha, mid])
             #expect(try await ids("used_since=\(cutoff)") == [mid])
             #expect(try await ids("format=csv") == [zeta])

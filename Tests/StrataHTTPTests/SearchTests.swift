@@ -82,8 +82,12 @@ struct SearchTests {
                 "\(matched)")
             // Punctuation splits words as it does in the query: team-2 is the words team and 2 (not a
             // signed number), so every dataset owned by team-2 is found.
+            // A word shorter than three characters matches whole words only: 2 is not a prefix of 21.
+            _ = try await client.createDataset(namespace: "raw", name: "audit_log", fields: #""owner": "team-21""#)
             let owned = try await search("team-2")
+            #expect(owned["facets"]?["owner"]?["team-21"] == nil)
             #expect(owned["facets"]?["owner"]?["team-2"]?.intValue == 80)
+            #expect(try await search("team-21")["facets"]?["owner"]?.objectValue?.keys.sorted() == ["team-21"])
             #expect(Self.ids(try await search("raw/crm_contacts")).first == needles["tag"])
             // A prefix finds the word; every word must match; nothing matches nothing.
             #expect(Self.ids(try await search("settlem")) == [needles["column"]!])

@@ -20,6 +20,10 @@ public struct DatasetLifecycle: Sendable, Equatable {
     /// The natural key, which every version's search vector carries (a name never changes).
     public var namespace = ""
     public var name = ""
+    /// The usage pins recorded so far, and the log position of the latest: what the dataset list shows
+    /// and sorts by. (Not part of ``DatasetState``: no rule depends on them.)
+    public var usageCount = 0
+    public var lastUsed: Int64?
 
     public init(id: UUID) {
         self.id = id
@@ -38,8 +42,9 @@ public struct DatasetLifecycle: Sendable, Equatable {
         name = state.name
     }
 
-    /// Moves past `event`, as ``DatasetState/apply(_:context:)`` does for the whole state.
-    public mutating func apply(_ event: DatasetEvent) {
+    /// Moves past `event`, recorded at `position`, as ``DatasetState/apply(_:context:)`` does for the
+    /// whole state.
+    public mutating func apply(_ event: DatasetEvent, at position: Int64) {
         streamVersion += 1
         switch event {
         case .created(let created):
@@ -59,7 +64,10 @@ public struct DatasetLifecycle: Sendable, Equatable {
         case .retired(let retired):
             status = .retired
             retiredReason = retired.reason
-        case .lineageRecorded, .versionUsed:
+        case .versionUsed:
+            usageCount += 1
+            lastUsed = position
+        case .lineageRecorded:
             break
         }
     }

@@ -19,6 +19,9 @@ struct BatchRun {
     /// The first event this batch appends: if the connection dies during COMMIT, the log says whether
     /// the batch landed by whether it holds this event.
     private(set) var firstEventID: UUID?
+    /// The usage pins of each dataset loaded, as its current state row sums them up: the one part of
+    /// its projected lifecycle that the decider's state leaves out.
+    private var usage: [UUID: (count: Int, last: Int64?)] = [:]
 
     init(writer: EventLogWriter, makeEventID: @escaping @Sendable () -> UUID) {
         self.writer = writer
@@ -201,7 +204,9 @@ struct BatchRun {
             if let token = loaded.tokenStreams[stream] {
                 replay.continueToken(from: token)
             } else {
-                replay.continueDataset(from: DatasetLifecycle(loaded.dataset(stream)))
+                var lifecycle = DatasetLifecycle(loaded.dataset(stream))
+                (lifecycle.usageCount, lifecycle.lastUsed) = usage[stream] ?? (0, nil)
+                replay.continueDataset(from: lifecycle)
             }
         }
         for (event, position) in zip(events, positions) {
@@ -341,16 +346,20 @@ struct BatchRun {
         }
         let last = try await query(
             """
-            SELECT s.id, e.stream_version, e.global_position, e.occurred_at, e.metadata->>'actor'
+            SELECT s.id, e.stream_version, e.global_position, e.occurred_at, e.metadata->>'actor',
+                   coalesce(d.usage_count, 0), d.last_used
             FROM unnest(\(ids)) AS s(id)
             CROSS JOIN LATERAL (
                 SELECT stream_version, global_position, occurred_at, metadata FROM events
                 WHERE stream_id = s.id ORDER BY stream_version DESC LIMIT 1
             ) e
+            LEFT JOIN dataset_states d ON d.dataset_id = s.id AND d.valid_to IS NULL
             """)
         for row in last {
-            let (stream, version, position, occurredAt, actor) = try row.decode((UUID, Int64, Int64, Date, String).self)
+            let (stream, version, position, occurredAt, actor, usageCount, lastUsed) = try row.decode(
+                (UUID, Int64, Int64, Date, String, Int, Int64?).self)
             lastPositions[stream] = position
+            usage[stream] = (usageCount, lastUsed)
             if var state = states[stream] {
                 state.streamVersion = version
                 state.updatedAt = occurredAt

@@ -248,19 +248,21 @@ public struct CatalogSnapshot: Sendable {
                 case .name: "i.name \(direction), i.namespace \(direction)"
                 case .createdAt: "c.occurred_at \(direction)"
                 case .updatedAt: "u.occurred_at \(direction)"
-                case .lastUsedAt: "used.last_used_at \(direction) NULLS LAST"
+                // Never used counts as longest unused: last when the most recent use comes first, first
+                // otherwise — the order of dataset_states_current_by_last_use, read either way. Within one
+                // namespace, its datasets sorted beat walking that index past every other namespace's,
+                // and the planner cannot tell how far the walk goes: the same order as an expression
+                // (positions start at 1) that the index does not serve.
+                case .lastUsedAt where filter.namespace != nil: "coalesce(s.last_used, 0) \(direction)"
+                case .lastUsedAt: "s.last_used \(direction) NULLS \(sort.descending ? "LAST" : "FIRST")"
                 }
             order = "\(key), s.dataset_id \(direction)"
         }
         let rows = try await connection.query(
             """
-            SELECT \(unescaped: Self.documentColumns), used.usage_count, used.last_used_at
+            SELECT \(unescaped: Self.documentColumns), s.usage_count,
+                   (SELECT recorded_at FROM events WHERE global_position = s.last_used)
             FROM dataset_states s \(unescaped: Self.documentJoins)
-            LEFT JOIN LATERAL (
-                SELECT count(*)::bigint AS usage_count, max(e.recorded_at) AS last_used_at
-                FROM dataset_usages du JOIN events e ON e.global_position = du.valid_from
-                WHERE du.dataset_id = s.dataset_id AND du.valid_from <= \(position)
-            ) used ON true
             WHERE CASE WHEN \(isHead) THEN s.valid_to IS NULL
                   ELSE s.valid_from <= \(position) AND (s.valid_to IS NULL OR s.valid_to > \(position)) END
               AND s.status = ANY(\(statuses))
@@ -273,8 +275,8 @@ public struct CatalogSnapshot: Sendable {
               AND (\(filter.createdBy)::text IS NULL OR c.metadata->>'actor' = \(filter.createdBy))
               AND (\(pattern)::text IS NULL OR strpos(lower(i.name), \(pattern)) > 0
                    OR strpos(lower(coalesce(v.description, '')), \(pattern)) > 0)
-              AND (NOT \(filter.inUse) OR (used.usage_count > 0
-                   AND (\(filter.usedSince)::timestamptz IS NULL OR used.last_used_at >= \(filter.usedSince))))
+              AND (NOT \(filter.inUse) OR (s.usage_count > 0 AND (\(filter.usedSince)::timestamptz IS NULL
+                   OR (SELECT recorded_at FROM events WHERE global_position = s.last_used) >= \(filter.usedSince))))
               AND (\(filter.producedBy?.name)::text IS NULL OR EXISTS (
                    SELECT 1 FROM lineage_edges le
                    WHERE le.to_dataset = s.dataset_id AND le.valid_from <= \(position)

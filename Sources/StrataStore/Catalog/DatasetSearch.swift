@@ -39,8 +39,14 @@ extension CatalogSnapshot {
         public var more: Bool
     }
 
-    /// Datasets whose current version (as of this snapshot) matches every word, as a prefix, in its name,
-    /// namespace, column names, tags, owner, format, description or property keys. Ranked: the dataset
+    /// Words shorter than this match whole words only: `7` finds `team-7` but not `team-71`, and `id` a
+    /// column `id` but not `identity` — as prefixes they would match most of a catalog, to be ranked and
+    /// counted, while telling nothing.
+    static let shortestPrefix = 3
+
+    /// Datasets whose current version (as of this snapshot) matches every word (as a prefix, if it has
+    /// at least ``shortestPrefix`` characters) in its name, namespace, column names, tags, owner, format,
+    /// description or property keys. Ranked: the dataset
     /// named exactly so first, then those with a column named exactly so, then by how well the words
     /// match (a column name weighs most, then a tag, the owner or the format, then the description, then
     /// a property key), then by id.
@@ -48,22 +54,69 @@ extension CatalogSnapshot {
         let words = filter.words
         guard !words.isEmpty else { return SearchPage(hits: [], facets: [:], more: false) }
         // Only letters and digits reach to_tsquery, so the query text cannot be malformed.
-        let query = words.map { "\($0):*" }.joined(separator: " & ")
+        let query = words.map { $0.count < Self.shortestPrefix ? $0 : "\($0):*" }.joined(separator: " & ")
         let exact = filter.text.trimmingCharacters(in: .whitespaces).lowercased()
-        let ranked = try await connection.query(
-            matching(
-                filter, query: query, exact: exact,
-                then: """
-                    SELECT dataset_id, (CASE WHEN exact_name THEN 2 ELSE 0 END + CASE WHEN exact_column THEN 1 ELSE 0 END
-                                        + rank)::float8 AS score,
-                           namespace, name, owner, tags, format, description, column_names, property_keys
-                    FROM matches ORDER BY score DESC, dataset_id
-                    LIMIT \(filter.limit + 1) OFFSET \(filter.offset)
-                    """), logger: logger)
+        // One statement ranks the page and counts the facets over the same matches, found once.
+        let rows = try await connection.query(
+            """
+            WITH matches AS MATERIALIZED (
+                SELECT s.dataset_id, s.status, v.namespace, v.name, v.owner, v.tags, v.format, v.description,
+                       v.column_names, v.property_keys,
+                       (CASE WHEN lower(v.name) = \(exact) OR lower(v.namespace || '/' || v.name) = \(exact) THEN 2
+                             ELSE 0 END
+                        + CASE WHEN EXISTS (SELECT 1 FROM unnest(v.column_names) c WHERE lower(c) = \(exact)) THEN 1
+                               ELSE 0 END
+                        + ts_rank_cd(v.search, q, 32))::float8 AS score
+                FROM dataset_versions v
+                CROSS JOIN to_tsquery('simple', \(query)) q
+                JOIN dataset_states s
+                  ON s.dataset_id = v.dataset_id AND v.version = coalesce(s.published_version, nullif(s.latest_version, 0))
+                WHERE v.search @@ q
+                  AND CASE WHEN \(isHead) THEN s.valid_to IS NULL
+                      ELSE s.valid_from <= \(position) AND (s.valid_to IS NULL OR s.valid_to > \(position)) END
+                  AND s.status = ANY(\(filter.statuses.map(\.rawValue)))
+                  AND (\(visibleNamespaces)::text[] IS NULL OR v.namespace = ANY(\(visibleNamespaces)))
+                  AND (\(filter.namespace)::text IS NULL OR v.namespace = \(filter.namespace))
+                  AND (\(filter.tag)::text IS NULL OR v.tags @> ARRAY[\(filter.tag)::text])
+                  AND (\(filter.owner)::text IS NULL OR v.owner = \(filter.owner))
+                  AND (\(filter.format)::text IS NULL OR v.format = \(filter.format))
+            ),
+            facets AS (
+                SELECT json_build_object(
+                    'namespace', (SELECT json_object_agg(namespace, n) FROM (
+                        SELECT namespace, count(*) n FROM matches GROUP BY namespace) f),
+                    'status', (SELECT json_object_agg(status, n) FROM (
+                        SELECT status, count(*) n FROM matches GROUP BY status) f),
+                    'tag', (SELECT json_object_agg(tag, n) FROM (
+                        SELECT tag, count(*) n FROM matches, unnest(tags) tag GROUP BY tag) f),
+                    'format', (SELECT json_object_agg(format, n) FROM (
+                        SELECT format, count(*) n FROM matches WHERE format IS NOT NULL GROUP BY format) f),
+                    'owner', (SELECT json_object_agg(owner, n) FROM (
+                        SELECT owner, count(*) n FROM matches WHERE owner IS NOT NULL GROUP BY owner) f)
+                )::text AS counts
+            ),
+            page AS (
+                SELECT * FROM matches ORDER BY score DESC, dataset_id
+                LIMIT \(filter.limit + 1) OFFSET \(filter.offset)
+            )
+            SELECT facets.counts, p.dataset_id, p.score, p.namespace, p.name, p.owner, p.tags, p.format,
+                   p.description, p.column_names, p.property_keys
+            FROM facets LEFT JOIN page p ON true
+            ORDER BY p.score DESC, p.dataset_id
+            """, logger: logger)
+        var facets: [String: [String: Int]] = [:]
         var found: [(id: UUID, score: Double, matched: [(field: String, text: String)])] = []
-        for try await (id, score, namespace, name, owner, tags, format, description, columns, keys) in ranked.decode(
-            (UUID, Double, String, String, String?, [String]?, String?, String?, [String]?, [String]?).self)
+        for try await (counts, id, score, namespace, name, owner, tags, format, description, columns, keys)
+            in rows.decode(
+                (String, UUID?, Double?, String?, String?, String?, [String]?, String?, String?, [String]?, [String]?)
+                    .self)
         {
+            if facets.isEmpty {
+                // json_object_agg of no rows is null: a facet with no values.
+                facets = try JSONDecoder().decode([String: [String: Int]?].self, from: Data(counts.utf8))
+                    .mapValues { $0 ?? [:] }
+            }
+            guard let id, let score, let namespace, let name else { continue }
             var fields: [(String, [String])] = [("name", [name]), ("namespace", [namespace])]
             fields += [("schema", columns ?? []), ("tags", tags ?? []), ("owner", owner.map { [$0] } ?? [])]
             fields += [("format", format.map { [$0] } ?? []), ("description", description.map { [$0] } ?? [])]
@@ -89,62 +142,16 @@ extension CatalogSnapshot {
         let hits = page.compactMap { hit in
             byID[hit.id].map { SearchHit(document: $0, score: hit.score, matched: hit.matched) }
         }
-
-        var facets: [String: [String: Int]] = [:]
-        let counts = try await connection.query(
-            matching(
-                filter, query: query, exact: exact,
-                then: """
-                    SELECT 'namespace', namespace, count(*) FROM matches GROUP BY namespace
-                    UNION ALL SELECT 'status', status, count(*) FROM matches GROUP BY status
-                    UNION ALL SELECT 'format', format, count(*) FROM matches WHERE format IS NOT NULL GROUP BY format
-                    UNION ALL SELECT 'owner', owner, count(*) FROM matches WHERE owner IS NOT NULL GROUP BY owner
-                    UNION ALL SELECT 'tag', tag, count(*) FROM matches, unnest(tags) tag GROUP BY tag
-                    """), logger: logger)
-        for try await (facet, value, count) in counts.decode((String, String, Int).self) {
-            facets[facet, default: [:]][value] = count
-        }
-        for facet in ["namespace", "status", "tag", "format", "owner"] where facets[facet] == nil {
-            facets[facet] = [:]
-        }
         return SearchPage(hits: hits, facets: facets, more: more)
-    }
-
-    /// The datasets matching `filter` as the common table `matches`, followed by `then` (constant SQL: the
-    /// values are bound), so the page and the facets count the same set.
-    private func matching(_ filter: SearchFilter, query: String, exact: String, then select: String) -> PostgresQuery {
-        let statuses = filter.statuses.map(\.rawValue)
-        return """
-            WITH matches AS (
-                SELECT s.dataset_id, s.status, i.namespace, i.name, v.owner, v.tags, v.format, v.description,
-                       v.column_names, v.property_keys,
-                       (lower(i.name) = \(exact) OR lower(i.namespace || '/' || i.name) = \(exact)) AS exact_name,
-                       EXISTS (SELECT 1 FROM unnest(v.column_names) c WHERE lower(c) = \(exact)) AS exact_column,
-                       ts_rank_cd(v.search, q, 32) AS rank
-                FROM dataset_states s
-                JOIN dataset_identities i ON i.dataset_id = s.dataset_id
-                JOIN dataset_versions v
-                  ON v.dataset_id = s.dataset_id AND v.version = coalesce(s.published_version, nullif(s.latest_version, 0))
-                CROSS JOIN to_tsquery('simple', \(query)) q
-                WHERE CASE WHEN \(isHead) THEN s.valid_to IS NULL
-                      ELSE s.valid_from <= \(position) AND (s.valid_to IS NULL OR s.valid_to > \(position)) END
-                  AND s.status = ANY(\(statuses))
-                  AND (\(visibleNamespaces)::text[] IS NULL OR i.namespace = ANY(\(visibleNamespaces)))
-                  AND (\(filter.namespace)::text IS NULL OR i.namespace = \(filter.namespace))
-                  AND (\(filter.tag)::text IS NULL OR v.tags @> ARRAY[\(filter.tag)::text])
-                  AND (\(filter.owner)::text IS NULL OR v.owner = \(filter.owner))
-                  AND (\(filter.format)::text IS NULL OR v.format = \(filter.format))
-                  AND v.search @@ q
-            )
-            \(unescaped: select)
-            """
     }
 
     /// Whether some word of `text` starts with one of `words`: a field is reported as matched when it
     /// holds any of the words searched for (the dataset as a whole matched all of them).
     static func matches(_ text: String, _ words: [String]) -> Bool {
         let own = text.lowercased().split(whereSeparator: { !$0.isLetter && !$0.isNumber })
-        return words.contains { word in own.contains { $0.hasPrefix(word) } }
+        return words.contains { word in
+            own.contains { word.count < shortestPrefix ? $0 == word : $0.hasPrefix(word) }
+        }
     }
 
     /// A long text cut to the neighbourhood of its first match.

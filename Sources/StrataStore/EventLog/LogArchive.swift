@@ -127,7 +127,7 @@ public struct LogArchive: Sendable {
                         if let reason = lifecycle.inconsistency(of: event) {
                             throw ImportError.malformed(line: number, reason: reason)
                         }
-                        lifecycle.apply(event)
+                        lifecycle.apply(event, at: line.position)
                     }(&lifecycles[line.streamID, default: DatasetLifecycle(id: line.streamID)])
                 case .token(let event):
                     try { (token: inout TokenState) in

@@ -18,6 +18,9 @@ public enum DatasetProjector {
         public var latestVersion: Int
         public var publishedVersion: Int?
         public var retiredReason: String?
+        /// The usage pins recorded up to the row, and the position of the latest.
+        public var usageCount: Int
+        public var lastUsed: Int64?
     }
 
     /// What a dataset is (`dataset_identities`).
@@ -40,7 +43,8 @@ public enum DatasetProjector {
         public var format: String?
         /// The dataset's namespace and name, the schema's column names and the properties' keys, which
         /// search finds it by.
-        public var nameWords: String
+        public var namespace: String
+        public var name: String
         public var columnNames: [String]
         public var propertyKeys: [String]
     }
@@ -102,7 +106,8 @@ public enum DatasetProjector {
             .openState(
                 StateRow(
                     datasetID: state.id, status: state.status.rawValue, latestVersion: state.latestVersion,
-                    publishedVersion: state.publishedVersion, retiredReason: state.retiredReason
+                    publishedVersion: state.publishedVersion, retiredReason: state.retiredReason,
+                    usageCount: state.usageCount, lastUsed: state.lastUsed
                 )
             )
         )
@@ -127,7 +132,7 @@ public enum DatasetProjector {
                     VersionRow(
                         datasetID: state.id, version: number, owner: fields.owner, description: fields.description,
                         tags: fields.tags, format: fields.format?.rawValue,
-                        nameWords: state.namespace + " " + state.name, columnNames: fields.schema.map(\.name),
+                        namespace: state.namespace, name: state.name, columnNames: fields.schema.map(\.name),
                         propertyKeys: fields.properties.keys.sorted()
                     )
                 )

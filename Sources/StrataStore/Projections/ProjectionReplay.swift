@@ -188,7 +188,7 @@ struct ProjectionReplay<Rows: ProjectionRows>: Sendable {
             if let reason = stream.lifecycle.inconsistency(of: datasetEvent) {
                 throw ProjectionError.inconsistentLog(position: position, stream: streamID, reason: reason)
             }
-            stream.lifecycle.apply(datasetEvent)
+            stream.lifecycle.apply(datasetEvent, at: position)
             DatasetProjector.collectChanges(after: stream.lifecycle, event: datasetEvent, into: &changes)
         }
     }
@@ -237,7 +237,8 @@ struct ProjectionReplay<Rows: ProjectionRows>: Sendable {
                 line.text(row.description)
                 line.textArray(row.tags)
                 line.text(row.format)
-                line.text(row.nameWords)
+                line.text(row.namespace)
+                line.text(row.name)
                 line.textArray(row.columnNames)
                 line.textArray(row.propertyKeys)
             }

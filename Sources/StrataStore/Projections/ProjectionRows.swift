@@ -40,6 +40,8 @@ extension ProjectionRows {
             line.integer(row.latestVersion)
             line.integer(row.publishedVersion)
             line.text(row.retiredReason)
+            line.integer(row.usageCount)
+            line.bigint(row.lastUsed)
         }
     }
 

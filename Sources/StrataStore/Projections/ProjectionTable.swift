@@ -40,6 +40,7 @@ enum ProjectionTable: Int, CaseIterable, Sendable {
             return [
                 ("dataset_id", .uuid), ("valid_from", .bigint), ("valid_to", .bigint), ("status", .text),
                 ("latest_version", .integer), ("published_version", .integer), ("retired_reason", .text),
+                ("usage_count", .integer), ("last_used", .bigint),
             ]
         case .datasetIdentities:
             return [
@@ -49,8 +50,8 @@ enum ProjectionTable: Int, CaseIterable, Sendable {
         case .datasetVersions:
             return [
                 ("dataset_id", .uuid), ("version", .integer), ("valid_from", .bigint), ("owner", .text),
-                ("description", .text), ("tags", .textArray), ("format", .text), ("name_words", .text),
-                ("column_names", .textArray), ("property_keys", .textArray),
+                ("description", .text), ("tags", .textArray), ("format", .text), ("namespace", .text),
+                ("name", .text), ("column_names", .textArray), ("property_keys", .textArray),
             ]
         case .versionPublications: return [("dataset_id", .uuid), ("version", .integer), ("valid_from", .bigint)]
         case .datasetNames:
