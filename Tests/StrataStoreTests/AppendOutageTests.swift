@@ -18,7 +18,8 @@ struct AppendOutageTests {
             let writer = CatalogWriter(
                 pool: BoundedPool(
                     client: database.client,
-                    deadlines: .init(connect: .seconds(2), queue: .seconds(10), work: .seconds(2))),
+                    // Only the work deadline matters here; connecting may be slow on a busy machine.
+                    deadlines: .init(connect: .seconds(10), queue: .seconds(10), work: .seconds(2))),
                 logger: database.logger)
             let id = UUIDv7.make()
             let response = try await writer.submit(create(id, "landed"))

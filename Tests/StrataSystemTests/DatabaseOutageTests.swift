@@ -13,11 +13,13 @@ import Testing
 /// (1.5 s); the rest is margin for a machine busy with the other suites.
 private let outageAnswerBound: Duration = .seconds(4)
 
-/// PostgreSQL restarts, stops and ends sessions under a running `strata serve` while writers are busy.
-/// Each test runs its own cluster and server process, and is bounded in time. Serialized: the bounds
-/// asserted here are about the server, not about two of these tests fighting over two cores.
-@Suite("A database outage under load", .serialized, .timeLimit(.minutes(3)))
-struct DatabaseOutageTests {
+/// PostgreSQL restarts, stops and ends sessions under a running `strata serve` while writers are busy;
+/// and (`NodeFaultTests.swift`) the server crashes, several servers share the database, and the feed is
+/// pushed to them. Each test runs its own cluster and server processes, and is bounded in time.
+/// Serialized: the bounds asserted here are about the server, not about two of these tests fighting
+/// over two cores.
+@Suite("Faults under load", .serialized, .timeLimit(.minutes(4)))
+struct FaultTests {
     @Test func writesComeBackAfterAFastAndAnImmediateRestartAndNothingAcknowledgedIsLost() async throws {
         try await withServer { cluster, server, client in
             let writers = Writers(server: server.baseURL, client: client, count: 16, retrying: false)

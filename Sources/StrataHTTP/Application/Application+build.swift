@@ -39,13 +39,16 @@ public struct StrataServices: Sendable {
     public var monitor: DatabaseMonitor
     /// The valid API tokens, by the digest of their secrets.
     public var tokens: TokenDirectory
+    /// The log's appends as PostgreSQL announces them, which live feeds wait for.
+    public var announcements: LogAnnouncements
     public var access: AccessMode
     /// The served description of the API, self-contained.
     public var openAPI: OpenAPIDocument
     var webUI: WebUI
 
     /// - Parameter monitorEndpoint: where the readiness monitor opens a connection of its own, so that
-    ///   requests learn promptly when PostgreSQL is down; nil for tests that drive the router alone.
+    ///   requests learn promptly when PostgreSQL is down, and where the live feeds' listener opens its
+    ///   own; nil for tests that drive the router alone (their feeds poll).
     public init(
         client: PostgresClient,
         logger: Logger,
@@ -71,6 +74,7 @@ public struct StrataServices: Sendable {
         self.rebuilder = ProjectionRebuilder(
             maintenance: ProjectionMaintenance(client: client, catalog: projections, logger: logger))
         self.tokens = TokenDirectory(pool: pool, logger: logger)
+        self.announcements = LogAnnouncements(endpoint: monitorEndpoint, logger: logger)
         self.access = access
         self.openAPI = try OpenAPIDocument.bundled()
         self.webUI = try WebUI()
@@ -145,7 +149,7 @@ public func buildApplication(
         router: buildRouter(services),
         server: .http1(configuration: .init(httpDecoderConfiguration: requestLimits)),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "strata"),
-        services: [services.client, services.monitor, services.tokens, services.rebuilder],
+        services: [services.client, services.monitor, services.tokens, services.announcements, services.rebuilder],
         // Said at notice, so a server running with its request log off still says where it listens.
         onServerRunning: { [logger = services.logger] channel in
             let address = channel.localAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?"
@@ -200,7 +204,7 @@ public func buildRouter(_ services: StrataServices) -> Router<StrataRequestConte
         .register(on: router)
     LineageRoutes(writer: services.writer, reader: services.reader, clock: services.clock).register(on: router)
     OpenLineageRoutes(writer: services.writer, clock: services.clock, makeID: services.makeID).register(on: router)
-    EventRoutes(reader: services.reader).register(on: router)
+    EventRoutes(reader: services.reader, announcements: services.announcements).register(on: router)
     services.webUI.register(on: router)
     AdminRoutes(maintenance: services.maintenance).register(on: router)
     TokenRoutes(writer: services.writer, reader: services.reader, directory: services.tokens, clock: services.clock)

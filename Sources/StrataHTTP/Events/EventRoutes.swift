@@ -8,7 +8,10 @@ import StrataStore
 /// The log as a feed: pages with `GET /v1/events`, and a live Server-Sent-Events tail.
 struct EventRoutes {
     let reader: CatalogReader
-    /// How long the live tail waits before looking for new events again.
+    /// Says when the log grows, so a live tail reads only then.
+    let announcements: LogAnnouncements
+    /// How long the live tail waits before looking for new events again while appends are not being
+    /// announced (PostgreSQL away, or no listener).
     var pollInterval: Duration = .milliseconds(200)
     /// How often an idle live tail sends a comment line, so proxies keep the connection open.
     var heartbeatInterval: Duration = .seconds(15)
@@ -32,7 +35,9 @@ struct EventRoutes {
     }
 
     /// The live tail: every event after `Last-Event-ID` (or `after`), then new ones as they commit; the
-    /// SSE `id:` of each is its position. It ends when the server shuts down.
+    /// SSE `id:` of each is its position. It ends when the server shuts down. Between events it holds no
+    /// database connection and runs no query: it reads again when ``LogAnnouncements`` says the log has
+    /// grown past what it has seen (or, while appends are not being announced, every `pollInterval`).
     @Sendable func stream(_ request: Request, context: StrataRequestContext) async throws -> Response {
         var filter = try eventFilter(request, context: context, defaultLimit: 1000)
         if let lastEventID = request.headers[HTTPField.Name("Last-Event-ID")!] {
@@ -49,21 +54,30 @@ struct EventRoutes {
         let start = filter
         let pollInterval = pollInterval
         let heartbeatInterval = heartbeatInterval
+        let announcements = announcements
         return Response(
             status: .ok, headers: headers,
             body: ResponseBody { writer in
                 var filter = start
                 var lastWrite = ContinuousClock.now
+                var mayHaveGrown = true
                 while !Task.isCancelled && !Task.isShuttingDownGracefully {
                     let page = filter
-                    let (events, position) = try await reader.read(scope: scope) { try await $0.events(page) }
+                    let (events, position) =
+                        mayHaveGrown ? try await reader.read(scope: scope) { try await $0.events(page) } : ([], 0)
                     if events.isEmpty {
                         filter.after = max(filter.after, position)
                         if ContinuousClock.now - lastWrite >= heartbeatInterval {
                             try await writer.write(ByteBuffer(string: ": heartbeat\n\n"))
                             lastWrite = .now
                         }
-                        try? await Task.sleep(for: pollInterval)
+                        let untilHeartbeat = heartbeatInterval - (ContinuousClock.now - lastWrite)
+                        let after = filter.after
+                        mayHaveGrown = await cancelWhenGracefulShutdown {
+                            announcements.isListening
+                                ? await announcements.wait(after: after, within: untilHeartbeat)
+                                : (try? await Task.sleep(for: pollInterval)) != nil
+                        }
                         continue
                     }
                     var text = ""

@@ -37,6 +37,9 @@ final class Writers: Sendable {
         self.requestTimeout = requestTimeout
     }
 
+    /// How many creates have been acknowledged so far.
+    var acknowledged: Int { outcomes.withLock { $0.count(where: \.isAcknowledged) } }
+
     /// Runs the writers while `body` runs, stops them when it ends however it ends, and answers every
     /// create's outcome with what `body` answered.
     func writing<Result: Sendable>(
