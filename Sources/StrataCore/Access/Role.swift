@@ -13,7 +13,7 @@ public enum Role: String, Sendable, CaseIterable, Comparable {
 }
 
 /// The namespaces a token may see and act in: every one, or a list.
-public enum NamespaceScope: Sendable, Equatable {
+public enum NamespaceScope: Sendable, Hashable {
     case all
     case only(Set<String>)
 

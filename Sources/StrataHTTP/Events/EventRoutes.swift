@@ -4,6 +4,7 @@ import Hummingbird
 import ServiceLifecycle
 import StrataCore
 import StrataStore
+import Synchronization
 
 /// The log as a feed: pages with `GET /v1/events`, and a live Server-Sent-Events tail.
 struct EventRoutes {
@@ -15,6 +16,8 @@ struct EventRoutes {
     var pollInterval: Duration = .milliseconds(200)
     /// How often an idle live tail sends a comment line, so proxies keep the connection open.
     var heartbeatInterval: Duration = .seconds(15)
+    /// The live tails' reads, shared by those asking the same at once.
+    let tailReads = SharedTailReads()
 
     func register(on router: Router<StrataRequestContext>) {
         router.get("/v1/events", use: page)
@@ -55,6 +58,7 @@ struct EventRoutes {
         let pollInterval = pollInterval
         let heartbeatInterval = heartbeatInterval
         let announcements = announcements
+        let tailReads = tailReads
         return Response(
             status: .ok, headers: headers,
             body: ResponseBody { writer in
@@ -62,11 +66,20 @@ struct EventRoutes {
                 var lastWrite = ContinuousClock.now
                 var mayHaveGrown = true
                 while !Task.isCancelled && !Task.isShuttingDownGracefully {
-                    let page = filter
-                    let (events, position) =
-                        mayHaveGrown ? try await reader.read(scope: scope) { try await $0.events(page) } : ([], 0)
-                    if events.isEmpty {
-                        filter.after = max(filter.after, position)
+                    let page =
+                        mayHaveGrown
+                        ? try await tailReads.read(TailRead(scope: scope, filter: filter)) { [filter] in
+                            let (events, position) = try await reader.read(scope: scope) { try await $0.events(filter) }
+                            var text = ""
+                            for event in events {
+                                text += "id: \(event.position)\nevent: \(event.type)\ndata: \(try event.document())\n\n"
+                            }
+                            let next =
+                                events.count == filter.limit ? events.last!.position : max(position, filter.after)
+                            return TailPage(text: text, next: next)
+                        } : TailPage(text: "", next: filter.after)
+                    filter.after = page.next
+                    if page.text.isEmpty {
                         if ContinuousClock.now - lastWrite >= heartbeatInterval {
                             try await writer.write(ByteBuffer(string: ": heartbeat\n\n"))
                             lastWrite = .now
@@ -80,13 +93,8 @@ struct EventRoutes {
                         }
                         continue
                     }
-                    var text = ""
-                    for event in events {
-                        text += "id: \(event.position)\nevent: \(event.type)\ndata: \(try event.document())\n\n"
-                    }
-                    try await writer.write(ByteBuffer(string: text))
+                    try await writer.write(ByteBuffer(string: page.text))
                     lastWrite = .now
-                    filter.after = events.count == filter.limit ? events.last!.position : max(position, filter.after)
                 }
                 try await writer.finish(nil)
             }
@@ -142,5 +150,38 @@ enum RFC3339 {
             if let date = formatter.date(from: text) { return date }
         }
         return nil
+    }
+}
+
+/// What a live tail asks for: the same question from any number of subscribers.
+struct TailRead: Hashable, Sendable {
+    var scope: NamespaceScope
+    var filter: CatalogSnapshot.EventFilter
+}
+
+/// A live tail's next page, rendered as Server-Sent Events, and where the tail goes on from.
+struct TailPage: Sendable {
+    var text: String
+    var next: Int64
+}
+
+/// Reads of the live tail, shared: when an append is announced, every subscriber at the same position
+/// with the same filter and scope wakes at once, and they run one query and render its events once,
+/// not one each. A read joined late may predate the append that woke its joiner; the joiner then finds
+/// the announced position still ahead of it and reads again, so nothing is missed.
+final class SharedTailReads: Sendable {
+    private let inFlight = Mutex<[TailRead: Task<TailPage, any Error>]>([:])
+
+    func read(_ question: TailRead, _ body: @escaping @Sendable () async throws -> TailPage) async throws -> TailPage {
+        let task = inFlight.withLock { inFlight in
+            if let running = inFlight[question] { return running }
+            let task = Task { [weak self] in
+                defer { self?.inFlight.withLock { _ = $0.removeValue(forKey: question) } }
+                return try await body()
+            }
+            inFlight[question] = task
+            return task
+        }
+        return try await task.value
     }
 }

@@ -408,7 +408,7 @@ public struct CatalogSnapshot: Sendable {
     }
 
     /// What the event feed may filter on.
-    public struct EventFilter: Sendable, Equatable {
+    public struct EventFilter: Sendable, Hashable {
         public var after: Int64 = 0
         public var limit: Int = 100
         public var type: String?

@@ -9,7 +9,9 @@ import StrataStore
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Run benchmarks in a scratch database.",
-        subcommands: [RebuildBench.self, LineageBench.self, HTTPBench.self, UIBench.self, SearchBench.self]
+        subcommands: [
+            RebuildBench.self, LineageBench.self, HTTPBench.self, UIBench.self, SearchBench.self, FeedBench.self,
+        ]
     )
 }
 
