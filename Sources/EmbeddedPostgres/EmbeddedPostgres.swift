@@ -47,6 +47,10 @@ public final class EmbeddedPostgres: Sendable {
         /// Stop the cluster and delete the data directory as soon as this process exits, however it exits.
         public var removeWhenProcessExits: Bool
         public var binaries: PostgresBinaries?
+        /// Write the WAL a streaming replica needs and accept replication connections (see
+        /// ``EmbeddedPostgres/startReplica(of:_:logger:)``); otherwise the minimal WAL, which makes a
+        /// projection rebuild cheaper.
+        public var servesReplicas: Bool
 
         public init(
             dataDirectory: String,
@@ -54,7 +58,8 @@ public final class EmbeddedPostgres: Sendable {
             durability: Durability = .full,
             clusterUser: String? = nil,
             removeWhenProcessExits: Bool = false,
-            binaries: PostgresBinaries? = nil
+            binaries: PostgresBinaries? = nil,
+            servesReplicas: Bool = false
         ) {
             self.dataDirectory = dataDirectory
             self.tcpPort = tcpPort
@@ -62,6 +67,7 @@ public final class EmbeddedPostgres: Sendable {
             self.clusterUser = clusterUser
             self.removeWhenProcessExits = removeWhenProcessExits
             self.binaries = binaries
+            self.servesReplicas = servesReplicas
         }
     }
 
@@ -136,6 +142,29 @@ public final class EmbeddedPostgres: Sendable {
         return cluster
     }
 
+    /// Makes a streaming replica of `primary` in `configuration.dataDirectory` (`pg_basebackup -R`: a
+    /// copy of the primary that follows its WAL, read-only) and starts it on a socket of its own.
+    /// PostgreSQL's own replication, as an operator would set it up; for tests and benchmarks of reads
+    /// from replicas. The primary must allow replication connections on its socket, as `initdb`'s
+    /// trusted local access does, and serve replicas (``Configuration/servesReplicas``); so does the
+    /// replica's configuration.
+    public static func startReplica(
+        of primary: EmbeddedPostgres, _ configuration: Configuration, logger: Logger
+    ) throws -> EmbeddedPostgres {
+        let binaries = try configuration.binaries ?? PostgresBinaries.locate()
+        let layout = Layout(dataDirectory: absolutePath(configuration.dataDirectory))
+        let command = try CommandPrefix(clusterUser: configuration.clusterUser, binaries: binaries)
+        try layout.prepare(for: command)
+        if !FileManager.default.fileExists(atPath: layout.clusterDirectory + "/PG_VERSION") {
+            logger.info("copying the primary into a replica", metadata: ["data_dir": "\(layout.clusterDirectory)"])
+            try command.run([
+                binaries.pgBasebackup, "-D", layout.clusterDirectory, "-R", "-X", "stream", "-c", "fast",
+                "-h", primary.socketDirectory, "-p", "\(primary.port)", "-U", superuser,
+            ])
+        }
+        return try start(configuration, logger: logger)
+    }
+
     /// Stops the cluster if this process owns it; a guest leaves it running for its owner.
     public func stop() throws {
         guard isOwner else { return }
@@ -207,11 +236,13 @@ public final class EmbeddedPostgres: Sendable {
             "unix_socket_directories = \(quoted(layout.socketDirectory))",
             "unix_socket_permissions = 0700",
             "max_connections = 300",
-            // A private cluster has no replicas and archives no WAL, so it needs only the minimal WAL;
-            // that lets a projection rebuild write its new tables without logging every row twice.
-            "wal_level = minimal",
-            "max_wal_senders = 0",
         ]
+        // A private cluster without replicas archives no WAL, so it needs only the minimal WAL; that
+        // lets a projection rebuild write its new tables without logging every row twice.
+        settings +=
+            configuration.servesReplicas
+            ? ["wal_level = replica", "max_wal_senders = 10"]
+            : ["wal_level = minimal", "max_wal_senders = 0"]
         if configuration.durability == .none {
             settings += ["fsync = off", "synchronous_commit = off", "full_page_writes = off"]
         }

@@ -12,6 +12,8 @@ public struct PostgresBinaries: Sendable, Equatable {
     public var initdb: String { directory + "/initdb" }
     public var pgCtl: String { directory + "/pg_ctl" }
     public var pgIsReady: String { directory + "/pg_isready" }
+    /// Copies a running cluster into a new streaming replica (not needed to run a cluster).
+    public var pgBasebackup: String { directory + "/pg_basebackup" }
 
     static let requiredPrograms = ["initdb", "pg_ctl", "pg_isready"]
 

@@ -33,6 +33,10 @@ struct StartUpRebuildTests {
                     let read = try await client.send(.get, "/v1/datasets/\(dataset.lowercased)")
                     #expect(read.status == .ok)
                     #expect(try await statesDefinitionIsCurrent(client) == false)
+                    // Ready, since the old tables serve; and saying what is catching up.
+                    let catchingUp = try await client.send(.get, "/readyz")
+                    #expect(catchingUp.status == .ok)
+                    #expect(try catchingUp.json()["catching_up"] == .array([.string("dataset_states")]))
 
                     let deadline = ContinuousClock.now + .seconds(120)
                     while try await !statesDefinitionIsCurrent(client), ContinuousClock.now < deadline {
@@ -40,6 +44,13 @@ struct StartUpRebuildTests {
                     }
                     #expect(try await statesDefinitionIsCurrent(client))
                     #expect(try await client.send(.get, "/v1/datasets/\(dataset.lowercased)").status == .ok)
+                    // Swapped in: nothing is catching up any more (said once the rebuild has returned).
+                    var caughtUp = try await client.send(.get, "/readyz").json()
+                    while caughtUp["catching_up"] != nil, ContinuousClock.now < deadline {
+                        try await Task.sleep(for: .milliseconds(50))
+                        caughtUp = try await client.send(.get, "/readyz").json()
+                    }
+                    #expect(caughtUp["status"] == .string("ready") && caughtUp["catching_up"] == nil)
                 }
             }
             let maintenance = ProjectionMaintenance(

@@ -18,12 +18,15 @@ public final class PrivateCluster: Sendable {
         self.folder = folder
     }
 
-    /// Starts a new cluster with an empty `strata` database.
-    public static func start() async throws -> PrivateCluster {
+    /// Starts a new cluster with an empty `strata` database; `servingReplicas` to copy it into replicas.
+    public static func start(servingReplicas: Bool = false) async throws -> PrivateCluster {
         let folder = FileManager.default.temporaryDirectory
             .appendingPathComponent("strata-private-\(getpid())-\(UUID().uuidString.prefix(8))").path
         let cluster = try EmbeddedPostgres.start(
-            .init(dataDirectory: folder, durability: .full, removeWhenProcessExits: true), logger: TestPostgres.logger)
+            .init(
+                dataDirectory: folder, durability: .full, removeWhenProcessExits: true,
+                servesReplicas: servingReplicas),
+            logger: TestPostgres.logger)
         let private_ = PrivateCluster(cluster: cluster, folder: folder)
         try await private_.client(database: "postgres").whileRunning { client in
             try await client.perform("CREATE DATABASE \(unescaped: databaseName)", logger: TestPostgres.logger)
@@ -43,6 +46,18 @@ public final class PrivateCluster: Sendable {
                 unixSocketPath: cluster.unixSocketPath, username: EmbeddedPostgres.superuser, password: nil,
                 database: database),
             backgroundLogger: TestPostgres.logger)
+    }
+
+    /// Starts a streaming replica of this cluster (started `servingReplicas`) inside its folder, and
+    /// answers it with a `DATABASE_URL` for its `strata` database. Stop it before ``remove()``.
+    public func startReplica() throws -> (cluster: EmbeddedPostgres, databaseURL: String) {
+        let replica = try EmbeddedPostgres.startReplica(
+            of: cluster,
+            .init(dataDirectory: folder + "/replica", durability: .full, servesReplicas: true),
+            logger: TestPostgres.logger)
+        let url =
+            "postgres://\(EmbeddedPostgres.superuser)@localhost/\(Self.databaseName)?host=\(replica.socketDirectory)"
+        return (replica, url)
     }
 
     /// Stops the server and removes the cluster's folder.

@@ -1,6 +1,7 @@
 import Logging
 import ServiceLifecycle
 import StrataStore
+import Synchronization
 
 /// Rebuilds projections in the background while the server keeps serving from their old tables: the
 /// start-up rebuild of projections whose definition file changed. The swap at the end of a rebuild is
@@ -10,6 +11,8 @@ import StrataStore
 /// `GET /v1/admin/projections` keeps showing the projection's definition as not current.
 public struct ProjectionRebuilder: Service {
     let maintenance: ProjectionMaintenance
+    /// The projections asked for and not yet rebuilt, which `/readyz` names as catching up.
+    let pending = PendingRebuilds()
     private let requests: AsyncStream<[String]>
     private let continuation: AsyncStream<[String]>.Continuation
 
@@ -21,6 +24,7 @@ public struct ProjectionRebuilder: Service {
     /// Asks for the named projections to be rebuilt, after any rebuild asked for before.
     public func rebuild(_ names: [String]) {
         guard !names.isEmpty else { return }
+        pending.add(names)
         continuation.yield(names)
     }
 
@@ -39,6 +43,27 @@ public struct ProjectionRebuilder: Service {
                     "rebuilding changed projections failed; their old tables keep serving",
                     metadata: ["projections": "\(names)", "error": "\(String(reflecting: error))"])
             }
+            pending.remove(names)
         }
     }
+}
+
+/// The projections waiting for, or in, a rebuild while the server serves from their old tables.
+public final class PendingRebuilds: Sendable {
+    private let names = Mutex<[String: Int]>([:])
+
+    func add(_ projections: [String]) {
+        names.withLock { for name in projections { $0[name, default: 0] += 1 } }
+    }
+
+    func remove(_ projections: [String]) {
+        names.withLock { names in
+            for name in projections {
+                names[name, default: 1] -= 1
+                if names[name] == 0 { names.removeValue(forKey: name) }
+            }
+        }
+    }
+
+    public var projections: [String] { names.withLock { $0.keys.sorted() } }
 }

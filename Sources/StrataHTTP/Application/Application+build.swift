@@ -5,6 +5,7 @@ import Logging
 import Metrics
 import PostgresNIO
 import Prometheus
+import ServiceLifecycle
 import StrataCore
 import StrataResources
 import StrataStore
@@ -13,10 +14,15 @@ import StrataStore
 public struct HTTPServerConfiguration: Sendable {
     public var host: String
     public var port: Int
+    /// A connection that sends no part of a request for this long is closed: a client that opens a
+    /// connection and says nothing, or trickles a request's headers or body, cannot hold it. A response
+    /// being written (a live feed) is not idle.
+    public var idleTimeout: Duration
 
-    public init(host: String = "127.0.0.1", port: Int = 8080) {
+    public init(host: String = "127.0.0.1", port: Int = 8080, idleTimeout: Duration = .seconds(30)) {
         self.host = host
         self.port = port
+        self.idleTimeout = idleTimeout
     }
 }
 
@@ -41,6 +47,9 @@ public struct StrataServices: Sendable {
     public var tokens: TokenDirectory
     /// The log's appends as PostgreSQL announces them, which live feeds wait for.
     public var announcements: LogAnnouncements
+    /// Streaming replicas serving reads, and how far behind the primary they are (`/metrics`).
+    public var replicaClients: [PostgresClient]
+    public var replicaLag: ReplicaLag
     public var access: AccessMode
     /// The served description of the API, self-contained.
     public var openAPI: OpenAPIDocument
@@ -49,8 +58,11 @@ public struct StrataServices: Sendable {
     /// - Parameter monitorEndpoint: where the readiness monitor opens a connection of its own, so that
     ///   requests learn promptly when PostgreSQL is down, and where the live feeds' listener opens its
     ///   own; nil for tests that drive the router alone (their feeds poll).
+    /// - Parameter replicas: clients of PostgreSQL streaming replicas of `client`'s database, which serve
+    ///   reads that they have replayed far enough for (``CatalogReader``).
     public init(
         client: PostgresClient,
+        replicas: [PostgresClient] = [],
         logger: Logger,
         monitorEndpoint: PostgresConnection.Configuration? = nil,
         access: AccessMode = .tokens(bootstrapSecret: nil),
@@ -65,7 +77,10 @@ public struct StrataServices: Sendable {
         self.migrations = try MigrationRunner.bundled()
         self.projections = try ProjectionCatalog.bundled()
         self.writer = CatalogWriter(pool: pool, logger: logger)
-        self.reader = CatalogReader(pool: pool, logger: logger)
+        self.replicaClients = replicas
+        let replicaPools = replicas.map { BoundedPool(client: $0, deadlines: deadlines) }
+        self.reader = CatalogReader(pool: pool, replicas: replicaPools, logger: logger)
+        self.replicaLag = ReplicaLag(primary: pool, replicas: replicaPools, logger: logger)
         self.monitor = DatabaseMonitor(
             pool: pool, endpoint: monitorEndpoint, migrations: migrations, logger: logger)
         self.metrics = metrics
@@ -147,9 +162,15 @@ public func buildApplication(
 ) -> some ApplicationProtocol {
     var app = Application(
         router: buildRouter(services),
-        server: .http1(configuration: .init(httpDecoderConfiguration: requestLimits)),
+        server: .http1(
+            configuration: .init(
+                idleTimeout: .nanoseconds(
+                    configuration.idleTimeout.components.seconds * 1_000_000_000
+                        + configuration.idleTimeout.components.attoseconds / 1_000_000_000),
+                httpDecoderConfiguration: requestLimits)),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "strata"),
-        services: [services.client, services.monitor, services.tokens, services.announcements, services.rebuilder],
+        services: [services.client] + services.replicaClients.map { $0 as any Service }
+            + [services.monitor, services.tokens, services.announcements, services.replicaLag, services.rebuilder],
         // Said at notice, so a server running with its request log off still says where it listens.
         onServerRunning: { [logger = services.logger] channel in
             let address = channel.localAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?"
@@ -182,7 +203,7 @@ public func buildRouter(_ services: StrataServices) -> Router<StrataRequestConte
     case .insecureNoAuth: router.add(middleware: OpenAccess())
     }
     router.add(middleware: AccessPolicy())
-    HealthRoutes(readiness: services.monitor).register(on: router)
+    HealthRoutes(readiness: services.monitor, rebuilding: services.rebuilder.pending).register(on: router)
     router.get("/metrics") { _, _ -> Response in
         var text: [UInt8] = []
         services.metrics.emit(into: &text)
@@ -204,7 +225,8 @@ public func buildRouter(_ services: StrataServices) -> Router<StrataRequestConte
         .register(on: router)
     LineageRoutes(writer: services.writer, reader: services.reader, clock: services.clock).register(on: router)
     OpenLineageRoutes(writer: services.writer, clock: services.clock, makeID: services.makeID).register(on: router)
-    EventRoutes(reader: services.reader, announcements: services.announcements).register(on: router)
+    // Live tails follow the primary's announcements, so they read where those commits already are.
+    EventRoutes(reader: services.reader.primaryOnly, announcements: services.announcements).register(on: router)
     services.webUI.register(on: router)
     AdminRoutes(maintenance: services.maintenance).register(on: router)
     TokenRoutes(writer: services.writer, reader: services.reader, directory: services.tokens, clock: services.clock)

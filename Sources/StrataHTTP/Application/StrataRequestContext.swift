@@ -13,6 +13,9 @@ public struct StrataRequestContext: AuthRequestContext {
     public var identity: Caller?
     /// `Strata-Actor`: whom the token acts for, recorded as `metadata.on_behalf_of`; it grants nothing.
     public var onBehalfOf: String?
+    /// `Strata-Min-Position`: the answer must reflect at least this position (the one the client's own
+    /// write answered), whichever database serves it.
+    public var minPosition: Int64?
     /// What the request's log line reports, filled in as the request goes down the middleware (which
     /// passes the context on by value).
     let notes = RequestNotes()

@@ -33,7 +33,9 @@ extension DatasetRoutes {
             asOf = .position(position)
             filter.offset = offset
         }
-        let (page, position) = try await reader.read(asOf: asOf, scope: try context.caller().scope) { [filter] in
+        let (page, position) = try await reader.read(
+            asOf: asOf, scope: try context.caller().scope, atLeast: context.minPosition
+        ) { [filter] in
             try await $0.search(filter)
         }
         var results: [JSONValue] = []

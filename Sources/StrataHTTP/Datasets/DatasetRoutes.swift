@@ -84,7 +84,9 @@ struct DatasetRoutes {
         let body = try await RequestBody.read(request, context: context, rules: RequestSchemas.retireDataset)
         let reason = body.string("reason")!
         // What retiring would break: every dataset downstream that is not retired itself.
-        let ((state, downstream), position) = try await reader.read(scope: try context.caller().scope) { snapshot in
+        let ((state, downstream), position) = try await reader.read(
+            scope: try context.caller().scope, atLeast: context.minPosition
+        ) { snapshot in
             (try await snapshot.state(of: id), try await snapshot.impact(of: id))
         }
         let impact = downstream.filter { $0.status != DatasetStatus.retired.rawValue }.map(LineageDocuments.node)
@@ -141,7 +143,8 @@ struct DatasetRoutes {
 
     @Sendable func show(_ request: Request, context: StrataRequestContext) async throws -> Response {
         let id = try datasetID(context)
-        let (found, position) = try await reader.dataset(id, asOf: try asOf(request), scope: try context.caller().scope)
+        let (found, position) = try await reader.dataset(
+            id, asOf: try asOf(request), scope: try context.caller().scope, atLeast: context.minPosition)
         guard let dataset = found else { throw DomainError.datasetNotFound }
         return jsonResponse(.ok, body: dataset.document, position: position, etag: dataset.streamVersion)
     }
@@ -149,7 +152,9 @@ struct DatasetRoutes {
     @Sendable func showByName(_ request: Request, context: StrataRequestContext) async throws -> Response {
         let namespace = try pathText("namespace", context)
         let name = try pathText("name", context)
-        let (found, position) = try await reader.read(asOf: try asOf(request), scope: try context.caller().scope) {
+        let (found, position) = try await reader.read(
+            asOf: try asOf(request), scope: try context.caller().scope, atLeast: context.minPosition
+        ) {
             try await $0.dataset(namespace: namespace, name: name)
         }
         guard let dataset = found else { throw DomainError.datasetNotFound }
@@ -213,7 +218,9 @@ struct DatasetRoutes {
                 filter.after = after
             }
         }
-        let (page, position) = try await reader.read(asOf: snapshot, scope: try context.caller().scope) { [filter] in
+        let (page, position) = try await reader.read(
+            asOf: snapshot, scope: try context.caller().scope, atLeast: context.minPosition
+        ) { [filter] in
             try await $0.datasets(filter)
         }
         var next = "null"
@@ -236,7 +243,9 @@ struct DatasetRoutes {
 
     @Sendable func versions(_ request: Request, context: StrataRequestContext) async throws -> Response {
         let id = try datasetID(context)
-        let (versions, position) = try await reader.read(asOf: try asOf(request), scope: try context.caller().scope) {
+        let (versions, position) = try await reader.read(
+            asOf: try asOf(request), scope: try context.caller().scope, atLeast: context.minPosition
+        ) {
             try await $0.versions(of: id)
         }
         if versions.isEmpty { throw DomainError.datasetNotFound }
@@ -246,7 +255,9 @@ struct DatasetRoutes {
     @Sendable func version(_ request: Request, context: StrataRequestContext) async throws -> Response {
         let id = try datasetID(context)
         let number = try versionNumber(context)
-        let (found, position) = try await reader.read(asOf: try asOf(request), scope: try context.caller().scope) {
+        let (found, position) = try await reader.read(
+            asOf: try asOf(request), scope: try context.caller().scope, atLeast: context.minPosition
+        ) {
             snapshot in
             (try await snapshot.version(number, of: id), try await snapshot.dataset(id) != nil)
         }
@@ -258,7 +269,9 @@ struct DatasetRoutes {
 
     @Sendable func usages(_ request: Request, context: StrataRequestContext) async throws -> Response {
         let id = try datasetID(context)
-        let (found, position) = try await reader.read(asOf: try asOf(request), scope: try context.caller().scope) {
+        let (found, position) = try await reader.read(
+            asOf: try asOf(request), scope: try context.caller().scope, atLeast: context.minPosition
+        ) {
             snapshot -> [String]? in
             try await snapshot.dataset(id) == nil ? nil : try await snapshot.usages(of: id)
         }
@@ -268,7 +281,9 @@ struct DatasetRoutes {
 
     @Sendable func history(_ request: Request, context: StrataRequestContext) async throws -> Response {
         let id = try datasetID(context)
-        let (events, position) = try await reader.read(asOf: try asOf(request), scope: try context.caller().scope) {
+        let (events, position) = try await reader.read(
+            asOf: try asOf(request), scope: try context.caller().scope, atLeast: context.minPosition
+        ) {
             try await $0.history(of: id)
         }
         if events.isEmpty { throw DomainError.datasetNotFound }

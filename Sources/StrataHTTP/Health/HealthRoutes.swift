@@ -8,8 +8,12 @@ public protocol ReadinessProbe: Sendable {
 }
 
 /// `/healthz` (the process answers) and `/readyz` (it can serve: database reachable, migrations current).
+///
+/// A projection being rebuilt in the background does not make the server unready (its old tables
+/// serve), but `/readyz` names it under `catching_up` until the rebuilt tables are swapped in.
 struct HealthRoutes<Context: RequestContext> {
     let readiness: any ReadinessProbe
+    var rebuilding: PendingRebuilds?
 
     func register(on router: Router<Context>) {
         router.get("/healthz") { _, _ in Self.statusBody("ok") }
@@ -17,15 +21,19 @@ struct HealthRoutes<Context: RequestContext> {
             if let reason = await readiness.unreadiness() {
                 throw Problem(status: .serviceUnavailable, code: "not_ready", detail: reason)
             }
-            return Self.statusBody("ready")
+            return Self.statusBody("ready", catchingUp: rebuilding?.projections ?? [])
         }
     }
 
-    private static func statusBody(_ status: String) -> Response {
+    private static func statusBody(_ status: String, catchingUp: [String] = []) -> Response {
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
-        return Response(
-            status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: "{\"status\":\"\(status)\"}")))
+        var body = "{\"status\":\"\(status)\""
+        if !catchingUp.isEmpty {
+            // Projection names are identifiers from Projections/*.sql: nothing to escape.
+            body += ",\"catching_up\":[" + catchingUp.map { "\"\($0)\"" }.joined(separator: ",") + "]"
+        }
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body + "}")))
     }
 }
 

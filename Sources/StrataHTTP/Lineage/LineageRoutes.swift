@@ -97,7 +97,9 @@ struct LineageRoutes {
         let format = query["format"].map(String.init) ?? "json"
         guard ["json", "dot"].contains(format) else { throw invalidParameter("format", "must be json or dot") }
 
-        let (found, position) = try await reader.read(asOf: try asOf(request), scope: try context.caller().scope) {
+        let (found, position) = try await reader.read(
+            asOf: try asOf(request), scope: try context.caller().scope, atLeast: context.minPosition
+        ) {
             snapshot -> LineageGraph? in
             guard try await snapshot.dataset(id) != nil else { return nil }
             if let version, try await snapshot.version(version, of: id) == nil {
@@ -118,7 +120,9 @@ struct LineageRoutes {
 
     @Sendable func impact(_ request: Request, context: StrataRequestContext) async throws -> Response {
         let id = try datasetID(context)
-        let (found, position) = try await reader.read(asOf: try asOf(request), scope: try context.caller().scope) {
+        let (found, position) = try await reader.read(
+            asOf: try asOf(request), scope: try context.caller().scope, atLeast: context.minPosition
+        ) {
             snapshot -> [LineageGraph.Node]? in
             guard try await snapshot.dataset(id) != nil else { return nil }
             return try await snapshot.impact(of: id)

@@ -39,5 +39,6 @@ extension HTTPField.Name {
     static let xRequestID = Self("X-Request-ID")!
     static let strataActor = Self("Strata-Actor")!
     static let strataPosition = Self("Strata-Position")!
+    static let strataMinPosition = Self("Strata-Min-Position")!
     static let idempotencyKey = Self("Idempotency-Key")!
 }

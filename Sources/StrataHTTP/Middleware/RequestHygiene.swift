@@ -3,7 +3,8 @@ import Hummingbird
 /// Refuses, before anything acts on it, a request whose target PostgreSQL could not store or no route
 /// expects: an over-long URI (414), a path segment or query parameter that is not valid percent-encoded
 /// UTF-8, or that holds U+0000, which no `text` column can hold (400 `invalid_parameter`). Without this,
-/// such a value reached a query and came back as a 500.
+/// such a value reached a query and came back as a 500. It also reads `Strata-Min-Position` into the
+/// context, refusing one that is not a position.
 struct RequestHygiene: RouterMiddleware {
     typealias Context = StrataRequestContext
 
@@ -30,6 +31,13 @@ struct RequestHygiene: RouterMiddleware {
             guard parts.allSatisfy(Self.isStorable) else {
                 throw invalidParameter(name, "must be valid percent-encoded UTF-8 without U+0000")
             }
+        }
+        var context = context
+        if let value = request.headers[.strataMinPosition] {
+            guard let position = Int64(value), position >= 0 else {
+                throw invalidParameter("Strata-Min-Position", "must be a log position (a non-negative integer)")
+            }
+            context.minPosition = position
         }
         return try await next(request, context)
     }

@@ -1,6 +1,8 @@
 import Foundation
+import Metrics
 import PostgresNIO
 import StrataCore
+import Synchronization
 
 /// The read side: datasets, versions, usages and history, answered from the projections (history from
 /// the log itself), at the log's head or as of any earlier position.
@@ -9,11 +11,20 @@ import StrataCore
 /// reflects. Positions follow commit order, so that snapshot is exactly the log up to that position —
 /// which is why repeating a read with `as_of` set to the position it answered reproduces it.
 public struct CatalogReader: Sendable {
+    /// The primary: every read can be answered here.
     public let pool: BoundedPool
+    /// Streaming replicas of the primary, which answer reads they are recent enough for (see
+    /// ``read(asOf:scope:atLeast:_:)``).
+    public let replicas: [BoundedPool]
     public let logger: Logger
+    /// How long a read that needs a position no replica has replayed yet waits for one, before the
+    /// primary answers it.
+    public var replicaWait: Duration = .milliseconds(100)
+    private let turn = ReplicaTurn()
 
-    public init(pool: BoundedPool, logger: Logger) {
+    public init(pool: BoundedPool, replicas: [BoundedPool] = [], logger: Logger) {
         self.pool = pool
+        self.replicas = replicas
         self.logger = logger
     }
 
@@ -22,6 +33,9 @@ public struct CatalogReader: Sendable {
     }
 
     public var client: PostgresClient { pool.client }
+
+    /// The same reader without its replicas: for reads that must see the primary's latest commits.
+    public var primaryOnly: CatalogReader { CatalogReader(pool: pool, logger: logger) }
 
     /// Which state of the catalog a read asks for.
     public enum AsOf: Sendable, Equatable {
@@ -32,12 +46,72 @@ public struct CatalogReader: Sendable {
     }
 
     /// Runs `body` on one consistent snapshot and answers its result with the position it reflects.
+    ///
+    /// With replicas, a replica answers when it has replayed enough: at least `atLeast` (the position a
+    /// client's own write answered, so it reads its writes), at least an `as_of` position, and past an
+    /// `as_of` time (it holds an event recorded after it, so every event up to it: recorded times never
+    /// decrease along the log). A replica that has not waits up to ``replicaWait`` for one that has; then,
+    /// or when no replica is reachable, the primary answers. A head read with no `atLeast` takes any
+    /// replica's latest snapshot, which may trail the primary's by the replication lag.
     public func read<Result: Sendable>(
         asOf: AsOf = .head,
         scope: NamespaceScope = .all,
+        atLeast minimum: Int64? = nil,
         _ body: @escaping @Sendable (CatalogSnapshot) async throws -> Result
     ) async throws -> (result: Result, position: Int64) {
+        if let answer = try await fromReplica({ replica in
+            try await read(on: replica, asOf: asOf, scope: scope, atLeast: minimum, body)
+        }) {
+            return answer
+        }
+        guard let answer = try await read(on: pool, asOf: asOf, scope: scope, atLeast: nil, body) else {
+            preconditionFailure("the primary answers every read")
+        }
+        return answer
+    }
+
+    /// Asks the replicas in turn for an answer, which `attempt` gives when the replica it is handed has
+    /// replayed far enough (nil otherwise); waits up to ``replicaWait`` for one to catch up. Nil when
+    /// there are no replicas, none caught up in time, or none could be reached: the primary answers.
+    func fromReplica<Answer: Sendable>(_ attempt: (BoundedPool) async throws -> Answer?) async throws -> Answer? {
+        guard !replicas.isEmpty else { return nil }
+        let deadline = ContinuousClock.now + replicaWait
+        var pause = Duration.milliseconds(2)
+        var asked = 0
+        while let index = turn.next(of: replicas.count) {
+            do {
+                if let answer = try await attempt(replicas[index]) {
+                    Counter(label: "strata_replica_reads_total").increment()
+                    return answer
+                }
+            } catch let error where DatabaseUnavailable(error) != nil {
+                // An unreachable replica is not an outage: it rests a while, and the others or the
+                // primary answer.
+                turn.rest(index, for: ReplicaTurn.restAfterFailure)
+                logger.notice("a replica could not answer", metadata: ["replica": "\(index)", "error": "\(error)"])
+                continue
+            }
+            // Each replica is asked once before waiting for them to replay further.
+            asked += 1
+            if asked % replicas.count != 0 { continue }
+            if ContinuousClock.now + pause >= deadline { break }
+            try await Task.sleep(for: pause)
+            pause *= 2
+        }
+        Counter(label: "strata_replica_fallbacks_total").increment()
+        return nil
+    }
+
+    /// One read on `pool`; nil if it has not replayed as far as the read needs (only asked of replicas).
+    private func read<Result: Sendable>(
+        on pool: BoundedPool,
+        asOf: AsOf,
+        scope: NamespaceScope,
+        atLeast minimum: Int64?,
+        _ body: @escaping @Sendable (CatalogSnapshot) async throws -> Result
+    ) async throws -> (result: Result, position: Int64)? {
         let logger = logger
+        let isReplica = pool !== self.pool
         return try await pool.withConnection { connection in
             try await connection.perform(
                 "BEGIN TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger)
@@ -46,6 +120,20 @@ public struct CatalogReader: Sendable {
                     try await connection.query(
                         "SELECT coalesce(max(global_position), 0) FROM events", logger: logger
                     ).collect().first?.decode(Int64.self) ?? 0
+                if isReplica {
+                    var needed = minimum ?? 0
+                    if case .position(let requested) = asOf { needed = max(needed, requested) }
+                    var recent = head >= needed
+                    if recent, case .time(let date) = asOf {
+                        recent = try await !connection.query(
+                            "SELECT 1 FROM events WHERE recorded_at > \(date) LIMIT 1", logger: logger
+                        ).collect().isEmpty
+                    }
+                    guard recent else {
+                        try await connection.perform("ROLLBACK", logger: logger)
+                        return nil
+                    }
+                }
                 let position: Int64
                 switch asOf {
                 case .head:
@@ -71,6 +159,33 @@ public struct CatalogReader: Sendable {
                 throw error
             }
         }
+    }
+}
+
+/// Whose turn it is among the replicas: reads go round them, skipping one that failed a moment ago.
+private final class ReplicaTurn: Sendable {
+    /// How long a replica that could not be reached is left out: a connection attempt to a dead one
+    /// costs a read its connect deadline, which no read should pay twice in a row.
+    static let restAfterFailure: Duration = .seconds(2)
+
+    private let state = Mutex<(counter: Int, restingUntil: [Int: ContinuousClock.Instant])>((0, [:]))
+
+    /// The next replica to ask, or nil when every one is resting.
+    func next(of count: Int) -> Int? {
+        state.withLock { state in
+            let now = ContinuousClock.now
+            state.restingUntil = state.restingUntil.filter { $0.value > now }
+            for _ in 0..<count {
+                state.counter = (state.counter &+ 1) & Int.max
+                let index = state.counter % count
+                if state.restingUntil[index] == nil { return index }
+            }
+            return nil
+        }
+    }
+
+    func rest(_ index: Int, for duration: Duration) {
+        state.withLock { $0.restingUntil[index] = .now + duration }
     }
 }
 

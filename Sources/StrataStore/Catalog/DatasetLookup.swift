@@ -6,37 +6,51 @@ extension CatalogReader {
     /// One dataset by id, the read every client makes most: one prepared statement, which answers the
     /// document and the position its snapshot reflects together (one statement, one snapshot), instead
     /// of a transaction's four round trips and a fresh plan for its join each time.
-    public func dataset(_ id: UUID, asOf: AsOf, scope: NamespaceScope) async throws
+    public func dataset(_ id: UUID, asOf: AsOf, scope: NamespaceScope, atLeast minimum: Int64? = nil) async throws
         -> (document: CatalogSnapshot.DatasetDocument?, position: Int64)
     {
         let namespaces = scope.namespaces
         let logger = logger
-        let found: (CatalogSnapshot.DatasetDocument, Int64)?
-        switch asOf {
-        case .head:
-            found = try await pool.withConnection { connection in
-                try await connection.execute(CurrentDataset(id: id, namespaces: namespaces), logger: logger)
-                    .first { _ in true }
+        /// The one statement on `pool`, and the log's head in the same snapshot.
+        @Sendable func lookUp(on pool: BoundedPool) async throws -> (CatalogSnapshot.DatasetDocument, Int64)? {
+            switch asOf {
+            case .head:
+                return try await pool.withConnection { connection in
+                    try await connection.execute(CurrentDataset(id: id, namespaces: namespaces), logger: logger)
+                        .first { _ in true }
+                }
+            case .position(let position):
+                return try await pool.withConnection { connection in
+                    try await connection.execute(
+                        DatasetAsOf(id: id, namespaces: namespaces, position: max(0, position)), logger: logger
+                    ).first { _ in true }
+                }
+            case .time:
+                return nil
             }
-        case .position(let position):
-            found = try await pool.withConnection { connection in
-                try await connection.execute(
-                    DatasetAsOf(id: id, namespaces: namespaces, position: max(0, position)), logger: logger
-                ).first { _ in true }
-            }
-            // A snapshot that has not reached the position asked for cannot answer it.
-            if let (_, head) = found, position > head {
-                throw ReadError.asOfBeyondHead(requested: position, head: head)
-            }
-        case .time:
-            found = nil
         }
+        var needed = minimum ?? 0
+        if case .position(let position) = asOf { needed = max(needed, position) }
+        // A replica answers if its snapshot has replayed as far as the read needs; one that does not
+        // hold the dataset leaves the answer to the general read below, which knows how far it is.
+        let onReplica: (CatalogSnapshot.DatasetDocument, Int64)?? = try await fromReplica { replica in
+            guard let row = try await lookUp(on: replica) else { return .some(nil) }
+            return row.1 >= needed ? .some(row) : nil
+        }
+        let found: (CatalogSnapshot.DatasetDocument, Int64)?
+        if let onReplica { found = onReplica } else { found = try await lookUp(on: pool) }
         if let (document, head) = found {
-            if case .position(let position) = asOf { return (document, position) }
+            if case .position(let position) = asOf {
+                // A snapshot that has not reached the position asked for cannot answer it.
+                if position > head { throw ReadError.asOfBeyondHead(requested: position, head: head) }
+                return (document, position)
+            }
             return (document, head)
         }
         // Not found, or as of a time: the general read says which, and from which position.
-        let (document, position) = try await read(asOf: asOf, scope: scope) { try await $0.dataset(id) }
+        let (document, position) = try await read(asOf: asOf, scope: scope, atLeast: minimum) {
+            try await $0.dataset(id)
+        }
         return (document, position)
     }
 }

@@ -27,9 +27,13 @@ struct ServeCommand: AsyncParsableCommand {
         let session = try await DatabaseSession.open(configuration, logger: logger)
         defer { session.close() }
         let client = PostgresClient(configuration: session.clientConfiguration, backgroundLogger: logger)
+        let replicas = try configuration.readDatabaseURLs.map { url in
+            PostgresClient(configuration: try DatabaseEndpoint(url: url).clientConfiguration, backgroundLogger: logger)
+        }
+        if !replicas.isEmpty { logger.notice("serving reads from \(replicas.count) replica(s) as well") }
         let services = try StrataServices(
-            client: client, logger: logger, monitorEndpoint: try session.endpoint.connectionConfiguration(),
-            access: access)
+            client: client, replicas: replicas, logger: logger,
+            monitorEndpoint: try session.endpoint.connectionConfiguration(), access: access)
         let app = buildApplication(configuration.http, services: services)
         var group = ServiceGroupConfiguration(
             services: [.init(service: app)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)

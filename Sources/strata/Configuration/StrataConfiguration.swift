@@ -18,6 +18,8 @@ struct DatabaseOptions: ParsableArguments {
 struct StrataConfiguration: Sendable {
     /// `nil` means the embedded cluster under `dataDirectory`.
     var databaseURL: String?
+    /// Streaming replicas of that database, which serve reads (`STRATA_READ_DATABASE_URL`, comma-separated).
+    var readDatabaseURLs: [String]
     var dataDirectory: String
     var logLevel: Logger.Level
     var http: HTTPServerConfiguration
@@ -30,6 +32,8 @@ struct StrataConfiguration: Sendable {
     ) throws {
         databaseURL = database.databaseURL ?? environment["DATABASE_URL"].flatMap { $0.isEmpty ? nil : $0 }
         dataDirectory = database.dataDirectory ?? environment["STRATA_DATA_DIR"] ?? "./.strata"
+        readDatabaseURLs = (environment["STRATA_READ_DATABASE_URL"] ?? "").split(separator: ",")
+            .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         let levelName = environment["STRATA_LOG_LEVEL"] ?? "info"
         guard let level = Logger.Level(rawValue: levelName.lowercased()) else {
             throw ValidationError(
