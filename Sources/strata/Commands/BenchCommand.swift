@@ -11,6 +11,7 @@ struct BenchCommand: AsyncParsableCommand {
         commandName: "bench", abstract: "Run benchmarks in a scratch database.",
         subcommands: [
             RebuildBench.self, LineageBench.self, HTTPBench.self, UIBench.self, SearchBench.self, FeedBench.self,
+            ReplicaBench.self,
         ]
     )
 }
