@@ -51,6 +51,37 @@ extension FaultTests {
         }
     }
 
+    @Test func sigtermUnderWritesFinishesWhatIsInFlightWithinItsBoundAndLosesNothing() async throws {
+        let cluster = try await PrivateCluster.start()
+        defer { cluster.remove() }
+        try await withHTTPClient { client in
+            let server = try await ServerProcess.start(databaseURL: cluster.databaseURL, logFolder: cluster.folder)
+            defer { server.stop() }
+            let writers = Writers(server: server.baseURL, client: client, count: 8, retrying: false)
+            let (stopped, answers) = try await writers.writing {
+                let started = ContinuousClock.now
+                while writers.acknowledged < 40 && started.duration(to: .now) < .seconds(30) {
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+                let signalled = ContinuousClock.now
+                server.signal(SIGTERM)
+                let exit = try await blocking { server.waitForExit(within: .seconds(30)) }
+                return (exit, signalled.duration(to: .now))
+            }
+            print(
+                "SIGTERM under 8 writers: exited \(stopped.0.map(String.init) ?? "-") after \(stopped.1); \(summary(answers))"
+            )
+            #expect(stopped.0 == 0, "strata serve did not exit cleanly:\n\(server.log.suffix(3000))")
+            #expect(stopped.1 < .seconds(15), "graceful shutdown took \(stopped.1)")
+            // Requests either finished or found the server gone; none failed inside it.
+            #expect(answers.allSatisfy { $0.answer.status == nil || $0.answer.status == 201 }, "\(summary(answers))")
+            let restarted = try await ServerProcess.start(databaseURL: cluster.databaseURL, logFolder: cluster.folder)
+            defer { restarted.stop() }
+            try await expectNothingAcknowledgedWasLost(
+                answers, cluster: cluster, server: restarted, unansweredAllowed: true)
+        }
+    }
+
     @Test func threeNodesOnOneDatabaseKeepOneOrderedLogAndEveryFeedSeesEveryEvent() async throws {
         let cluster = try await PrivateCluster.start()
         defer { cluster.remove() }

@@ -30,6 +30,14 @@ struct WebUITests {
             #expect(try await browser.strings("#datasets tbody tr", "dataset.id") == ui.listed("status=all&tag=pii"))
             try await browser.show(ui.baseURL, "#/?status=retired")
             #expect(try await browser.strings("#datasets tbody tr", "dataset.id") == [catalog.legacy])
+            // Words in the search box are a ranked search, row for row as the API ranks them, each row
+            // saying what matched.
+            try await browser.show(ui.baseURL, "#/?q=customer_id")
+            let searched = try await ui.json("/v1/search?limit=25&q=customer_id")["results"] as? [[String: Any]]
+            let found = (searched ?? []).compactMap { $0["id"] as? String }
+            #expect(Set(found) == [catalog.customers, catalog.features])
+            #expect(try await browser.strings("#datasets tbody tr", "dataset.id") == found)
+            #expect(try await browser.strings("#datasets tbody tr:first-child .match").contains("schema: customer_id"))
             try await browser.show(ui.baseURL, "#/")
             try await browser.screenshot(to: ui.screenshot("catalog"))
 

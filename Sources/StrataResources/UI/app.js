@@ -171,7 +171,13 @@ async function showCatalog(show, parameters) {
     namespace: parameters.namespace, status: parameters.status, tag: parameters.tag, owner: parameters.owner,
     q: parameters.q, as_of: parameters.as_of,
   };
-  const { body, position } = await api(`/v1/datasets${query({ ...filters, limit: PAGE_SIZE, cursor: parameters.cursor })}`);
+  // Words to look for go to the ranked search (names, columns, tags, owners, descriptions…); without
+  // them, the list. Both take the same filters and page the same way.
+  const searching = Boolean(filters.q && filters.q.trim());
+  const { body, position } = await api(searching
+    ? `/v1/search${query({ ...filters, limit: PAGE_SIZE, cursor: parameters.cursor })}`
+    : `/v1/datasets${query({ ...filters, q: undefined, limit: PAGE_SIZE, cursor: parameters.cursor })}`);
+  const datasets = searching ? body.results : body.datasets;
   const field = (name, label, attributes = {}) =>
     h("label", {}, label, h("input", { name, value: filters[name] ?? "", ...attributes }));
   const status = h("select", { name: "status" },
@@ -181,18 +187,21 @@ async function showCatalog(show, parameters) {
     event.preventDefault();
     go("/", Object.fromEntries(new FormData(form)));
   } },
-  field("q", "Text"), field("namespace", "Namespace"), h("label", {}, "Status", status), field("tag", "Tag"),
+  field("q", "Search", { placeholder: "a name, column, tag, owner or words of a description" }), field("namespace", "Namespace"), h("label", {}, "Status", status), field("tag", "Tag"),
   field("owner", "Owner"), field("as_of", "As of (position or time)", { placeholder: "now" }),
   h("button", { type: "submit" }, "Filter"), h("a", { class: "button secondary", href: "#/" }, "Clear"));
 
-  const rows = body.datasets.map((dataset) => h("tr", { "data-id": dataset.id },
+  const matched = (dataset) => (dataset.matched ?? []).filter((match) => match.field !== "namespace")
+    .map((match) => h("span", { class: "match" }, `${match.field}: ${match.text}`));
+  const rows = datasets.map((dataset) => h("tr", { "data-id": dataset.id },
     h("td", {}, h("a", { href: datasetLink(dataset.id, { as_of: filters.as_of }) }, dataset.name)),
     h("td", {}, dataset.namespace), h("td", {}, badge(dataset.status)),
     h("td", { class: "num" }, `v${dataset.latest_version}`), h("td", {}, dash(dataset.owner)),
     h("td", {}, dataset.current.format ?? ""), h("td", {}, dataset.current.tags.map((tag) => h("span", { class: "tag" }, tag))),
-    h("td", {}, when(dataset.updated_at))));
+    h("td", {}, when(dataset.updated_at)), searching ? h("td", { class: "matched" }, matched(dataset)) : null));
+  const titles = ["Name", "Namespace", "Status", "Latest", "Owner", "Format", "Tags", "Updated"].concat(searching ? ["Matched"] : []);
   const table = rows.length
-    ? h("table", { id: "datasets" }, h("thead", {}, h("tr", {}, ["Name", "Namespace", "Status", "Latest", "Owner", "Format", "Tags", "Updated"].map((title) => h("th", {}, title)))), h("tbody", {}, rows))
+    ? h("table", { id: "datasets", "data-search": searching ? "true" : "false" }, h("thead", {}, h("tr", {}, titles.map((title) => h("th", {}, title)))), h("tbody", {}, rows))
     : h("p", { class: "muted", id: "no-datasets" }, "No dataset matches these filters.");
   const pager = h("div", { class: "pager" },
     parameters.cursor ? h("a", { href: linkTo("/", filters) }, "« First page") : null,

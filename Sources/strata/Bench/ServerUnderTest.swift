@@ -44,9 +44,14 @@ final class ServerUnderTest: Sendable {
     }
 
     /// The process's peak resident memory so far (`VmHWM`).
-    var peakRSSBytes: Int? {
+    var peakRSSBytes: Int? { memoryStatus("VmHWM:") }
+
+    /// The process's resident memory now (`VmRSS`).
+    var currentRSSBytes: Int? { memoryStatus("VmRSS:") }
+
+    private func memoryStatus(_ field: String) -> Int? {
         guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix(field) }),
             let kilobytes = line.split(separator: " ").dropFirst().first.flatMap({ Int($0) })
         else { return nil }
         return kilobytes * 1024

@@ -21,10 +21,13 @@ struct HTTPBench: AsyncParsableCommand {
     @Option(help: "Seconds per workload") var seconds = 10
     @Option(help: "Datasets in the generated catalog") var datasets = 20_000
     @Option(help: "Rounds of the one-client GET with and without authentication, alternating") var authRounds = 5
+    @Option(
+        help: "Minutes of the mixed workload after the others, sampled every 30 s: a soak (with --only soak, alone)")
+    var soakMinutes = 0
     @Flag(help: "Print the figures as one JSON document") var json = false
     @Option(
         help:
-            "Only these workloads, comma-separated: health, select, append, get, auth, list, lineage, create, edit, publish, mixed"
+            "Only these workloads, comma-separated: health, select, append, get, auth, list, lineage, create, edit, publish, mixed, soak"
     )
     var only: String?
 
@@ -33,7 +36,7 @@ struct HTTPBench: AsyncParsableCommand {
         let logger = configuration.makeLogger()
         let figures = try await Self.measure(
             configuration: configuration, logger: logger, connections: connections, seconds: seconds,
-            datasets: datasets, authRounds: authRounds,
+            datasets: datasets, authRounds: authRounds, soakMinutes: soakMinutes,
             only: only.map { Set($0.split(separator: ",").map(String.init)) },
             log: !json)
         if json { print(try BenchJSON.document(["http": figures])) }
@@ -43,7 +46,7 @@ struct HTTPBench: AsyncParsableCommand {
 
     static func measure(
         configuration: StrataConfiguration, logger: Logger, connections: Int, seconds: Int, datasets: Int,
-        authRounds: Int, only: Set<String>? = nil, log: Bool
+        authRounds: Int, soakMinutes: Int = 0, only: Set<String>? = nil, log: Bool
     ) async throws -> [String: Any] {
         let result = Box<[String: Any]>([:])
         try await withScratchDatabase(configuration, logger: logger) { client, schema, endpoint in
@@ -182,28 +185,54 @@ struct HTTPBench: AsyncParsableCommand {
                             json: #"{"description": "before publish \#(iteration)"}"#))
                     return await http.attempt(request(served, "/v1/datasets/\(target.lowercased)/publish", .POST))
                 })
-            try await report(
-                "mixed",
-                await load.run("mixed: 80% GET, 10% list, 5% create, 5% edit", for: duration) { index, iteration in
-                    switch (index + iteration) % 20 {
-                    case 0:
-                        return await http.attempt(
-                            request(
-                                served, "/v1/datasets", .POST,
-                                json:
-                                    #"{"namespace": "mixed", "name": "m-\#(index)-\#(iteration)-\#(UUID().uuidString.prefix(6))"}"#
-                            ), expecting: .created)
-                    case 1:
-                        return await http.attempt(
-                            request(
-                                served, "/v1/datasets/\(id(index, iteration).lowercased)", .PATCH,
-                                json: #"{"description": "mixed \#(iteration)"}"#))
-                    case 2, 3:
-                        return await http.attempt(request(served, "/v1/datasets?limit=50"))
-                    default:
-                        return await http.attempt(request(served, "/v1/datasets/\(id(index, iteration).lowercased)"))
-                    }
-                })
+            @Sendable func mixed(_ index: Int, _ iteration: Int) async -> Attempt {
+                switch (index + iteration) % 20 {
+                case 0:
+                    return await http.attempt(
+                        request(
+                            served, "/v1/datasets", .POST,
+                            json:
+                                #"{"namespace": "mixed", "name": "m-\#(index)-\#(iteration)-\#(UUID().uuidString.prefix(6))"}"#
+                        ), expecting: .created)
+                case 1:
+                    return await http.attempt(
+                        request(
+                            served, "/v1/datasets/\(id(index, iteration).lowercased)", .PATCH,
+                            json: #"{"description": "mixed \#(iteration)"}"#))
+                case 2, 3:
+                    return await http.attempt(request(served, "/v1/datasets?limit=50"))
+                default:
+                    return await http.attempt(request(served, "/v1/datasets/\(id(index, iteration).lowercased)"))
+                }
+            }
+            let mixedName = "mixed: 80% GET, 10% list, 5% create, 5% edit"
+            try await report("mixed", await load.run(mixedName, for: duration, mixed))
+
+            // The soak: the mixed workload for minutes on end, with the server's memory and the
+            // database connections sampled after every 30 s. Both must stay flat.
+            var soak: [[String: Any]] = []
+            if soakMinutes > 0 && (only?.contains("soak") ?? true) {
+                let slice = Duration.seconds(30)
+                for index in 0..<(soakMinutes * 2) {
+                    let result = await load.run(mixedName, for: slice, mixed)
+                    let connections = try await client.query(
+                        "SELECT count(*)::bigint FROM pg_stat_activity WHERE datname = current_database()",
+                        logger: logger
+                    ).collect().first!.decode(Int.self)
+                    let rss = served.currentRSSBytes ?? 0
+                    soak.append([
+                        "after_seconds": (index + 1) * 30, "per_second": result.rate, "failures": result.failures,
+                        "p99_ms": result.milliseconds(at: 99), "server_rss_bytes": rss,
+                        "database_connections": connections,
+                    ])
+                    say(
+                        String(
+                            format:
+                                "soak %3d s: %6.0f/s  p99 %7.2f ms  %d failed  server RSS %4.0f MB  %d database connections",
+                            (index + 1) * 30, result.rate, result.milliseconds(at: 99), result.failures,
+                            Double(rss) / 1_048_576, connections))
+                }
+            }
 
             let byName = Dictionary(results.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
             // A ratio is printed only when both of its workloads ran (see --only).
@@ -244,6 +273,7 @@ struct HTTPBench: AsyncParsableCommand {
                 "ratios": ratios, "server_peak_rss_bytes": rss,
             ]
             figures["auth_p50_cost_ms"] = authCost
+            if !soak.isEmpty { figures["soak"] = soak }
             figures["workloads"] = results.map { result -> [String: Any] in
                 var object = result.json
                 object["name"] = result.name
