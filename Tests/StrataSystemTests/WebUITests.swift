@@ -38,6 +38,7 @@ struct WebUITests {
             #expect(Set(found) == [catalog.customers, catalog.features])
             #expect(try await browser.strings("#datasets tbody tr", "dataset.id") == found)
             #expect(try await browser.strings("#datasets tbody tr:first-child .match").contains("schema: customer_id"))
+            try await browser.screenshot(to: ui.screenshot("search"))
             try await browser.show(ui.baseURL, "#/")
             try await browser.screenshot(to: ui.screenshot("catalog"))
 

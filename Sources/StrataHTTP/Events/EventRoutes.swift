@@ -89,7 +89,7 @@ struct EventRoutes {
                         mayHaveGrown = await cancelWhenGracefulShutdown {
                             announcements.isListening
                                 ? await announcements.wait(after: after, within: untilHeartbeat)
-                                : (try? await Task.sleep(for: pollInterval)) != nil
+                                : (try? await eventLoopSleep(for: pollInterval)) != nil
                         }
                         continue
                     }

@@ -69,7 +69,7 @@ public final class TokenDirectory: Service, Sendable {
             } catch {
                 logger.debug("could not look for token changes", metadata: ["error": "\(error)"])
             }
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: Self.pollInterval) }
+            try? await cancelWhenGracefulShutdown { try await eventLoopSleep(for: Self.pollInterval) }
         }
     }
 

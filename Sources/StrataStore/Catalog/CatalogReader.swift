@@ -95,7 +95,7 @@ public struct CatalogReader: Sendable {
             asked += 1
             if asked % replicas.count != 0 { continue }
             if ContinuousClock.now + pause >= deadline { break }
-            try await Task.sleep(for: pause)
+            try await eventLoopSleep(for: pause)
             pause *= 2
         }
         Counter(label: "strata_replica_fallbacks_total").increment()

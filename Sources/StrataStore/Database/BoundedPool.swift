@@ -90,22 +90,26 @@ public final class BoundedPool: Sendable {
                         race.finish(.failure(error))
                     }
                 }
-                let timer = Task {
-                    let started = ContinuousClock.now
-                    guard (try? await Task.sleep(for: deadlines.connect)) != nil else { return }
-                    while !race.isLeased {
-                        let waited = started.duration(to: .now)
-                        if reachability.isUnreachable || waited >= deadlines.queue {
-                            let reason: DatabaseUnavailable.Reason = reachability.isUnreachable ? .unreachable : .busy
-                            if race.failIfNotLeased(DatabaseUnavailable(reason)) { work.cancel() }
-                            return
+                // The deadlines run as event-loop callbacks, not as a sleeping task: every call has them,
+                // and on Linux each `Task.sleep` leaves memory behind (see ``eventLoopSleep(for:)``).
+                let alarm = Alarm()
+                let started = ContinuousClock.now
+                @Sendable func checkLease() {
+                    if race.isLeased {
+                        alarm.schedule(in: deadlines.work) {
+                            race.finish(.failure(DatabaseUnavailable(.timedOut)), closingConnection: true)
                         }
-                        guard (try? await Task.sleep(for: .milliseconds(100))) != nil else { return }
+                        return
                     }
-                    guard (try? await Task.sleep(for: deadlines.work)) != nil else { return }
-                    race.finish(.failure(DatabaseUnavailable(.timedOut)), closingConnection: true)
+                    if reachability.isUnreachable || started.duration(to: .now) >= deadlines.queue {
+                        let reason: DatabaseUnavailable.Reason = reachability.isUnreachable ? .unreachable : .busy
+                        if race.failIfNotLeased(DatabaseUnavailable(reason)) { work.cancel() }
+                        return
+                    }
+                    alarm.schedule(in: .milliseconds(100), checkLease)
                 }
-                race.onFinish { timer.cancel() }
+                alarm.schedule(in: deadlines.connect, checkLease)
+                race.onFinish { alarm.cancel() }
             }
         } onCancel: {
             race.finish(.failure(CancellationError()))
@@ -192,6 +196,29 @@ private final class BoundedRace<Value: Sendable>: Sendable {
         if closingConnection { connection?.close().whenComplete { _ in } }
         onFinish?()
         continuation.resume(with: result)
+    }
+}
+
+/// One pending callback on an event loop at a time, replaced as a deadline moves on; once cancelled it
+/// schedules nothing more.
+private final class Alarm: Sendable {
+    private let state = Mutex<(scheduled: Scheduled<Void>?, cancelled: Bool)>((nil, false))
+
+    func schedule(in duration: Duration, _ body: @escaping @Sendable () -> Void) {
+        let (seconds, attoseconds) = duration.components
+        state.withLock { state in
+            guard !state.cancelled else { return }
+            state.scheduled = PostgresConnection.defaultEventLoopGroup.any()
+                .scheduleTask(in: .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000), body)
+        }
+    }
+
+    func cancel() {
+        let scheduled = state.withLock { state in
+            state.cancelled = true
+            return state.scheduled
+        }
+        scheduled?.cancel()
     }
 }
 

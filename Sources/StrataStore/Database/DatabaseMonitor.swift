@@ -43,7 +43,7 @@ public actor DatabaseMonitor: Service {
         defer { connection?.close().whenComplete { _ in } }
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             let pause = await check() == nil ? interval : .milliseconds(250)
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: pause) }
+            try? await cancelWhenGracefulShutdown { try await eventLoopSleep(for: pause) }
         }
     }
 

@@ -11,7 +11,7 @@ func withDeadline<Value: Sendable>(
     return try await withCheckedThrowingContinuation { continuation in
         answer.start(continuation)
         let timer = Task {
-            guard (try? await Task.sleep(for: limit)) != nil else { return }
+            guard (try? await eventLoopSleep(for: limit)) != nil else { return }
             answer.resume(with: .failure(DatabaseUnavailable(.timedOut)))
         }
         Task {

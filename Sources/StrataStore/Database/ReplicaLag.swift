@@ -53,7 +53,7 @@ public struct ReplicaLag: Service {
                         "cannot ask a replica how far it is", metadata: ["replica": "\(index)", "error": "\(error)"])
                 }
             }
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+            try? await cancelWhenGracefulShutdown { try await eventLoopSleep(for: interval) }
         }
     }
 

@@ -74,7 +74,7 @@ public final class LogAnnouncements: Service, Sendable {
                 listening(false)
                 logger.debug("cannot listen for the log's appends", metadata: ["error": "\(error)"])
             }
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: self.reconnectPause) }
+            try? await cancelWhenGracefulShutdown { try await eventLoopSleep(for: self.reconnectPause) }
         }
         listening(false)
     }
@@ -87,7 +87,7 @@ public final class LogAnnouncements: Service, Sendable {
         return await withTaskGroup(of: Bool.self) { group in
             group.addTask { await self.announcement(after: position) }
             group.addTask {
-                try? await Task.sleep(for: limit)
+                try? await eventLoopSleep(for: limit)
                 return false
             }
             let first = await group.next() ?? false

@@ -26,9 +26,12 @@ struct ServeCommand: AsyncParsableCommand {
         let access = try accessMode(host: configuration.http.host)
         let session = try await DatabaseSession.open(configuration, logger: logger)
         defer { session.close() }
-        let client = PostgresClient(configuration: session.clientConfiguration, backgroundLogger: logger)
+        let client = PostgresClient(
+            configuration: session.clientConfiguration.servingRequests(), backgroundLogger: logger)
         let replicas = try configuration.readDatabaseURLs.map { url in
-            PostgresClient(configuration: try DatabaseEndpoint(url: url).clientConfiguration, backgroundLogger: logger)
+            PostgresClient(
+                configuration: try DatabaseEndpoint(url: url).clientConfiguration.servingRequests(),
+                backgroundLogger: logger)
         }
         if !replicas.isEmpty { logger.notice("serving reads from \(replicas.count) replica(s) as well") }
         let services = try StrataServices(
