@@ -22,11 +22,7 @@ extension FaultTests {
                 defer { server.stop() }
                 let writers = Writers(server: server.baseURL, client: client, count: 8, retrying: false)
                 let (_, answers) = try await writers.writing {
-                    // Killed while writes are streaming in, however slow the machine is today.
-                    let started = ContinuousClock.now
-                    while writers.acknowledged < 40 && started.duration(to: .now) < .seconds(30) {
-                        try await Task.sleep(for: .milliseconds(50))
-                    }
+                    try await writers.waitUntilAcknowledged(40)
                     try await Task.sleep(for: .milliseconds(Int.random(in: 100...400)))
                     server.signal(SIGKILL)
                     _ = try await blocking { server.waitForExit(within: .seconds(10)) }
@@ -59,10 +55,7 @@ extension FaultTests {
             defer { server.stop() }
             let writers = Writers(server: server.baseURL, client: client, count: 8, retrying: false)
             let (stopped, answers) = try await writers.writing {
-                let started = ContinuousClock.now
-                while writers.acknowledged < 40 && started.duration(to: .now) < .seconds(30) {
-                    try await Task.sleep(for: .milliseconds(50))
-                }
+                try await writers.waitUntilAcknowledged(40)
                 let signalled = ContinuousClock.now
                 server.signal(SIGTERM)
                 let exit = try await blocking { server.waitForExit(within: .seconds(30)) }

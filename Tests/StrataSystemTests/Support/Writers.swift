@@ -40,6 +40,15 @@ final class Writers: Sendable {
     /// How many creates have been acknowledged so far.
     var acknowledged: Int { outcomes.withLock { $0.count(where: \.isAcknowledged) } }
 
+    /// Waits until `count` creates have been acknowledged (or `limit` has passed): a fault injected then
+    /// hits writes that are streaming in, however slow the machine is today.
+    func waitUntilAcknowledged(_ count: Int, within limit: Duration = .seconds(30)) async throws {
+        let started = ContinuousClock.now
+        while acknowledged < count && started.duration(to: .now) < limit {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
     /// Runs the writers while `body` runs, stops them when it ends however it ends, and answers every
     /// create's outcome with what `body` answered.
     func writing<Result: Sendable>(
