@@ -42,4 +42,56 @@ struct ReadModelTests {
             #expect(compared > 200)
         }
     }
+
+    /// Reads by id that arrive together go to the database as one statement; each must still get its
+    /// own dataset, within its own caller's namespaces, and the position of the snapshot it was read in.
+    @Test func readsByIDArrivingTogetherEachGetTheirOwnAnswer() async throws {
+        try await withTestDatabase { database in
+            let writer = CatalogWriter(client: database.client, logger: database.logger)
+            let written = try await RandomWorkload(writer: writer, clients: 4, seed: 11).run(commands: 300)
+            let reader = CatalogReader(client: database.client, logger: database.logger)
+            let head = try #require(
+                try await EventStore(client: database.client, logger: database.logger)
+                    .readAll(after: 0, limit: 100_000).last?.position)
+            let datasets = Array(Set(written.map(\.dataset))).sorted { $0.uuidString < $1.uuidString }
+            // What each dataset reads as, one read at a time, and the namespace it lives in.
+            var expected: [UUID: CatalogSnapshot.DatasetDocument] = [:]
+            var namespaces: [UUID: String] = [:]
+            for id in datasets {
+                let (document, _) = try await reader.read { try await $0.dataset(id) }
+                expected[id] = document
+                if let document {
+                    namespaces[id] =
+                        try JSONDecoder().decode(JSONValue.self, from: Data(document.document.utf8))["namespace"]?
+                        .stringValue
+                }
+            }
+            #expect(namespaces.count > 20)
+            // Every dataset twice, once with every namespace in scope and once with its own namespace
+            // out of scope, and ids that name nothing, all at once.
+            let asked: [(UUID, NamespaceScope)] =
+                datasets.flatMap { id in
+                    [(id, .all), (id, .only(["elsewhere", (namespaces[id] ?? "") + "-not"]))]
+                } + (0..<40).map { _ in (UUID(), .all) }
+            let answers = try await withThrowingTaskGroup(of: (Int, CatalogSnapshot.DatasetDocument?, Int64).self) {
+                group in
+                for (index, (id, scope)) in asked.enumerated() {
+                    group.addTask {
+                        let (document, position) = try await reader.dataset(id, asOf: .head, scope: scope)
+                        return (index, document, position)
+                    }
+                }
+                return try await group.reduce(into: [:]) { $0[$1.0] = ($1.1, $1.2) }
+            }
+            for (index, (id, scope)) in asked.enumerated() {
+                let (document, position) = try #require(answers[index])
+                #expect(position == head)
+                if case .all = scope {
+                    #expect(document == expected[id] ?? nil, "dataset \(id)")
+                } else {
+                    #expect(document == nil, "dataset \(id) is out of the caller's namespaces")
+                }
+            }
+        }
+    }
 }

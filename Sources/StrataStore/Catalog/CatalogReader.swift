@@ -21,11 +21,20 @@ public struct CatalogReader: Sendable {
     /// primary answers it.
     public var replicaWait: Duration = .milliseconds(100)
     private let turn = ReplicaTurn()
+    /// Reads of a dataset by id, gathered into batches: one gatherer per database.
+    private let batchedReads: [ObjectIdentifier: CurrentDatasetReads]
 
     public init(pool: BoundedPool, replicas: [BoundedPool] = [], logger: Logger) {
         self.pool = pool
         self.replicas = replicas
         self.logger = logger
+        self.batchedReads = Dictionary(
+            ([pool] + replicas).map { (ObjectIdentifier($0), CurrentDatasetReads(pool: $0, logger: logger)) },
+            uniquingKeysWith: { first, _ in first })
+    }
+
+    func currentReads(on pool: BoundedPool) -> CurrentDatasetReads {
+        batchedReads[ObjectIdentifier(pool)] ?? CurrentDatasetReads(pool: pool, logger: logger)
     }
 
     public init(client: PostgresClient, logger: Logger) {

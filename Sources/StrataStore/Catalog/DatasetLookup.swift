@@ -1,6 +1,8 @@
 import Foundation
+import Metrics
 import PostgresNIO
 import StrataCore
+import Synchronization
 
 extension CatalogReader {
     /// One dataset by id, the read every client makes most: one prepared statement, which answers the
@@ -15,10 +17,10 @@ extension CatalogReader {
         @Sendable func lookUp(on pool: BoundedPool) async throws -> (CatalogSnapshot.DatasetDocument, Int64)? {
             switch asOf {
             case .head:
-                return try await pool.withConnection { connection in
-                    try await connection.execute(CurrentDataset(id: id, namespaces: namespaces), logger: logger)
-                        .first { _ in true }
-                }
+                guard let (namespace, document, head) = try await currentReads(on: pool).lookUp(id),
+                    scope.includes(namespace)
+                else { return nil }
+                return (document, head)
             case .position(let position):
                 return try await pool.withConnection { connection in
                     try await connection.execute(
@@ -55,28 +57,104 @@ extension CatalogReader {
     }
 }
 
-/// A dataset's current document and the log's head, in one statement.
-private struct CurrentDataset: PostgresPreparedStatement {
+/// Current datasets by id, with their namespaces, and the log's head: one statement for a whole batch
+/// of reads (see ``CurrentDatasetReads``), all answered from its one snapshot.
+private struct CurrentDatasets: PostgresPreparedStatement {
     static let sql = """
-        SELECT \(CatalogSnapshot.documentColumns), (SELECT coalesce(max(global_position), 0) FROM events)
+        SELECT i.namespace, \(CatalogSnapshot.documentColumns), (SELECT coalesce(max(global_position), 0) FROM events)
         FROM dataset_states s \(CatalogSnapshot.documentJoins)
-        WHERE s.dataset_id = $1 AND s.valid_to IS NULL AND ($2::text[] IS NULL OR i.namespace = ANY($2::text[]))
+        WHERE s.dataset_id = ANY($1::uuid[]) AND s.valid_to IS NULL
         """
 
-    typealias Row = (CatalogSnapshot.DatasetDocument, Int64)
+    typealias Row = (namespace: String, document: CatalogSnapshot.DatasetDocument, head: Int64)
 
-    var id: UUID
-    var namespaces: [String]?
+    var ids: [UUID]
 
     func makeBindings() throws -> PostgresBindings {
         var bindings = PostgresBindings()
-        bindings.append(id)
-        bindings.append(namespaces)
+        bindings.append(ids)
         return bindings
     }
 
     func decodeRow(_ row: PostgresRow) throws -> Row {
-        try decodeDocumentAndHead(row)
+        let namespace = try row.makeRandomAccess()[0].decode(String.self)
+        let (document, head) = try decodeDocumentAndHead(row, skipping: 1)
+        return (namespace, document, head)
+    }
+}
+
+/// Reads of current datasets by id that arrive together share one statement. The first read of a quiet
+/// moment goes at once; reads arriving while ``concurrentStatements`` batches are already at the
+/// database wait for one of them to finish and then go together, in the next. So a batch costs one
+/// round trip, one snapshot and one connection lease however many reads it carries, and a read never
+/// waits for a timer. Every read in a batch arrived before its statement started, so it sees every write
+/// acknowledged before it was asked: a client still reads its own writes.
+final class CurrentDatasetReads: Sendable {
+    typealias Answer = (namespace: String, document: CatalogSnapshot.DatasetDocument, head: Int64)
+    private typealias Waiter = (id: UUID, continuation: CheckedContinuation<Answer?, any Error>)
+
+    /// Enough batches at the database to keep it busy while the server decodes the previous ones, few
+    /// enough that reads under load gather into batches rather than spread over connections.
+    static let concurrentStatements = 3
+    /// An upper bound on one statement's ids, so that one batch's rows stay a modest allocation.
+    static let largestBatch = 256
+
+    private let pool: BoundedPool
+    private let logger: Logger
+    private let batchSizes = Recorder(label: "strata_reads_by_id_batch_size")
+    private let state = Mutex<(waiting: [Waiter], running: Int)>(([], 0))
+
+    init(pool: BoundedPool, logger: Logger) {
+        self.pool = pool
+        self.logger = logger
+    }
+
+    func lookUp(_ id: UUID) async throws -> Answer? {
+        try await withCheckedThrowingContinuation { continuation in
+            let batch: [Waiter]? = state.withLock { state in
+                state.waiting.append((id, continuation))
+                guard state.running < Self.concurrentStatements else { return nil }
+                state.running += 1
+                return Self.take(&state.waiting)
+            }
+            if let batch { Task { await self.run(batch) } }
+        }
+    }
+
+    private static func take(_ waiting: inout [Waiter]) -> [Waiter] {
+        let batch = Array(waiting.prefix(largestBatch))
+        waiting.removeFirst(batch.count)
+        return batch
+    }
+
+    /// Runs `batch`, then whatever gathered meanwhile, until nothing waits.
+    private func run(_ first: [Waiter]) async {
+        var batch = first
+        while true {
+            let ids = batch.map(\.id)
+            batchSizes.record(ids.count)
+            do {
+                let byID = try await pool.withConnection { [logger] connection in
+                    var byID: [UUID: Answer] = [:]
+                    for try await row in try await connection.execute(CurrentDatasets(ids: ids), logger: logger) {
+                        byID[row.document.id] = row
+                    }
+                    return byID
+                }
+                for waiter in batch { waiter.continuation.resume(returning: byID[waiter.id]) }
+            } catch {
+                for waiter in batch { waiter.continuation.resume(throwing: error) }
+            }
+            let next: [Waiter]? = state.withLock { state in
+                guard !state.waiting.isEmpty else {
+                    state.running -= 1
+                    return nil
+                }
+                return Self.take(&state.waiting)
+            }
+            guard let next else { return }
+            batch = next
+        }
     }
 }
 
@@ -108,16 +186,25 @@ private struct DatasetAsOf: PostgresPreparedStatement {
     }
 }
 
-private func decodeDocumentAndHead(_ row: PostgresRow) throws -> (CatalogSnapshot.DatasetDocument, Int64) {
+/// The document's columns and the head after them, from column `skipping` on.
+private func decodeDocumentAndHead(_ row: PostgresRow, skipping: Int = 0) throws -> (
+    CatalogSnapshot.DatasetDocument, Int64
+) {
+    let cells = row.makeRandomAccess()
+    func cell<Value: PostgresDecodable>(_ index: Int, _: Value.Type = Value.self) throws -> Value {
+        try cells[skipping + index].decode(Value.self)
+    }
     let (
         id, namespace, name, status, streamVersion, latestVersion, publishedVersion, owner, clonedFromID,
         clonedFromVersion, createdAt, createdBy, updatedAt, updatedBy, retiredReason, draftType, draftData, draftedAt,
         draftedBy, head
-    ) = try row.decode(
-        (
-            UUID, String, String, String, Int64, Int, Int?, String?, UUID?, Int?, Date, String, Date, String, String?,
-            String?, ByteBuffer?, Date?, String?, Int64
-        ).self)
+    ) = (
+        try cell(0, UUID.self), try cell(1, String.self), try cell(2, String.self), try cell(3, String.self),
+        try cell(4, Int64.self), try cell(5, Int.self), try cell(6, Int?.self), try cell(7, String?.self),
+        try cell(8, UUID?.self), try cell(9, Int?.self), try cell(10, Date.self), try cell(11, String.self),
+        try cell(12, Date.self), try cell(13, String.self), try cell(14, String?.self), try cell(15, String?.self),
+        try cell(16, ByteBuffer?.self), try cell(17, Date?.self), try cell(18, String?.self), try cell(19, Int64.self)
+    )
     let document = try CatalogSnapshot.datasetDocument(
         (
             id, namespace, name, status, streamVersion, latestVersion, publishedVersion, owner, clonedFromID,
