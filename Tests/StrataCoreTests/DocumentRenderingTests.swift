@@ -35,11 +35,22 @@ struct DocumentRenderingTests {
         #expect(writer.string == CanonicalJSON.string(value))
     }
 
-    @Test func datasetVersionAndUsageDocumentsAreTheEncodersBytes() throws {
+    @Test func datasetListedVersionAndUsageDocumentsAreTheEncodersBytes() throws {
         var random = SplitMix(seed: 11)
         for _ in 0..<500 {
             let state = random.datasetState()
             #expect(Documents.dataset(state) == CanonicalJSON.string(EncodedDataset(state)))
+            // The list's document is the dataset's with two members more, in their sorted places.
+            let listed = Documents.Usage(
+                count: random.next(below: 50), lastUsedAt: random.next(below: 3) == 0 ? nil : random.date())
+            var expected = Documents.dataset(state)
+            let lastUsedAt = listed.lastUsedAt.map { "\"\(Timestamp.string(from: $0))\"" } ?? "null"
+            let latest = try #require(expected.range(of: ",\"latest_version\":", options: .backwards))
+            expected.insert(contentsOf: ",\"last_used_at\":\(lastUsedAt)", at: latest.lowerBound)
+            expected.insert(
+                contentsOf: ",\"usage_count\":\(listed.count)", at: expected.index(before: expected.endIndex))
+            let current = state.currentVersion.map { Documents.version($0, of: state) }
+            #expect(Documents.dataset(DatasetSummary(state), currentVersion: current, usage: listed) == expected)
             for number in state.versions.indices.map({ $0 + 1 }) {
                 #expect(Documents.version(number, of: state) == CanonicalJSON.string(EncodedVersion(number, of: state)))
             }

@@ -46,6 +46,22 @@ struct DatasetListingTests {
         }
     }
 
+    /// A listed dataset is its document, byte for byte, as a read by id gives it, with its usage added.
+    @Test func aListedDatasetIsItsDocumentWithItsUsage() async throws {
+        try await withTestApp { client, _ in
+            let id = try await client.createDataset(
+                name: "huge",
+                fields:
+                    #""row_count": 9007199254740991, "description": "a/b \\u00e9", "properties": {"z": 1.5, "a": [true]}"#
+            )
+            let document = try await client.send(.get, "/v1/datasets/\(id)").text
+            let list = try await client.send(.get, "/v1/datasets").text
+            let withoutUsage = list.replacingOccurrences(of: #","last_used_at":null"#, with: "")
+                .replacingOccurrences(of: #","usage_count":0"#, with: "")
+            #expect(withoutUsage == #"{"datasets":["# + document + #"],"next_cursor":null}"#)
+        }
+    }
+
     /// Pages are cut by id, so while other clients create and edit datasets, a reader walking the pages
     /// sees every dataset that existed when it started exactly once.
     @Test func cursorPagesNeitherLoseNorRepeatAnItemWhileWritesHappen() async throws {

@@ -15,11 +15,23 @@ public enum Documents {
     }
 
     /// `currentVersion` must be the current version's document, as ``version(_:of:status:)`` renders
-    /// it; it goes in as it is.
-    public static func dataset(_ summary: DatasetSummary, currentVersion: String?) -> String {
+    /// it; it goes in as it is. With `usage`, the document is the list's: it also says how often and
+    /// when last the dataset was used (`usage_count`, `last_used_at`).
+    public static func dataset(_ summary: DatasetSummary, currentVersion: String?, usage: Usage? = nil) -> String {
         var writer = CanonicalJSONWriter(capacity: 1024)
-        writer.dataset(summary, currentVersion: currentVersion)
+        writer.dataset(summary, currentVersion: currentVersion, usage: usage)
         return writer.string
+    }
+
+    /// How often a dataset's versions were pinned as used, and when last.
+    public struct Usage: Sendable, Equatable {
+        public var count: Int
+        public var lastUsedAt: Date?
+
+        public init(count: Int, lastUsedAt: Date?) {
+            self.count = count
+            self.lastUsedAt = lastUsedAt
+        }
     }
 
     public static func version(_ number: Int, of state: DatasetState) -> String {
@@ -112,7 +124,7 @@ public struct DatasetSummary: Sendable, Equatable {
 // The documents' members, written in sorted order (the writer checks it in debug builds). Written by
 // hand rather than through `Encodable`: rendering them was most of a rebuild's time.
 extension CanonicalJSONWriter {
-    mutating func dataset(_ summary: DatasetSummary, currentVersion: String?) {
+    mutating func dataset(_ summary: DatasetSummary, currentVersion: String?, usage: Documents.Usage? = nil) {
         beginObject()
         key("cloned_from")
         if let source = summary.clonedFrom { versionRef(source) } else { null() }
@@ -124,6 +136,10 @@ extension CanonicalJSONWriter {
         if let currentVersion { rendered(currentVersion) } else { null() }
         key("id")
         value(summary.id)
+        if let usage {
+            key("last_used_at")
+            if let lastUsedAt = usage.lastUsedAt { timestamp(lastUsedAt) } else { null() }
+        }
         key("latest_version")
         value(summary.latestVersion)
         key("name")
@@ -144,6 +160,10 @@ extension CanonicalJSONWriter {
         timestamp(summary.updatedAt)
         key("updated_by")
         value(summary.updatedBy)
+        if let usage {
+            key("usage_count")
+            value(usage.count)
+        }
         endObject()
     }
 

@@ -230,14 +230,8 @@ struct DatasetRoutes {
                 ? "\"\(ListCursor.encode(page.datasets.last!.id))\""
                 : "\"\(SearchCursor.encode(position: position, offset: filter.offset + filter.limit))\""
         }
-        var documents: [String] = []
-        for listed in page.datasets {
-            guard case .object(var dataset) = try JSONValue(parsing: listed.document) else { continue }
-            dataset["usage_count"] = .number(Double(listed.usageCount))
-            dataset["last_used_at"] = listed.lastUsedAt.map { .string(Timestamp.string(from: $0)) } ?? .null
-            documents.append(CanonicalJSON.string(JSONValue.object(dataset)))
-        }
-        let body = "{\"datasets\":[\(documents.joined(separator: ","))],\"next_cursor\":\(next)}"
+        let documents = page.datasets.map(\.document).joined(separator: ",")
+        let body = "{\"datasets\":[\(documents)],\"next_cursor\":\(next)}"
         return jsonResponse(.ok, body: body, position: position)
     }
 

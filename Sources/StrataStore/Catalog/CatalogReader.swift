@@ -347,12 +347,11 @@ public struct CatalogSnapshot: Sendable {
         }
     }
 
-    /// A listed dataset: its document, and how it has been used as of the snapshot.
+    /// A listed dataset: its document with how it has been used as of the snapshot (`usage_count`,
+    /// `last_used_at`), as the list shows it.
     public struct ListedDataset: Sendable, Equatable {
         public var id: UUID
         public var document: String
-        public var usageCount: Int
-        public var lastUsedAt: Date?
     }
 
     /// One page of datasets, and whether there may be more. In id order (ids are time-ordered, so
@@ -382,6 +381,11 @@ public struct CatalogSnapshot: Sendable {
                 }
             order = "\(key), s.dataset_id \(direction)"
         }
+        // This statement's text changes with its filters, so it is planned at every call, and choosing
+        // the order of its seven joins took PostgreSQL ~1.6 ms of a ~2.2 ms page. The joins are written
+        // in the order that serves every filter and sort (the states first, then what they refer to), so
+        // the planner keeps that order, for this transaction only, and plans in ~0.4 ms.
+        try await connection.perform("SELECT set_config('join_collapse_limit', '1', true)", logger: logger)
         let rows = try await connection.query(
             """
             SELECT \(unescaped: Self.documentColumns), s.usage_count,
@@ -426,9 +430,9 @@ public struct CatalogSnapshot: Sendable {
                     id, namespace, name, status, streamVersion, latestVersion, publishedVersion, owner, clonedFromID,
                     clonedFromVersion, createdAt, createdBy, updatedAt, updatedBy, retiredReason, draftType, draftData,
                     draftedAt, draftedBy
-                ))
+                ), usage: Documents.Usage(count: usageCount, lastUsedAt: lastUsedAt))
             page.append(
-                ListedDataset(id: id, document: document.document, usageCount: usageCount, lastUsedAt: lastUsedAt))
+                ListedDataset(id: id, document: document.document))
         }
         let more = page.count > filter.limit
         return (Array(page.prefix(filter.limit)), more)
@@ -619,7 +623,7 @@ public struct CatalogSnapshot: Sendable {
     )
 
     /// A dataset's document put together from its ``documentColumns``.
-    static func datasetDocument(_ columns: DocumentColumns) throws -> DatasetDocument {
+    static func datasetDocument(_ columns: DocumentColumns, usage: Documents.Usage? = nil) throws -> DatasetDocument {
         let (
             id, namespace, name, status, streamVersion, latestVersion, publishedVersion, owner, clonedFromID,
             clonedFromVersion, createdAt, createdBy, updatedAt, updatedBy, retiredReason, draftType, draftData,
@@ -642,7 +646,8 @@ public struct CatalogSnapshot: Sendable {
             current = Documents.version(record, of: id, status: publishedVersion == nil ? .draft : .published)
         }
         return DatasetDocument(
-            id: id, streamVersion: streamVersion, document: Documents.dataset(summary, currentVersion: current))
+            id: id, streamVersion: streamVersion,
+            document: Documents.dataset(summary, currentVersion: current, usage: usage))
     }
 }
 
