@@ -11,14 +11,23 @@ struct LoadResult: Sendable {
     var requests: Int
     var failures: Int
     var seconds: Double
-    var histogram: Histogram<UInt64>
+    var latencies: Latencies
     /// The server's peak resident memory by the end of the run, if a server was measured.
     var peakRSSBytes: Int?
 
     var rate: Double { Double(requests) / seconds }
-    /// Latency at a percentile, in milliseconds (the histogram holds microseconds).
+    /// Latency at a percentile, in milliseconds.
     func milliseconds(at percentile: Double) -> Double {
-        Double(histogram.valueAtPercentile(percentile)) / 1000
+        switch latencies {
+        case .histogram(let histogram): Double(histogram.valueAtPercentile(percentile)) / 1000
+        case .percentiles(let values): Double(values[percentile] ?? 0) / 1000
+        }
+    }
+
+    /// Latencies in microseconds: our own histogram, or the percentiles an external generator printed.
+    enum Latencies: Sendable {
+        case histogram(Histogram<UInt64>)
+        case percentiles([Double: UInt64])
     }
 
     var json: [String: Any] {
@@ -93,7 +102,8 @@ struct LoadGenerator: Sendable {
         }
         // A load whose clients ran out of work early is measured over the time it actually ran.
         let seconds = min(duration.seconds, max(0.001, (ContinuousClock.now - begin).seconds))
-        return LoadResult(name: name, requests: results.1, failures: results.2, seconds: seconds, histogram: results.0)
+        return LoadResult(
+            name: name, requests: results.1, failures: results.2, seconds: seconds, latencies: .histogram(results.0))
     }
 }
 

@@ -25,6 +25,8 @@ struct HTTPBench: AsyncParsableCommand {
         help: "Minutes of the mixed workload after the others, sampled every 30 s: a soak (with --only soak, alone)")
     var soakMinutes = 0
     @Flag(help: "Print the figures as one JSON document") var json = false
+    @Option(help: "The HTTP load generator: wrk (when installed, the default) or async-http-client")
+    var generator: LoadGeneratorKind?
     @Option(
         help:
             "Only these workloads, comma-separated: health, select, append, get, auth, list, lineage, create, edit, publish, mixed, soak"
@@ -38,7 +40,7 @@ struct HTTPBench: AsyncParsableCommand {
             configuration: configuration, logger: logger, connections: connections, seconds: seconds,
             datasets: datasets, authRounds: authRounds, soakMinutes: soakMinutes,
             only: only.map { Set($0.split(separator: ",").map(String.init)) },
-            log: !json)
+            generator: generator, log: !json)
         if json { print(try BenchJSON.document(["http": figures])) }
     }
 
@@ -46,7 +48,8 @@ struct HTTPBench: AsyncParsableCommand {
 
     static func measure(
         configuration: StrataConfiguration, logger: Logger, connections: Int, seconds: Int, datasets: Int,
-        authRounds: Int, soakMinutes: Int = 0, only: Set<String>? = nil, log: Bool
+        authRounds: Int, soakMinutes: Int = 0, only: Set<String>? = nil, generator: LoadGeneratorKind? = nil,
+        log: Bool
     ) async throws -> [String: Any] {
         let result = Box<[String: Any]>([:])
         try await withScratchDatabase(configuration, logger: logger) { client, schema, endpoint in
@@ -69,6 +72,11 @@ struct HTTPBench: AsyncParsableCommand {
             httpConfiguration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = connections
             let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: httpConfiguration)
             let load = LoadGenerator(concurrency: connections)
+            let wrk = generator == .asyncHTTPClient ? nil : WrkLoad.located(connections: connections)
+            if generator == .wrk && wrk == nil { throw BenchError("--generator wrk: wrk is not installed") }
+            defer { wrk?.removeFiles() }
+            say("HTTP load generator: \(wrk.map { "wrk (\($0.executable))" } ?? "AsyncHTTPClient in this process")")
+            let idList = try wrk?.list("ids", ids.map { $0.uuidString.lowercased() })
             let duration = Duration.seconds(seconds)
             var results: [LoadResult] = []
             func report(_ key: String, _ measure: @autoclosure () async throws -> LoadResult) async rethrows {
@@ -98,11 +106,24 @@ struct HTTPBench: AsyncParsableCommand {
             @Sendable func id(_ index: Int, _ iteration: Int) -> UUID {
                 ids[(index * 7919 + iteration * 104_729) % ids.count]
             }
+            /// One workload on `served` by whichever generator runs: the Lua `request` body for wrk (see
+            /// ``WrkLoad``), `operation` for AsyncHTTPClient.
+            func drive(
+                _ name: String, for duration: Duration = duration, lua: String, prelude: String = "",
+                _ operation: @escaping @Sendable (Int, Int) async -> Attempt
+            ) async throws -> LoadResult {
+                guard let wrk else { return await load.run(name, for: duration, operation) }
+                return try await wrk.run(
+                    name, baseURL: served.baseURL, for: duration, token: adminSecret, prelude: prelude,
+                    requestFunction: lua)
+            }
+            let idsInLua = idList.map { WrkLoad.readLines($0, into: "ids") } ?? ""
+            let randomID = "ids[((n * 7919 + thread_id * 104729) % #ids) + 1]"
 
             // Baselines: the generator against the cheapest route, and the database alone.
             try await report(
                 "health",
-                await load.run("baseline: GET /healthz", for: duration) { _, _ in
+                try await drive("baseline: GET /healthz", lua: #"return wrk.format("GET", "/healthz")"#) { _, _ in
                     await http.attempt(request(served, "/healthz"))
                 })
             try await report(
@@ -115,7 +136,10 @@ struct HTTPBench: AsyncParsableCommand {
             // Reads.
             try await report(
                 "get",
-                await load.run("GET /v1/datasets/{id}", for: duration) { index, iteration in
+                try await drive(
+                    "GET /v1/datasets/{id}", lua: #"return wrk.format("GET", "/v1/datasets/" .. \#(randomID))"#,
+                    prelude: idsInLua
+                ) { index, iteration in
                     await http.attempt(request(served, "/v1/datasets/\(id(index, iteration).lowercased)"))
                 })
             // What authentication costs a read: one client at a time, so latency is service time, not
@@ -140,14 +164,25 @@ struct HTTPBench: AsyncParsableCommand {
             }
             try await report(
                 "list",
-                await load.run("GET /v1/datasets?limit=50", for: duration) { index, iteration in
+                try await drive(
+                    "GET /v1/datasets?limit=50",
+                    lua: #"return wrk.format("GET", "/v1/datasets?limit=50&namespace=synthetic-" .. (n % 4))"#
+                ) { index, iteration in
                     await http.attempt(
                         request(served, "/v1/datasets?limit=50&namespace=synthetic-\((index + iteration) % 4)"))
                 })
             let middle = layers[layers.count / 2]
+            let middleList = try wrk?.list("middle", middle.map { $0.uuidString.lowercased() })
             try await report(
                 "lineage",
-                await load.run("GET lineage, depth 3", for: duration) { index, iteration in
+                try await drive(
+                    "GET lineage, depth 3",
+                    lua: #"""
+                        return wrk.format("GET", "/v1/datasets/" .. middle[((n * 31 + thread_id * 17) % #middle) + 1]
+                          .. "/lineage?depth=3")
+                        """#,
+                    prelude: middleList.map { WrkLoad.readLines($0, into: "middle") } ?? ""
+                ) { index, iteration in
                     let root = middle[(index * 31 + iteration * 17) % middle.count]
                     return await http.attempt(request(served, "/v1/datasets/\(root.lowercased)/lineage?depth=3"))
                 })
@@ -155,7 +190,13 @@ struct HTTPBench: AsyncParsableCommand {
             // Writes.
             try await report(
                 "create",
-                await load.run("POST /v1/datasets", for: duration) { index, iteration in
+                try await drive(
+                    "POST /v1/datasets",
+                    lua: #"""
+                        return wrk.format("POST", "/v1/datasets", nil,
+                          '{"namespace": "bench", "name": "c-' .. run_tag .. '-' .. thread_id .. '-' .. n .. '"}')
+                        """#
+                ) { index, iteration in
                     await http.attempt(
                         request(
                             served, "/v1/datasets", .POST,
@@ -165,7 +206,14 @@ struct HTTPBench: AsyncParsableCommand {
                 })
             try await report(
                 "edit",
-                await load.run("PATCH /v1/datasets/{id}", for: duration) { index, iteration in
+                try await drive(
+                    "PATCH /v1/datasets/{id}",
+                    lua: #"""
+                        return wrk.format("PATCH", "/v1/datasets/" .. \#(randomID), nil,
+                          '{"description": "edit ' .. run_tag .. ' ' .. n .. '"}')
+                        """#,
+                    prelude: idsInLua
+                ) { index, iteration in
                     await http.attempt(
                         request(
                             served, "/v1/datasets/\(id(index, iteration).lowercased)", .PATCH,
@@ -206,7 +254,19 @@ struct HTTPBench: AsyncParsableCommand {
                 }
             }
             let mixedName = "mixed: 80% GET, 10% list, 5% create, 5% edit"
-            try await report("mixed", await load.run(mixedName, for: duration, mixed))
+            let mixedLua = #"""
+                local turn = (n + thread_id) % 20
+                if turn == 0 then
+                  return wrk.format("POST", "/v1/datasets", nil,
+                    '{"namespace": "mixed", "name": "m-' .. run_tag .. '-' .. thread_id .. '-' .. n .. '"}')
+                elseif turn == 1 then
+                  return wrk.format("PATCH", "/v1/datasets/" .. \#(randomID), nil, '{"description": "mixed ' .. n .. '"}')
+                elseif turn <= 3 then
+                  return wrk.format("GET", "/v1/datasets?limit=50")
+                end
+                return wrk.format("GET", "/v1/datasets/" .. \#(randomID))
+                """#
+            try await report("mixed", try await drive(mixedName, lua: mixedLua, prelude: idsInLua, mixed))
 
             // The soak: the mixed workload for minutes on end, with the server's memory and the
             // database connections sampled after every 30 s. Both must stay flat.
@@ -214,7 +274,7 @@ struct HTTPBench: AsyncParsableCommand {
             if soakMinutes > 0 && (only?.contains("soak") ?? true) {
                 let slice = Duration.seconds(30)
                 for index in 0..<(soakMinutes * 2) {
-                    let result = await load.run(mixedName, for: slice, mixed)
+                    let result = try await drive(mixedName, for: slice, lua: mixedLua, prelude: idsInLua, mixed)
                     let connections = try await client.query(
                         "SELECT count(*)::bigint FROM pg_stat_activity WHERE datname = current_database()",
                         logger: logger
@@ -270,6 +330,7 @@ struct HTTPBench: AsyncParsableCommand {
             say(String(format: "server peak RSS: %.0f MB", Double(rss) / 1_048_576))
             var figures: [String: Any] = [
                 "connections": connections, "seconds_per_workload": seconds, "datasets": ids.count,
+                "generator": wrk == nil ? "async-http-client" : "wrk",
                 "ratios": ratios, "server_peak_rss_bytes": rss,
             ]
             figures["auth_p50_cost_ms"] = authCost
@@ -284,6 +345,12 @@ struct HTTPBench: AsyncParsableCommand {
         }
         return result.value
     }
+}
+
+/// Which program drives the HTTP load.
+enum LoadGeneratorKind: String, ExpressibleByArgument, Sendable {
+    case wrk
+    case asyncHTTPClient = "async-http-client"
 }
 
 /// A value set inside a `@Sendable` closure and read after it.
