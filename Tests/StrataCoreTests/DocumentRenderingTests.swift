@@ -35,6 +35,27 @@ struct DocumentRenderingTests {
         #expect(writer.string == CanonicalJSON.string(value))
     }
 
+    /// The log holds the payloads of every event appended so far as the encoder wrote them; the events
+    /// appended from now on must read the same.
+    @Test func eventPayloadsAreTheEncodersBytes() {
+        var random = SplitMix(seed: 13)
+        for index in 0..<4_000 {
+            let event = random.datasetEvent(ofType: index % DatasetEvent.allTypes.count)
+            let encoded: String =
+                switch event {
+                case .created(let payload): CanonicalJSON.string(payload)
+                case .versionDrafted(let payload): CanonicalJSON.string(payload)
+                case .published(let payload): CanonicalJSON.string(payload)
+                case .archived(let payload): CanonicalJSON.string(payload)
+                case .restored(let payload): CanonicalJSON.string(payload)
+                case .retired(let payload): CanonicalJSON.string(payload)
+                case .lineageRecorded(let payload): CanonicalJSON.string(payload)
+                case .versionUsed(let payload): CanonicalJSON.string(payload)
+                }
+            #expect(event.encodedData() == encoded)
+        }
+    }
+
     @Test func datasetListedVersionAndUsageDocumentsAreTheEncodersBytes() throws {
         var random = SplitMix(seed: 11)
         for _ in 0..<500 {

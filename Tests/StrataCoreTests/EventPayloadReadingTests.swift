@@ -15,7 +15,7 @@ struct EventPayloadReadingTests {
         var random = SplitMix(seed: Self.seed)
         for index in 0..<4_000 {
             let event = random.datasetEvent(ofType: index % DatasetEvent.allTypes.count)
-            let data = try event.encodedData()
+            let data = event.encodedData()
             #expect(try DatasetEvent.decode(type: event.type, data: data) == event, "\(data)")
             #expect(try DatasetEvent.decode(type: event.type, json: Data(data.utf8)) == event)
             let bytes = Array(data.utf8)
@@ -28,7 +28,7 @@ struct EventPayloadReadingTests {
         var checked = 0
         for index in 0..<4_000 {
             let event = random.datasetEvent(ofType: index % DatasetEvent.allTypes.count)
-            let data = try event.encodedData()
+            let data = event.encodedData()
             let tree = try JSONDecoder().decode(JSONValue.self, from: Data(data.utf8))
             // A JSONValue holds whole numbers exactly only up to 2^53; events with larger ones are left
             // to the test above.

@@ -18,7 +18,7 @@ struct EventSchemaTests {
         walk.run(commands: 600)
         let emitted = walk.emitted
         let events = emitted + sampleEvents()
-        let payloads = try events.map { try $0.encodedData() }
+        let payloads = events.map { $0.encodedData() }
         let verdicts = try SchemaValidator.validate(
             zip(events, payloads).map { event, data in (schema: "events/\(event.type).v1.json", instance: data) }
         )
@@ -74,7 +74,7 @@ struct EventSchemaTests {
             (good, true),
         ]
         let verdicts = try SchemaValidator.validate(
-            try cases.map { (schema: "events/\($0.event.type).v1.json", instance: try $0.event.encodedData()) }
+            cases.map { (schema: "events/\($0.event.type).v1.json", instance: $0.event.encodedData()) }
         )
         #expect(verdicts.map(\.isValid) == cases.map(\.valid))
         for (verdict, testCase) in zip(verdicts, cases) where !testCase.valid {

@@ -8,6 +8,16 @@ import Testing
 /// encoder gave (sorted keys), which clients and `as_of` replays of earlier answers have seen.
 @Suite("Rendering events")
 struct EventDocumentTests {
+    @Test func metadataIsWrittenAsTheEncoderWroteIt() {
+        var random = SplitMix(seed: 17)
+        for _ in 0..<500 {
+            let metadata = EventMetadata(
+                actor: random.string(), onBehalfOf: random.optionalString(), requestID: random.optionalString(),
+                reason: random.optionalString(), producer: random.optionalString(), runID: random.optionalString())
+            #expect(metadata.encoded() == CanonicalJSON.string(metadata))
+        }
+    }
+
     @Test func everyEventIsWrittenAsTheEncoderWroteIt() async throws {
         try await withTestDatabase { database in
             let writer = CatalogWriter(client: database.client, logger: database.logger)

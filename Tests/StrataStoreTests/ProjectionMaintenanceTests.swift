@@ -89,7 +89,7 @@ struct ProjectionMaintenanceTests {
             let appended = try await EventStore(client: database.client, logger: database.logger).append(
                 [
                     NewEvent(
-                        eventID: UUID(), type: skipping.type, data: try skipping.encodedData(),
+                        eventID: UUID(), type: skipping.type, data: skipping.encodedData(),
                         metadata: #"{"actor": "hand"}"#, occurredAt: Date())
                 ],
                 to: stream, expectedVersion: .exactly(version))

@@ -220,20 +220,6 @@ public enum DatasetEvent: Sendable, Equatable {
 
     /// Every event type is at version 1 of its schema.
     public static let schemaVersion = 1
-
-    /// The payload as JSON text, keys sorted, as it goes into the log's `data` column.
-    public func encodedData() throws -> String {
-        switch self {
-        case .created(let payload): return CanonicalJSON.string(payload)
-        case .versionDrafted(let payload): return CanonicalJSON.string(payload)
-        case .published(let payload): return CanonicalJSON.string(payload)
-        case .archived(let payload): return CanonicalJSON.string(payload)
-        case .restored(let payload): return CanonicalJSON.string(payload)
-        case .retired(let payload): return CanonicalJSON.string(payload)
-        case .lineageRecorded(let payload): return CanonicalJSON.string(payload)
-        case .versionUsed(let payload): return CanonicalJSON.string(payload)
-        }
-    }
 }
 
 /// The log holds an event type this build does not know.

@@ -156,7 +156,7 @@ struct BatchRun {
             switch event.event {
             case .dataset(let datasetEvent):
                 rows.types.append(datasetEvent.type)
-                rows.data.append(try datasetEvent.encodedData())
+                rows.data.append(datasetEvent.encodedData())
                 schemaVersions.append(DatasetEvent.schemaVersion)
             case .token(let tokenEvent):
                 rows.types.append(tokenEvent.type)

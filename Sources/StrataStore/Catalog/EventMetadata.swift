@@ -32,8 +32,23 @@ public struct EventMetadata: Sendable, Equatable, Codable {
         case runID = "run_id"
     }
 
-    func encoded() -> String {
-        CanonicalJSON.string(self)
+    /// As its `Encodable` form encodes it (absent members left out), written by hand: the append
+    /// pipeline encodes one per event, in its serial section.
+    public func encoded() -> String {
+        var writer = CanonicalJSONWriter(capacity: 128)
+        writer.beginObject()
+        writer.key("actor")
+        writer.value(actor)
+        for (key, value): (StaticString, String?) in [
+            ("on_behalf_of", onBehalfOf), ("producer", producer), ("reason", reason), ("request_id", requestID),
+            ("run_id", runID),
+        ] {
+            guard let value else { continue }
+            writer.key(key)
+            writer.value(value)
+        }
+        writer.endObject()
+        return writer.string
     }
 }
 

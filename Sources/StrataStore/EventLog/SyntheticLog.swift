@@ -64,7 +64,7 @@ public struct SyntheticLog: Sendable {
                         LogArchive.Line(
                             position: position, streamID: state.id, streamVersion: next.streamVersion,
                             eventID: UUIDv7.make(at: context.occurredAt), type: event.type,
-                            data: try JSONDecoder().decode(JSONValue.self, from: Data(try event.encodedData().utf8)),
+                            data: try JSONDecoder().decode(JSONValue.self, from: Data(event.encodedData().utf8)),
                             metadata: .object(["actor": .string("bench")]), occurredAt: stamp, recordedAt: stamp
                         )
                     )
@@ -110,7 +110,7 @@ extension SyntheticLog {
                     LogArchive.Line(
                         position: position, streamID: stream, streamVersion: version, eventID: UUIDv7.make(),
                         type: event.type,
-                        data: try JSONDecoder().decode(JSONValue.self, from: Data(try event.encodedData().utf8)),
+                        data: try JSONDecoder().decode(JSONValue.self, from: Data(event.encodedData().utf8)),
                         metadata: .object(["actor": .string("bench")]), occurredAt: stamp, recordedAt: stamp
                     )
                 )

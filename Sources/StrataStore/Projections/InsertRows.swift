@@ -20,6 +20,32 @@ struct InsertRows: ProjectionRows {
         case bytea([ByteBuffer])
         /// `text[]` values, each as a JSON array: an array of arrays cannot be bound as one parameter.
         case textArray([String])
+
+        /// Appends `value`'s values, which must be of the same type, in place: the column's array is
+        /// taken out of the enum before it grows, or every row would copy the whole column.
+        mutating func append(_ value: Column) {
+            switch (consume self, value) {
+            case (.uuid(var all), .uuid(let more)):
+                all += more
+                self = .uuid(all)
+            case (.bigint(var all), .bigint(let more)):
+                all += more
+                self = .bigint(all)
+            case (.integer(var all), .integer(let more)):
+                all += more
+                self = .integer(all)
+            case (.text(var all), .text(let more)):
+                all += more
+                self = .text(all)
+            case (.bytea(var all), .bytea(let more)):
+                all += more
+                self = .bytea(all)
+            case (.textArray(var all), .textArray(let more)):
+                all += more
+                self = .textArray(all)
+            default: preconditionFailure("a field of the wrong type for its column")
+            }
+        }
     }
 
     struct Line: ProjectionRowLine {
@@ -43,29 +69,7 @@ struct InsertRows: ProjectionRows {
         }
 
         private mutating func put(_ value: Column) {
-            do {
-                switch (columns[index], value) {
-                case (.uuid(var all), .uuid(let one)):
-                    all += one
-                    columns[index] = .uuid(all)
-                case (.bigint(var all), .bigint(let one)):
-                    all += one
-                    columns[index] = .bigint(all)
-                case (.integer(var all), .integer(let one)):
-                    all += one
-                    columns[index] = .integer(all)
-                case (.text(var all), .text(let one)):
-                    all += one
-                    columns[index] = .text(all)
-                case (.bytea(var all), .bytea(let one)):
-                    all += one
-                    columns[index] = .bytea(all)
-                case (.textArray(var all), .textArray(let one)):
-                    all += one
-                    columns[index] = .textArray(all)
-                default: preconditionFailure("a field of the wrong type for column \(index)")
-                }
-            }
+            columns[index].append(value)
             index += 1
         }
 
@@ -99,56 +103,61 @@ struct InsertRows: ProjectionRows {
     }
 
     /// How many statements ``write(on:logger:)`` runs.
-    var statementCount: Int { closings.byTable.count + tables.count }
+    var statementCount: Int { (closings.isEmpty ? 0 : 1) + (tables.isEmpty ? 0 : 1) }
 
-    /// Ends the rows these close, then adds these: an UPDATE and an INSERT per table at most.
+    /// Ends the rows these close, then adds these: two statements at most, whatever the tables — the
+    /// closings (see ``Closings/write(on:logger:)``), then one INSERT per table, each a part of one
+    /// `WITH`. The closings go first: a table's current row must end before the next one starts, which
+    /// parts of one statement could not promise (they run in no set order).
     func write(on connection: PostgresConnection, logger: Logger) async throws {
         try await closings.write(on: connection, logger: logger)
+        guard !tables.isEmpty else { return }
+        var bindings = PostgresBindings()
+        var parts: [String] = []
         for (table, columns) in tables.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
-            var bindings = PostgresBindings()
             var selected: [String] = []
+            var names: [String] = []
+            var parameters: [String] = []
+            /// Binds `values` as the next parameter, named `name` among the table's unnested columns.
+            func bind<Value: PostgresArrayEncodable>(_ values: [Value], as name: String) throws {
+                try bindings.append(values)
+                names.append(name)
+                parameters.append("$\(bindings.count)")
+            }
             // PostgresNIO binds arrays without NULL elements: a nullable column travels with a second array
             // saying which of its values are NULL.
             func nullable<Value: PostgresArrayEncodable>(_ values: [Value?], placeholder: Value, _ name: String)
-                throws -> String
+                throws
             {
-                try bindings.append(values.map { $0 ?? placeholder })
-                try bindings.append(values.map { $0 == nil })
-                return "CASE WHEN \(name)_null THEN NULL ELSE \(name) END"
+                try bind(values.map { $0 ?? placeholder }, as: name)
+                try bind(values.map { $0 == nil }, as: "\(name)_null")
+                selected.append("CASE WHEN \(name)_null THEN NULL ELSE \(name) END")
             }
-            var names: [String] = []
             for (index, column) in columns.enumerated() {
                 let name = "c\(index)"
                 switch column {
-                case .uuid(let values):
-                    selected.append(try nullable(values, placeholder: UUID(uuid: UUID_NULL), name))
-                    names += [name, "\(name)_null"]
-                case .bigint(let values):
-                    selected.append(try nullable(values, placeholder: 0, name))
-                    names += [name, "\(name)_null"]
-                case .integer(let values):
-                    selected.append(try nullable(values, placeholder: 0, name))
-                    names += [name, "\(name)_null"]
-                case .text(let values):
-                    selected.append(try nullable(values, placeholder: "", name))
-                    names += [name, "\(name)_null"]
+                case .uuid(let values): try nullable(values, placeholder: UUID(uuid: UUID_NULL), name)
+                case .bigint(let values): try nullable(values, placeholder: 0, name)
+                case .integer(let values): try nullable(values, placeholder: 0, name)
+                case .text(let values): try nullable(values, placeholder: "", name)
                 case .bytea(let values):
-                    try bindings.append(values)
+                    try bind(values, as: name)
                     selected.append(name)
-                    names.append(name)
                 case .textArray(let values):
-                    try bindings.append(values)
+                    try bind(values, as: name)
                     selected.append("ARRAY(SELECT jsonb_array_elements_text(\(name)::jsonb))")
-                    names.append(name)
                 }
             }
-            let parameters = (1...names.count).map { "$\($0)" }.joined(separator: ", ")
-            let sql = """
-                INSERT INTO \(table.name) (\(table.columns.joined(separator: ", ")))
-                SELECT \(selected.joined(separator: ", ")) FROM unnest(\(parameters)) AS r(\(names.joined(separator: ", ")))
+            parts.append(
                 """
-            try await connection.perform(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)
+                added_\(parts.count) AS (
+                    INSERT INTO \(table.name) (\(table.columns.joined(separator: ", ")))
+                    SELECT \(selected.joined(separator: ", "))
+                    FROM unnest(\(parameters.joined(separator: ", "))) AS r(\(names.joined(separator: ", "))))
+                """)
         }
+        let sql = "WITH \(parts.joined(separator: ",\n")) SELECT 1"
+        try await connection.perform(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)
     }
 }
 

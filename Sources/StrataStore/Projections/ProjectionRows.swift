@@ -83,17 +83,25 @@ struct Closings: Sendable {
         byTable.merge(other.byTable) { $0 + $1 }
     }
 
+    /// Ends every row these close, in every table, with one statement: one UPDATE per table, each a
+    /// part of its `WITH`. (Each table's part touches only that table, so their order does not matter.)
     func write(on connection: PostgresConnection, logger: Logger) async throws {
+        guard !byTable.isEmpty else { return }
+        var bindings = PostgresBindings()
+        var parts: [String] = []
         for (table, closings) in byTable.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
-            let keys = closings.map(\.key)
-            let positions = closings.map(\.at)
-            try await connection.perform(
+            bindings.append(closings.map(\.key))
+            bindings.append(closings.map(\.at))
+            let (keys, positions) = (bindings.count - 1, bindings.count)
+            parts.append(
                 """
-                UPDATE \(unescaped: table.name) t SET valid_to = c.at
-                FROM unnest(\(keys)::uuid[], \(positions)::bigint[]) AS c(key, at)
-                WHERE t.\(unescaped: table.key) = c.key AND t.valid_to IS NULL
-                """,
-                logger: logger)
+                closed_\(parts.count) AS (
+                    UPDATE \(table.name) t SET valid_to = c.at
+                    FROM unnest($\(keys)::uuid[], $\(positions)::bigint[]) AS c(key, at)
+                    WHERE t.\(table.key) = c.key AND t.valid_to IS NULL)
+                """)
         }
+        let sql = "WITH \(parts.joined(separator: ",\n")) SELECT 1"
+        try await connection.perform(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)
     }
 }

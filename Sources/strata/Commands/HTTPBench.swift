@@ -126,7 +126,7 @@ struct HTTPBench: AsyncParsableCommand {
                 try await drive("baseline: GET /healthz", lua: #"return wrk.format("GET", "/healthz")"#) { _, _ in
                     await http.attempt(request(served, "/healthz"))
                 })
-            try await report(
+            await report(
                 "select",
                 await Baselines.pooledSelect(client: client, ids: ids, load: load, duration: duration, logger: logger))
             try await report(
@@ -222,7 +222,7 @@ struct HTTPBench: AsyncParsableCommand {
             // Publishing needs a draft newer than the published version: the edits above left one on
             // many datasets; each client publishes its own share of the catalog, once each.
             let share = ids.count / connections
-            try await report(
+            await report(
                 "publish",
                 await load.run("POST /v1/datasets/{id}/publish", for: duration) { index, iteration in
                     guard iteration < share else { return .exhausted }
