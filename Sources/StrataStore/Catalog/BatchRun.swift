@@ -90,9 +90,6 @@ struct BatchRun {
         let positions = try await append(events, for: requests, plans: plans, loaded: loaded)
         for (event, position) in zip(events, positions) { lastPositions[event.stream] = position }
         try await project(events, at: positions, from: loaded)
-        if let last = positions.last {
-            try await query("UPDATE projections SET applied_position = \(last)")
-        }
 
         // Answer.
         var results: [Result<StoredResponse, any Error>] = []
@@ -215,7 +212,7 @@ struct BatchRun {
         replay.closeOut()
         let rows = replay.takePending()
         statistics.statements += rows.statementCount
-        try await rows.write(on: connection, logger: logger)
+        try await rows.write(on: connection, logger: logger, appliedPosition: positions.last)
     }
 
     /// Keeps the answers to requests that carried an `Idempotency-Key`, with one INSERT.

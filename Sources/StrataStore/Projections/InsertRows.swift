@@ -108,12 +108,16 @@ struct InsertRows: ProjectionRows {
     /// Ends the rows these close, then adds these: two statements at most, whatever the tables — the
     /// closings (see ``Closings/write(on:logger:)``), then one INSERT per table, each a part of one
     /// `WITH`. The closings go first: a table's current row must end before the next one starts, which
-    /// parts of one statement could not promise (they run in no set order).
-    func write(on connection: PostgresConnection, logger: Logger) async throws {
+    /// parts of one statement could not promise (they run in no set order). With `appliedPosition`,
+    /// the second statement also records that the projections have reached it.
+    func write(on connection: PostgresConnection, logger: Logger, appliedPosition: Int64? = nil) async throws {
         try await closings.write(on: connection, logger: logger)
-        guard !tables.isEmpty else { return }
         var bindings = PostgresBindings()
         var parts: [String] = []
+        if let appliedPosition {
+            bindings.append(appliedPosition)
+            parts.append("applied AS (UPDATE projections SET applied_position = $1)")
+        }
         for (table, columns) in tables.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
             var selected: [String] = []
             var names: [String] = []
@@ -156,6 +160,7 @@ struct InsertRows: ProjectionRows {
                     FROM unnest(\(parameters.joined(separator: ", "))) AS r(\(names.joined(separator: ", "))))
                 """)
         }
+        guard !parts.isEmpty else { return }
         let sql = "WITH \(parts.joined(separator: ",\n")) SELECT 1"
         try await connection.perform(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)
     }
