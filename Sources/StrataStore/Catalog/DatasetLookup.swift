@@ -61,12 +61,11 @@ extension CatalogReader {
 /// of reads (see ``CurrentDatasetReads``), all answered from its one snapshot.
 private struct CurrentDatasets: PostgresPreparedStatement {
     static let sql = """
-        SELECT i.namespace, \(CatalogSnapshot.documentColumns), (SELECT coalesce(max(global_position), 0) FROM events)
-        FROM dataset_states s \(CatalogSnapshot.documentJoins)
+        \(CurrentDataset.selected)
         WHERE s.dataset_id = ANY($1::uuid[]) AND s.valid_to IS NULL
         """
 
-    typealias Row = (namespace: String, document: CatalogSnapshot.DatasetDocument, head: Int64)
+    typealias Row = CurrentDatasetReads.Answer
 
     var ids: [UUID]
 
@@ -76,7 +75,36 @@ private struct CurrentDatasets: PostgresPreparedStatement {
         return bindings
     }
 
-    func decodeRow(_ row: PostgresRow) throws -> Row {
+    func decodeRow(_ row: PostgresRow) throws -> Row { try CurrentDataset.decode(row) }
+}
+
+/// The same for one dataset, for a read that goes alone. PostgreSQL plans the statement above anew for
+/// every array of ids (its generic plan, made for arrays of any length, looks dearer than a custom one),
+/// which a batch pays once for all its reads but would cost a lone read most of its time; this one is
+/// planned once per connection.
+private struct CurrentDataset: PostgresPreparedStatement {
+    static let selected = """
+        SELECT i.namespace, \(CatalogSnapshot.documentColumns), (SELECT coalesce(max(global_position), 0) FROM events)
+        FROM dataset_states s \(CatalogSnapshot.documentJoins)
+        """
+    static let sql = """
+        \(selected)
+        WHERE s.dataset_id = $1 AND s.valid_to IS NULL
+        """
+
+    typealias Row = CurrentDatasetReads.Answer
+
+    var id: UUID
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings()
+        bindings.append(id)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row { try Self.decode(row) }
+
+    static func decode(_ row: PostgresRow) throws -> Row {
         let namespace = try row.makeRandomAccess()[0].decode(String.self)
         let (document, head) = try decodeDocumentAndHead(row, skipping: 1)
         return (namespace, document, head)
@@ -84,7 +112,7 @@ private struct CurrentDatasets: PostgresPreparedStatement {
 }
 
 /// Reads of current datasets by id that arrive together share one statement. The first read of a quiet
-/// moment goes at once; reads arriving while ``concurrentStatements`` batches are already at the
+/// moment goes at once, on its own; reads arriving while ``concurrentStatements`` batches are already at the
 /// database wait for one of them to finish and then go together, in the next. So a batch costs one
 /// round trip, one snapshot and one connection lease however many reads it carries, and a read never
 /// waits for a timer. Every read in a batch arrived before its statement started, so it sees every write
@@ -110,7 +138,21 @@ final class CurrentDatasetReads: Sendable {
     }
 
     func lookUp(_ id: UUID) async throws -> Answer? {
-        try await withCheckedThrowingContinuation { continuation in
+        // With a statement free and no one waiting, the read goes alone, in its caller's task, with the
+        // statement for one id (see ``CurrentDataset``).
+        let alone = state.withLock { state in
+            guard state.running < Self.concurrentStatements, state.waiting.isEmpty else { return false }
+            state.running += 1
+            return true
+        }
+        if alone {
+            defer { handOver() }
+            batchSizes.record(1)
+            return try await pool.withConnection { [logger] connection in
+                try await connection.execute(CurrentDataset(id: id), logger: logger).first { _ in true }
+            }
+        }
+        return try await withCheckedThrowingContinuation { continuation in
             let batch: [Waiter]? = state.withLock { state in
                 state.waiting.append((id, continuation))
                 guard state.running < Self.concurrentStatements else { return nil }
@@ -118,6 +160,30 @@ final class CurrentDatasetReads: Sendable {
                 return Self.take(&state.waiting)
             }
             if let batch { Task { await self.run(batch) } }
+        }
+    }
+
+    /// The statement a read ran alone has finished: the reads that gathered meanwhile go as a batch, in
+    /// a task of their own, so that the caller is answered now.
+    private func handOver() {
+        let next: [Waiter]? = state.withLock { state in
+            guard !state.waiting.isEmpty else {
+                state.running -= 1
+                return nil
+            }
+            return Self.take(&state.waiting)
+        }
+        if let next { Task { await self.run(next) } }
+    }
+
+    private func fetch(_ ids: [UUID]) async throws -> [UUID: Answer] {
+        batchSizes.record(ids.count)
+        return try await pool.withConnection { [logger] connection in
+            var byID: [UUID: Answer] = [:]
+            for try await row in try await connection.execute(CurrentDatasets(ids: ids), logger: logger) {
+                byID[row.document.id] = row
+            }
+            return byID
         }
     }
 
@@ -131,16 +197,8 @@ final class CurrentDatasetReads: Sendable {
     private func run(_ first: [Waiter]) async {
         var batch = first
         while true {
-            let ids = batch.map(\.id)
-            batchSizes.record(ids.count)
             do {
-                let byID = try await pool.withConnection { [logger] connection in
-                    var byID: [UUID: Answer] = [:]
-                    for try await row in try await connection.execute(CurrentDatasets(ids: ids), logger: logger) {
-                        byID[row.document.id] = row
-                    }
-                    return byID
-                }
+                let byID = try await fetch(batch.map(\.id))
                 for waiter in batch { waiter.continuation.resume(returning: byID[waiter.id]) }
             } catch {
                 for waiter in batch { waiter.continuation.resume(throwing: error) }
