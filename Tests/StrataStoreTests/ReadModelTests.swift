@@ -1,4 +1,5 @@
 import Foundation
+import PostgresNIO
 import StrataCore
 import StrataStore
 import StrataTestSupport
@@ -92,6 +93,37 @@ struct ReadModelTests {
                     #expect(document == nil, "dataset \(id) is out of the caller's namespaces")
                 }
             }
+        }
+    }
+
+    /// A replica that fails a statement the primary would answer — one that has not yet replayed the
+    /// tables, as right after a server's first migration — is passed over, every time: the primary
+    /// answers, and no read fails. (PostgresNIO keeps a statement that failed to prepare failed on its
+    /// connection, so without care one early failure would fail that connection's reads for good.)
+    @Test func aReplicaThatCannotAnswerIsPassedOver() async throws {
+        try await withTestDatabase { database in
+            let writer = CatalogWriter(client: database.client, logger: database.logger)
+            let written = try await RandomWorkload(writer: writer, clients: 2, seed: 5).run(commands: 60)
+            let empty = try await TestPostgres.shared.createDatabase(migrated: false)
+            let behind = PostgresClient(
+                configuration: try await TestPostgres.shared.configuration(database: empty),
+                backgroundLogger: database.logger)
+            try await behind.whileRunning { behind in
+                let reader = CatalogReader(
+                    pool: BoundedPool(client: database.client), replicas: [BoundedPool(client: behind)],
+                    logger: database.logger)
+                let primary = CatalogReader(client: database.client, logger: database.logger)
+                for id in Set(written.map(\.dataset)) {
+                    for _ in 0..<2 {
+                        let (expected, _) = try await primary.read { try await $0.dataset(id) }
+                        let (document, _) = try await reader.dataset(id, asOf: .head, scope: .all)
+                        #expect(document == expected)
+                        let (versions, _) = try await reader.read { try await $0.versions(of: id) }
+                        #expect(versions.count == (try await primary.read { try await $0.versions(of: id) }).0.count)
+                    }
+                }
+            }
+            try await TestPostgres.shared.dropDatabase(empty)
         }
     }
 }

@@ -93,6 +93,11 @@ public struct CatalogReader: Sendable {
                     Counter(label: "strata_replica_reads_total").increment()
                     return answer
                 }
+            } catch let error as PSQLError {
+                // A statement the replica failed (one cancelled by a conflict with its replay, say) is
+                // the primary's to answer; the replica is asked again by the next read.
+                logger.debug("a replica failed a statement", metadata: ["replica": "\(index)", "error": "\(error)"])
+                break
             } catch let error where DatabaseUnavailable(error) != nil {
                 // An unreachable replica is not an outage: it rests a while, and the others or the
                 // primary answer.

@@ -15,6 +15,9 @@ extension CatalogReader {
         let logger = logger
         /// The one statement on `pool`, and the log's head in the same snapshot.
         @Sendable func lookUp(on pool: BoundedPool) async throws -> (CatalogSnapshot.DatasetDocument, Int64)? {
+            // PostgresNIO keeps a statement that failed to prepare failed on its connection for good: a
+            // replica is sent these only once it holds the tables they name (a new one may not yet).
+            if pool !== self.pool, try await !currentReads(on: pool).holdsTheCatalog() { return nil }
             switch asOf {
             case .head:
                 guard let (namespace, document, head) = try await currentReads(on: pool).lookUp(id),
@@ -23,9 +26,9 @@ extension CatalogReader {
                 return (document, head)
             case .position(let position):
                 return try await pool.withConnection { connection in
-                    try await connection.execute(
-                        DatasetAsOf(id: id, namespaces: namespaces, position: max(0, position)), logger: logger
-                    ).first { _ in true }
+                    try await connection.rows(
+                        of: DatasetAsOf(id: id, namespaces: namespaces, position: max(0, position)), logger: logger
+                    ).first
                 }
             case .time:
                 return nil
@@ -131,6 +134,7 @@ final class CurrentDatasetReads: Sendable {
     private let logger: Logger
     private let batchSizes = Recorder(label: "strata_reads_by_id_batch_size")
     private let state = Mutex<(waiting: [Waiter], running: Int)>(([], 0))
+    private let catalogSeen = Mutex(false)
 
     init(pool: BoundedPool, logger: Logger) {
         self.pool = pool
@@ -149,7 +153,7 @@ final class CurrentDatasetReads: Sendable {
             defer { handOver() }
             batchSizes.record(1)
             return try await pool.withConnection { [logger] connection in
-                try await connection.execute(CurrentDataset(id: id), logger: logger).first { _ in true }
+                try await connection.rows(of: CurrentDataset(id: id), logger: logger).first
             }
         }
         return try await withCheckedThrowingContinuation { continuation in
@@ -176,14 +180,26 @@ final class CurrentDatasetReads: Sendable {
         if let next { Task { await self.run(next) } }
     }
 
+    /// Whether the database holds the tables the statements here read; once it does, it always will.
+    func holdsTheCatalog() async throws -> Bool {
+        if catalogSeen.withLock({ $0 }) { return true }
+        let found = try await pool.withConnection { [logger] connection in
+            try await connection.query(
+                """
+                SELECT to_regclass('dataset_states') IS NOT NULL AND to_regclass('dataset_identities') IS NOT NULL
+                   AND to_regclass('dataset_versions') IS NOT NULL AND to_regclass('events') IS NOT NULL
+                """, logger: logger
+            ).collect().first?.decode(Bool.self) ?? false
+        }
+        if found { catalogSeen.withLock { $0 = true } }
+        return found
+    }
+
     private func fetch(_ ids: [UUID]) async throws -> [UUID: Answer] {
         batchSizes.record(ids.count)
         return try await pool.withConnection { [logger] connection in
-            var byID: [UUID: Answer] = [:]
-            for try await row in try await connection.execute(CurrentDatasets(ids: ids), logger: logger) {
-                byID[row.document.id] = row
-            }
-            return byID
+            let rows = try await connection.rows(of: CurrentDatasets(ids: ids), logger: logger)
+            return Dictionary(rows.map { ($0.document.id, $0) }, uniquingKeysWith: { first, _ in first })
         }
     }
 
@@ -270,4 +286,15 @@ private func decodeDocumentAndHead(_ row: PostgresRow, skipping: Int = 0) throws
             draftedAt, draftedBy
         ))
     return (document, head)
+}
+
+extension PostgresConnection {
+    /// Runs a prepared statement and collects its rows.
+    fileprivate func rows<Statement: PostgresPreparedStatement>(of statement: Statement, logger: Logger)
+        async throws -> [Statement.Row]
+    {
+        var rows: [Statement.Row] = []
+        for try await row in try await execute(statement, logger: logger) { rows.append(row) }
+        return rows
+    }
 }
