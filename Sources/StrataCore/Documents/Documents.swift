@@ -179,6 +179,18 @@ extension CanonicalJSONWriter {
         value(record.createdBy)
         key("dataset_id")
         value(datasetID)
+        describingFields(fields)
+        key("status")
+        value(status.rawValue)
+        tags(fields.tags)
+        key("version")
+        value(record.snapshot.version)
+        endObject()
+    }
+
+    /// A version's fields from `description` to `size_bytes`, the run of members that a version's
+    /// document and a drafting event's snapshot both write, in this order, between others of their own.
+    mutating func describingFields(_ fields: VersionFields) {
         key("description")
         value(fields.description)
         key("format")
@@ -201,15 +213,13 @@ extension CanonicalJSONWriter {
         endArray()
         key("size_bytes")
         value(fields.sizeBytes)
-        key("status")
-        value(status.rawValue)
+    }
+
+    mutating func tags(_ tags: [String]) {
         key("tags")
         beginArray()
-        for tag in fields.tags { value(tag) }
+        for tag in tags { value(tag) }
         endArray()
-        key("version")
-        value(record.snapshot.version)
-        endObject()
     }
 
     mutating func versionRef(_ reference: VersionRef) {
