@@ -164,6 +164,55 @@ struct CatalogDeciderTests {
         #expect(drafted == [[VersionRef(datasetID: parent, version: 1)]])
     }
 
+    /// A state loaded for a write holds its latest and its published version only: what most commands
+    /// read. A command naming another version asks for the whole history first, and decides as it would
+    /// on the whole state.
+    @Test func aStateHoldingOnlyItsLatestAndPublishedVersionsIsAskedForTheRestWhenACommandNamesThem() throws {
+        let id = UUID()
+        var view = try Self.view([(id, "warehouse", "orders")])
+        for note in ["a", "b", "c"] {
+            _ = try Self.decide(.dataset(id, .edit(patch: .object(["description": .string(note)]))), in: &view)
+        }
+        _ = try Self.decide(.dataset(id, .publish(version: 2, changeNote: nil)), in: &view)
+        let whole = view.dataset(id)
+        var held = whole
+        held.versions = whole.versions.filter { [2, 4].contains($0.key) }
+        #expect(whole.holdsEveryVersion && !held.holdsEveryVersion)
+        var compact = CatalogView()
+        compact.load(dataset: held)
+        compact.load(name: .init("warehouse", "orders"), holder: id)
+        let context = CommandContext(actor: "a", occurredAt: Self.at)
+        func needs(_ command: CatalogCommand) -> CatalogDecider.Needs {
+            CatalogDecider.needs(command, context: context, in: compact)
+        }
+
+        #expect(needs(.dataset(id, .publish(version: 3, changeNote: nil))).histories == [id])
+        #expect(needs(.dataset(id, .publish(version: 4, changeNote: nil))).isEmpty)
+        #expect(needs(.dataset(id, .publish(version: nil, changeNote: nil))).isEmpty)
+        #expect(needs(.dataset(id, .publish(version: 9, changeNote: nil))).isEmpty, "refused: never drafted")
+        let readingV3 = OpenLineageIngest(
+            inputs: [Self.dataset("orders", schema: nil, version: "v3")], outputs: [], job: nil, runID: nil,
+            recordsLineage: true, registersDatasets: true)
+        #expect(needs(.openLineage(readingV3, newIDs: [UUID()])).histories == [id])
+
+        for command: CatalogCommand in [
+            .dataset(id, .edit(patch: .object(["description": .string("d")]))),
+            .dataset(id, .publish(version: nil, changeNote: "next")),
+            .dataset(id, .recordUsage(version: 1, consumer: "model", kind: nil, properties: [:])),
+            .clone(source: id, newID: UUID(), namespace: "warehouse", name: "copy", changeNote: nil),
+        ] {
+            var (wholeView, compactView) = (view, compact)
+            for fresh in [command].compactMap({ if case .clone(_, let newID, _, _, _) = $0 { newID } else { nil } }) {
+                wholeView.loadAbsent(dataset: fresh)
+                compactView.loadAbsent(dataset: fresh)
+                wholeView.load(name: .init("warehouse", "copy"), holder: nil)
+                compactView.load(name: .init("warehouse", "copy"), holder: nil)
+            }
+            #expect(
+                try Self.decide(command, in: &compactView) == Self.decide(command, in: &wholeView), "\(command)")
+        }
+    }
+
     // MARK: lineage
 
     @Test func lineageGoesFromEachInputsCurrentVersionToEachOutputAllOrNone() throws {

@@ -72,7 +72,7 @@ struct DocumentRenderingTests {
                 contentsOf: ",\"usage_count\":\(listed.count)", at: expected.index(before: expected.endIndex))
             let current = state.currentVersion.map { Documents.version($0, of: state) }
             #expect(Documents.dataset(DatasetSummary(state), currentVersion: current, usage: listed) == expected)
-            for number in state.versions.indices.map({ $0 + 1 }) {
+            for number in stride(from: 1, through: state.latestVersion, by: 1) {
                 #expect(Documents.version(number, of: state) == CanonicalJSON.string(EncodedVersion(number, of: state)))
             }
             let usage = UsageRecord(
@@ -100,7 +100,7 @@ private struct EncodedVersion: Encodable {
         datasetID = state.id
         self.number = number
         status = state.status(ofVersion: number)
-        record = state.versions[number - 1]
+        record = state.versions[number]!
     }
 
     enum CodingKeys: String, CodingKey {

@@ -98,13 +98,14 @@ extension SplitMix {
         state.namespace = string()
         state.name = string()
         state.status = DatasetStatus.allCases[next(below: 4)]
-        state.versions = (0..<next(below: 5)).map { index in
-            VersionRecord(
-                snapshot: VersionSnapshot(version: index + 1, fields: versionFields()), createdAt: date(),
+        state.latestVersion = next(below: 5)
+        for number in stride(from: 1, through: state.latestVersion, by: 1) {
+            state.versions[number] = VersionRecord(
+                snapshot: VersionSnapshot(version: number, fields: versionFields()), createdAt: date(),
                 createdBy: string())
         }
-        if !state.versions.isEmpty, next(below: 3) > 0 {
-            state.publishedVersion = next(below: state.versions.count) + 1
+        if state.latestVersion > 0, next(below: 3) > 0 {
+            state.publishedVersion = next(below: state.latestVersion) + 1
             state.everPublished = Set((1...state.publishedVersion!).filter { _ in next(below: 2) == 0 })
             state.everPublished.insert(state.publishedVersion!)
         }

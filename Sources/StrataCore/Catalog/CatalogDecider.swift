@@ -18,6 +18,9 @@ public enum CatalogDecider {
     public static func needs(_ command: CatalogCommand, context: CommandContext, in view: CatalogView) -> Needs {
         var needs = Needs()
         func dataset(_ id: UUID) { if !view.knows(dataset: id) { needs.datasets.insert(id) } }
+        func everyVersion(of id: UUID) {
+            if !view.knows(dataset: id) || !view.dataset(id).holdsEveryVersion { needs.histories.insert(id) }
+        }
         func name(_ namespace: String, _ name: String) {
             let key = CatalogView.Name(namespace, name)
             if !view.knows(name: key) {
@@ -45,6 +48,12 @@ public enum CatalogDecider {
                         dataset(parent.datasetID)
                     }
                 }
+            case .publish(.some(let number), _):
+                // A draft older than the latest is held only when asked for.
+                let state = view.dataset(id)
+                if view.knows(dataset: id), state.hasDrafted(number), state.version(number) == nil {
+                    everyVersion(of: id)
+                }
             default: break
             }
         case .clone(let source, let newID, let namespace, let cloneName, _):
@@ -61,6 +70,12 @@ public enum CatalogDecider {
         case .openLineage(let ingest, let newIDs):
             for id in newIDs { dataset(id) }
             for reported in ingest.inputs + ingest.outputs { name(reported.namespace, reported.name) }
+            // An input's `datasetVersion` is looked for among all the versions of the dataset holding it.
+            for input in ingest.inputs where input.datasetVersion != nil {
+                if let holder = view.holder(of: CatalogView.Name(input.namespace, input.name)) {
+                    everyVersion(of: holder)
+                }
+            }
         case .createToken(let id, let tokenName, _, _, _):
             if !view.knows(tokenName: tokenName) { needs.tokenNames.insert(tokenName) }
             needs.tokenStreams.insert(id)
@@ -78,16 +93,21 @@ public enum CatalogDecider {
     /// What a view must load before a command can be decided.
     public struct Needs: Sendable, Equatable {
         public var datasets: Set<UUID> = []
+        /// Datasets whose every version the command reads, not only the latest and the published one.
+        public var histories: Set<UUID> = []
         public var names: Set<CatalogView.Name> = []
         public var tokenNames: Set<String> = []
         public var tokenStreams: Set<UUID> = []
 
         public init() {}
 
-        public var isEmpty: Bool { datasets.isEmpty && names.isEmpty && tokenNames.isEmpty && tokenStreams.isEmpty }
+        public var isEmpty: Bool {
+            datasets.isEmpty && histories.isEmpty && names.isEmpty && tokenNames.isEmpty && tokenStreams.isEmpty
+        }
 
         public mutating func formUnion(_ other: Needs) {
             datasets.formUnion(other.datasets)
+            histories.formUnion(other.histories)
             names.formUnion(other.names)
             tokenNames.formUnion(other.tokenNames)
             tokenStreams.formUnion(other.tokenStreams)
@@ -182,7 +202,7 @@ private struct Trial {
                 throw DomainError.invalidLineageInput(index: index, datasetID: id, reason: .retired)
             }
             let number = version ?? current
-            guard state.version(number) != nil else {
+            guard state.hasDrafted(number) else {
                 throw DomainError.invalidLineageInput(index: index, datasetID: id, reason: .versionNotFound(number))
             }
             return VersionRef(datasetID: id, version: number)
@@ -247,7 +267,7 @@ private struct Trial {
             let id = try register(input, isOutput: false, newIDs: &newIDs)
             let state = view.dataset(id)
             // Edits inherit properties, so the version the event created is the first that carries it.
-            let tagged = state.versions.first {
+            let tagged = state.heldVersions.first {
                 $0.snapshot.fields.properties["openlineage"]?["datasetVersion"]?.stringValue == input.datasetVersion
             }
             let version = input.datasetVersion == nil ? nil : tagged?.snapshot.version

@@ -39,11 +39,11 @@ public enum DatasetDecider {
             return [.retired(.init(reason: reason))]
         case (.recordUsage(let version, let consumer, let kind, let properties), .draft),
             (.recordUsage(let version, let consumer, let kind, let properties), .published):
-            guard state.version(version) != nil else { throw .versionNotFound(version) }
+            guard state.hasDrafted(version) else { throw .versionNotFound(version) }
             return [.versionUsed(.init(version: version, consumer: consumer, kind: kind, properties: properties))]
         case (.recordLineage(let version, let inputs, let job, let runID), .draft),
             (.recordLineage(let version, let inputs, let job, let runID), .published):
-            guard state.version(version) != nil else { throw .versionNotFound(version) }
+            guard state.hasDrafted(version) else { throw .versionNotFound(version) }
             if inputs.contains(where: { $0.datasetID == state.id }) { throw .selfLoop }
             let output = VersionRef(datasetID: state.id, version: version)
             return [.lineageRecorded(.init(job: job, runID: runID, inputs: inputs, output: output))]
@@ -61,7 +61,7 @@ public enum DatasetDecider {
     }
 
     private static func edit(_ state: DatasetState, patch: JSONValue) throws(DomainError) -> [DatasetEvent] {
-        guard let latest = state.versions.last?.snapshot.fields else { throw .datasetNotFound }
+        guard let latest = state.version(state.latestVersion)?.snapshot.fields else { throw .datasetNotFound }
         var base = latest
         base.changeNote = nil
         let patched: VersionFields
@@ -94,7 +94,7 @@ public enum DatasetDecider {
         let candidates = state.publishableDrafts
         let number: Int
         if let requested {
-            guard state.version(requested) != nil else { throw .versionNotFound(requested) }
+            guard state.hasDrafted(requested) else { throw .versionNotFound(requested) }
             guard candidates.contains(requested) else {
                 throw .invalidTransition(
                     action: "publish", status: state.status,
@@ -111,7 +111,9 @@ public enum DatasetDecider {
             }
             number = latest
         }
-        let fields = state.versions[number - 1].snapshot.fields
+        guard let fields = state.version(number)?.snapshot.fields else {
+            preconditionFailure("publishing version \(number), which the state does not hold: see CatalogDecider.needs")
+        }
         var missing: [String] = []
         if (fields.location ?? "").isEmpty { missing.append("location") }
         if fields.schema.isEmpty { missing.append("schema") }

@@ -52,8 +52,8 @@ public struct DatasetLifecycle: Sendable, Equatable {
             status = .draft
             namespace = created.namespace
             name = created.name
-        case .versionDrafted:
-            latestVersion += 1
+        case .versionDrafted(let drafted):
+            latestVersion = drafted.version.version
         case .published(let published):
             publishedVersion = published.version
             status = .published

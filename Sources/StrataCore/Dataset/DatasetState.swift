@@ -56,7 +56,13 @@ public struct DatasetState: Sendable, Equatable {
     public var status: DatasetStatus = .draft
     /// What `restore` returns to.
     public var statusBeforeArchive: DatasetStatus?
-    public var versions: [VersionRecord] = []
+    /// The newest version number, drafts included; 0 before the first.
+    public var latestVersion = 0
+    /// The versions this state holds, by number. Folded from its whole stream, a state holds every
+    /// version; loaded for a write, it may hold only the latest and the published one, which is all
+    /// most commands read (``CatalogDecider/needs(_:context:in:)`` asks for the rest when a command
+    /// names another), so a dataset edited a thousand times is read as quickly as a new one.
+    public var versions: [Int: VersionRecord] = [:]
     public var publishedVersion: Int?
     public var everPublished: Set<Int> = []
     public var clonedFrom: VersionRef?
@@ -72,15 +78,20 @@ public struct DatasetState: Sendable, Equatable {
         self.id = id
     }
 
-    /// The newest version number, drafts included; 0 before the first.
-    public var latestVersion: Int { versions.count }
-
     /// The version the dataset presents: the published one, or the latest if none was ever published.
-    public var currentVersion: Int? { publishedVersion ?? (versions.isEmpty ? nil : latestVersion) }
+    public var currentVersion: Int? { publishedVersion ?? (latestVersion == 0 ? nil : latestVersion) }
 
-    public func version(_ number: Int) -> VersionRecord? {
-        versions.indices.contains(number - 1) ? versions[number - 1] : nil
-    }
+    /// Whether version `number` was ever drafted, held here or not.
+    public func hasDrafted(_ number: Int) -> Bool { number >= 1 && number <= latestVersion }
+
+    /// Version `number`, if it was drafted and this state holds it.
+    public func version(_ number: Int) -> VersionRecord? { versions[number] }
+
+    /// True when every version drafted is held, as when the state is folded from its whole stream.
+    public var holdsEveryVersion: Bool { versions.count == latestVersion }
+
+    /// The versions held, oldest first.
+    public var heldVersions: [VersionRecord] { versions.keys.sorted().compactMap { versions[$0] } }
 
     public func status(ofVersion number: Int) -> VersionStatus {
         VersionStatus(
@@ -90,7 +101,7 @@ public struct DatasetState: Sendable, Equatable {
     /// The drafts newer than the published version, which are the ones `publish` may take.
     public var publishableDrafts: [Int] {
         let floor = publishedVersion ?? 0
-        return versions.indices.map { $0 + 1 }.filter { $0 > floor }
+        return floor < latestVersion ? Array((floor + 1)...latestVersion) : []
     }
 
     /// The state after `event`.
@@ -116,9 +127,11 @@ public struct DatasetState: Sendable, Equatable {
             createdAt = context.occurredAt
             createdBy = context.actor
         case .versionDrafted(let drafted):
-            versions.append(
-                VersionRecord(snapshot: drafted.version, createdAt: context.occurredAt, createdBy: context.actor)
-            )
+            // The number the event drafts, not a count of the drafts folded: a state loaded for a write
+            // folds only the drafts it holds. (In a consistent log the two are the same.)
+            latestVersion = drafted.version.version
+            versions[latestVersion] = VersionRecord(
+                snapshot: drafted.version, createdAt: context.occurredAt, createdBy: context.actor)
         case .published(let published):
             publishedVersion = published.version
             everPublished.insert(published.version)

@@ -34,8 +34,12 @@ public enum Documents {
         }
     }
 
+    /// Version `number` of `state`, which must hold it (a state always holds its current version).
     public static func version(_ number: Int, of state: DatasetState) -> String {
-        version(state.versions[number - 1], of: state.id, status: state.status(ofVersion: number))
+        guard let record = state.version(number) else {
+            preconditionFailure("rendering version \(number), which the state does not hold")
+        }
+        return version(record, of: state.id, status: state.status(ofVersion: number))
     }
 
     /// A version's document: what it was drafted with, by whom and when, and `status`, the one thing

@@ -280,7 +280,8 @@ struct BatchRun {
             try await loadNames(needs.names, into: &view)
             try await loadTokenNames(needs.tokenNames, into: &view)
             try await loadStreams(
-                needs.datasets, tokens: needs.tokenStreams, into: &view, lastPositions: &lastPositions)
+                needs.datasets, histories: needs.histories, tokens: needs.tokenStreams, into: &view,
+                lastPositions: &lastPositions)
         }
     }
 
@@ -314,19 +315,47 @@ struct BatchRun {
         for name in names { view.load(tokenName: name, stream: holders[name]) }
     }
 
-    /// The streams' states, folded from the events that shape them — never a dataset's usage pins or
-    /// lineage records, which change nothing but its stream version (read apart, from its last event):
-    /// a dataset with ten thousand pins is read as quickly as a new one.
+    /// The streams' states, folded from the events that shape them, and only from those the decider
+    /// reads: of each kind of lifecycle event the last (the status, the published version, the name
+    /// and reasons they leave), and of the drafts only the latest and the published one, unless
+    /// `histories` asks for every version. Never a dataset's usage pins or lineage records, which change
+    /// nothing but its stream version (read apart, from its last event). So a dataset pinned ten thousand
+    /// times, edited and published a thousand, is read in as many rows as a new one.
     private mutating func loadStreams(
-        _ datasets: Set<UUID>, tokens: Set<UUID>, into view: inout CatalogView, lastPositions: inout [UUID: Int64]
+        _ datasets: Set<UUID>, histories: Set<UUID>, tokens: Set<UUID>, into view: inout CatalogView,
+        lastPositions: inout [UUID: Int64]
     ) async throws {
-        let ids = Array(datasets.union(tokens))
+        let ids = Array(datasets.union(histories).union(tokens))
         guard !ids.isEmpty else { return }
+        let whole = Array(histories)
+        // A version's number is its draft's rank among the stream's drafts.
         let rows = try await query(
             """
-            SELECT stream_id, event_type, data::text, occurred_at, metadata->>'actor' FROM events
-            WHERE stream_id = ANY(\(ids)) AND event_type NOT IN ('DatasetVersionUsed', 'LineageRecorded')
-            ORDER BY stream_id, stream_version
+            WITH shaping AS (
+                SELECT DISTINCT ON (stream_id, event_type) stream_id, stream_version, event_type, data
+                FROM events
+                WHERE stream_id = ANY(\(ids)) AND NOT stream_id = ANY(\(whole))
+                  AND event_type NOT IN ('DatasetVersionUsed', 'LineageRecorded', 'DatasetVersionDrafted')
+                ORDER BY stream_id, event_type, stream_version DESC
+            ), drafts AS (
+                SELECT stream_id, stream_version, row_number() OVER (PARTITION BY stream_id ORDER BY stream_version)
+                       AS number, count(*) OVER (PARTITION BY stream_id) AS latest
+                FROM events
+                WHERE stream_id = ANY(\(ids)) AND NOT stream_id = ANY(\(whole))
+                  AND event_type = 'DatasetVersionDrafted'
+            ), chosen AS (
+                SELECT stream_id, stream_version FROM shaping
+                UNION ALL
+                SELECT d.stream_id, d.stream_version FROM drafts d
+                LEFT JOIN shaping p ON p.stream_id = d.stream_id AND p.event_type = 'DatasetPublished'
+                WHERE d.number = d.latest OR d.number = (p.data->>'version')::bigint
+                UNION ALL
+                SELECT stream_id, stream_version FROM events
+                WHERE stream_id = ANY(\(whole)) AND event_type NOT IN ('DatasetVersionUsed', 'LineageRecorded')
+            )
+            SELECT e.stream_id, e.event_type, e.data::text, e.occurred_at, e.metadata->>'actor'
+            FROM chosen JOIN events e USING (stream_id, stream_version)
+            ORDER BY e.stream_id, e.stream_version
             """)
         var states: [UUID: DatasetState] = [:]
         var tokenStates: [UUID: TokenState] = [:]
@@ -364,7 +393,7 @@ struct BatchRun {
                 states[stream] = state
             }
         }
-        for id in datasets {
+        for id in datasets.union(histories) {
             if let state = states[id] { view.load(dataset: state) } else { view.loadAbsent(dataset: id) }
         }
         for id in tokens { view.load(token: tokenStates[id] ?? TokenState(id: id)) }
