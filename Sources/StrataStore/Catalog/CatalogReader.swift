@@ -597,7 +597,9 @@ public struct CatalogSnapshot: Sendable {
     /// What a dataset's document is assembled from: `s` is the dataset's `dataset_states` row at the
     /// snapshot's position; who created and last changed it, and its stream version, are the envelopes
     /// of the events that opened its identity and that state; `v` is its current version, and `d` the
-    /// event that drafted it.
+    /// event that drafted it. The version is looked up by its key for each dataset (a lateral join the
+    /// planner cannot merge): joined plainly, a page of datasets with hundreds of versions each was
+    /// planned as a merge join that walked every version of the datasets before it (55 ms, not 0.6 ms).
     static let documentColumns = """
         s.dataset_id, i.namespace, i.name, s.status, u.stream_version, s.latest_version, s.published_version, v.owner,
         i.cloned_from_dataset, i.cloned_from_version, c.occurred_at, c.metadata->>'actor', u.occurred_at,
@@ -608,8 +610,11 @@ public struct CatalogSnapshot: Sendable {
         JOIN dataset_identities i ON i.dataset_id = s.dataset_id
         JOIN events c ON c.global_position = i.valid_from
         JOIN events u ON u.global_position = s.valid_from
-        LEFT JOIN dataset_versions v
-          ON v.dataset_id = s.dataset_id AND v.version = coalesce(s.published_version, nullif(s.latest_version, 0))
+        LEFT JOIN LATERAL (
+            SELECT * FROM dataset_versions
+            WHERE dataset_id = s.dataset_id AND version = coalesce(s.published_version, nullif(s.latest_version, 0))
+            LIMIT 1
+        ) v ON true
         LEFT JOIN events d ON d.global_position = v.valid_from
         """
 
