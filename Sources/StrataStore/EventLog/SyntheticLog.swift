@@ -85,10 +85,13 @@ public struct SyntheticLog: Sendable {
 }
 
 extension SyntheticLog {
-    /// A layered lineage graph: `datasets` datasets in `layers` layers, and lineage records whose inputs
-    /// come from the previous layer near the output's place in it (data flows between neighbours, as in
-    /// real pipelines), until about `edges` edges exist. Answers the dataset ids, layer by layer.
-    public func generateLineageGraph(datasets: Int, edges: Int, layers: Int = 20) async throws -> [[UUID]] {
+    /// A layered lineage graph: `datasets` datasets in `layers` layers, each with a history of versions
+    /// and pins, and lineage records whose inputs come from the previous layer near the output's place in
+    /// it (data flows between neighbours, as in real pipelines), until about `edges` edges exist. Answers
+    /// the dataset ids, layer by layer. Without `histories`, every dataset has one published version.
+    public func generateLineageGraph(datasets: Int, edges: Int, layers: Int = 20, histories: Bool = true) async throws
+        -> [[UUID]]
+    {
         let archive = LogArchive(client: client, logger: logger)
         var random = SystemRandomNumberGenerator()
         let perLayer = max(1, datasets / layers)
@@ -128,7 +131,29 @@ extension SyntheticLog {
                     try await add(
                         .versionDrafted(.init(version: .init(version: 1, fields: fields), changedFields: ["owner"])),
                         to: id)
-                    try await add(.published(.init(version: 1, previousPublishedVersion: nil, changeNote: nil)), to: id)
+                    // Histories as a catalog grows them: most datasets have a few versions, a tenth have
+                    // 50–149; a third have a draft newer than the published version; a fifth are pinned.
+                    let drafts = !histories ? 1 : index % 10 == 0 ? 50 + index % 100 : 1 + index % 4
+                    for number in stride(from: 2, through: drafts, by: 1) {
+                        var next = fields
+                        next.rowCount = Int64(number * 1_000)
+                        try await add(
+                            .versionDrafted(
+                                .init(version: .init(version: number, fields: next), changedFields: ["row_count"])),
+                            to: id)
+                    }
+                    let published = index % 3 == 0 ? max(1, drafts - 1) : drafts
+                    try await add(
+                        .published(.init(version: published, previousPublishedVersion: nil, changeNote: nil)), to: id)
+                    if histories && index % 5 == 0 {
+                        for run in 0..<10 {
+                            try await add(
+                                .versionUsed(
+                                    .init(version: published, consumer: "run-\(run)", kind: "training", properties: [:])
+                                ),
+                                to: id)
+                        }
+                    }
                 }
             }
             let inputsPerRecord = 4
