@@ -251,7 +251,7 @@ struct UISession: Sendable {
         UISession.screenshotFolder + "/\(view).png"
     }
 
-    /// `.build/ui-screenshots/` of this package, where the README sends people to look.
+    /// `.build/ui-screenshots/` of this package, where docs/web-ui.md sends people to look.
     static let screenshotFolder: String = {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent()
