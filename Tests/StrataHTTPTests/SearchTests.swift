@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import HummingbirdTesting
 import StrataCore
+import StrataStore
 import StrataTestSupport
 import Testing
 
@@ -143,6 +144,64 @@ struct SearchTests {
                 let answer = try await client.send(.get, "/v1/search\(bad)")
                 #expect(answer.status == .badRequest, "\(bad): \(answer.status)")
                 #expect(try answer.json()["code"]?.stringValue == "invalid_parameter", "\(bad)")
+            }
+        }
+    }
+
+    /// Versions that only refresh a dataset's data keep its words, and share one row of them; search
+    /// as of any position still finds each version by its own words, whether they are new, kept, or
+    /// back to earlier ones.
+    @Test func versionsKeepingTheirWordsShareThemAndEachPositionFindsItsOwn() async throws {
+        try await withTestApp { client, database in
+            let id = try await client.createDataset(
+                namespace: "finance", name: "ledger", fields: #""description": "general ledger entries""#)
+            var positions: [Int] = []
+            for patch in [
+                #"{"row_count": 10}"#, #"{"description": "journal of postings"}"#,
+                #"{"description": "general ledger entries"}"#, #"{"row_count": 20}"#,
+            ] {
+                let answer = try await client.send(.patch, "/v1/datasets/\(id)", json: patch)
+                #expect(answer.status == .ok)
+                positions.append(Int(answer.headers[HTTPField.Name("Strata-Position")!] ?? "") ?? 0)
+            }
+            func found(_ word: String, asOf position: Int? = nil) async throws -> Bool {
+                let asOf = position.map { "&as_of=\($0)" } ?? ""
+                return Self.ids(try await client.send(.get, "/v1/search?q=\(word)\(asOf)").json()) == [id]
+            }
+            // What each word finds at the head and as of each version: the words of the version then.
+            var finds: [String] = []
+            for position in [nil] + positions.prefix(3).map(Optional.some) {
+                let general = try await found("general", asOf: position)
+                let journal = try await found("journal", asOf: position)
+                finds.append(general ? (journal ? "both" : "general") : (journal ? "journal" : "neither"))
+            }
+            #expect(finds == ["general", "general", "journal", "general"])
+
+            let rows = try await database.client.query(
+                """
+                SELECT (SELECT count(*) FROM versions WHERE dataset_id = \(UUID(uuidString: id)!)),
+                       (SELECT count(*) FROM dataset_words WHERE dataset_id = \(UUID(uuidString: id)!))
+                """, logger: database.logger
+            ).collect()
+            let (versions, words) = try #require(rows.first).decode((Int, Int).self)
+            #expect(versions == 5 && words == 2, "\(versions) versions, \(words) sets of words")
+            let maintenance = ProjectionMaintenance(
+                client: database.client, catalog: try .bundled(), logger: database.logger)
+            #expect(try await maintenance.verify().isClean)
+        }
+    }
+
+    /// Letters beyond ASCII are lowercased on both sides: what is indexed and what is searched for.
+    @Test func wordsInAnyCaseFindEachOtherBeyondASCII() async throws {
+        try await withTestApp { client, _ in
+            let id = try await client.createDataset(
+                namespace: "bakery", name: "Éclairs", fields: #""description": "Crème brûlée and ÇA VA counts""#)
+            for query in ["éclairs", "ÉCLAIRS", "CRÈME", "brûl", "ça"] {
+                let found = Self.ids(
+                    try await client.send(
+                        .get, "/v1/search?q=\(query.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)"
+                    ).json())
+                #expect(found == [id], "\(query)")
             }
         }
     }

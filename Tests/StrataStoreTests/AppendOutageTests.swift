@@ -33,12 +33,15 @@ struct AppendOutageTests {
     /// unavailable, and the pipeline goes on with the next batch on a fresh connection.
     @Test func aCommitKilledWithItsBackendFailsItsBatchAndThePipelineGoesOn() async throws {
         try await withTestDatabase { database in
-            try await slowCommits(database, seconds: 3)
+            // Long enough for the killer to find it sleeping on a machine busy with the rest of the suite
+            // (with 3 s, it once did not); the kill ends it at once.
+            try await slowCommits(database, seconds: 20)
             let writer = CatalogWriter(client: database.client, logger: database.logger)
             let id = UUIDv7.make()
             async let outcome = Result(catching: { try await writer.submit(create(id, "lost")) })
             try await database.makeClient().whileRunning { killer in
-                for _ in 0..<100 {
+                let deadline = ContinuousClock.now + .seconds(15)
+                while ContinuousClock.now < deadline {
                     let killed = try await killer.query(
                         """
                         SELECT pg_terminate_backend(pid) FROM pg_stat_activity

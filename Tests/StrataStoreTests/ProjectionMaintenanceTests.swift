@@ -2,9 +2,10 @@ import EmbeddedPostgres
 import Foundation
 import PostgresNIO
 import StrataCore
-import StrataStore
 import StrataTestSupport
 import Testing
+
+@testable import StrataStore
 
 @Suite("Rebuilding and verifying projections")
 struct ProjectionMaintenanceTests {
@@ -17,10 +18,75 @@ struct ProjectionMaintenanceTests {
             #expect(
                 report.tables.map(\.table).sorted() == [
                     "api_tokens", "dataset_identities", "dataset_names", "dataset_states", "dataset_usages",
-                    "dataset_versions",
-                    "lineage_edges", "version_publications",
+                    "dataset_words", "lineage_edges", "version_publications", "versions",
                 ])
             #expect(report.tables.allSatisfy { $0.liveRows > 0 })
+        }
+    }
+
+    /// Both writers, the rebuild's COPY and the append pipeline's INSERT, give a row's fields in
+    /// ``ProjectionTable/schema`` order: it must be the order and the types of the columns that
+    /// `Projections/*.sql` creates, for every file.
+    @Test func theWritersColumnsAreTheColumnsTheProjectionFilesCreate() async throws {
+        try await withTestDatabase { database in
+            let files = try ProjectionCatalog.bundled().definitions.map(\.name)
+            #expect(files.sorted() == ProjectionTable.allCases.map(\.name).sorted())
+            for table in ProjectionTable.allCases {
+                let rows = try await database.client.query(
+                    """
+                    SELECT column_name, udt_name FROM information_schema.columns
+                    WHERE table_schema = 'public' AND table_name = \(table.name)
+                    ORDER BY ordinal_position
+                    """, logger: database.logger
+                ).collect()
+                let created = try rows.map { try $0.decode((String, String).self) }
+                let written = table.schema.map { column in
+                    let type =
+                        switch column.type {
+                        case .uuid: "uuid"
+                        case .bigint: "int8"
+                        case .integer: "int4"
+                        case .text: "text"
+                        case .bytea: "bytea"
+                        case .textArray: "_text"
+                        case .tsvector: "tsvector"
+                        }
+                    return (column.name, type)
+                }
+                #expect(created.map { "\($0) \($1)" } == written.map { "\($0) \($1)" }, "\(table.name)")
+            }
+        }
+    }
+
+    /// The writers make the search vectors that `to_tsvector` made before them, word for word, position
+    /// for position and weight for weight, for text in ASCII, so ranking is as it was; what PostgreSQL
+    /// reads from the text form (the append pipeline's) is what the rebuild's binary form loads.
+    @Test func searchVectorsAreWhatToTsvectorMadeOfTheSameWords() async throws {
+        try await withTestDatabase { database in
+            let rows = [
+                DatasetProjector.WordsRow(
+                    datasetID: UUID(), namespace: "raw/finance", name: "orders_daily-2919", owner: "Team-ML",
+                    description: "Daily orders, deduplicated by session; v1.2 of 'late' data (see s3://lake/orders)",
+                    tags: ["pii", "team-7", "orders"], format: "parquet",
+                    columnNames: ["customer_id", "ID", "order_total", "orders"], propertyKeys: ["split_seed", "Owner"]),
+                DatasetProjector.WordsRow(
+                    datasetID: UUID(), namespace: "ml", name: "x", owner: nil, description: nil, tags: [], format: nil,
+                    columnNames: [], propertyKeys: []),
+            ]
+            for row in rows {
+                let vector = row.searchVector
+                let answer = try await database.client.query(
+                    """
+                    SELECT \(vector.text)::tsvector::text,
+                           (setweight(to_tsvector('simple', strata_words(\([row.namespace, row.name] + row.columnNames))), 'A')
+                            || setweight(to_tsvector('simple', strata_words(\(row.tags + [row.owner ?? "", row.format ?? ""]))), 'B')
+                            || setweight(to_tsvector('simple', strata_words(ARRAY[\(row.description ?? "")])), 'C')
+                            || setweight(to_tsvector('simple', strata_words(\(row.propertyKeys))), 'D'))::text
+                    """, logger: database.logger
+                ).collect()
+                let (ours, theirs) = try #require(answer.first).decode((String, String).self)
+                #expect(ours == theirs)
+            }
         }
     }
 
@@ -30,15 +96,15 @@ struct ProjectionMaintenanceTests {
             _ = try await RandomWorkload(writer: writer, clients: 2).run(commands: 60)
             try await database.client.perform(
                 """
-                UPDATE dataset_versions SET owner = 'tampered'
-                WHERE (dataset_id, version) = (SELECT dataset_id, version FROM dataset_versions LIMIT 1)
+                UPDATE dataset_words SET owner = 'tampered'
+                WHERE (dataset_id, words_key) = (SELECT dataset_id, words_key FROM dataset_words LIMIT 1)
                 """,
                 logger: database.logger
             )
             let report = try await maintenance(database).verify()
             #expect(!report.isClean)
             let drift = try #require(report.tables.first { !$0.matches })
-            #expect(drift.table == "dataset_versions")
+            #expect(drift.table == "dataset_words")
             #expect(drift.firstDifference?.contains("tampered") == true, "\(drift.firstDifference ?? "no row named")")
             #expect(report.tables.filter { !$0.matches }.count == 1)
         }
@@ -209,8 +275,8 @@ struct ProjectionMaintenanceTests {
             #expect(rebuilt.status == 0, "\(rebuilt.output)")
             #expect(
                 rebuilt.output.contains(
-                    "rebuilt api_tokens, dataset_identities, dataset_names, dataset_states, dataset_usages, dataset_versions, "
-                        + "lineage_edges, version_publications"))
+                    "rebuilt api_tokens, dataset_identities, dataset_names, dataset_states, dataset_usages, dataset_words, "
+                        + "lineage_edges, version_publications, versions"))
             #expect(try await maintenance(database).verify().isClean)
             let verified = try StrataBinary.run(["verify", "--database-url", database.url])
             #expect(verified.status == 0, "\(verified.output)")
@@ -221,16 +287,16 @@ struct ProjectionMaintenanceTests {
         try await withTestDatabase { database in
             let writer = CatalogWriter(client: database.client, logger: database.logger)
             _ = try await RandomWorkload(writer: writer, clients: 2).run(commands: 50)
-            // As if Projections/dataset_versions.sql had been edited since it was built.
+            // As if Projections/versions.sql had been edited since it was built.
             try await database.client.perform(
-                "UPDATE projections SET definition_hash = 'old' WHERE name = 'dataset_versions'",
+                "UPDATE projections SET definition_hash = 'old' WHERE name = 'versions'",
                 logger: database.logger)
-            #expect(try await maintenance(database).outdated() == ["dataset_versions"])
+            #expect(try await maintenance(database).outdated() == ["versions"])
 
             let migrate = try StrataBinary.run(["migrate", "--database-url", database.url])
             #expect(migrate.status == 0, "\(migrate.output)")
             #expect(try await maintenance(database).outdated().isEmpty)
-            let rebuiltAt = try await maintenance(database).status().first { $0.name == "dataset_versions" }?.rebuiltAt
+            let rebuiltAt = try await maintenance(database).status().first { $0.name == "versions" }?.rebuiltAt
             #expect(rebuiltAt != nil)
             #expect(try await maintenance(database).verify().isClean)
         }

@@ -459,7 +459,7 @@ public struct CatalogSnapshot: Sendable {
         let rows = try await connection.query(
             """
             SELECT v.version, s.published_version, p.version IS NOT NULL, \(unescaped: Self.draftingColumns)
-            FROM dataset_versions v
+            FROM versions v
             JOIN dataset_states s ON s.dataset_id = v.dataset_id
              AND CASE WHEN \(isHead) THEN s.valid_to IS NULL
                       ELSE s.valid_from <= \(position) AND (s.valid_to IS NULL OR s.valid_to > \(position)) END
@@ -596,8 +596,8 @@ public struct CatalogSnapshot: Sendable {
 
     /// What a dataset's document is assembled from: `s` is the dataset's `dataset_states` row at the
     /// snapshot's position; who created and last changed it, and its stream version, are the envelopes
-    /// of the events that opened its identity and that state; `v` is its current version, and `d` the
-    /// event that drafted it. The version is looked up by its key for each dataset (a lateral join the
+    /// of the events that opened its identity and that state; `v` is its current version with its words
+    /// (`dataset_words`: the owner, and what the list filters on), and `d` the event that drafted it. The version is looked up by its key for each dataset (a lateral join the
     /// planner cannot merge): joined plainly, a page of datasets with hundreds of versions each was
     /// planned as a merge join that walked every version of the datasets before it (55 ms, not 0.6 ms).
     static let documentColumns = """
@@ -611,8 +611,10 @@ public struct CatalogSnapshot: Sendable {
         JOIN events c ON c.global_position = i.valid_from
         JOIN events u ON u.global_position = s.valid_from
         LEFT JOIN LATERAL (
-            SELECT * FROM dataset_versions
-            WHERE dataset_id = s.dataset_id AND version = coalesce(s.published_version, nullif(s.latest_version, 0))
+            SELECT cv.valid_from, w.owner, w.description, w.tags, w.format
+            FROM versions cv JOIN dataset_words w ON w.dataset_id = cv.dataset_id AND w.words_key = cv.words_key
+            WHERE cv.dataset_id = s.dataset_id
+              AND cv.version = coalesce(s.published_version, nullif(s.latest_version, 0))
             LIMIT 1
         ) v ON true
         LEFT JOIN events d ON d.global_position = v.valid_from

@@ -17,10 +17,8 @@ extension CatalogSnapshot {
         public init(text: String) { self.text = text }
 
         /// The words searched for, lowercased: runs of letters and digits (`customer_id` is `customer`,
-        /// `id`), as PostgreSQL's parser splits the texts it indexes.
-        public var words: [String] {
-            text.lowercased().split(whereSeparator: { !$0.isLetter && !$0.isNumber }).map(String.init)
-        }
+        /// `id`), as the search vectors split the texts they index.
+        public var words: [String] { SearchVector.words(in: text) }
     }
 
     /// One dataset found, with its score and what it was found by.
@@ -67,10 +65,12 @@ extension CatalogSnapshot {
                         + CASE WHEN EXISTS (SELECT 1 FROM unnest(v.column_names) c WHERE lower(c) = \(exact)) THEN 1
                                ELSE 0 END
                         + ts_rank_cd(v.search, q, 32))::float8 AS score
-                FROM dataset_versions v
+                FROM dataset_words v
                 CROSS JOIN to_tsquery('simple', \(query)) q
-                JOIN dataset_states s
-                  ON s.dataset_id = v.dataset_id AND v.version = coalesce(s.published_version, nullif(s.latest_version, 0))
+                JOIN dataset_states s ON s.dataset_id = v.dataset_id
+                JOIN versions cv
+                  ON cv.dataset_id = s.dataset_id AND cv.version = coalesce(s.published_version, nullif(s.latest_version, 0))
+                 AND cv.words_key = v.words_key
                 WHERE v.search @@ q
                   AND CASE WHEN \(isHead) THEN s.valid_to IS NULL
                       ELSE s.valid_from <= \(position) AND (s.valid_to IS NULL OR s.valid_to > \(position)) END
@@ -148,7 +148,7 @@ extension CatalogSnapshot {
     /// Whether some word of `text` starts with one of `words`: a field is reported as matched when it
     /// holds any of the words searched for (the dataset as a whole matched all of them).
     static func matches(_ text: String, _ words: [String]) -> Bool {
-        let own = text.lowercased().split(whereSeparator: { !$0.isLetter && !$0.isNumber })
+        let own = SearchVector.words(in: text)
         return words.contains { word in
             own.contains { word.count < shortestPrefix ? $0 == word : $0.hasPrefix(word) }
         }

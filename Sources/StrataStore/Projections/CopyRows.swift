@@ -171,6 +171,15 @@ struct CopyLine: ProjectionRowLine {
         bytes.append(contentsOf: value)
     }
 
+    mutating func tsvector(_ vector: SearchVector) {
+        let lengthAt = bytes.count
+        field(length: 0)
+        let valueStart = bytes.count
+        vector.appendBinary(to: &bytes)
+        let length = Int32(bytes.count - valueStart)
+        withUnsafeBytes(of: length.bigEndian) { bytes.replaceSubrange(lengthAt..<lengthAt + 4, with: $0) }
+    }
+
     /// A `text[]` column: a one-dimensional array (or none, when empty) of `text`, without NULLs.
     mutating func textArray(_ values: [String]) {
         let lengthAt = bytes.count

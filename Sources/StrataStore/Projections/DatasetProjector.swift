@@ -32,21 +32,61 @@ public enum DatasetProjector {
         public var clonedFrom: VersionRef?
     }
 
-    /// A version as it was drafted (`dataset_versions`): what the dataset list filters on. The rest
-    /// of it is in the drafting event.
+    /// A version as it was drafted (`versions`): the rest of it is in the drafting event, and what the
+    /// list filters on and search finds it by in its ``WordsRow``.
     public struct VersionRow: Sendable, Equatable {
         public var datasetID: UUID
         public var version: Int
+        public var wordsKey: [UInt8]
+    }
+
+    /// What the dataset list filters on and search finds a version by (`dataset_words`), under the
+    /// SHA-256 of them all: versions with the same words share one row.
+    public struct WordsRow: Sendable, Equatable {
+        public var datasetID: UUID
+        public var key: [UInt8]
+        /// The dataset's namespace and name.
+        public var namespace: String
+        public var name: String
         public var owner: String?
         public var description: String?
         public var tags: [String]
         public var format: String?
-        /// The dataset's namespace and name, the schema's column names and the properties' keys, which
-        /// search finds it by.
-        public var namespace: String
-        public var name: String
+        /// The schema's column names and the properties' keys.
         public var columnNames: [String]
         public var propertyKeys: [String]
+
+        init(
+            datasetID: UUID, namespace: String, name: String, owner: String?, description: String?, tags: [String],
+            format: String?, columnNames: [String], propertyKeys: [String]
+        ) {
+            (self.datasetID, self.namespace, self.name, self.owner) = (datasetID, namespace, name, owner)
+            (self.description, self.tags, self.format) = (description, tags, format)
+            (self.columnNames, self.propertyKeys) = (columnNames, propertyKeys)
+            // Each field goes in with its length (or a mark for none), so no two different sets of words
+            // feed the hash the same bytes.
+            var bytes: [UInt8] = []
+            func add(_ text: String?) {
+                guard let text else { return bytes.append(0) }
+                bytes.append(1)
+                withUnsafeBytes(of: UInt32(text.utf8.count).bigEndian) { bytes += $0 }
+                bytes += text.utf8
+            }
+            func add(_ texts: [String]) {
+                bytes.append(2)
+                withUnsafeBytes(of: UInt32(texts.count).bigEndian) { bytes += $0 }
+                for text in texts { add(text) }
+            }
+            add(namespace)
+            add(name)
+            add(owner)
+            add(description)
+            add(tags)
+            add(format)
+            add(columnNames)
+            add(propertyKeys)
+            key = Array(SHA256.hash(data: bytes))
+        }
     }
 
     /// One edge of the lineage graph: `from` was read to make `to`.
@@ -84,6 +124,8 @@ public enum DatasetProjector {
         case openState(StateRow)
         case addIdentity(IdentityRow)
         case addVersion(VersionRow)
+        /// The words of the version just added, which its dataset's earlier versions may have had already.
+        case addWords(WordsRow)
         case addPublication(UUID, version: Int)
         case reserveName(nameKey: [UInt8], datasetID: UUID)
         case releaseName(datasetID: UUID)
@@ -127,16 +169,12 @@ public enum DatasetProjector {
         case .versionDrafted(let drafted):
             let number = drafted.version.version
             let fields = drafted.version.fields
-            changes.append(
-                .addVersion(
-                    VersionRow(
-                        datasetID: state.id, version: number, owner: fields.owner, description: fields.description,
-                        tags: fields.tags, format: fields.format?.rawValue,
-                        namespace: state.namespace, name: state.name, columnNames: fields.schema.map(\.name),
-                        propertyKeys: fields.properties.keys.sorted()
-                    )
-                )
-            )
+            let words = WordsRow(
+                datasetID: state.id, namespace: state.namespace, name: state.name, owner: fields.owner,
+                description: fields.description, tags: fields.tags, format: fields.format?.rawValue,
+                columnNames: fields.schema.map(\.name), propertyKeys: fields.properties.keys.sorted())
+            changes.append(.addVersion(VersionRow(datasetID: state.id, version: number, wordsKey: words.key)))
+            changes.append(.addWords(words))
             let to = VersionRef(datasetID: state.id, version: number)
             for (ordinal, parent) in fields.parents.enumerated() {
                 changes.append(.addEdge(EdgeRow(from: parent, to: to, job: nil, runID: nil, ordinal: ordinal)))

@@ -20,6 +20,8 @@ struct InsertRows: ProjectionRows {
         case bytea([ByteBuffer])
         /// `text[]` values, each as a JSON array: an array of arrays cannot be bound as one parameter.
         case textArray([String])
+        /// `tsvector` values, each in its text form.
+        case tsvector([String])
 
         /// Appends `value`'s values, which must be of the same type, in place: the column's array is
         /// taken out of the enum before it grows, or every row would copy the whole column.
@@ -43,6 +45,9 @@ struct InsertRows: ProjectionRows {
             case (.textArray(var all), .textArray(let more)):
                 all += more
                 self = .textArray(all)
+            case (.tsvector(var all), .tsvector(let more)):
+                all += more
+                self = .tsvector(all)
             default: preconditionFailure("a field of the wrong type for its column")
             }
         }
@@ -64,6 +69,7 @@ struct InsertRows: ProjectionRows {
                     case .text: .text([])
                     case .bytea: .bytea([])
                     case .textArray: .textArray([])
+                    case .tsvector: .tsvector([])
                     }
                 }
         }
@@ -79,7 +85,7 @@ struct InsertRows: ProjectionRows {
             case .bigint: put(.bigint([nil]))
             case .integer: put(.integer([nil]))
             case .text: put(.text([nil]))
-            case .bytea, .textArray: preconditionFailure("bytea and text[] columns are never NULL")
+            case .bytea, .textArray, .tsvector: preconditionFailure("bytea, text[] and tsvector columns are never NULL")
             }
         }
         mutating func text(_ value: String?) { put(.text([value])) }
@@ -90,6 +96,7 @@ struct InsertRows: ProjectionRows {
         mutating func textArray(_ values: [String]) {
             put(.textArray([CanonicalJSON.string(values)]))
         }
+        mutating func tsvector(_ vector: SearchVector) { put(.tsvector([vector.text])) }
     }
 
     mutating func line(_ table: ProjectionTable, _ body: (inout Line) -> Void) {
@@ -150,14 +157,24 @@ struct InsertRows: ProjectionRows {
                 case .textArray(let values):
                     try bind(values, as: name)
                     selected.append("ARRAY(SELECT jsonb_array_elements_text(\(name)::jsonb))")
+                case .tsvector(let values):
+                    try bind(values, as: name)
+                    selected.append("\(name)::tsvector")
                 }
+            }
+            var skipped = ""
+            if let key = table.rewrittenRowKey {
+                let matches = key.compactMap { name in table.columns.firstIndex(of: name).map { "t.\(name) = r.c\($0)" }
+                }
+                skipped = "WHERE NOT EXISTS (SELECT 1 FROM \(table.name) t WHERE \(matches.joined(separator: " AND ")))"
             }
             parts.append(
                 """
                 added_\(parts.count) AS (
                     INSERT INTO \(table.name) (\(table.columns.joined(separator: ", ")))
                     SELECT \(selected.joined(separator: ", "))
-                    FROM unnest(\(parameters.joined(separator: ", "))) AS r(\(names.joined(separator: ", "))))
+                    FROM unnest(\(parameters.joined(separator: ", "))) AS r(\(names.joined(separator: ", ")))
+                    \(skipped))
                 """)
         }
         guard !parts.isEmpty else { return }

@@ -91,6 +91,10 @@ struct ProjectionReplay<Rows: ProjectionRows>: Sendable {
         var openState: (row: DatasetProjector.StateRow, from: Int64)?
         /// The stream's name reservation, written once it is released.
         var openName: (key: [UInt8], from: Int64)?
+        /// The keys of the sets of words this replay has written for the stream: the latest version's,
+        /// and any others (a dataset whose words changed and changed back shares the earlier row).
+        var latestWords: [UInt8]?
+        var earlierWords: Set<[UInt8]> = []
         /// Rows already in the tables, still open: the event that ends one ends it there, by an update.
         var stateInTable = false
         var nameInTable = false
@@ -229,18 +233,30 @@ struct ProjectionReplay<Rows: ProjectionRows>: Sendable {
                 line.integer(row.clonedFrom?.version)
             }
         case .addVersion(let row):
-            pending.line(.datasetVersions) { line in
+            pending.line(.versions) { line in
                 line.uuid(row.datasetID)
                 line.integer(row.version)
                 line.bigint(position)
+                line.bytea(row.wordsKey)
+            }
+        case .addWords(let row):
+            guard row.key != stream.latestWords else { return }
+            if let latest = stream.latestWords { stream.earlierWords.insert(latest) }
+            stream.latestWords = row.key
+            guard stream.earlierWords.remove(row.key) == nil else { return }
+            pending.line(.datasetWords) { line in
+                line.uuid(row.datasetID)
+                line.bytea(row.key)
+                line.bigint(position)
+                line.text(row.namespace)
+                line.text(row.name)
                 line.text(row.owner)
                 line.text(row.description)
                 line.textArray(row.tags)
                 line.text(row.format)
-                line.text(row.namespace)
-                line.text(row.name)
                 line.textArray(row.columnNames)
                 line.textArray(row.propertyKeys)
+                line.tsvector(row.searchVector)
             }
         case .addPublication(let id, let version):
             pending.line(.versionPublications) { line in

@@ -27,6 +27,7 @@ protocol ProjectionRowLine {
     mutating func bytea(_ value: [UInt8])
     /// A `text[]` column, without NULL elements.
     mutating func textArray(_ values: [String])
+    mutating func tsvector(_ vector: SearchVector)
 }
 
 extension ProjectionRows {

@@ -4,8 +4,8 @@ import StrataCore
 /// The tables of `Projections/*.sql`, as the replay writes their rows. (Numbered, so that a replay
 /// files each row by index rather than by hashing the table's name.)
 enum ProjectionTable: Int, CaseIterable, Sendable {
-    case datasetStates, datasetIdentities, datasetNames, datasetVersions, versionPublications, datasetUsages
-    case lineageEdges, apiTokens
+    case datasetStates, datasetIdentities, datasetNames, versions, datasetWords, versionPublications
+    case datasetUsages, lineageEdges, apiTokens
 
     init?(name: String) {
         guard let table = Self.allCases.first(where: { $0.name == name }) else { return nil }
@@ -18,7 +18,8 @@ enum ProjectionTable: Int, CaseIterable, Sendable {
         case .datasetStates: return "dataset_states"
         case .datasetIdentities: return "dataset_identities"
         case .datasetNames: return "dataset_names"
-        case .datasetVersions: return "dataset_versions"
+        case .versions: return "versions"
+        case .datasetWords: return "dataset_words"
         case .versionPublications: return "version_publications"
         case .datasetUsages: return "dataset_usages"
         case .lineageEdges: return "lineage_edges"
@@ -28,7 +29,7 @@ enum ProjectionTable: Int, CaseIterable, Sendable {
 
     /// A column's SQL type, as its projection file declares it.
     enum ColumnType: Sendable {
-        case uuid, bigint, integer, text, bytea, textArray
+        case uuid, bigint, integer, text, bytea, textArray, tsvector
     }
 
     /// The table's columns in the order both writers give their fields (``ProjectionRows``): what the
@@ -47,11 +48,13 @@ enum ProjectionTable: Int, CaseIterable, Sendable {
                 ("dataset_id", .uuid), ("valid_from", .bigint), ("namespace", .text), ("name", .text),
                 ("name_key", .bytea), ("cloned_from_dataset", .uuid), ("cloned_from_version", .integer),
             ]
-        case .datasetVersions:
+        case .versions:
+            return [("dataset_id", .uuid), ("version", .integer), ("valid_from", .bigint), ("words_key", .bytea)]
+        case .datasetWords:
             return [
-                ("dataset_id", .uuid), ("version", .integer), ("valid_from", .bigint), ("owner", .text),
-                ("description", .text), ("tags", .textArray), ("format", .text), ("namespace", .text),
-                ("name", .text), ("column_names", .textArray), ("property_keys", .textArray),
+                ("dataset_id", .uuid), ("words_key", .bytea), ("valid_from", .bigint), ("namespace", .text),
+                ("name", .text), ("owner", .text), ("description", .text), ("tags", .textArray), ("format", .text),
+                ("column_names", .textArray), ("property_keys", .textArray), ("search", .tsvector),
             ]
         case .versionPublications: return [("dataset_id", .uuid), ("version", .integer), ("valid_from", .bigint)]
         case .datasetNames:
@@ -79,6 +82,12 @@ enum ProjectionTable: Int, CaseIterable, Sendable {
 
     /// The column that names a row's dataset or token: what an update ending an open row matches on.
     var key: String { self == .apiTokens ? "token_id" : "dataset_id" }
+
+    /// The columns that identify a row which the append pipeline may write again: it replays a batch's
+    /// events from each dataset's lifecycle alone, not knowing which sets of words its earlier versions
+    /// had, so its insert skips the rows the table already holds. (A rebuild's replay sees every
+    /// version, and writes each set once.)
+    var rewrittenRowKey: [String]? { self == .datasetWords ? ["dataset_id", "words_key"] : nil }
 }
 
 extension DatasetProjector.Change {
@@ -87,7 +96,8 @@ extension DatasetProjector.Change {
         switch self {
         case .closeState, .openState: return .datasetStates
         case .addIdentity: return .datasetIdentities
-        case .addVersion: return .datasetVersions
+        case .addVersion: return .versions
+        case .addWords: return .datasetWords
         case .addPublication: return .versionPublications
         case .reserveName, .releaseName: return .datasetNames
         case .addUsage: return .datasetUsages
