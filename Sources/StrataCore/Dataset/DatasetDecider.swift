@@ -66,9 +66,12 @@ public enum DatasetDecider {
         base.changeNote = nil
         let patched: VersionFields
         do {
-            let encoded = try JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(base))
-            let merged = encoded.merging(patch: patch)
-            patched = try JSONDecoder().decode(VersionFields.self, from: JSONEncoder().encode(merged))
+            // Two of the four passes this made through Foundation's JSON coders go through our own reader
+            // and writer, several times faster: an edit's CPU time is mostly JSON.
+            let encoded = try JSONValue(parsing: String(decoding: JSONEncoder().encode(base), as: UTF8.self))
+            var merged = CanonicalJSONWriter()
+            merged.value(encoded.merging(patch: patch))
+            patched = try JSONDecoder().decode(VersionFields.self, from: Data(merged.bytes))
         } catch {
             throw .invalidPatch("\(error)")
         }

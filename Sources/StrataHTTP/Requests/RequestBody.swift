@@ -77,6 +77,8 @@ struct RequestBody {
     /// The JSON Pointer of the first string or member name holding U+0000, which PostgreSQL's `jsonb` and
     /// `text` cannot store; the schemas refuse it everywhere.
     static func firstNul(in value: JSONValue, at path: String) -> String? {
+        // Paths are put together only for a body that holds one: every body is searched.
+        guard holdsNul(value) else { return nil }
         switch value {
         case .string(let text): return text.unicodeScalars.contains("\u{0}") ? path : nil
         case .array(let items):
@@ -96,9 +98,21 @@ struct RequestBody {
         }
     }
 
-    /// Decodes the (already checked) body into a typed value.
+    private static func holdsNul(_ value: JSONValue) -> Bool {
+        switch value {
+        case .string(let text): return text.utf8.contains(0)
+        case .array(let items): return items.contains(where: holdsNul)
+        case .object(let members): return members.contains { $0.key.utf8.contains(0) || holdsNul($0.value) }
+        default: return false
+        }
+    }
+
+    /// Decodes the (already checked) body into a typed value, from the bytes it came in: they parsed as
+    /// `object`, which has no member twice.
     func decode<T: Decodable>(_ type: T.Type) throws -> T {
-        try JSONDecoder().decode(T.self, from: JSONEncoder().encode(JSONValue.object(object)))
+        bytes.readableBytes == 0
+            ? try JSONDecoder().decode(T.self, from: Data("{}".utf8))
+            : try JSONDecoder().decode(T.self, from: Data(bytes.readableBytesView))
     }
 
     func string(_ key: String) -> String? {
