@@ -130,10 +130,7 @@ public struct CatalogReader: Sendable {
             try await connection.perform(
                 "BEGIN TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger)
             do {
-                let head =
-                    try await connection.query(
-                        "SELECT coalesce(max(global_position), 0) FROM events", logger: logger
-                    ).collect().first?.decode(Int64.self) ?? 0
+                let head = try await connection.rows(of: LogHead(), logger: logger).first ?? 0
                 if isReplica {
                     var needed = minimum ?? 0
                     if case .position(let requested) = asOf { needed = max(needed, requested) }
@@ -698,4 +695,14 @@ extension RecordedEvent {
         writer.endObject()
         return writer.string
     }
+}
+
+/// The log's head, which every read's snapshot starts from: prepared, so that PostgreSQL does not parse
+/// and plan it for every read (0.27 ms of its time each, a tenth of a list page's).
+private struct LogHead: PostgresPreparedStatement {
+    static let sql = "SELECT coalesce(max(global_position), 0) FROM events"
+    typealias Row = Int64
+
+    func makeBindings() throws -> PostgresBindings { PostgresBindings() }
+    func decodeRow(_ row: PostgresRow) throws -> Int64 { try row.decode(Int64.self) }
 }

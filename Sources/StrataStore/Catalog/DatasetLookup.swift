@@ -290,7 +290,7 @@ private func decodeDocumentAndHead(_ row: PostgresRow, skipping: Int = 0) throws
 
 extension PostgresConnection {
     /// Runs a prepared statement and collects its rows.
-    fileprivate func rows<Statement: PostgresPreparedStatement>(of statement: Statement, logger: Logger)
+    func rows<Statement: PostgresPreparedStatement>(of statement: Statement, logger: Logger)
         async throws -> [Statement.Row]
     {
         var rows: [Statement.Row] = []
