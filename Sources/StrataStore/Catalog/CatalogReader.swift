@@ -594,9 +594,10 @@ public struct CatalogSnapshot: Sendable {
     /// What a dataset's document is assembled from: `s` is the dataset's `dataset_states` row at the
     /// snapshot's position; who created and last changed it, and its stream version, are the envelopes
     /// of the events that opened its identity and that state; `v` is its current version with its words
-    /// (`dataset_words`: the owner, and what the list filters on), and `d` the event that drafted it. The version is looked up by its key for each dataset (a lateral join the
-    /// planner cannot merge): joined plainly, a page of datasets with hundreds of versions each was
-    /// planned as a merge join that walked every version of the datasets before it (55 ms, not 0.6 ms).
+    /// (`dataset_words`: the owner, and what the list filters on), and `d` the event that drafted it.
+    /// The version is looked up by its key for each dataset (a lateral join the planner cannot merge):
+    /// joined plainly, a page of datasets with hundreds of versions each was planned as a merge join
+    /// that walked every version of the datasets before it (55 ms, not 0.6 ms).
     static let documentColumns = """
         s.dataset_id, i.namespace, i.name, s.status, u.stream_version, s.latest_version, s.published_version, v.owner,
         i.cloned_from_dataset, i.cloned_from_version, c.occurred_at, c.metadata->>'actor', u.occurred_at,

@@ -187,7 +187,8 @@ final class CurrentDatasetReads: Sendable {
             try await connection.query(
                 """
                 SELECT to_regclass('dataset_states') IS NOT NULL AND to_regclass('dataset_identities') IS NOT NULL
-                   AND to_regclass('versions') IS NOT NULL AND to_regclass('dataset_words') IS NOT NULL AND to_regclass('events') IS NOT NULL
+                   AND to_regclass('versions') IS NOT NULL AND to_regclass('dataset_words') IS NOT NULL
+                   AND to_regclass('events') IS NOT NULL
                 """, logger: logger
             ).collect().first?.decode(Bool.self) ?? false
         }
