@@ -37,7 +37,7 @@ struct FaultTests {
             }
             print("restarts under load: \(summary(answers))")
             #expect(answers.contains { $0.answer.status == 201 })
-            #expect(await client.send(.GET, server.baseURL + "/readyz").status == 200)
+            try await timeUntilReady(client, server: server)
             try await expectNothingAcknowledgedWasLost(answers, cluster: cluster, server: server)
         }
     }
@@ -81,8 +81,7 @@ struct FaultTests {
                 try await blocking { try cluster.cluster.startServer() }
                 let recovery = try await timeUntilWritesSucceed(client, server: server, within: .seconds(10))
                 print("after a stop of several seconds, writes succeeded again \(recovery) after the start")
-                try await Task.sleep(for: .seconds(1))
-                #expect(await client.send(.GET, server.baseURL + "/readyz").status == 200)
+                try await timeUntilReady(client, server: server)
                 #expect(await client.send(.GET, server.baseURL + "/v1/datasets/\(id)").status == 200)
             }
             print("a stop under load: \(summary(answers))")

@@ -31,19 +31,21 @@ extension FaultTests {
             }
             let restarted = try await ServerProcess.start(databaseURL: cluster.databaseURL, logFolder: cluster.folder)
             defer { restarted.stop() }
-            #expect(await client.send(.GET, restarted.baseURL + "/readyz").status == 200)
+            let readiness = try await timeUntilReady(client, server: restarted)
             let acknowledged = outcomes.filter(\.isAcknowledged)
             let unanswered = outcomes.filter { $0.answer.status == nil }
             print(
                 "kill -9 twice under 8 writers: \(acknowledged.count) creates acknowledged, all found after the "
-                    + "restart; \(unanswered.count) cut off without an answer; \(summary(outcomes))")
+                    + "restart, ready after \(readiness); \(unanswered.count) cut off without an answer; \(summary(outcomes))"
+            )
             #expect(acknowledged.count >= 80, "the writers must actually have written")
             #expect(outcomes.allSatisfy { $0.answer.status == nil || $0.answer.status == 201 }, "\(summary(outcomes))")
             try await expectNothingAcknowledgedWasLost(
                 outcomes, cluster: cluster, server: restarted, unansweredAllowed: true)
             // A dataset acknowledged before the crash reads back through the restarted server.
             let sample = try #require(acknowledged.last?.id)
-            #expect(await client.send(.GET, restarted.baseURL + "/v1/datasets/\(sample)").status == 200)
+            let read = await client.send(.GET, restarted.baseURL + "/v1/datasets/\(sample)")
+            #expect(read.status == 200, "\(read.body)\n\(restarted.log.suffix(3000))")
         }
     }
 

@@ -92,7 +92,12 @@ public actor DatabaseMonitor: Service {
             return "database schema not usable: \(error)"
         } catch {
             if let outage = DatabaseUnavailable(error) {
-                if endpoint != nil { pool.reachability.update(.unreachable(outage.reason)) }
+                // A probe that only ran out of time says PostgreSQL is slow, not gone: a machine under
+                // load must not turn every waiting request into a prompt 503. A lost or refused
+                // connection is news the pool acts on.
+                if endpoint != nil && outage.reason != .timedOut {
+                    pool.reachability.update(.unreachable(outage.reason))
+                }
                 return "database unavailable: \(outage)"
             }
             return "database not usable: \(error)"

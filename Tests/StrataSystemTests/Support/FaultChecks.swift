@@ -85,6 +85,27 @@ func timeUntilWritesSucceed(_ client: HTTPClient, server: ServerProcess, within 
     throw ServerProcessError(message: "writes did not succeed again within \(limit):\n\(server.log.suffix(4000))")
 }
 
+/// Polls `/readyz` until it answers 200, as a load balancer does; answers how long that took. A server
+/// that has just started, or lost its database, is ready within a few probe intervals even on a machine
+/// loaded by the rest of the suite; what it said last and its log are in the failure.
+@discardableResult
+func timeUntilReady(
+    _ client: HTTPClient, server: ServerProcess, within limit: Duration = .seconds(15),
+    sourceLocation: SourceLocation = #_sourceLocation
+) async throws -> Duration {
+    let started = ContinuousClock.now
+    var answer = await client.send(.GET, server.baseURL + "/readyz")
+    while answer.status != 200 && started.duration(to: .now) < limit {
+        try await Task.sleep(for: .milliseconds(200))
+        answer = await client.send(.GET, server.baseURL + "/readyz")
+    }
+    #expect(
+        answer.status == 200,
+        "not ready within \(limit): \(answer.status.map(String.init) ?? "no answer") \(answer.body)\n\(server.log.suffix(3000))",
+        sourceLocation: sourceLocation)
+    return started.duration(to: .now)
+}
+
 /// Counts the answers by status, for the test's own output.
 func summary(_ outcomes: [CreateOutcome]) -> String {
     var counts: [String: Int] = [:]
