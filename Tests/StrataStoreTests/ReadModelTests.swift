@@ -1,9 +1,10 @@
 import Foundation
 import PostgresNIO
 import StrataCore
-import StrataStore
 import StrataTestSupport
 import Testing
+
+@testable import StrataStore
 
 /// The projections store what the log does not already say, and reads put the API documents back
 /// together; what they assemble must be exactly what the dataset's own events fold to.
@@ -125,5 +126,104 @@ struct ReadModelTests {
             }
             try await TestPostgres.shared.dropDatabase(empty)
         }
+    }
+
+    /// The list's first pages go as prepared statements (``HeadPage``): every page of every namespace,
+    /// status filter, page size and scope they serve must be the general read's page, byte for byte,
+    /// with the same position.
+    @Test func preparedHeadPagesAreTheGeneralListsPages() async throws {
+        try await withTestDatabase { database in
+            let writer = CatalogWriter(client: database.client, logger: database.logger)
+            _ = try await RandomWorkload(writer: writer, clients: 6, seed: 23).run(commands: 700)
+            let reader = CatalogReader(client: database.client, logger: database.logger)
+            let statusFilters: [[DatasetStatus]] = [
+                [.draft, .published], [.retired], [.draft], DatasetStatus.allCases,
+            ]
+            var pages = 0
+            for namespace in [nil, "ns0", "ns1", "ns2", "nowhere"] {
+                for scope in [NamespaceScope.all, .only(["ns1"])] {
+                    for statuses in statusFilters {
+                        for size in [25, 50, 100] {
+                            var filter = CatalogSnapshot.ListFilter(
+                                namespace: namespace, statuses: statuses, limit: size)
+                            let prepared = HeadPage(filter, scope: scope) != nil
+                            #expect(prepared == (namespace.map(scope.includes) ?? (scope == .all)))
+                            while true {
+                                let page = try await reader.datasets(filter, asOf: .head, scope: scope)
+                                let (general, position) = try await reader.read(scope: scope) { [filter] in
+                                    try await $0.datasets(filter)
+                                }
+                                #expect(page.datasets == general.datasets, "\(filter) in \(scope)")
+                                #expect(page.more == general.more && page.position == position)
+                                if prepared && !page.datasets.isEmpty { pages += 1 }
+                                guard page.more, let last = page.datasets.last else { break }
+                                filter.after = last.id
+                            }
+                        }
+                    }
+                }
+            }
+            #expect(pages > 60, "the prepared statements answered \(pages) pages")
+        }
+    }
+
+    /// The head pages' statements are planned once for every namespace and cursor; a small namespace in
+    /// a large catalog must still read a page's rows, not every dataset's (asserted by the rows the plan
+    /// read, under the generic plan PostgreSQL settles on for a prepared statement).
+    @Test func aSmallNamespacesPageReadsAPageNotTheCatalog() async throws {
+        try await withTestDatabase { database in
+            let writer = CatalogWriter(client: database.client, logger: database.logger)
+            func create(_ namespace: String, _ name: String) async throws {
+                let request = CatalogWriter.Request(
+                    target: .dataset(
+                        UUIDv7.make(),
+                        .create(namespace: namespace, name: name, fields: VersionFields(), clonedFrom: nil)
+                    ),
+                    metadata: EventMetadata(actor: "test"), occurredAt: Date(),
+                    respond: { StoredResponse(status: 201, headers: [:], body: Documents.dataset($0.state)) })
+                #expect(try await writer.submit(request).status == 201)
+            }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for writer in 0..<16 {
+                    group.addTask { for index in 0..<200 { try await create("large", "set-\(writer)-\(index)") } }
+                }
+                try await group.waitForAll()
+            }
+            for index in 0..<3 { try await create("small", "set-\(index)") }
+
+            let rowsRead = try await database.client.withConnection { connection in
+                try await connection.perform("ANALYZE", logger: database.logger)
+                try await connection.perform("SET plan_cache_mode = force_generic_plan", logger: database.logger)
+                let statement = OneNamespace<PageOf25>.sql
+                try await connection.perform(
+                    "PREPARE page(uuid, text[], text) AS \(unescaped: statement)", logger: database.logger)
+                let plan = try await connection.query(
+                    """
+                    EXPLAIN (ANALYZE, FORMAT JSON)
+                    EXECUTE page('00000000-0000-0000-0000-000000000000', '{draft,published}', 'small')
+                    """, logger: database.logger
+                ).collect().first!.decode(String.self)
+                return try Self.rowsRead(from: ["dataset_identities", "dataset_states"], plan: plan)
+            }
+            #expect(rowsRead <= 12, "a page of 3 datasets read \(rowsRead) rows of 3,203 datasets")
+        }
+    }
+
+    /// The rows the nodes scanning `tables` produced or filtered out, over all their loops, in an
+    /// `EXPLAIN (ANALYZE, FORMAT JSON)` plan.
+    private static func rowsRead(from tables: Set<String>, plan: String) throws -> Int {
+        func walk(_ node: JSONValue) -> Int {
+            guard case .object(let fields) = node else { return 0 }
+            var rows = 0
+            if case .string(let table)? = fields["Relation Name"], tables.contains(table) {
+                let loops = fields["Actual Loops"]?.intValue ?? 1
+                rows +=
+                    ((fields["Actual Rows"]?.intValue ?? 0) + (fields["Rows Removed by Filter"]?.intValue ?? 0)) * loops
+            }
+            if case .array(let children)? = fields["Plans"] { rows += children.map(walk).reduce(0, +) }
+            return rows
+        }
+        let top = try #require(try JSONValue(parsing: plan).arrayValue?.first?["Plan"], "\(plan)")
+        return walk(top)
     }
 }

@@ -218,11 +218,9 @@ struct DatasetRoutes {
                 filter.after = after
             }
         }
-        let (page, position) = try await reader.read(
-            asOf: snapshot, scope: try context.caller().scope, atLeast: context.minPosition
-        ) { [filter] in
-            try await $0.datasets(filter)
-        }
+        let page = try await reader.datasets(
+            filter, asOf: snapshot, scope: try context.caller().scope, atLeast: context.minPosition)
+        let position = page.position
         var next = "null"
         if page.more {
             next =

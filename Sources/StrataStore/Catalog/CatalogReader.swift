@@ -390,8 +390,7 @@ public struct CatalogSnapshot: Sendable {
         try await connection.perform("SELECT set_config('join_collapse_limit', '1', true)", logger: logger)
         let rows = try await connection.query(
             """
-            SELECT \(unescaped: Self.documentColumns), s.usage_count,
-                   (SELECT recorded_at FROM events WHERE global_position = s.last_used)
+            SELECT \(unescaped: Self.listedColumns)
             FROM dataset_states s \(unescaped: Self.documentJoins)
             WHERE CASE WHEN \(isHead) THEN s.valid_to IS NULL
                   ELSE s.valid_from <= \(position) AND (s.valid_to IS NULL OR s.valid_to > \(position)) END
@@ -417,25 +416,7 @@ public struct CatalogSnapshot: Sendable {
             logger: logger
         )
         var page: [ListedDataset] = []
-        for try await row in rows {
-            let (
-                id, namespace, name, status, streamVersion, latestVersion, publishedVersion, owner, clonedFromID,
-                clonedFromVersion, createdAt, createdBy, updatedAt, updatedBy, retiredReason, draftType, draftData,
-                draftedAt, draftedBy, usageCount, lastUsedAt
-            ) = try row.decode(
-                (
-                    UUID, String, String, String, Int64, Int, Int?, String?, UUID?, Int?, Date, String, Date, String,
-                    String?, String?, ByteBuffer?, Date?, String?, Int, Date?
-                ).self)
-            let document = try Self.datasetDocument(
-                (
-                    id, namespace, name, status, streamVersion, latestVersion, publishedVersion, owner, clonedFromID,
-                    clonedFromVersion, createdAt, createdBy, updatedAt, updatedBy, retiredReason, draftType, draftData,
-                    draftedAt, draftedBy
-                ), usage: Documents.Usage(count: usageCount, lastUsedAt: lastUsedAt))
-            page.append(
-                ListedDataset(id: id, document: document.document))
-        }
+        for try await row in rows { page.append(try Self.listedDataset(row.makeRandomAccess())) }
         let more = page.count > filter.limit
         return (Array(page.prefix(filter.limit)), more)
     }
@@ -606,6 +587,11 @@ public struct CatalogSnapshot: Sendable {
 
     static let documentJoins = """
         JOIN dataset_identities i ON i.dataset_id = s.dataset_id
+        \(documentDetails)
+        """
+
+    /// ``documentJoins`` after the identity `i`, for a statement that reaches `s` and `i` its own way.
+    static let documentDetails = """
         JOIN events c ON c.global_position = i.valid_from
         JOIN events u ON u.global_position = s.valid_from
         LEFT JOIN LATERAL (
@@ -617,6 +603,41 @@ public struct CatalogSnapshot: Sendable {
         ) v ON true
         LEFT JOIN events d ON d.global_position = v.valid_from
         """
+
+    /// ``documentColumns``, then how the dataset has been used: a row of the list.
+    static let listedColumns = """
+        \(documentColumns), s.usage_count, (SELECT recorded_at FROM events WHERE global_position = s.last_used)
+        """
+
+    /// The dataset listed by ``listedColumns`` from column `offset` of `cells` on.
+    static func listedDataset(_ cells: PostgresRandomAccessRow, from offset: Int = 0) throws -> ListedDataset {
+        let usage = Documents.Usage(
+            count: try cells[offset + documentColumnCount].decode(Int.self),
+            lastUsedAt: try cells[offset + documentColumnCount + 1].decode(Date?.self))
+        let document = try datasetDocument(cells, from: offset, usage: usage)
+        return ListedDataset(id: document.id, document: document.document)
+    }
+
+    /// How many columns ``documentColumns`` names.
+    static let documentColumnCount = 19
+
+    /// The document put together from ``documentColumns`` from column `offset` of `cells` on.
+    static func datasetDocument(_ cells: PostgresRandomAccessRow, from offset: Int = 0, usage: Documents.Usage? = nil)
+        throws -> DatasetDocument
+    {
+        func cell<Value: PostgresDecodable>(_ index: Int, _: Value.Type = Value.self) throws -> Value {
+            try cells[offset + index].decode(Value.self)
+        }
+        return try datasetDocument(
+            (
+                try cell(0, UUID.self), try cell(1, String.self), try cell(2, String.self), try cell(3, String.self),
+                try cell(4, Int64.self), try cell(5, Int.self), try cell(6, Int?.self), try cell(7, String?.self),
+                try cell(8, UUID?.self), try cell(9, Int?.self), try cell(10, Date.self), try cell(11, String.self),
+                try cell(12, Date.self), try cell(13, String.self), try cell(14, String?.self),
+                try cell(15, String?.self), try cell(16, ByteBuffer?.self), try cell(17, Date?.self),
+                try cell(18, String?.self)
+            ), usage: usage)
+    }
 
     func datasetDocuments(_ rows: PostgresRowSequence) async throws -> [DatasetDocument] {
         var documents: [DatasetDocument] = []

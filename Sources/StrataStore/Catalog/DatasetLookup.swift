@@ -266,27 +266,8 @@ private func decodeDocumentAndHead(_ row: PostgresRow, skipping: Int = 0) throws
     CatalogSnapshot.DatasetDocument, Int64
 ) {
     let cells = row.makeRandomAccess()
-    func cell<Value: PostgresDecodable>(_ index: Int, _: Value.Type = Value.self) throws -> Value {
-        try cells[skipping + index].decode(Value.self)
-    }
-    let (
-        id, namespace, name, status, streamVersion, latestVersion, publishedVersion, owner, clonedFromID,
-        clonedFromVersion, createdAt, createdBy, updatedAt, updatedBy, retiredReason, draftType, draftData, draftedAt,
-        draftedBy, head
-    ) = (
-        try cell(0, UUID.self), try cell(1, String.self), try cell(2, String.self), try cell(3, String.self),
-        try cell(4, Int64.self), try cell(5, Int.self), try cell(6, Int?.self), try cell(7, String?.self),
-        try cell(8, UUID?.self), try cell(9, Int?.self), try cell(10, Date.self), try cell(11, String.self),
-        try cell(12, Date.self), try cell(13, String.self), try cell(14, String?.self), try cell(15, String?.self),
-        try cell(16, ByteBuffer?.self), try cell(17, Date?.self), try cell(18, String?.self), try cell(19, Int64.self)
-    )
-    let document = try CatalogSnapshot.datasetDocument(
-        (
-            id, namespace, name, status, streamVersion, latestVersion, publishedVersion, owner, clonedFromID,
-            clonedFromVersion, createdAt, createdBy, updatedAt, updatedBy, retiredReason, draftType, draftData,
-            draftedAt, draftedBy
-        ))
-    return (document, head)
+    let document = try CatalogSnapshot.datasetDocument(cells, from: skipping)
+    return (document, try cells[skipping + CatalogSnapshot.documentColumnCount].decode(Int64.self))
 }
 
 extension PostgresConnection {
