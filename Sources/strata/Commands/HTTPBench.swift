@@ -162,14 +162,27 @@ struct HTTPBench: AsyncParsableCommand {
                 report(authed)
                 report(unauthed)
             }
+            // The first page of one of the generated namespaces (each layer of the graph is one), so that
+            // every page holds 50 datasets.
+            let namespaces = layers.count
+            let sample = try await http.execute(
+                request(served, "/v1/datasets?limit=50&namespace=bench%2Flayer-0"), timeout: .seconds(30))
+            let page = try JSONSerialization.jsonObject(
+                with: Data(buffer: try await sample.body.collect(upTo: 1 << 20)))
+            guard let listed = (page as? [String: Any])?["datasets"] as? [Any], listed.count == 50 else {
+                throw BenchError("a list page of the generated catalog does not hold 50 datasets")
+            }
             try await report(
                 "list",
                 try await drive(
                     "GET /v1/datasets?limit=50",
-                    lua: #"return wrk.format("GET", "/v1/datasets?limit=50&namespace=synthetic-" .. (n % 4))"#
+                    lua:
+                        #"return wrk.format("GET", "/v1/datasets?limit=50&namespace=bench%2Flayer-" .. (n % \#(namespaces)))"#
                 ) { index, iteration in
                     await http.attempt(
-                        request(served, "/v1/datasets?limit=50&namespace=synthetic-\((index + iteration) % 4)"))
+                        request(
+                            served, "/v1/datasets?limit=50&namespace=bench%2Flayer-\((index + iteration) % namespaces)")
+                    )
                 })
             let middle = layers[layers.count / 2]
             let middleList = try wrk?.list("middle", middle.map { $0.uuidString.lowercased() })
