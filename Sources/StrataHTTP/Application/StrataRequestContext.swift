@@ -1,5 +1,6 @@
 import Hummingbird
 import HummingbirdAuth
+import Logging
 import StrataCore
 import Synchronization
 
@@ -22,6 +23,15 @@ public struct StrataRequestContext: AuthRequestContext {
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
+    }
+
+    /// The request's logger with its id, for lines other than the access log (which names the id
+    /// itself). Made when such a line is logged, not for every request: the log handler renders a
+    /// logger's metadata again each time it changes.
+    var identifiedLogger: Logger {
+        var logger = logger
+        logger[metadataKey: "request_id"] = .string(requestID)
+        return logger
     }
 
     /// Request bodies are small JSON documents; anything bigger than 1 MiB is refused with 413.

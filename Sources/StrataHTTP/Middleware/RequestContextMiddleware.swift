@@ -17,7 +17,6 @@ struct RequestContextMiddleware: RouterMiddleware {
         var context = context
         let offered = request.headers[.xRequestID].flatMap { $0.count <= 128 && !$0.isEmpty ? $0 : nil }
         context.requestID = offered ?? UUIDv7.make().lowercased
-        context.logger[metadataKey: "request_id"] = .string(context.requestID)
         let started = ContinuousClock.now
         var response = try await next(request, context)
         response.headers[.xRequestID] = context.requestID
@@ -25,7 +24,8 @@ struct RequestContextMiddleware: RouterMiddleware {
         context.logger.info(
             "request",
             metadata: [
-                "method": .string(request.method.rawValue), "path": .string(request.uri.path),
+                "request_id": .string(context.requestID), "method": .string(request.method.rawValue),
+                "path": .string(request.uri.path),
                 "status": .stringConvertible(response.status.code), "actor": .string(context.notes.actor ?? "-"),
                 "duration_ms": .stringConvertible(
                     Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000),

@@ -41,7 +41,7 @@ struct OpenLineageRoutes {
             do {
                 _ = try await submit(event, request: request, context: context)
             } catch {
-                let problem = ProblemMiddleware.problem(for: error, logger: context.logger)
+                let problem = ProblemMiddleware.problem(for: error, logger: context.identifiedLogger)
                 let fieldErrors: [JSONValue] = (problem.errors ?? []).map { fieldError in
                     let path: JSONValue = .string("/\(index)" + fieldError.path)
                     return .object(["path": path, "message": .string(fieldError.message)])

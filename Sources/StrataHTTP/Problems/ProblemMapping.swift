@@ -137,7 +137,8 @@ struct ProblemMiddleware: RouterMiddleware {
         do {
             return try await next(request, context)
         } catch {
-            return try Self.problem(for: error, logger: context.logger).response(from: request, context: context)
+            return try Self.problem(for: error, logger: context.identifiedLogger).response(
+                from: request, context: context)
         }
     }
 
