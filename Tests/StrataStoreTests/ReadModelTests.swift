@@ -123,6 +123,14 @@ struct ReadModelTests {
                         #expect(versions.count == (try await primary.read { try await $0.versions(of: id) }).0.count)
                     }
                 }
+                // The list's head pages too, for every namespace and for one.
+                for namespace in [nil, "ns0"] {
+                    let filter = CatalogSnapshot.ListFilter(namespace: namespace)
+                    let page = try await reader.datasets(filter, asOf: .head, scope: .all)
+                    let expected = try await primary.datasets(filter, asOf: .head, scope: .all)
+                    #expect(!page.datasets.isEmpty && page.datasets == expected.datasets)
+                    #expect(page.position == expected.position)
+                }
             }
             try await TestPostgres.shared.dropDatabase(empty)
         }
