@@ -23,11 +23,19 @@ public struct CatalogReader: Sendable {
     private let turn = ReplicaTurn()
     /// Reads of a dataset by id, gathered into batches: one gatherer per database.
     private let batchedReads: [ObjectIdentifier: CurrentDatasetReads]
+    /// Listed documents already rendered, shared by every database this reader reads: a state row says
+    /// the same on each (see ``RenderedDocuments``).
+    let listedDocuments: RenderedDocuments
 
     public init(pool: BoundedPool, replicas: [BoundedPool] = [], logger: Logger) {
+        self.init(pool: pool, replicas: replicas, logger: logger, listedDocuments: RenderedDocuments())
+    }
+
+    init(pool: BoundedPool, replicas: [BoundedPool], logger: Logger, listedDocuments: RenderedDocuments) {
         self.pool = pool
         self.replicas = replicas
         self.logger = logger
+        self.listedDocuments = listedDocuments
         self.batchedReads = Dictionary(
             ([pool] + replicas).map { (ObjectIdentifier($0), CurrentDatasetReads(pool: $0, logger: logger)) },
             uniquingKeysWith: { first, _ in first })
@@ -44,7 +52,9 @@ public struct CatalogReader: Sendable {
     public var client: PostgresClient { pool.client }
 
     /// The same reader without its replicas: for reads that must see the primary's latest commits.
-    public var primaryOnly: CatalogReader { CatalogReader(pool: pool, logger: logger) }
+    public var primaryOnly: CatalogReader {
+        CatalogReader(pool: pool, replicas: [], logger: logger, listedDocuments: listedDocuments)
+    }
 
     /// Which state of the catalog a read asks for.
     public enum AsOf: Sendable, Equatable {

@@ -6,33 +6,32 @@ extension CatalogReader {
     /// A page of `GET /v1/datasets`, whether there may be more, and the position it reflects.
     ///
     /// The pages users ask for most — the head in id order, of every namespace or of one, with no other
-    /// filter — are one statement that answers the page and the log's head from one snapshot, the way
-    /// reads by id are; the page of every namespace in the page sizes of the web UI (25), the API (50) and
-    /// a CLI's `--limit 100` is prepared. The general read takes a transaction's five round trips and
-    /// parses and plans its statement at every call, which cost PostgreSQL more than executing it. Every
-    /// other list is the general read's.
+    /// filter — are a prepared statement that finds the page's rows and the log's head in one snapshot,
+    /// the way reads by id are, and documents mostly rendered before (see ``HeadPage``). The general read
+    /// takes a transaction's five round trips, parses and plans its statement at every call, and joins
+    /// and renders every document it shows. Every other list is the general read's.
     public func datasets(
         _ filter: CatalogSnapshot.ListFilter, asOf: AsOf, scope: NamespaceScope, atLeast minimum: Int64? = nil
     ) async throws -> (datasets: [CatalogSnapshot.ListedDataset], more: Bool, position: Int64) {
         if asOf == .head, let page = HeadPage(filter, scope: scope) {
-            let logger = logger
-            /// The page on `pool`; nil from a replica that does not hold the catalog's tables yet.
-            @Sendable func rows(on pool: BoundedPool) async throws -> [HeadPage.Row]? {
+            let (logger, documents) = (logger, listedDocuments)
+            /// The page on `pool`; nil when the general read must answer (see ``HeadPage/answer(on:documents:logger:)``),
+            /// or the replica does not hold the catalog's tables yet.
+            @Sendable func answer(on pool: BoundedPool) async throws -> HeadPage.Answer? {
                 // A statement that failed to prepare stays failed on its connection (see `dataset(_:asOf:…)`).
                 if pool !== self.pool, try await !currentReads(on: pool).holdsTheCatalog() { return nil }
-                return try await pool.withConnection { try await page.rows(on: $0, logger: logger) }
+                return try await pool.withConnection {
+                    try await page.answer(on: $0, documents: documents, logger: logger)
+                }
             }
             let needed = minimum ?? 0
-            let onReplica: [HeadPage.Row]? = try await fromReplica { replica in
-                guard let rows = try await rows(on: replica) else { return [] }
-                return rows.first.map { $0.head >= needed } == false ? nil : rows
+            let onReplica: HeadPage.Answer?? = try await fromReplica { replica in
+                guard let answer = try await answer(on: replica) else { return .some(nil) }
+                return answer.position >= needed ? .some(answer) : nil
             }
-            var found = onReplica ?? []
-            if onReplica == nil { found = try await rows(on: pool) ?? [] }
-            // An empty page does not say how far its snapshot reached: the general read does.
-            if let head = found.first?.head {
-                return (found.prefix(page.size).map(\.dataset), found.count > page.size, head)
-            }
+            let found: HeadPage.Answer?
+            if let onReplica { found = onReplica } else { found = try await answer(on: pool) }
+            if let found { return found }
         }
         let (page, position) = try await read(asOf: asOf, scope: scope, atLeast: minimum) {
             try await $0.datasets(filter)
@@ -42,15 +41,18 @@ extension CatalogReader {
 }
 
 /// A first or later page of current datasets in id order, of every namespace or of one: the general
-/// list's answer to the same filter, from one statement that also reads the log's head.
+/// list's answer to the same filter, from one statement that finds the page's state rows and the log's
+/// head, and the documents of those rows, rendered earlier (see ``RenderedDocuments``) or now, by one
+/// statement for all that are not.
 ///
-/// Both walk the datasets' identities in id order and look up each one's current state (`OFFSET 0`
-/// keeps that lookup a nested loop, not a merge join along every state), and stop after a page. The
-/// page of every namespace is prepared once per connection and page size: its generic plan has that
-/// one shape whatever the cursor. The page size is part of its text, since as a parameter it would be
-/// costed as a tenth of the catalog.
+/// Finding the rows walks the datasets' identities in id order and looks up each one's current state
+/// (`OFFSET 0` keeps that lookup a nested loop, not a merge join along every state), and stops after a
+/// page. Both are prepared once per connection; the page of every namespace once per page size too (the
+/// web UI's 25, the API's 50, a CLI's `--limit 100`), since as a parameter its size would be costed as a
+/// tenth of the catalog.
 struct HeadPage: Sendable {
-    typealias Row = (dataset: CatalogSnapshot.ListedDataset, head: Int64)
+    typealias Row = (key: RenderedDocuments.Key, head: Int64)
+    typealias Answer = (datasets: [CatalogSnapshot.ListedDataset], more: Bool, position: Int64)
 
     let size: Int
     private let run: Run
@@ -85,38 +87,86 @@ struct HeadPage: Sendable {
         { try await $0.rows(of: statement, logger: $1) }
     }
 
-    private static func running(_ page: OneNamespace) -> Run {
-        { connection, logger in
-            var rows: [Row] = []
-            for try await row in try await connection.query(page.query, logger: logger) { rows.append(try decode(row)) }
-            return rows
-        }
-    }
-
     /// The nil UUID: the cursor of a first page, below every dataset's id.
     private static let beforeEveryID = UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))
 
-    /// The page's rows, one more than its size if there are more, each with the log's head.
-    func rows(on connection: PostgresConnection, logger: Logger) async throws -> [Row] {
-        try await run(connection, logger)
+    /// The page, whether there are more, and the position it reflects; nil when the general read must
+    /// answer: for an empty page, which does not say how far its snapshot reached, and for a page whose
+    /// rows were gone by the time their documents were asked for (projections being rebuilt).
+    func answer(on connection: PostgresConnection, documents: RenderedDocuments, logger: Logger) async throws
+        -> Answer?
+    {
+        let rows = try await run(connection, logger)
+        guard let head = rows.first?.head else { return nil }
+        let shown = rows.prefix(size).map(\.key)
+        var found = documents.documents(for: shown)
+        if found.count < shown.count {
+            let missing = shown.filter { found[$0] == nil }
+            let rendered = try await connection.rows(of: ListedStates(missing), logger: logger)
+            let byKey = Dictionary(rendered, uniquingKeysWith: { first, _ in first })
+            documents.keep(byKey)
+            found.merge(byKey, uniquingKeysWith: { first, _ in first })
+        }
+        var page: [CatalogSnapshot.ListedDataset] = []
+        page.reserveCapacity(shown.count)
+        for key in shown {
+            guard let document = found[key] else { return nil }
+            page.append(CatalogSnapshot.ListedDataset(id: key.dataset, document: document))
+        }
+        return (page, rows.count > size, head)
     }
 
-    /// What the page selects, the head last; from `i`, an identity, and `s`, its current state.
+    /// What the page selects: its state rows' keys and the log's head; from `i`, an identity, and `s`,
+    /// its current state.
     fileprivate static let selected = """
-        SELECT \(CatalogSnapshot.listedColumns), (SELECT coalesce(max(global_position), 0) FROM events)
+        SELECT i.dataset_id, s.valid_from, (SELECT coalesce(max(global_position), 0) FROM events)
         FROM dataset_identities i
         CROSS JOIN LATERAL (
-            SELECT * FROM dataset_states s
+            SELECT valid_from FROM dataset_states s
             WHERE s.dataset_id = i.dataset_id AND s.valid_to IS NULL AND s.status = ANY($2::text[])
             OFFSET 0
         ) s
-        \(CatalogSnapshot.documentDetails)
         """
 
     fileprivate static func decode(_ row: PostgresRow) throws -> Row {
+        let (dataset, stateFrom, head) = try row.decode((UUID, Int64, Int64).self)
+        return (RenderedDocuments.Key(dataset: dataset, stateFrom: stateFrom), head)
+    }
+}
+
+/// The listed documents of state rows named by their keys, whatever their snapshot: a row says the same
+/// in every one that holds it.
+private struct ListedStates: PostgresPreparedStatement {
+    static let sql = """
+        SELECT \(CatalogSnapshot.listedColumns), s.valid_from
+        FROM unnest($1::uuid[], $2::bigint[]) AS k(dataset_id, valid_from)
+        JOIN dataset_states s ON s.dataset_id = k.dataset_id AND s.valid_from = k.valid_from
+        JOIN dataset_identities i ON i.dataset_id = s.dataset_id
+        \(CatalogSnapshot.documentDetails)
+        """
+
+    typealias Row = (RenderedDocuments.Key, String)
+
+    var datasets: [UUID]
+    var stateFroms: [Int64]
+
+    init(_ keys: [RenderedDocuments.Key]) {
+        datasets = keys.map(\.dataset)
+        stateFroms = keys.map(\.stateFrom)
+    }
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings()
+        bindings.append(datasets)
+        bindings.append(stateFroms)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row {
         let cells = row.makeRandomAccess()
-        let dataset = try CatalogSnapshot.listedDataset(cells)
-        return (dataset, try cells[CatalogSnapshot.documentColumnCount + 2].decode(Int64.self))
+        let listed = try CatalogSnapshot.listedDataset(cells)
+        let stateFrom = try cells[CatalogSnapshot.documentColumnCount + 2].decode(Int64.self)
+        return (RenderedDocuments.Key(dataset: listed.id, stateFrom: stateFrom), listed.document)
     }
 }
 
@@ -157,17 +207,19 @@ struct AllNamespaces<Size: HeadPageSize>: PostgresPreparedStatement {
     }
 }
 
-/// Current datasets of one namespace after a cursor: planned at every call, for its namespace.
+/// Current datasets of one namespace after a cursor, prepared once per connection.
 ///
-/// Planned once for every namespace, the statement has no shape that suits them all: PostgreSQL either
-/// walks every identity by id and keeps the namespace's, which for a small namespace reads the whole
-/// catalog (3,206 rows for a page of 3), or reads the whole namespace and sorts it (1,000 datasets
-/// joined for a page of 50, 140 ms). Planned for its namespace, it still walks identities by id when
-/// the namespace is common, not knowing that a namespace's datasets are usually created together: the
-/// page of the last of 20 namespaces read 19,000 identities first (3.3 ms, not 1.1). The namespace is
-/// therefore matched as a range of one value, whose order (namespace, id) only
-/// `dataset_identities_by_namespace` gives: the walk starts at the cursor and stops after a page.
-struct OneNamespace: Sendable {
+/// Matched by equality, the namespace has no plan that suits every namespace: PostgreSQL either walks
+/// every identity by id and keeps the namespace's, which for a small namespace reads the whole catalog
+/// (3,206 rows for a page of 3), or reads the whole namespace and sorts it; and even planned for its
+/// namespace it walks identities by id when the namespace is common, not knowing that a namespace's
+/// datasets are usually created together (the page of the last of 20 namespaces read 19,000 identities
+/// first). The namespace is therefore matched as a range of one value, whose order (namespace, id) only
+/// `dataset_identities_by_namespace` gives: whatever the namespace, generic or custom, the plan walks
+/// that index from the cursor and stops after a page.
+struct OneNamespace: PostgresPreparedStatement {
+    typealias Row = HeadPage.Row
+
     static let sql = """
         \(HeadPage.selected)
         WHERE i.namespace >= $3 AND i.namespace <= $3 AND (i.namespace, i.dataset_id) > ($3, $1)
@@ -180,12 +232,12 @@ struct OneNamespace: Sendable {
     var namespace: String
     var size: Int
 
-    var query: PostgresQuery {
+    func makeBindings() throws -> PostgresBindings {
         var bindings = PostgresBindings()
         bindings.append(after)
         bindings.append(statuses)
         bindings.append(namespace)
         bindings.append(size + 1)
-        return PostgresQuery(unsafeSQL: Self.sql, binds: bindings)
+        return bindings
     }
 }
