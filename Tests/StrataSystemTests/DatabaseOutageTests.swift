@@ -52,7 +52,8 @@ struct FaultTests {
                 try await Task.sleep(for: .seconds(1))
                 try await blocking { try cluster.cluster.stopServer(mode: .fast) }
 
-                // Readiness turns within a probe interval, and each probe answers at once.
+                // Readiness turns within a probe interval, and a probe answers within its deadline (a
+                // connection refused at once, or a postmaster still shutting down that takes a while).
                 let turned = ContinuousClock.now
                 var ready = await client.send(.GET, server.baseURL + "/readyz")
                 while ready.status == 200 && turned.duration(to: .now) < .seconds(3) {
@@ -60,7 +61,7 @@ struct FaultTests {
                     ready = await client.send(.GET, server.baseURL + "/readyz")
                 }
                 #expect(ready.status == 503)
-                #expect(ready.elapsed < .seconds(1), "readiness took \(ready.elapsed)")
+                #expect(ready.elapsed < outageAnswerBound, "readiness took \(ready.elapsed)")
                 #expect((ready.json["detail"] as? String)?.contains("database unavailable") == true, "\(ready.body)")
                 #expect(await client.send(.GET, server.baseURL + "/healthz").status == 200)
 
