@@ -175,9 +175,9 @@ struct ReadModelTests {
         }
     }
 
-    /// A listed document is rendered once for each state row it shows: a page read again renders
+    /// A document is rendered once for each state row it shows: a page or a dataset read again renders
     /// nothing, and a dataset changed since shows its change (a new row), as the general read does.
-    @Test func aListedDocumentIsRenderedOnceForEachStateItShows() async throws {
+    @Test func aDocumentIsRenderedOnceForEachStateItShows() async throws {
         try await withTestDatabase { database in
             let writer = CatalogWriter(client: database.client, logger: database.logger)
             func submit(_ target: CatalogCommand) async throws {
@@ -202,25 +202,41 @@ struct ReadModelTests {
                 return page.datasets
             }
 
+            func byIDMatchesTheGeneralRead(_ id: UUID, asOf: CatalogReader.AsOf = .head) async throws -> String? {
+                let read = try await reader.dataset(id, asOf: asOf, scope: .all)
+                let (general, position) = try await reader.read(asOf: asOf) { try await $0.dataset(id) }
+                #expect(read.document == general && read.position == position)
+                return read.document?.document
+            }
+
             #expect(try await pageMatchesTheGeneralRead().count == 5)
-            #expect(reader.listedDocuments.count == 5)
+            #expect(reader.rendered.listed.count == 5)
             #expect(try await pageMatchesTheGeneralRead().count == 5)
-            #expect(reader.listedDocuments.count == 5, "a page read again rendered its documents again")
+            #expect(reader.rendered.listed.count == 5, "a page read again rendered its documents again")
+            _ = try await byIDMatchesTheGeneralRead(ids[1])
+            let created = try await byIDMatchesTheGeneralRead(ids[1])
+            #expect(reader.rendered.datasets.count == 1, "a dataset read again rendered its document again")
 
             try await submit(.dataset(ids[1], .edit(patch: .object(["description": .string("now described")]))))
             try await submit(.dataset(ids[3], .retire(reason: "replaced")))
             let page = try await pageMatchesTheGeneralRead()
-            #expect(reader.listedDocuments.count == 7)
+            #expect(reader.rendered.listed.count == 7)
             let documents = Dictionary(uniqueKeysWithValues: page.map { ($0.id, $0.document) })
             #expect(documents[ids[1]]?.contains("now described") == true)
             #expect(documents[ids[3]]?.contains("replaced") == true)
+            #expect(try await byIDMatchesTheGeneralRead(ids[1])?.contains("now described") == true)
+            #expect(reader.rendered.datasets.count == 2)
+            // Before the edit and the retirement, the dataset's state was the row read first.
+            let beforeTheChanges = try await reader.read { $0.position }.result - 2
+            #expect(try await byIDMatchesTheGeneralRead(ids[1], asOf: .position(beforeTheChanges)) == created)
+            #expect(reader.rendered.datasets.count == 2, "the dataset as of an earlier position was rendered again")
         }
     }
 
     /// The rendered documents kept stay within two generations' bytes, and a document read stays.
     @Test func renderedDocumentsStayWithinTheirBound() {
-        let documents = RenderedDocuments(generationBytes: 1_000)
-        func key(_ index: Int) -> RenderedDocuments.Key { .init(dataset: UUID(), stateFrom: Int64(index)) }
+        let documents = RenderedDocuments<String>(kind: "test", generationBytes: 1_000) { $0.utf8.count }
+        func key(_ index: Int) -> StateRowKey { .init(dataset: UUID(), stateFrom: Int64(index)) }
         let often = key(0)
         documents.keep([often: String(repeating: "o", count: 100)])
         for index in 1...100 {

@@ -23,26 +23,34 @@ public struct CatalogReader: Sendable {
     private let turn = ReplicaTurn()
     /// Reads of a dataset by id, gathered into batches: one gatherer per database.
     private let batchedReads: [ObjectIdentifier: CurrentDatasetReads]
-    /// Listed documents already rendered, shared by every database this reader reads: a state row says
-    /// the same on each (see ``RenderedDocuments``).
-    let listedDocuments: RenderedDocuments
+    /// Documents already rendered, as the list shows them and as a read by id does, shared by every
+    /// database this reader reads: a state row says the same on each (see ``RenderedDocuments``).
+    let rendered: Rendered
 
-    public init(pool: BoundedPool, replicas: [BoundedPool] = [], logger: Logger) {
-        self.init(pool: pool, replicas: replicas, logger: logger, listedDocuments: RenderedDocuments())
+    struct Rendered: Sendable {
+        let listed = RenderedDocuments<String>(kind: "listed") { $0.utf8.count }
+        let datasets = RenderedDocuments<CatalogSnapshot.DatasetDocument>(kind: "dataset") { $0.document.utf8.count }
     }
 
-    init(pool: BoundedPool, replicas: [BoundedPool], logger: Logger, listedDocuments: RenderedDocuments) {
+    public init(pool: BoundedPool, replicas: [BoundedPool] = [], logger: Logger) {
+        self.init(pool: pool, replicas: replicas, logger: logger, rendered: Rendered())
+    }
+
+    init(pool: BoundedPool, replicas: [BoundedPool], logger: Logger, rendered: Rendered) {
         self.pool = pool
         self.replicas = replicas
         self.logger = logger
-        self.listedDocuments = listedDocuments
+        self.rendered = rendered
         self.batchedReads = Dictionary(
-            ([pool] + replicas).map { (ObjectIdentifier($0), CurrentDatasetReads(pool: $0, logger: logger)) },
+            ([pool] + replicas).map {
+                (ObjectIdentifier($0), CurrentDatasetReads(pool: $0, documents: rendered.datasets, logger: logger))
+            },
             uniquingKeysWith: { first, _ in first })
     }
 
     func currentReads(on pool: BoundedPool) -> CurrentDatasetReads {
-        batchedReads[ObjectIdentifier(pool)] ?? CurrentDatasetReads(pool: pool, logger: logger)
+        batchedReads[ObjectIdentifier(pool)]
+            ?? CurrentDatasetReads(pool: pool, documents: rendered.datasets, logger: logger)
     }
 
     public init(client: PostgresClient, logger: Logger) {
@@ -53,7 +61,7 @@ public struct CatalogReader: Sendable {
 
     /// The same reader without its replicas: for reads that must see the primary's latest commits.
     public var primaryOnly: CatalogReader {
-        CatalogReader(pool: pool, replicas: [], logger: logger, listedDocuments: listedDocuments)
+        CatalogReader(pool: pool, replicas: [], logger: logger, rendered: rendered)
     }
 
     /// Which state of the catalog a read asks for.
@@ -170,7 +178,8 @@ public struct CatalogReader: Sendable {
                         ).collect().first?.decode(Int64.self) ?? 0
                 }
                 let snapshot = CatalogSnapshot(
-                    connection: connection, logger: logger, position: position, isHead: position == head, scope: scope)
+                    connection: connection, logger: logger, position: position, isHead: position == head, scope: scope,
+                    rendered: rendered)
                 let result = try await body(snapshot)
                 try await connection.perform("COMMIT", logger: logger)
                 return (result, position)
@@ -240,6 +249,8 @@ public struct CatalogSnapshot: Sendable {
     let isHead: Bool
     /// The namespaces the reader may see: datasets elsewhere are not found, and left out of every list.
     public let scope: NamespaceScope
+    /// Documents rendered by earlier reads, by state row.
+    let rendered: CatalogReader.Rendered
     /// The scope for a query's `namespace = ANY(...)`; NULL for every namespace.
     var visibleNamespaces: [String]? { scope.namespaces }
 
@@ -400,7 +411,7 @@ public struct CatalogSnapshot: Sendable {
         try await connection.perform("SELECT set_config('join_collapse_limit', '1', true)", logger: logger)
         let rows = try await connection.query(
             """
-            SELECT \(unescaped: Self.listedColumns)
+            SELECT \(unescaped: Self.listedColumns), s.valid_from
             FROM dataset_states s \(unescaped: Self.documentJoins)
             WHERE CASE WHEN \(isHead) THEN s.valid_to IS NULL
                   ELSE s.valid_from <= \(position) AND (s.valid_to IS NULL OR s.valid_to > \(position)) END
@@ -426,7 +437,20 @@ public struct CatalogSnapshot: Sendable {
             logger: logger
         )
         var page: [ListedDataset] = []
-        for try await row in rows { page.append(try Self.listedDataset(row.makeRandomAccess())) }
+        for try await row in rows {
+            let cells = row.makeRandomAccess()
+            // A document rendered from the same state row before is the same: only the row's key is decoded.
+            let key = StateRowKey(
+                dataset: try cells[0].decode(UUID.self),
+                stateFrom: try cells[Self.documentColumnCount + 2].decode(Int64.self))
+            if let document = rendered.listed.document(for: key) {
+                page.append(ListedDataset(id: key.dataset, document: document))
+            } else {
+                let listed = try Self.listedDataset(cells)
+                rendered.listed.keep(listed.document, for: key)
+                page.append(listed)
+            }
+        }
         let more = page.count > filter.limit
         return (Array(page.prefix(filter.limit)), more)
     }

@@ -27,7 +27,9 @@ extension CatalogReader {
             case .position(let position):
                 return try await pool.withConnection { connection in
                     try await connection.rows(
-                        of: DatasetAsOf(id: id, namespaces: namespaces, position: max(0, position)), logger: logger
+                        of: DatasetAsOf(
+                            id: id, namespaces: namespaces, position: max(0, position), documents: rendered.datasets),
+                        logger: logger
                     ).first
                 }
             case .time:
@@ -71,6 +73,7 @@ private struct CurrentDatasets: PostgresPreparedStatement {
     typealias Row = CurrentDatasetReads.Answer
 
     var ids: [UUID]
+    let documents: RenderedDocuments<CatalogSnapshot.DatasetDocument>
 
     func makeBindings() throws -> PostgresBindings {
         var bindings = PostgresBindings()
@@ -78,7 +81,7 @@ private struct CurrentDatasets: PostgresPreparedStatement {
         return bindings
     }
 
-    func decodeRow(_ row: PostgresRow) throws -> Row { try CurrentDataset.decode(row) }
+    func decodeRow(_ row: PostgresRow) throws -> Row { try CurrentDataset.decode(row, documents: documents) }
 }
 
 /// The same for one dataset, for a read that goes alone. PostgreSQL plans the statement above anew for
@@ -87,7 +90,8 @@ private struct CurrentDatasets: PostgresPreparedStatement {
 /// planned once per connection.
 private struct CurrentDataset: PostgresPreparedStatement {
     static let selected = """
-        SELECT i.namespace, \(CatalogSnapshot.documentColumns), (SELECT coalesce(max(global_position), 0) FROM events)
+        SELECT i.namespace, \(CatalogSnapshot.documentColumns), (SELECT coalesce(max(global_position), 0) FROM events),
+               s.valid_from
         FROM dataset_states s \(CatalogSnapshot.documentJoins)
         """
     static let sql = """
@@ -98,6 +102,7 @@ private struct CurrentDataset: PostgresPreparedStatement {
     typealias Row = CurrentDatasetReads.Answer
 
     var id: UUID
+    let documents: RenderedDocuments<CatalogSnapshot.DatasetDocument>
 
     func makeBindings() throws -> PostgresBindings {
         var bindings = PostgresBindings()
@@ -105,12 +110,13 @@ private struct CurrentDataset: PostgresPreparedStatement {
         return bindings
     }
 
-    func decodeRow(_ row: PostgresRow) throws -> Row { try Self.decode(row) }
+    func decodeRow(_ row: PostgresRow) throws -> Row { try Self.decode(row, documents: documents) }
 
-    static func decode(_ row: PostgresRow) throws -> Row {
-        let namespace = try row.makeRandomAccess()[0].decode(String.self)
-        let (document, head) = try decodeDocumentAndHead(row, skipping: 1)
-        return (namespace, document, head)
+    static func decode(_ row: PostgresRow, documents: RenderedDocuments<CatalogSnapshot.DatasetDocument>) throws -> Row
+    {
+        let cells = row.makeRandomAccess()
+        let (document, head) = try decodeDocumentAndHead(cells, skipping: 1, documents: documents)
+        return (try cells[0].decode(String.self), document, head)
     }
 }
 
@@ -131,13 +137,15 @@ final class CurrentDatasetReads: Sendable {
     static let largestBatch = 256
 
     private let pool: BoundedPool
+    private let documents: RenderedDocuments<CatalogSnapshot.DatasetDocument>
     private let logger: Logger
     private let batchSizes = Recorder(label: "strata_reads_by_id_batch_size")
     private let state = Mutex<(waiting: [Waiter], running: Int)>(([], 0))
     private let catalogSeen = Mutex(false)
 
-    init(pool: BoundedPool, logger: Logger) {
+    init(pool: BoundedPool, documents: RenderedDocuments<CatalogSnapshot.DatasetDocument>, logger: Logger) {
         self.pool = pool
+        self.documents = documents
         self.logger = logger
     }
 
@@ -152,8 +160,8 @@ final class CurrentDatasetReads: Sendable {
         if alone {
             defer { handOver() }
             batchSizes.record(1)
-            return try await pool.withConnection { [logger] connection in
-                try await connection.rows(of: CurrentDataset(id: id), logger: logger).first
+            return try await pool.withConnection { [logger, documents] connection in
+                try await connection.rows(of: CurrentDataset(id: id, documents: documents), logger: logger).first
             }
         }
         return try await withCheckedThrowingContinuation { continuation in
@@ -198,8 +206,8 @@ final class CurrentDatasetReads: Sendable {
 
     private func fetch(_ ids: [UUID]) async throws -> [UUID: Answer] {
         batchSizes.record(ids.count)
-        return try await pool.withConnection { [logger] connection in
-            let rows = try await connection.rows(of: CurrentDatasets(ids: ids), logger: logger)
+        return try await pool.withConnection { [logger, documents] connection in
+            let rows = try await connection.rows(of: CurrentDatasets(ids: ids, documents: documents), logger: logger)
             return Dictionary(rows.map { ($0.document.id, $0) }, uniquingKeysWith: { first, _ in first })
         }
     }
@@ -236,7 +244,7 @@ final class CurrentDatasetReads: Sendable {
 /// A dataset's document as of a position, and the log's head, in one statement.
 private struct DatasetAsOf: PostgresPreparedStatement {
     static let sql = """
-        SELECT \(CatalogSnapshot.documentColumns), (SELECT coalesce(max(global_position), 0) FROM events)
+        SELECT \(CatalogSnapshot.documentColumns), (SELECT coalesce(max(global_position), 0) FROM events), s.valid_from
         FROM dataset_states s \(CatalogSnapshot.documentJoins)
         WHERE s.dataset_id = $1 AND s.valid_from <= $3 AND (s.valid_to IS NULL OR s.valid_to > $3)
           AND ($2::text[] IS NULL OR i.namespace = ANY($2::text[]))
@@ -247,6 +255,7 @@ private struct DatasetAsOf: PostgresPreparedStatement {
     var id: UUID
     var namespaces: [String]?
     var position: Int64
+    let documents: RenderedDocuments<CatalogSnapshot.DatasetDocument>
 
     func makeBindings() throws -> PostgresBindings {
         var bindings = PostgresBindings()
@@ -257,17 +266,24 @@ private struct DatasetAsOf: PostgresPreparedStatement {
     }
 
     func decodeRow(_ row: PostgresRow) throws -> Row {
-        try decodeDocumentAndHead(row)
+        try decodeDocumentAndHead(row.makeRandomAccess(), documents: documents)
     }
 }
 
-/// The document's columns and the head after them, from column `skipping` on.
-private func decodeDocumentAndHead(_ row: PostgresRow, skipping: Int = 0) throws -> (
-    CatalogSnapshot.DatasetDocument, Int64
-) {
-    let cells = row.makeRandomAccess()
+/// The document whose columns start at column `skipping`, and the head and the state row's `valid_from`
+/// after them: a document rendered from the same row before is reused, not decoded and rendered again.
+private func decodeDocumentAndHead(
+    _ cells: PostgresRandomAccessRow, skipping: Int = 0,
+    documents: RenderedDocuments<CatalogSnapshot.DatasetDocument>
+) throws -> (CatalogSnapshot.DatasetDocument, Int64) {
+    let head = try cells[skipping + CatalogSnapshot.documentColumnCount].decode(Int64.self)
+    let row = StateRowKey(
+        dataset: try cells[skipping].decode(UUID.self),
+        stateFrom: try cells[skipping + CatalogSnapshot.documentColumnCount + 1].decode(Int64.self))
+    if let document = documents.document(for: row) { return (document, head) }
     let document = try CatalogSnapshot.datasetDocument(cells, from: skipping)
-    return (document, try cells[skipping + CatalogSnapshot.documentColumnCount].decode(Int64.self))
+    documents.keep(document, for: row)
+    return (document, head)
 }
 
 extension PostgresConnection {

@@ -14,7 +14,7 @@ extension CatalogReader {
         _ filter: CatalogSnapshot.ListFilter, asOf: AsOf, scope: NamespaceScope, atLeast minimum: Int64? = nil
     ) async throws -> (datasets: [CatalogSnapshot.ListedDataset], more: Bool, position: Int64) {
         if asOf == .head, let page = HeadPage(filter, scope: scope) {
-            let (logger, documents) = (logger, listedDocuments)
+            let (logger, documents) = (logger, rendered.listed)
             /// The page on `pool`; nil when the general read must answer (see ``HeadPage/answer(on:documents:logger:)``),
             /// or the replica does not hold the catalog's tables yet.
             @Sendable func answer(on pool: BoundedPool) async throws -> HeadPage.Answer? {
@@ -51,7 +51,7 @@ extension CatalogReader {
 /// web UI's 25, the API's 50, a CLI's `--limit 100`), since as a parameter its size would be costed as a
 /// tenth of the catalog.
 struct HeadPage: Sendable {
-    typealias Row = (key: RenderedDocuments.Key, head: Int64)
+    typealias Row = (key: StateRowKey, head: Int64)
     typealias Answer = (datasets: [CatalogSnapshot.ListedDataset], more: Bool, position: Int64)
 
     let size: Int
@@ -93,7 +93,7 @@ struct HeadPage: Sendable {
     /// The page, whether there are more, and the position it reflects; nil when the general read must
     /// answer: for an empty page, which does not say how far its snapshot reached, and for a page whose
     /// rows were gone by the time their documents were asked for (projections being rebuilt).
-    func answer(on connection: PostgresConnection, documents: RenderedDocuments, logger: Logger) async throws
+    func answer(on connection: PostgresConnection, documents: RenderedDocuments<String>, logger: Logger) async throws
         -> Answer?
     {
         let rows = try await run(connection, logger)
@@ -130,7 +130,7 @@ struct HeadPage: Sendable {
 
     fileprivate static func decode(_ row: PostgresRow) throws -> Row {
         let (dataset, stateFrom, head) = try row.decode((UUID, Int64, Int64).self)
-        return (RenderedDocuments.Key(dataset: dataset, stateFrom: stateFrom), head)
+        return (StateRowKey(dataset: dataset, stateFrom: stateFrom), head)
     }
 }
 
@@ -145,12 +145,12 @@ private struct ListedStates: PostgresPreparedStatement {
         \(CatalogSnapshot.documentDetails)
         """
 
-    typealias Row = (RenderedDocuments.Key, String)
+    typealias Row = (StateRowKey, String)
 
     var datasets: [UUID]
     var stateFroms: [Int64]
 
-    init(_ keys: [RenderedDocuments.Key]) {
+    init(_ keys: [StateRowKey]) {
         datasets = keys.map(\.dataset)
         stateFroms = keys.map(\.stateFrom)
     }
@@ -166,7 +166,7 @@ private struct ListedStates: PostgresPreparedStatement {
         let cells = row.makeRandomAccess()
         let listed = try CatalogSnapshot.listedDataset(cells)
         let stateFrom = try cells[CatalogSnapshot.documentColumnCount + 2].decode(Int64.self)
-        return (RenderedDocuments.Key(dataset: listed.id, stateFrom: stateFrom), listed.document)
+        return (StateRowKey(dataset: listed.id, stateFrom: stateFrom), listed.document)
     }
 }
 

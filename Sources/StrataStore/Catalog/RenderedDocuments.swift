@@ -2,7 +2,13 @@ import Foundation
 import Metrics
 import Synchronization
 
-/// Listed datasets' documents as rendered from their state rows, kept for the next read of the same row.
+/// A dataset's state row, by the dataset and its `valid_from` (the position of the event that opened it).
+struct StateRowKey: Hashable, Sendable {
+    var dataset: UUID
+    var stateFrom: Int64
+}
+
+/// Datasets' documents as rendered from their state rows, kept for the next read of the same row.
 ///
 /// A state row, named by its dataset and its `valid_from`, says the same thing for as long as the log
 /// exists: every event of a dataset opens a new row, and everything its document shows (its identity,
@@ -16,63 +22,75 @@ import Synchronization
 /// Bounded by the bytes it holds, in two generations: documents go into the recent one, and when that is
 /// full it becomes the older one and the older one is dropped; a document read from the older one moves
 /// back to the recent one. Documents read often stay; one read once leaves within two generations.
-final class RenderedDocuments: Sendable {
-    struct Key: Hashable, Sendable {
-        var dataset: UUID
-        /// The state row's `valid_from`: the position of the event that opened it.
-        var stateFrom: Int64
-    }
+final class RenderedDocuments<Document: Sendable>: Sendable {
+    typealias Key = StateRowKey
 
     private struct Generations {
-        var recent: [Key: String] = [:]
+        var recent: [Key: Document] = [:]
         var recentBytes = 0
-        var older: [Key: String] = [:]
+        var older: [Key: Document] = [:]
     }
 
     /// The bytes of documents one generation holds; twice this is the most the cache holds.
     let generationBytes: Int
+    private let bytes: @Sendable (Document) -> Int
     private let generations = Mutex(Generations())
-    private let hits = Counter(label: "strata_listed_documents_total", dimensions: [("rendered", "before")])
-    private let misses = Counter(label: "strata_listed_documents_total", dimensions: [("rendered", "now")])
+    private let hits: Counter
+    private let misses: Counter
 
-    /// 16 MiB a generation keeps the documents of some 20,000 datasets of average width: every page of a
-    /// catalog of that size, or the pages most read of a larger one, for at most 32 MiB.
-    init(generationBytes: Int = 16 << 20) {
+    /// 16 MiB a generation keeps some 20,000 documents of average width: every page of a catalog of
+    /// that size, or the pages most read of a larger one, for at most 32 MiB. `kind` names the documents
+    /// in the metrics.
+    init(kind: String, generationBytes: Int = 16 << 20, bytes: @escaping @Sendable (Document) -> Int) {
         self.generationBytes = generationBytes
+        self.bytes = bytes
+        hits = Counter(label: "strata_rendered_documents_total", dimensions: [("kind", kind), ("rendered", "before")])
+        misses = Counter(label: "strata_rendered_documents_total", dimensions: [("kind", kind), ("rendered", "now")])
     }
 
     /// The documents held for `keys`, by key; the others are missing.
-    func documents(for keys: some Collection<Key>) -> [Key: String] {
-        var found: [Key: String] = [:]
+    func documents(for keys: some Collection<Key>) -> [Key: Document] {
+        var found: [Key: Document] = [:]
         found.reserveCapacity(keys.count)
         generations.withLock { generations in
-            for key in keys {
-                if let document = generations.recent[key] {
-                    found[key] = document
-                } else if let document = generations.older.removeValue(forKey: key) {
-                    Self.keep(document, for: key, in: &generations, bound: generationBytes)
-                    found[key] = document
-                }
-            }
+            for key in keys { found[key] = lookUp(key, in: &generations) }
         }
         hits.increment(by: found.count)
         misses.increment(by: keys.count - found.count)
         return found
     }
 
+    /// The document held for `key`, if any.
+    func document(for key: Key) -> Document? {
+        let found = generations.withLock { lookUp(key, in: &$0) }
+        (found == nil ? misses : hits).increment()
+        return found
+    }
+
     /// Keeps documents rendered just now.
-    func keep(_ rendered: [Key: String]) {
+    func keep(_ rendered: [Key: Document]) {
         generations.withLock { generations in
-            for (key, document) in rendered { Self.keep(document, for: key, in: &generations, bound: generationBytes) }
+            for (key, document) in rendered { keep(document, for: key, in: &generations) }
         }
+    }
+
+    func keep(_ document: Document, for key: Key) {
+        generations.withLock { keep(document, for: key, in: &$0) }
     }
 
     /// The number of documents held, for tests.
     var count: Int { generations.withLock { $0.recent.count + $0.older.count } }
 
-    private static func keep(_ document: String, for key: Key, in generations: inout Generations, bound: Int) {
-        let bytes = document.utf8.count
-        if generations.recentBytes + bytes > bound, !generations.recent.isEmpty {
+    private func lookUp(_ key: Key, in generations: inout Generations) -> Document? {
+        if let document = generations.recent[key] { return document }
+        guard let document = generations.older.removeValue(forKey: key) else { return nil }
+        keep(document, for: key, in: &generations)
+        return document
+    }
+
+    private func keep(_ document: Document, for key: Key, in generations: inout Generations) {
+        let bytes = bytes(document)
+        if generations.recentBytes + bytes > generationBytes, !generations.recent.isEmpty {
             generations.older = generations.recent
             generations.recent = [:]
             generations.recentBytes = 0
