@@ -14,7 +14,7 @@ struct DocumentRenderingTests {
             let value = random.jsonValue(depth: 3)
             var writer = CanonicalJSONWriter()
             writer.value(value)
-            #expect(writer.string == CanonicalJSON.string(value), "\(value)")
+            #expect(writer.string == CanonicalJSON.encoded(value), "\(value)")
         }
     }
 
@@ -32,7 +32,7 @@ struct DocumentRenderingTests {
         ])
         var writer = CanonicalJSONWriter()
         writer.value(value)
-        #expect(writer.string == CanonicalJSON.string(value))
+        #expect(writer.string == CanonicalJSON.encoded(value))
     }
 
     /// The log holds the payloads of every event appended so far as the encoder wrote them; the events
