@@ -101,7 +101,7 @@ struct LineageRoutes {
             asOf: try asOf(request), scope: try context.caller().scope, atLeast: context.minPosition
         ) {
             snapshot -> LineageGraph? in
-            guard try await snapshot.dataset(id) != nil else { return nil }
+            guard try await snapshot.isVisible(id) else { return nil }
             if let version, try await snapshot.version(version, of: id) == nil {
                 throw DomainError.versionNotFound(version)
             }
@@ -124,7 +124,7 @@ struct LineageRoutes {
             asOf: try asOf(request), scope: try context.caller().scope, atLeast: context.minPosition
         ) {
             snapshot -> [LineageGraph.Node]? in
-            guard try await snapshot.dataset(id) != nil else { return nil }
+            guard try await snapshot.isVisible(id) else { return nil }
             return try await snapshot.impact(of: id)
         }
         guard let nodes = found else { throw DomainError.datasetNotFound }
