@@ -266,8 +266,8 @@ struct BatchRun {
     }
 
     /// Loads what the requests need into `view`, in rounds until nothing is missing: a round loads the
-    /// names asked about and the streams named, and a name found (or a clone's source) may lead to
-    /// streams for the next round.
+    /// names asked about and the streams named, its statements sent together, and a name found (or a
+    /// clone's source) may lead to streams for the next round.
     private mutating func load(
         into view: inout CatalogView, lastPositions: inout [UUID: Int64], for requests: [CatalogWriter.Request]
     ) async throws {
@@ -277,24 +277,42 @@ struct BatchRun {
                 needs.formUnion(CatalogDecider.needs(request.target, context: request.context, in: view))
             }
             if needs.isEmpty { return }
-            try await loadNames(needs.names, into: &view)
-            try await loadTokenNames(needs.tokenNames, into: &view)
-            try await loadStreams(
-                needs.datasets, histories: needs.histories, tokens: needs.tokenStreams, into: &view,
-                lastPositions: &lastPositions)
+            let names = Self.namesStatement(needs.names)
+            let tokenNames = Self.tokenNamesStatement(needs.tokenNames)
+            let streams = Self.streamStatements(needs.datasets, histories: needs.histories, tokens: needs.tokenStreams)
+            var answers = try await pipelined(
+                [names?.statement, tokenNames, streams?.shaping, streams?.last].compactMap { $0 })[...]
+            if let names { try Self.apply(names: needs.names, keyed: names.keyed, answers.removeFirst(), to: &view) }
+            if tokenNames != nil { try Self.apply(tokenNames: needs.tokenNames, answers.removeFirst(), to: &view) }
+            if streams != nil {
+                try apply(
+                    streams: needs.datasets, histories: needs.histories, tokens: needs.tokenStreams,
+                    shaping: answers.removeFirst(), last: answers.removeFirst(), to: &view,
+                    lastPositions: &lastPositions)
+            }
         }
     }
 
-    private mutating func loadNames(_ names: Set<CatalogView.Name>, into view: inout CatalogView) async throws {
-        guard !names.isEmpty else { return }
+    /// Which datasets hold the names, by their keys.
+    private static func namesStatement(_ names: Set<CatalogView.Name>)
+        -> (statement: PostgresQuery, keyed: [ByteBuffer: CatalogView.Name])?
+    {
+        guard !names.isEmpty else { return nil }
         let keyed = Dictionary(
             names.map { (ByteBuffer(bytes: DatasetProjector.nameKey($0.namespace, $0.name)), $0) },
             uniquingKeysWith: { first, _ in first })
-        let rows = try await query(
+        return (
             """
             SELECT name_key, dataset_id FROM dataset_names
             WHERE name_key = ANY(\(Array(keyed.keys))) AND valid_to IS NULL
-            """)
+            """, keyed
+        )
+    }
+
+    private static func apply(
+        names: Set<CatalogView.Name>, keyed: [ByteBuffer: CatalogView.Name], _ rows: [PostgresRow],
+        to view: inout CatalogView
+    ) throws {
         var holders: [CatalogView.Name: UUID] = [:]
         for row in rows {
             let (key, id) = try row.decode((ByteBuffer, UUID).self)
@@ -303,10 +321,12 @@ struct BatchRun {
         for name in names { view.load(name: name, holder: holders[name]) }
     }
 
-    private mutating func loadTokenNames(_ names: Set<String>, into view: inout CatalogView) async throws {
-        guard !names.isEmpty else { return }
-        let rows = try await query(
-            "SELECT name, token_id FROM api_tokens WHERE name = ANY(\(Array(names))) AND valid_to IS NULL")
+    private static func tokenNamesStatement(_ names: Set<String>) -> PostgresQuery? {
+        guard !names.isEmpty else { return nil }
+        return "SELECT name, token_id FROM api_tokens WHERE name = ANY(\(Array(names))) AND valid_to IS NULL"
+    }
+
+    private static func apply(tokenNames names: Set<String>, _ rows: [PostgresRow], to view: inout CatalogView) throws {
         var holders: [String: UUID] = [:]
         for row in rows {
             let (name, id) = try row.decode((String, UUID).self)
@@ -321,16 +341,14 @@ struct BatchRun {
     /// `histories` asks for every version. Never a dataset's usage pins or lineage records, which change
     /// nothing but its stream version (read apart, from its last event). So a dataset pinned ten thousand
     /// times, edited and published a thousand, is read in as many rows as a new one.
-    private mutating func loadStreams(
-        _ datasets: Set<UUID>, histories: Set<UUID>, tokens: Set<UUID>, into view: inout CatalogView,
-        lastPositions: inout [UUID: Int64]
-    ) async throws {
+    private static func streamStatements(_ datasets: Set<UUID>, histories: Set<UUID>, tokens: Set<UUID>)
+        -> (shaping: PostgresQuery, last: PostgresQuery)?
+    {
         let ids = Array(datasets.union(histories).union(tokens))
-        guard !ids.isEmpty else { return }
+        guard !ids.isEmpty else { return nil }
         let whole = Array(histories)
         // A version's number is its draft's rank among the stream's drafts.
-        let rows = try await query(
-            """
+        let shaping: PostgresQuery = """
             WITH shaping AS (
                 SELECT DISTINCT ON (stream_id, event_type) stream_id, stream_version, event_type, data
                 FROM events
@@ -356,7 +374,25 @@ struct BatchRun {
             SELECT e.stream_id, e.event_type, e.data::text, e.occurred_at, e.metadata->>'actor'
             FROM chosen JOIN events e USING (stream_id, stream_version)
             ORDER BY e.stream_id, e.stream_version
-            """)
+            """
+        let last: PostgresQuery = """
+            SELECT s.id, e.stream_version, e.global_position, e.occurred_at, e.metadata->>'actor',
+                   coalesce(d.usage_count, 0), d.last_used
+            FROM unnest(\(ids)) AS s(id)
+            CROSS JOIN LATERAL (
+                SELECT stream_version, global_position, occurred_at, metadata FROM events
+                WHERE stream_id = s.id ORDER BY stream_version DESC LIMIT 1
+            ) e
+            LEFT JOIN dataset_states d ON d.dataset_id = s.id AND d.valid_to IS NULL
+            """
+        return (shaping, last)
+    }
+
+    /// Folds the streams from the answers to ``streamStatements(_:histories:tokens:)`` into `view`.
+    private mutating func apply(
+        streams datasets: Set<UUID>, histories: Set<UUID>, tokens: Set<UUID>, shaping rows: [PostgresRow],
+        last: [PostgresRow], to view: inout CatalogView, lastPositions: inout [UUID: Int64]
+    ) throws {
         var states: [UUID: DatasetState] = [:]
         var tokenStates: [UUID: TokenState] = [:]
         for row in rows {
@@ -370,17 +406,6 @@ struct BatchRun {
                     context: EventContext(actor: actor, occurredAt: occurredAt))
             }
         }
-        let last = try await query(
-            """
-            SELECT s.id, e.stream_version, e.global_position, e.occurred_at, e.metadata->>'actor',
-                   coalesce(d.usage_count, 0), d.last_used
-            FROM unnest(\(ids)) AS s(id)
-            CROSS JOIN LATERAL (
-                SELECT stream_version, global_position, occurred_at, metadata FROM events
-                WHERE stream_id = s.id ORDER BY stream_version DESC LIMIT 1
-            ) e
-            LEFT JOIN dataset_states d ON d.dataset_id = s.id AND d.valid_to IS NULL
-            """)
         for row in last {
             let (stream, version, position, occurredAt, actor, usageCount, lastUsed) = try row.decode(
                 (UUID, Int64, Int64, Date, String, Int, Int64?).self)
@@ -397,6 +422,15 @@ struct BatchRun {
             if let state = states[id] { view.load(dataset: state) } else { view.loadAbsent(dataset: id) }
         }
         for id in tokens { view.load(token: tokenStates[id] ?? TokenState(id: id)) }
+    }
+
+    /// Sends statements together (see ``PostgresConnection/pipelined(_:logger:)``) and collects their
+    /// rows, counting both for ``statistics``.
+    private mutating func pipelined(_ statements: [PostgresQuery]) async throws -> [[PostgresRow]] {
+        let answers = try await connection.pipelined(statements, logger: logger)
+        statistics.statements += statements.count
+        statistics.rowsRead += answers.reduce(0) { $0 + $1.count }
+        return answers
     }
 
     /// Runs a statement and collects its rows, counting both for ``statistics``.

@@ -173,9 +173,8 @@ public actor CatalogWriter {
         logger: Logger,
         makeEventID: @escaping @Sendable () -> UUID
     ) async throws -> ([Result<StoredResponse, any Error>], BatchStatistics) {
-        try await connection.perform("BEGIN", logger: logger)
         do {
-            let writer = try await EventLogWriter.begin(on: connection, logger: logger)
+            let writer = try await EventLogWriter.beginTransaction(on: connection, logger: logger)
             var run = BatchRun(writer: writer, makeEventID: makeEventID)
             let results = try await run.process(requests)
             attempt.committing(results, probe: run.firstEventID)

@@ -103,11 +103,25 @@ public struct EventLogWriter: Sendable {
     public let recordedAt: Date
 
     public static func begin(on connection: PostgresConnection, logger: Logger) async throws -> EventLogWriter {
-        let rows = try await connection.query("SELECT strata_begin_append()", logger: logger).collect()
+        let rows = try await connection.query(appendLock, logger: logger).collect()
+        return try EventLogWriter(connection: connection, logger: logger, lockAnswer: rows)
+    }
+
+    /// Begins a transaction and takes the append lock in it, sending both statements at once.
+    static func beginTransaction(on connection: PostgresConnection, logger: Logger) async throws -> EventLogWriter {
+        let answers = try await connection.pipelined(["BEGIN", appendLock], logger: logger)
+        return try EventLogWriter(connection: connection, logger: logger, lockAnswer: answers[1])
+    }
+
+    private static let appendLock: PostgresQuery = "SELECT strata_begin_append()"
+
+    private init(connection: PostgresConnection, logger: Logger, lockAnswer rows: [PostgresRow]) throws {
         guard let recordedAt = try rows.first?.decode(Date.self) else {
             throw StoreError.noResult("strata_begin_append()")
         }
-        return EventLogWriter(connection: connection, logger: logger, recordedAt: recordedAt)
+        self.connection = connection
+        self.logger = logger
+        self.recordedAt = recordedAt
     }
 
     @discardableResult

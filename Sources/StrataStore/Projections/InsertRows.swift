@@ -112,13 +112,19 @@ struct InsertRows: ProjectionRows {
     /// How many statements ``write(on:logger:)`` runs.
     var statementCount: Int { (closings.isEmpty ? 0 : 1) + (tables.isEmpty ? 0 : 1) }
 
-    /// Ends the rows these close, then adds these: two statements at most, whatever the tables — the
-    /// closings (see ``Closings/write(on:logger:)``), then one INSERT per table, each a part of one
-    /// `WITH`. The closings go first: a table's current row must end before the next one starts, which
-    /// parts of one statement could not promise (they run in no set order). With `appliedPosition`,
-    /// the second statement also records that the projections have reached it.
+    /// Ends the rows these close, then adds these: two statements at most, whatever the tables, sent
+    /// together (see ``PostgresConnection/pipelined(_:logger:)``) — the closings (see
+    /// ``Closings/write(on:logger:)``), then one INSERT per table, each a part of one `WITH`. The
+    /// closings go first: a table's current row must end before the next one starts, which parts of one
+    /// statement could not promise (they run in no set order). With `appliedPosition`, the second
+    /// statement also records that the projections have reached it.
     func write(on connection: PostgresConnection, logger: Logger, appliedPosition: Int64? = nil) async throws {
-        try await closings.write(on: connection, logger: logger)
+        let statements = [closings.statement, try insertion(appliedPosition: appliedPosition)].compactMap { $0 }
+        _ = try await connection.pipelined(statements, logger: logger)
+    }
+
+    /// The INSERT of every table's rows, with the record of `appliedPosition`; nil when there is neither.
+    private func insertion(appliedPosition: Int64?) throws -> PostgresQuery? {
         var bindings = PostgresBindings()
         var parts: [String] = []
         if let appliedPosition {
@@ -177,9 +183,8 @@ struct InsertRows: ProjectionRows {
                     \(skipped))
                 """)
         }
-        guard !parts.isEmpty else { return }
-        let sql = "WITH \(parts.joined(separator: ",\n")) SELECT 1"
-        try await connection.perform(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)
+        guard !parts.isEmpty else { return nil }
+        return PostgresQuery(unsafeSQL: "WITH \(parts.joined(separator: ",\n")) SELECT 1", binds: bindings)
     }
 }
 

@@ -87,7 +87,13 @@ struct Closings: Sendable {
     /// Ends every row these close, in every table, with one statement: one UPDATE per table, each a
     /// part of its `WITH`. (Each table's part touches only that table, so their order does not matter.)
     func write(on connection: PostgresConnection, logger: Logger) async throws {
-        guard !byTable.isEmpty else { return }
+        guard let statement else { return }
+        try await connection.perform(statement, logger: logger)
+    }
+
+    /// The statement ``write(on:logger:)`` runs; nil when nothing is closed.
+    var statement: PostgresQuery? {
+        guard !byTable.isEmpty else { return nil }
         var bindings = PostgresBindings()
         var parts: [String] = []
         for (table, closings) in byTable.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
@@ -102,7 +108,6 @@ struct Closings: Sendable {
                     WHERE t.\(table.key) = c.key AND t.valid_to IS NULL)
                 """)
         }
-        let sql = "WITH \(parts.joined(separator: ",\n")) SELECT 1"
-        try await connection.perform(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)
+        return PostgresQuery(unsafeSQL: "WITH \(parts.joined(separator: ",\n")) SELECT 1", binds: bindings)
     }
 }
