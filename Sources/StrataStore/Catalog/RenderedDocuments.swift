@@ -29,6 +29,9 @@ final class RenderedDocuments<Document: Sendable>: Sendable {
         var recent: [Key: Document] = [:]
         var recentBytes = 0
         var older: [Key: Document] = [:]
+        /// The generation just dropped, freed after the lock is released: freeing thousands of documents
+        /// under it would hold up every read meanwhile.
+        var dropped: [Key: Document] = [:]
     }
 
     /// The bytes of documents one generation holds; twice this is the most the cache holds.
@@ -52,7 +55,7 @@ final class RenderedDocuments<Document: Sendable>: Sendable {
     func documents(for keys: some Collection<Key>) -> [Key: Document] {
         var found: [Key: Document] = [:]
         found.reserveCapacity(keys.count)
-        generations.withLock { generations in
+        withGenerations { generations in
             for key in keys { found[key] = lookUp(key, in: &generations) }
         }
         hits.increment(by: found.count)
@@ -62,24 +65,34 @@ final class RenderedDocuments<Document: Sendable>: Sendable {
 
     /// The document held for `key`, if any.
     func document(for key: Key) -> Document? {
-        let found = generations.withLock { lookUp(key, in: &$0) }
+        let found = withGenerations { lookUp(key, in: &$0) }
         (found == nil ? misses : hits).increment()
         return found
     }
 
     /// Keeps documents rendered just now.
     func keep(_ rendered: [Key: Document]) {
-        generations.withLock { generations in
+        withGenerations { generations in
             for (key, document) in rendered { keep(document, for: key, in: &generations) }
         }
     }
 
     func keep(_ document: Document, for key: Key) {
-        generations.withLock { keep(document, for: key, in: &$0) }
+        withGenerations { keep(document, for: key, in: &$0) }
     }
 
     /// The number of documents held, for tests.
     var count: Int { generations.withLock { $0.recent.count + $0.older.count } }
+
+    private func withGenerations<Result>(_ body: (inout Generations) -> Result) -> Result {
+        let (result, dropped) = generations.withLock { generations in
+            let result = body(&generations)
+            defer { generations.dropped = [:] }
+            return (result, generations.dropped)
+        }
+        _ = consume dropped
+        return result
+    }
 
     private func lookUp(_ key: Key, in generations: inout Generations) -> Document? {
         if let document = generations.recent[key] { return document }
@@ -91,6 +104,7 @@ final class RenderedDocuments<Document: Sendable>: Sendable {
     private func keep(_ document: Document, for key: Key, in generations: inout Generations) {
         let bytes = bytes(document)
         if generations.recentBytes + bytes > generationBytes, !generations.recent.isEmpty {
+            generations.dropped = generations.older
             generations.older = generations.recent
             generations.recent = [:]
             generations.recentBytes = 0
