@@ -121,7 +121,15 @@ struct DatasetLifecycleTests {
             #expect(dataset["current"]?["version"]?.intValue == 3, "the live version stays the published one")
             let third = try await client.send(.get, "/v1/datasets/\(id)/versions/3").json()
             #expect(third["row_count"]?.intValue == 2)
-            #expect(try await client.send(.get, "/v1/datasets/\(id)/versions/9").status == .notFound)
+            let missingVersion = try await client.send(.get, "/v1/datasets/\(id)/versions/9")
+            #expect(missingVersion.status == .notFound)
+            #expect(try missingVersion.json()["detail"]?.stringValue == "the dataset has no version 9")
+            let unknown = UUID().uuidString.lowercased()
+            for path in ["/v1/datasets/\(unknown)/versions/1", "/v1/datasets/\(unknown)/usages"] {
+                let missingDataset = try await client.send(.get, path)
+                #expect(missingDataset.status == .notFound, "\(path)")
+                #expect(try missingDataset.json()["detail"]?.stringValue == "no such dataset", "\(path)")
+            }
         }
     }
 

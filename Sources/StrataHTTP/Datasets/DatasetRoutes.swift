@@ -251,7 +251,10 @@ struct DatasetRoutes {
             asOf: try asOf(request), scope: try context.caller().scope, atLeast: context.minPosition
         ) {
             snapshot in
-            (try await snapshot.version(number, of: id), try await snapshot.dataset(id) != nil)
+            let version = try await snapshot.version(number, of: id)
+            // Only a version not found asks whether the dataset is there at all.
+            if version != nil { return (version, true) }
+            return (nil, try await snapshot.isVisible(id))
         }
         guard let document = found.0 else {
             throw found.1 ? DomainError.versionNotFound(number) : DomainError.datasetNotFound
@@ -265,7 +268,7 @@ struct DatasetRoutes {
             asOf: try asOf(request), scope: try context.caller().scope, atLeast: context.minPosition
         ) {
             snapshot -> [String]? in
-            try await snapshot.dataset(id) == nil ? nil : try await snapshot.usages(of: id)
+            try await snapshot.isVisible(id) ? try await snapshot.usages(of: id) : nil
         }
         guard let usages = found else { throw DomainError.datasetNotFound }
         return jsonResponse(.ok, body: "{\"usages\":[\(usages.joined(separator: ","))]}", position: position)
