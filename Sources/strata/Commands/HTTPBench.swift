@@ -22,6 +22,11 @@ struct HTTPBench: AsyncParsableCommand {
     @Option(help: "Datasets in the generated catalog") var datasets = 20_000
     @Option(help: "Rounds of the one-client GET with and without authentication, alternating") var authRounds = 5
     @Option(
+        help:
+            "Rounds of the pooled SELECT, GET by id and a list page, one after another; their ratios are the medians of each round's own"
+    )
+    var readRounds = 1
+    @Option(
         help: "Minutes of the mixed workload after the others, sampled every 30 s: a soak (with --only soak, alone)")
     var soakMinutes = 0
     @Flag(help: "Print the figures as one JSON document") var json = false
@@ -38,7 +43,7 @@ struct HTTPBench: AsyncParsableCommand {
         let logger = configuration.makeLogger()
         let figures = try await Self.measure(
             configuration: configuration, logger: logger, connections: connections, seconds: seconds,
-            datasets: datasets, authRounds: authRounds, soakMinutes: soakMinutes,
+            datasets: datasets, authRounds: authRounds, readRounds: readRounds, soakMinutes: soakMinutes,
             only: only.map { Set($0.split(separator: ",").map(String.init)) },
             generator: generator, log: !json)
         if json { print(try BenchJSON.document(["http": figures])) }
@@ -48,7 +53,8 @@ struct HTTPBench: AsyncParsableCommand {
 
     static func measure(
         configuration: StrataConfiguration, logger: Logger, connections: Int, seconds: Int, datasets: Int,
-        authRounds: Int, soakMinutes: Int = 0, only: Set<String>? = nil, generator: LoadGeneratorKind? = nil,
+        authRounds: Int, readRounds: Int = 1, soakMinutes: Int = 0, only: Set<String>? = nil,
+        generator: LoadGeneratorKind? = nil,
         log: Bool
     ) async throws -> [String: Any] {
         let result = Box<[String: Any]>([:])
@@ -126,22 +132,24 @@ struct HTTPBench: AsyncParsableCommand {
                 try await drive("baseline: GET /healthz", lua: #"return wrk.format("GET", "/healthz")"#) { _, _ in
                     await http.attempt(request(served, "/healthz"))
                 })
-            await report(
-                "select",
-                await Baselines.pooledSelect(client: client, ids: ids, load: load, duration: duration, logger: logger))
+            func pooledSelect() async -> LoadResult {
+                await Baselines.pooledSelect(client: client, ids: ids, load: load, duration: duration, logger: logger)
+            }
+            await report("select", await pooledSelect())
             try await report(
                 "append",
                 try await Baselines.groupCommitAppend(client: client, load: load, duration: duration, logger: logger))
 
             // Reads.
-            try await report(
-                "get",
+            func getByID() async throws -> LoadResult {
                 try await drive(
                     "GET /v1/datasets/{id}", lua: #"return wrk.format("GET", "/v1/datasets/" .. \#(randomID))"#,
                     prelude: idsInLua
                 ) { index, iteration in
                     await http.attempt(request(served, "/v1/datasets/\(id(index, iteration).lowercased)"))
-                })
+                }
+            }
+            try await report("get", try await getByID())
             // What authentication costs a read: one client at a time, so latency is service time, not
             // queueing; the two servers alternate, a few rounds each.
             let single = LoadGenerator(concurrency: 1)
@@ -172,8 +180,7 @@ struct HTTPBench: AsyncParsableCommand {
             guard let listed = (page as? [String: Any])?["datasets"] as? [Any], listed.count == 50 else {
                 throw BenchError("a list page of the generated catalog does not hold 50 datasets")
             }
-            try await report(
-                "list",
+            func listPage() async throws -> LoadResult {
                 try await drive(
                     "GET /v1/datasets?limit=50",
                     lua:
@@ -183,7 +190,18 @@ struct HTTPBench: AsyncParsableCommand {
                         request(
                             served, "/v1/datasets?limit=50&namespace=bench%2Flayer-\((index + iteration) % namespaces)")
                     )
-                })
+                }
+            }
+            try await report("list", try await listPage())
+            // More rounds of the reads and their baseline, back to back, so that each ratio can be taken
+            // within a round: the machine's speed moves more between workloads minutes apart.
+            var readRatios: [(get: Double, list: Double)] = []
+            let readsRun = only.map { $0.isSuperset(of: ["select", "get", "list"]) } ?? true
+            for _ in 1..<max(1, readRounds) where readsRun {
+                let (select, get, list) = (await pooledSelect(), try await getByID(), try await listPage())
+                for result in [select, get, list] { report(result) }
+                if select.rate > 0 { readRatios.append((get.rate / select.rate, list.rate / select.rate)) }
+            }
             let middle = layers[layers.count / 2]
             let middleList = try wrk?.list("middle", middle.map { $0.uuidString.lowercased() })
             try await report(
@@ -334,12 +352,19 @@ struct HTTPBench: AsyncParsableCommand {
             let (get, select, append) = (
                 "GET /v1/datasets/{id}", "baseline: pooled primary-key SELECT", "baseline: append SQL with group commit"
             )
+            /// The median of the first round's ratio and the later rounds'.
+            func medianOfRounds(_ first: Double?, _ later: [Double]) -> Double? {
+                guard let first else { return nil }
+                let all = ([first] + later).sorted()
+                return all.count % 2 == 1 ? all[all.count / 2] : (all[all.count / 2 - 1] + all[all.count / 2]) / 2
+            }
             let ratios: [String: Double] = [
                 "creates_per_append": ratio("POST /v1/datasets", per: append),
                 "edits_per_append": ratio("PATCH /v1/datasets/{id}", per: append),
                 "publishes_per_append": ratio("POST /v1/datasets/{id}/publish", per: append),
-                "get_per_select": ratio(get, per: select),
-                "list_per_select": ratio("GET /v1/datasets?limit=50", per: select),
+                "get_per_select": medianOfRounds(ratio(get, per: select), readRatios.map(\.get)),
+                "list_per_select": medianOfRounds(
+                    ratio("GET /v1/datasets?limit=50", per: select), readRatios.map(\.list)),
                 "health_per_get": ratio("baseline: GET /healthz", per: get),
             ].compactMapValues { $0 }
             let median = { (results: [LoadResult]) in
@@ -353,6 +378,9 @@ struct HTTPBench: AsyncParsableCommand {
                         format: "authentication's cost at p50 (median of %d pairs): %+.3f ms", withAuth.count, authCost
                     ))
             }
+            if !readRatios.isEmpty {
+                say("get_per_select and list_per_select: medians of \(1 + readRatios.count) rounds")
+            }
             for (name, value) in ratios.sorted(by: { $0.key < $1.key }) {
                 say(String(format: "%-22@ %.2f", name, value))
             }
@@ -360,7 +388,7 @@ struct HTTPBench: AsyncParsableCommand {
             var figures: [String: Any] = [
                 "connections": connections, "seconds_per_workload": seconds, "datasets": ids.count,
                 "generator": wrk == nil ? "async-http-client" : "wrk",
-                "ratios": ratios, "server_peak_rss_bytes": rss,
+                "ratios": ratios, "server_peak_rss_bytes": rss, "read_rounds": 1 + readRatios.count,
             ]
             figures["auth_p50_cost_ms"] = authCost
             if !soak.isEmpty { figures["soak"] = soak }
