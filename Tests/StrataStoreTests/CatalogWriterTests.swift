@@ -121,6 +121,55 @@ struct BatchTests {
         .dataset(id, .create(namespace: "ns", name: name, fields: VersionFields(), clonedFrom: nil))
     }
 
+    /// A batch sends COMMIT with its writes. A write PostgreSQL refuses (here a constraint on one
+    /// dataset's name row) must still fail the batch whole, leaving no event and no projection row of
+    /// it, and the pipeline must go on.
+    @Test func aWriteRefusedByPostgreSQLLeavesNothingOfItsBatch() async throws {
+        try await withTestDatabase { database in
+            let writer = CatalogWriter(client: database.client, logger: database.logger)
+            let (refused, neighbour) = (UUIDv7.make(), UUIDv7.make())
+            try await database.client.perform(
+                "ALTER TABLE dataset_names ADD CONSTRAINT test_refuses CHECK (dataset_id <> '\(unescaped: refused.uuidString)')",
+                logger: database.logger)
+            let results = try await Self.inOneBatch(
+                database, writer, [Self.request(Self.create(refused, "a")), Self.request(Self.create(neighbour, "b"))])
+            for result in results { #expect(throws: PSQLError.self) { try result.get() } }
+            try await database.client.perform(
+                "ALTER TABLE dataset_names DROP CONSTRAINT test_refuses", logger: database.logger)
+
+            let store = EventStore(client: database.client, logger: database.logger)
+            #expect(try await store.readStream(refused).isEmpty)
+            #expect(try await store.readStream(neighbour).isEmpty)
+            let rows = try await database.client.query(
+                "SELECT count(*) FROM dataset_identities WHERE dataset_id IN (\(refused), \(neighbour))",
+                logger: database.logger
+            ).collect()
+            #expect(try rows.first?.decode(Int.self) == 0)
+            let response = try await writer.submit(Self.request(Self.create(UUIDv7.make(), "a")))
+            #expect(response.status == 201, "the name the failed batch would have taken is free")
+        }
+    }
+
+    /// A batch gives its events their positions, after where the log goes on: past its last event even
+    /// when the log's sequence was set back (say, by hand), never onto a position taken.
+    @Test func aBatchAppendsAfterTheLastEventWhereverTheSequenceIs() async throws {
+        try await withTestDatabase { database in
+            let writer = CatalogWriter(client: database.client, logger: database.logger)
+            _ = try await writer.submit(Self.request(Self.create(UUIDv7.make(), "before")))
+            try await database.client.perform(
+                "SELECT setval('events_global_position_seq', 1)", logger: database.logger)
+            let after = UUIDv7.make()
+            _ = try await writer.submit(Self.request(Self.create(after, "after")))
+            let store = EventStore(client: database.client, logger: database.logger)
+            #expect(try await store.readStream(after).map(\.position) == [3, 4])
+            // The identity goes on after them too.
+            let appended = try await store.append(
+                [NewEvent(eventID: UUIDv7.make(), type: "TestNoted", data: "{}", occurredAt: Date())],
+                to: UUIDv7.make(), expectedVersion: .noStream)
+            #expect(appended.positions == [5])
+        }
+    }
+
     @Test func aBatchMixingGoodRefusedAndConflictingCommandsAnswersEachOnItsOwn() async throws {
         try await withTestDatabase { database in
             let writer = CatalogWriter(client: database.client, logger: database.logger)

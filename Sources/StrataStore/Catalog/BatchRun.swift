@@ -3,17 +3,22 @@ import Metrics
 import PostgresNIO
 import StrataCore
 
-/// One batch of the append pipeline, inside its transaction, under the log's append lock.
+/// One batch of the append pipeline: its transaction from BEGIN to COMMIT.
 ///
-/// Its cost is a constant number of round trips, whatever the number of commands: the idempotency
-/// answers already stored (one query), the streams, names and tokens the commands need (a few queries,
-/// in at most four rounds: a name found leads to the dataset holding it), then every command decided in
-/// memory, in order, by the catalog's rules in the core — each seeing the ones before it, a refused one
-/// changing nothing — and finally the events of all of them (one INSERT), their projection rows (an
-/// UPDATE and a COPY per table touched, made by the code a rebuild uses), and their idempotency answers
-/// (one INSERT).
+/// Its cost is a constant number of round trips, whatever the number of commands, and on the usual
+/// path two. The first sends BEGIN, takes the log's append lock and reads where the log goes on, with
+/// the idempotency answers already stored and what the commands need (the streams, names and tokens
+/// they name); a name found or a clone's source may lead to a few more rounds of loading, four in all
+/// at most. Then every command is decided in memory, in order, by the catalog's rules in the core —
+/// each seeing the ones before it, a refused one changing nothing — and the second round writes all of
+/// them and commits: the events (one INSERT), their projection rows (the closings and one INSERT, made
+/// by the code a rebuild uses), the idempotency answers (one INSERT), and COMMIT.
+///
+/// That the rows and answers can go with the events is because the batch gives its events their
+/// positions: the ones after where the log goes on, which no one else can take while it holds the lock.
 struct BatchRun {
-    let writer: EventLogWriter
+    let connection: PostgresConnection
+    let logger: Logger
     let makeEventID: @Sendable () -> UUID
     private(set) var statistics = BatchStatistics()
     /// The first event this batch appends: if the connection dies during COMMIT, the log says whether
@@ -23,13 +28,11 @@ struct BatchRun {
     /// its projected lifecycle that the decider's state leaves out.
     private var usage: [UUID: (count: Int, last: Int64?)] = [:]
 
-    init(writer: EventLogWriter, makeEventID: @escaping @Sendable () -> UUID) {
-        self.writer = writer
+    init(connection: PostgresConnection, logger: Logger, makeEventID: @escaping @Sendable () -> UUID) {
+        self.connection = connection
+        self.logger = logger
         self.makeEventID = makeEventID
     }
-
-    var connection: PostgresConnection { writer.connection }
-    var logger: Logger { writer.logger }
 
     /// What became of one request before anything was written.
     private enum Plan {
@@ -41,14 +44,24 @@ struct BatchRun {
         case sameAs(Int)
     }
 
-    mutating func process(_ requests: [CatalogWriter.Request]) async throws -> [Result<StoredResponse, any Error>] {
-        let stored = try await storedAnswers(to: requests)
-        let open = requests.indices.filter { index in
-            requests[index].idempotency.map { stored[ClaimKey($0)] == nil } ?? true
-        }
+    /// Begins the batch's transaction, decides its commands, writes what they do and commits; answers
+    /// each request. `attempt` hears when the batch has decided (the next one may begin then) and what
+    /// the answers are before COMMIT is sent (if its connection is lost, the log says whether it landed).
+    mutating func process(_ requests: [CatalogWriter.Request], attempt: BatchAttempt) async throws
+        -> [Result<StoredResponse, any Error>]
+    {
+        // Read.
         var view = CatalogView()
         var lastPositions: [UUID: Int64] = [:]
-        try await load(into: &view, lastPositions: &lastPositions, for: open.map { requests[$0] })
+        let storedStatement = Self.storedAnswersStatement(requests)
+        let firstRound = LoadRound(needs: Self.needs(of: requests, in: view))
+        let (writer, nextPosition, firstAnswers) = try await EventLogWriter.beginTransaction(
+            on: connection, logger: logger, alongside: [storedStatement].compactMap { $0 } + firstRound.statements)
+        count(statements: 3 + firstAnswers.count, answers: firstAnswers)
+        var answers = firstAnswers[...]
+        let stored = try storedStatement.map { _ in try Self.storedAnswers(answers.removeFirst()) } ?? [:]
+        try apply(firstRound, &answers, to: &view, lastPositions: &lastPositions)
+        try await load(into: &view, lastPositions: &lastPositions, for: requests)
         let loaded = view
 
         // Decide, in order, in memory.
@@ -86,12 +99,9 @@ struct BatchRun {
             }
         }
 
-        // Write.
-        let positions = try await append(events, for: requests, plans: plans, loaded: loaded)
+        // Answer, with the positions the events will take.
+        let positions = events.indices.map { nextPosition + Int64($0) }
         for (event, position) in zip(events, positions) { lastPositions[event.stream] = position }
-        try await project(events, at: positions, from: loaded)
-
-        // Answer.
         var results: [Result<StoredResponse, any Error>] = []
         var fresh: [(IdempotencyClaim, StoredResponse)] = []
         for (index, plan) in plans.enumerated() {
@@ -116,17 +126,44 @@ struct BatchRun {
                 if let claim = requests[index].idempotency { fresh.append((claim, response)) }
             }
         }
-        try await store(fresh)
+
+        // Write and commit, in one round. A statement that fails aborts the transaction, and the COMMIT
+        // sent after it ends it as a ROLLBACK: its error, the first thrown, tells that nothing landed.
+        attempt.decided()
+        let appended = try appendStatements(
+            events, at: positions, for: requests, plans: plans, by: writer, from: loaded)
+        let projected = try projectionStatements(events, at: positions, from: loaded)
+        let kept = try Self.storeStatement(fresh)
+        attempt.committing(results, probe: firstEventID)
+        _ = try await pipelined(appended.statements + projected + [kept].compactMap { $0 } + ["COMMIT"])
+        for (type, count) in appended.counts {
+            Counter(label: "strata_events_appended_total", dimensions: [("type", type)]).increment(by: count)
+        }
         return results
+    }
+
+    /// What the requests need that `view` lacks.
+    private static func needs(of requests: [CatalogWriter.Request], in view: CatalogView) -> CatalogDecider.Needs {
+        var needs = CatalogDecider.Needs()
+        for request in requests {
+            needs.formUnion(CatalogDecider.needs(request.target, context: request.context, in: view))
+        }
+        return needs
     }
 
     // MARK: writing
 
-    /// Appends every accepted event, in the order decided, with one INSERT; answers their positions.
-    private mutating func append(
-        _ events: [StreamEvent], for requests: [CatalogWriter.Request], plans: [Plan], loaded: CatalogView
-    ) async throws -> [Int64] {
-        guard !events.isEmpty else { return [] }
+    /// The INSERT of every accepted event, in the order decided, at `positions`, and the statement that
+    /// moves the log's sequence past them; none when there is no event. Also how many events of each type.
+    ///
+    /// The positions are given, not drawn in the INSERT, so that the rows and answers made with them
+    /// before the INSERT answers are right by construction. Only a writer that appends without the lock
+    /// could take one of them first, and then the INSERT fails on the log's primary key.
+    private mutating func appendStatements(
+        _ events: [StreamEvent], at positions: [Int64], for requests: [CatalogWriter.Request], plans: [Plan],
+        by writer: EventLogWriter, from loaded: CatalogView
+    ) throws -> (statements: [PostgresQuery], counts: [String: Int]) {
+        guard let last = positions.last else { return ([], [:]) }
         var owner = [Int](repeating: 0, count: events.count)
         for (index, plan) in plans.enumerated() {
             if case .accepted(let range, _, _, _) = plan { for event in range { owner[event] = index } }
@@ -164,38 +201,26 @@ struct BatchRun {
             occurredAt.append(request.occurredAt)
             counts[rows.types[index], default: 0] += 1
         }
-        let returned = try await query(
-            """
-            INSERT INTO events (stream_id, stream_version, event_id, event_type, schema_version, data, metadata,
-                                occurred_at, recorded_at)
-            SELECT stream, version, id, type, schema_version, data::json, metadata::jsonb, occurred_at,
+        let insert: PostgresQuery = """
+            INSERT INTO events (global_position, stream_id, stream_version, event_id, event_type, schema_version,
+                                data, metadata, occurred_at, recorded_at)
+            OVERRIDING SYSTEM VALUE
+            SELECT position, stream, version, id, type, schema_version, data::json, metadata::jsonb, occurred_at,
                    \(writer.recordedAt)
-            FROM unnest(\(rows.streams), \(rows.versions), \(rows.ids), \(rows.types), \(schemaVersions), \(rows.data),
-                        \(metadata), \(occurredAt))
-                 WITH ORDINALITY AS e(stream, version, id, type, schema_version, data, metadata, occurred_at, n)
-            ORDER BY n
-            RETURNING event_id, global_position
-            """)
-        var byID: [UUID: Int64] = [:]
-        for row in returned {
-            let (id, position) = try row.decode((UUID, Int64).self)
-            byID[id] = position
-        }
-        for (type, count) in counts {
-            Counter(label: "strata_events_appended_total", dimensions: [("type", type)]).increment(by: count)
-        }
-        return try rows.ids.map { id in
-            guard let position = byID[id] else { throw StoreError.noResult("the position of event \(id)") }
-            return position
-        }
+            FROM unnest(\(positions), \(rows.streams), \(rows.versions), \(rows.ids), \(rows.types), \(schemaVersions),
+                        \(rows.data), \(metadata), \(occurredAt))
+                 AS e(position, stream, version, id, type, schema_version, data, metadata, occurred_at)
+            ORDER BY position
+            """
+        return ([insert, EventLogWriter.advanceSequence(to: last)], counts)
     }
 
-    /// The projection rows of the batch's events, by the code a rebuild replays the log with, going on
-    /// from the streams as they were loaded.
-    private mutating func project(_ events: [StreamEvent], at positions: [Int64], from loaded: CatalogView)
-        async throws
+    /// The statements that write the projection rows of the batch's events, by the code a rebuild
+    /// replays the log with, going on from the streams as they were loaded.
+    private mutating func projectionStatements(_ events: [StreamEvent], at positions: [Int64], from loaded: CatalogView)
+        throws -> [PostgresQuery]
     {
-        guard !events.isEmpty else { return }
+        guard !events.isEmpty else { return [] }
         var replay = ProjectionReplay<InsertRows>.continuing()
         for stream in Set(events.map(\.stream)) {
             if let token = loaded.tokenStreams[stream] {
@@ -210,23 +235,20 @@ struct BatchRun {
             try replay.apply(event.event, of: event.stream, at: position)
         }
         replay.closeOut()
-        let rows = replay.takePending()
-        statistics.statements += rows.statementCount
-        try await rows.write(on: connection, logger: logger, appliedPosition: positions.last)
+        return try replay.takePending().statements(appliedPosition: positions.last)
     }
 
-    /// Keeps the answers to requests that carried an `Idempotency-Key`, with one INSERT.
-    private mutating func store(_ answers: [(IdempotencyClaim, StoredResponse)]) async throws {
-        guard !answers.isEmpty else { return }
+    /// The INSERT keeping the answers to requests that carried an `Idempotency-Key`; nil when there is none.
+    private static func storeStatement(_ answers: [(IdempotencyClaim, StoredResponse)]) throws -> PostgresQuery? {
+        guard !answers.isEmpty else { return nil }
         let headers = try answers.map { String(decoding: try JSONEncoder().encode($0.1.headers), as: UTF8.self) }
-        try await query(
-            """
+        return """
             INSERT INTO idempotency_keys (scope, key, request_hash, status, headers, body)
             SELECT scope, key, hash, status, headers::jsonb, body
             FROM unnest(\(answers.map(\.0.scope)), \(answers.map(\.0.key)), \(answers.map(\.0.requestHash)),
                         \(answers.map(\.1.status)), \(headers), \(answers.map(\.1.body)))
                  AS a(scope, key, hash, status, headers, body)
-            """)
+            """
     }
 
     // MARK: reading
@@ -241,18 +263,20 @@ struct BatchRun {
         }
     }
 
-    /// The answers already given to the keys the requests carry, with one query.
-    private mutating func storedAnswers(to requests: [CatalogWriter.Request]) async throws
-        -> [ClaimKey: (hash: String, response: StoredResponse)]
-    {
+    /// The query for the answers already given to the keys the requests carry; nil when they carry none.
+    private static func storedAnswersStatement(_ requests: [CatalogWriter.Request]) -> PostgresQuery? {
         let claims = requests.compactMap(\.idempotency)
-        guard !claims.isEmpty else { return [:] }
-        let rows = try await query(
-            """
+        guard !claims.isEmpty else { return nil }
+        return """
             SELECT k.scope, k.key, k.request_hash, k.status, k.headers::text, k.body
             FROM unnest(\(claims.map(\.scope)), \(claims.map(\.key))) AS c(scope, key)
             JOIN idempotency_keys k ON k.scope = c.scope AND k.key = c.key
-            """)
+            """
+    }
+
+    private static func storedAnswers(_ rows: [PostgresRow]) throws -> [ClaimKey: (
+        hash: String, response: StoredResponse
+    )] {
         var answers: [ClaimKey: (hash: String, response: StoredResponse)] = [:]
         for row in rows {
             let (scope, key, hash, status, headers, body) = try row.decode(
@@ -265,31 +289,52 @@ struct BatchRun {
         return answers
     }
 
-    /// Loads what the requests need into `view`, in rounds until nothing is missing: a round loads the
-    /// names asked about and the streams named, its statements sent together, and a name found (or a
-    /// clone's source) may lead to streams for the next round.
+    /// One round of loading: the statements that load what the commands need, sent together.
+    private struct LoadRound {
+        var needs: CatalogDecider.Needs
+        var names: (statement: PostgresQuery, keyed: [ByteBuffer: CatalogView.Name])?
+        var tokenNames: PostgresQuery?
+        var streams: (shaping: PostgresQuery, last: PostgresQuery)?
+
+        init(needs: CatalogDecider.Needs) {
+            self.needs = needs
+            names = BatchRun.namesStatement(needs.names)
+            tokenNames = BatchRun.tokenNamesStatement(needs.tokenNames)
+            streams = BatchRun.streamStatements(needs.datasets, histories: needs.histories, tokens: needs.tokenStreams)
+        }
+
+        var statements: [PostgresQuery] {
+            [names?.statement, tokenNames, streams?.shaping, streams?.last].compactMap { $0 }
+        }
+    }
+
+    /// Folds the answers to `round`'s statements, which come first in `answers`, into `view`.
+    private mutating func apply(
+        _ round: LoadRound, _ answers: inout ArraySlice<[PostgresRow]>, to view: inout CatalogView,
+        lastPositions: inout [UUID: Int64]
+    ) throws {
+        let needs = round.needs
+        if let names = round.names {
+            try Self.apply(names: needs.names, keyed: names.keyed, answers.removeFirst(), to: &view)
+        }
+        if round.tokenNames != nil { try Self.apply(tokenNames: needs.tokenNames, answers.removeFirst(), to: &view) }
+        if round.streams != nil {
+            try apply(
+                streams: needs.datasets, histories: needs.histories, tokens: needs.tokenStreams,
+                shaping: answers.removeFirst(), last: answers.removeFirst(), to: &view, lastPositions: &lastPositions)
+        }
+    }
+
+    /// Loads what the requests still need into `view`, in rounds until nothing is missing: a name found
+    /// (or a clone's source) may lead to streams the first round could not know of.
     private mutating func load(
         into view: inout CatalogView, lastPositions: inout [UUID: Int64], for requests: [CatalogWriter.Request]
     ) async throws {
-        for _ in 0..<4 {
-            var needs = CatalogDecider.Needs()
-            for request in requests {
-                needs.formUnion(CatalogDecider.needs(request.target, context: request.context, in: view))
-            }
-            if needs.isEmpty { return }
-            let names = Self.namesStatement(needs.names)
-            let tokenNames = Self.tokenNamesStatement(needs.tokenNames)
-            let streams = Self.streamStatements(needs.datasets, histories: needs.histories, tokens: needs.tokenStreams)
-            var answers = try await pipelined(
-                [names?.statement, tokenNames, streams?.shaping, streams?.last].compactMap { $0 })[...]
-            if let names { try Self.apply(names: needs.names, keyed: names.keyed, answers.removeFirst(), to: &view) }
-            if tokenNames != nil { try Self.apply(tokenNames: needs.tokenNames, answers.removeFirst(), to: &view) }
-            if streams != nil {
-                try apply(
-                    streams: needs.datasets, histories: needs.histories, tokens: needs.tokenStreams,
-                    shaping: answers.removeFirst(), last: answers.removeFirst(), to: &view,
-                    lastPositions: &lastPositions)
-            }
+        for _ in 0..<3 {
+            let round = LoadRound(needs: Self.needs(of: requests, in: view))
+            if round.needs.isEmpty { return }
+            var answers = try await pipelined(round.statements)[...]
+            try apply(round, &answers, to: &view, lastPositions: &lastPositions)
         }
     }
 
@@ -428,18 +473,13 @@ struct BatchRun {
     /// rows, counting both for ``statistics``.
     private mutating func pipelined(_ statements: [PostgresQuery]) async throws -> [[PostgresRow]] {
         let answers = try await connection.pipelined(statements, logger: logger)
-        statistics.statements += statements.count
-        statistics.rowsRead += answers.reduce(0) { $0 + $1.count }
+        count(statements: statements.count, answers: answers)
         return answers
     }
 
-    /// Runs a statement and collects its rows, counting both for ``statistics``.
-    @discardableResult
-    private mutating func query(_ query: PostgresQuery) async throws -> [PostgresRow] {
-        let rows = try await connection.query(query, logger: logger).collect()
-        statistics.statements += 1
-        statistics.rowsRead += rows.count
-        return rows
+    private mutating func count(statements: Int, answers: [[PostgresRow]]) {
+        statistics.statements += statements
+        statistics.rowsRead += answers.reduce(0) { $0 + $1.count }
     }
 }
 

@@ -7,12 +7,13 @@ import Synchronization
 /// The append pipeline: every write to the catalog goes through here.
 ///
 /// Appends hold the log's lock until they commit, so one transaction per command would cost one disk
-/// flush per command. Instead, the commands that arrive while a batch commits wait together and form
+/// flush per command. Instead, the commands that arrive while a batch decides wait together and form
 /// the next batch, which costs a constant number of round trips however many commands it holds (see
 /// ``BatchRun``): what its commands need is loaded in a few queries, each command is decided in memory,
 /// in order, seeing the ones before it (a refused one appends nothing and spoils none), and the events,
 /// projection rows and idempotency answers of all of them are written with one statement per table
-/// and one COMMIT. With one client a batch is one command.
+/// and one COMMIT. With one client a batch is one command. Two batches overlap at most: the next one
+/// begins while the one before writes and commits, and waits in PostgreSQL for its lock.
 ///
 /// Every batch is bounded in time (see ``BoundedPool``) and may lose its connection at any point. A
 /// batch that fails before its COMMIT is sent fails as a whole: nothing of it landed. If the connection
@@ -93,7 +94,9 @@ public actor CatalogWriter {
     private let makeEventID: @Sendable () -> UUID
     private let maximumBatch: Int
     private var queue: [Pending] = []
-    private var draining = false
+    /// Whether a batch has begun and not yet decided its commands: the commands that queue meanwhile
+    /// wait for it to decide, and form the next batch then.
+    private var deciding = false
     private let batchSizes = Recorder(label: "strata_append_batch_size")
     /// What the last batch cost, for tests that hold the pipeline to a constant number of statements.
     public private(set) var lastBatch = BatchStatistics()
@@ -124,34 +127,43 @@ public actor CatalogWriter {
     public func submit(_ request: Request) async throws -> StoredResponse {
         try await withCheckedThrowingContinuation { continuation in
             queue.append(Pending(request: request, continuation: continuation))
-            if !draining {
-                draining = true
-                Task { await self.drain() }
-            }
+            beginBatchIfDue()
         }
     }
 
-    private func drain() async {
-        while !queue.isEmpty {
-            let batch = Array(queue.prefix(maximumBatch))
-            queue.removeFirst(batch.count)
-            batchSizes.record(batch.count)
-            // The actor is reentrant: while this batch commits, new submissions queue up for the next.
-            let results = await commit(batch.map(\.request))
-            for (pending, result) in zip(batch, results) { pending.continuation.resume(with: result) }
-            // The commands that queued while this batch waited for a connection in vain would wait as
-            // long again, and their callers longer than the deadline promises: they get the same answer.
-            if case .failure(let error) = results.first, (error as? DatabaseUnavailable)?.reason == .unreachable {
-                let waiting = queue
-                queue.removeAll()
-                for pending in waiting { pending.continuation.resume(throwing: error) }
-            }
-        }
-        draining = false
+    /// Begins the next batch, unless one is still deciding. A batch begins while the one before writes
+    /// and commits: its BEGIN and the lock wait in PostgreSQL, so it starts loading the moment the one
+    /// before has committed, without waiting for a connection and a round trip first.
+    private func beginBatchIfDue() {
+        guard !deciding, !queue.isEmpty else { return }
+        deciding = true
+        let batch = Array(queue.prefix(maximumBatch))
+        queue.removeFirst(batch.count)
+        batchSizes.record(batch.count)
+        Task { await self.run(batch) }
     }
 
-    private func commit(_ requests: [Request]) async -> [Result<StoredResponse, any Error>] {
-        let attempt = BatchAttempt()
+    private func decided() {
+        deciding = false
+        beginBatchIfDue()
+    }
+
+    private func run(_ batch: [Pending]) async {
+        let attempt = BatchAttempt { [weak self] in Task { await self?.decided() } }
+        let results = await commit(batch.map(\.request), attempt: attempt)
+        for (pending, result) in zip(batch, results) { pending.continuation.resume(with: result) }
+        // The commands that queued while this batch waited for a connection in vain would wait as long
+        // again, and their callers longer than the deadline promises: they get the same answer.
+        if case .failure(let error) = results.first, (error as? DatabaseUnavailable)?.reason == .unreachable {
+            let waiting = queue
+            queue.removeAll()
+            for pending in waiting { pending.continuation.resume(throwing: error) }
+        }
+        // A batch that failed before it decided frees the way here.
+        attempt.decided()
+    }
+
+    private func commit(_ requests: [Request], attempt: BatchAttempt) async -> [Result<StoredResponse, any Error>] {
         let (logger, makeEventID) = (logger, makeEventID)
         do {
             let (results, statistics) = try await pool.withConnection { connection in
@@ -174,15 +186,12 @@ public actor CatalogWriter {
         makeEventID: @escaping @Sendable () -> UUID
     ) async throws -> ([Result<StoredResponse, any Error>], BatchStatistics) {
         do {
-            let writer = try await EventLogWriter.beginTransaction(on: connection, logger: logger)
-            var run = BatchRun(writer: writer, makeEventID: makeEventID)
-            let results = try await run.process(requests)
-            attempt.committing(results, probe: run.firstEventID)
-            try await connection.perform("COMMIT", logger: logger)
+            var run = BatchRun(connection: connection, logger: logger, makeEventID: makeEventID)
+            let results = try await run.process(requests, attempt: attempt)
             return (results, run.statistics)
         } catch {
-            // A query on a closed connection is never answered (see BoundedPool); a failed COMMIT has
-            // ended the transaction already.
+            // A query on a closed connection is never answered (see BoundedPool); once COMMIT is sent, the
+            // transaction ends with it, committed or (after a failed statement) rolled back.
             if !attempt.isCommitting && !connection.isClosed {
                 try? await connection.perform("ROLLBACK", logger: logger)
             }
@@ -245,12 +254,29 @@ final class BatchAttempt: Sendable {
     }
 
     private let state = Mutex<Phase>(.working)
+    private let hasDecided = Mutex(false)
+    private let onDecided: @Sendable () -> Void
+
+    /// `onDecided` is called once, when the batch has decided its commands or has failed before.
+    init(onDecided: @escaping @Sendable () -> Void = {}) {
+        self.onDecided = onDecided
+    }
 
     var phase: Phase { state.withLock { $0 } }
 
     var isCommitting: Bool {
         if case .committing = phase { return true }
         return false
+    }
+
+    /// The batch has decided its commands, and only its writes and COMMIT are left; the first call
+    /// counts.
+    func decided() {
+        let first = hasDecided.withLock { decided in
+            defer { decided = true }
+            return !decided
+        }
+        if first { onDecided() }
     }
 
     func committing(_ results: [Result<StoredResponse, any Error>], probe: UUID?) {

@@ -109,18 +109,13 @@ struct InsertRows: ProjectionRows {
         closings.close(table, key, at: position)
     }
 
-    /// How many statements ``write(on:logger:)`` runs.
-    var statementCount: Int { (closings.isEmpty ? 0 : 1) + (tables.isEmpty ? 0 : 1) }
-
-    /// Ends the rows these close, then adds these: two statements at most, whatever the tables, sent
-    /// together (see ``PostgresConnection/pipelined(_:logger:)``) — the closings (see
-    /// ``Closings/write(on:logger:)``), then one INSERT per table, each a part of one `WITH`. The
-    /// closings go first: a table's current row must end before the next one starts, which parts of one
-    /// statement could not promise (they run in no set order). With `appliedPosition`, the second
-    /// statement also records that the projections have reached it.
-    func write(on connection: PostgresConnection, logger: Logger, appliedPosition: Int64? = nil) async throws {
-        let statements = [closings.statement, try insertion(appliedPosition: appliedPosition)].compactMap { $0 }
-        _ = try await connection.pipelined(statements, logger: logger)
+    /// Ends the rows these close, then adds these: two statements at most, whatever the tables, to be
+    /// sent in this order — the closings (see ``Closings/statement``), then one INSERT per table, each a
+    /// part of one `WITH`. The closings go first: a table's current row must end before the next one
+    /// starts, which parts of one statement could not promise (they run in no set order). With
+    /// `appliedPosition`, the second statement also records that the projections have reached it.
+    func statements(appliedPosition: Int64? = nil) throws -> [PostgresQuery] {
+        [closings.statement, try insertion(appliedPosition: appliedPosition)].compactMap { $0 }
     }
 
     /// The INSERT of every table's rows, with the record of `appliedPosition`; nil when there is neither.
