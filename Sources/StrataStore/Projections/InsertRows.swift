@@ -23,34 +23,63 @@ struct InsertRows: ProjectionRows {
         /// `tsvector` values, each in its text form.
         case tsvector([String])
 
-        /// Appends `value`'s values, which must be of the same type, in place: the column's array is
-        /// taken out of the enum before it grows, or every row would copy the whole column.
-        mutating func append(_ value: Column) {
-            switch (consume self, value) {
-            case (.uuid(var all), .uuid(let more)):
-                all += more
+        // Each appends one value in place: the column's array is taken out of the enum before it grows,
+        // or every row would copy the whole column.
+        mutating func append(_ value: UUID?) {
+            guard case .uuid(var all) = consume self else { Self.wrongType() }
+            all.append(value)
+            self = .uuid(all)
+        }
+        mutating func append(_ value: Int64?) {
+            guard case .bigint(var all) = consume self else { Self.wrongType() }
+            all.append(value)
+            self = .bigint(all)
+        }
+        mutating func append(_ value: Int32?) {
+            guard case .integer(var all) = consume self else { Self.wrongType() }
+            all.append(value)
+            self = .integer(all)
+        }
+        mutating func append(_ value: String?) {
+            guard case .text(var all) = consume self else { Self.wrongType() }
+            all.append(value)
+            self = .text(all)
+        }
+        mutating func append(_ value: ByteBuffer) {
+            guard case .bytea(var all) = consume self else { Self.wrongType() }
+            all.append(value)
+            self = .bytea(all)
+        }
+        mutating func append(textArray value: String) {
+            guard case .textArray(var all) = consume self else { Self.wrongType() }
+            all.append(value)
+            self = .textArray(all)
+        }
+        mutating func append(tsvector value: String) {
+            guard case .tsvector(var all) = consume self else { Self.wrongType() }
+            all.append(value)
+            self = .tsvector(all)
+        }
+
+        mutating func appendNull() {
+            switch consume self {
+            case .uuid(var all):
+                all.append(nil)
                 self = .uuid(all)
-            case (.bigint(var all), .bigint(let more)):
-                all += more
+            case .bigint(var all):
+                all.append(nil)
                 self = .bigint(all)
-            case (.integer(var all), .integer(let more)):
-                all += more
+            case .integer(var all):
+                all.append(nil)
                 self = .integer(all)
-            case (.text(var all), .text(let more)):
-                all += more
+            case .text(var all):
+                all.append(nil)
                 self = .text(all)
-            case (.bytea(var all), .bytea(let more)):
-                all += more
-                self = .bytea(all)
-            case (.textArray(var all), .textArray(let more)):
-                all += more
-                self = .textArray(all)
-            case (.tsvector(var all), .tsvector(let more)):
-                all += more
-                self = .tsvector(all)
-            default: preconditionFailure("a field of the wrong type for its column")
+            case .bytea, .textArray, .tsvector: preconditionFailure("bytea, text[] and tsvector columns are never NULL")
             }
         }
+
+        private static func wrongType() -> Never { preconditionFailure("a field of the wrong type for its column") }
     }
 
     struct Line: ProjectionRowLine {
@@ -74,29 +103,38 @@ struct InsertRows: ProjectionRows {
                 }
         }
 
-        private mutating func put(_ value: Column) {
+        mutating func null() {
+            columns[index].appendNull()
+            index += 1
+        }
+        mutating func text(_ value: String?) {
             columns[index].append(value)
             index += 1
         }
-
-        mutating func null() {
-            switch columns[index] {
-            case .uuid: put(.uuid([nil]))
-            case .bigint: put(.bigint([nil]))
-            case .integer: put(.integer([nil]))
-            case .text: put(.text([nil]))
-            case .bytea, .textArray, .tsvector: preconditionFailure("bytea, text[] and tsvector columns are never NULL")
-            }
+        mutating func bigint(_ value: Int64?) {
+            columns[index].append(value)
+            index += 1
         }
-        mutating func text(_ value: String?) { put(.text([value])) }
-        mutating func bigint(_ value: Int64?) { put(.bigint([value])) }
-        mutating func integer(_ value: Int?) { put(.integer([value.map(Int32.init)])) }
-        mutating func uuid(_ value: UUID?) { put(.uuid([value])) }
-        mutating func bytea(_ value: [UInt8]) { put(.bytea([ByteBuffer(bytes: value)])) }
+        mutating func integer(_ value: Int?) {
+            columns[index].append(value.map(Int32.init))
+            index += 1
+        }
+        mutating func uuid(_ value: UUID?) {
+            columns[index].append(value)
+            index += 1
+        }
+        mutating func bytea(_ value: [UInt8]) {
+            columns[index].append(ByteBuffer(bytes: value))
+            index += 1
+        }
         mutating func textArray(_ values: [String]) {
-            put(.textArray([CanonicalJSON.string(values)]))
+            columns[index].append(textArray: CanonicalJSON.string(values))
+            index += 1
         }
-        mutating func tsvector(_ vector: SearchVector) { put(.tsvector([vector.text])) }
+        mutating func tsvector(_ vector: SearchVector) {
+            columns[index].append(tsvector: vector.text)
+            index += 1
+        }
     }
 
     mutating func line(_ table: ProjectionTable, _ body: (inout Line) -> Void) {
