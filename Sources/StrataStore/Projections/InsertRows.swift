@@ -23,63 +23,47 @@ struct InsertRows: ProjectionRows {
         /// `tsvector` values, each in its text form.
         case tsvector([String])
 
-        // Each appends one value in place: the column's array is taken out of the enum before it grows,
-        // or every row would copy the whole column.
-        mutating func append(_ value: UUID?) {
-            guard case .uuid(var all) = consume self else { Self.wrongType() }
-            all.append(value)
-            self = .uuid(all)
-        }
-        mutating func append(_ value: Int64?) {
-            guard case .bigint(var all) = consume self else { Self.wrongType() }
-            all.append(value)
-            self = .bigint(all)
-        }
-        mutating func append(_ value: Int32?) {
-            guard case .integer(var all) = consume self else { Self.wrongType() }
-            all.append(value)
-            self = .integer(all)
-        }
-        mutating func append(_ value: String?) {
-            guard case .text(var all) = consume self else { Self.wrongType() }
-            all.append(value)
-            self = .text(all)
-        }
-        mutating func append(_ value: ByteBuffer) {
-            guard case .bytea(var all) = consume self else { Self.wrongType() }
-            all.append(value)
-            self = .bytea(all)
-        }
-        mutating func append(textArray value: String) {
-            guard case .textArray(var all) = consume self else { Self.wrongType() }
-            all.append(value)
-            self = .textArray(all)
-        }
-        mutating func append(tsvector value: String) {
-            guard case .tsvector(var all) = consume self else { Self.wrongType() }
-            all.append(value)
-            self = .tsvector(all)
+        /// One row's value of a column, of the column's type.
+        enum Field {
+            case uuid(UUID?)
+            case bigint(Int64?)
+            case integer(Int32?)
+            case text(String?)
+            case bytea(ByteBuffer)
+            case textArray(String)
+            case tsvector(String)
         }
 
-        mutating func appendNull() {
-            switch consume self {
-            case .uuid(var all):
-                all.append(nil)
-                self = .uuid(all)
-            case .bigint(var all):
-                all.append(nil)
-                self = .bigint(all)
-            case .integer(var all):
-                all.append(nil)
-                self = .integer(all)
-            case .text(var all):
-                all.append(nil)
-                self = .text(all)
-            case .bytea, .textArray, .tsvector: preconditionFailure("bytea, text[] and tsvector columns are never NULL")
+        /// Appends `field`, which must be of the column's type, in place: the column's array is taken out
+        /// of the enum before it grows, or every row would copy the whole column.
+        mutating func append(_ field: Field) {
+            switch (consume self, field) {
+            case (.uuid(var all), .uuid(let value)): self = .uuid(Self.appending(value, to: &all))
+            case (.bigint(var all), .bigint(let value)): self = .bigint(Self.appending(value, to: &all))
+            case (.integer(var all), .integer(let value)): self = .integer(Self.appending(value, to: &all))
+            case (.text(var all), .text(let value)): self = .text(Self.appending(value, to: &all))
+            case (.bytea(var all), .bytea(let value)): self = .bytea(Self.appending(value, to: &all))
+            case (.textArray(var all), .textArray(let value)): self = .textArray(Self.appending(value, to: &all))
+            case (.tsvector(var all), .tsvector(let value)): self = .tsvector(Self.appending(value, to: &all))
+            default: preconditionFailure("a field of the wrong type for its column")
             }
         }
 
-        private static func wrongType() -> Never { preconditionFailure("a field of the wrong type for its column") }
+        private static func appending<Value>(_ value: Value, to values: inout [Value]) -> [Value] {
+            values.append(value)
+            return values
+        }
+
+        /// The NULL of this column's type.
+        var null: Field {
+            switch self {
+            case .uuid: .uuid(nil)
+            case .bigint: .bigint(nil)
+            case .integer: .integer(nil)
+            case .text: .text(nil)
+            case .bytea, .textArray, .tsvector: preconditionFailure("bytea, text[] and tsvector columns are never NULL")
+            }
+        }
     }
 
     struct Line: ProjectionRowLine {
@@ -103,38 +87,19 @@ struct InsertRows: ProjectionRows {
                 }
         }
 
-        mutating func null() {
-            columns[index].appendNull()
+        private mutating func put(_ field: Column.Field) {
+            columns[index].append(field)
             index += 1
         }
-        mutating func text(_ value: String?) {
-            columns[index].append(value)
-            index += 1
-        }
-        mutating func bigint(_ value: Int64?) {
-            columns[index].append(value)
-            index += 1
-        }
-        mutating func integer(_ value: Int?) {
-            columns[index].append(value.map(Int32.init))
-            index += 1
-        }
-        mutating func uuid(_ value: UUID?) {
-            columns[index].append(value)
-            index += 1
-        }
-        mutating func bytea(_ value: [UInt8]) {
-            columns[index].append(ByteBuffer(bytes: value))
-            index += 1
-        }
-        mutating func textArray(_ values: [String]) {
-            columns[index].append(textArray: CanonicalJSON.string(values))
-            index += 1
-        }
-        mutating func tsvector(_ vector: SearchVector) {
-            columns[index].append(tsvector: vector.text)
-            index += 1
-        }
+
+        mutating func null() { put(columns[index].null) }
+        mutating func text(_ value: String?) { put(.text(value)) }
+        mutating func bigint(_ value: Int64?) { put(.bigint(value)) }
+        mutating func integer(_ value: Int?) { put(.integer(value.map(Int32.init))) }
+        mutating func uuid(_ value: UUID?) { put(.uuid(value)) }
+        mutating func bytea(_ value: [UInt8]) { put(.bytea(ByteBuffer(bytes: value))) }
+        mutating func textArray(_ values: [String]) { put(.textArray(CanonicalJSON.string(values))) }
+        mutating func tsvector(_ vector: SearchVector) { put(.tsvector(vector.text)) }
     }
 
     mutating func line(_ table: ProjectionTable, _ body: (inout Line) -> Void) {
