@@ -11,8 +11,9 @@ import StrataCore
 /// they name); a name found or a clone's source may lead to a few more rounds of loading, four in all
 /// at most. Then every command is decided in memory, in order, by the catalog's rules in the core —
 /// each seeing the ones before it, a refused one changing nothing — and the second round writes all of
-/// them and commits: the events (one INSERT), their projection rows (the closings and one INSERT, made
-/// by the code a rebuild uses), the idempotency answers (one INSERT), and COMMIT.
+/// them and commits: the end of the projection rows they close (one UPDATE per table), then one
+/// statement of several parts for the events, their projection rows (made by the code a rebuild uses)
+/// and the idempotency answers, then COMMIT.
 ///
 /// That the rows and answers can go with the events is because the batch gives its events their
 /// positions: the ones after where the log goes on, which no one else can take while it holds the lock.
@@ -127,16 +128,21 @@ struct BatchRun {
             }
         }
 
-        // Write and commit, in one round. A statement that fails aborts the transaction, and the COMMIT
-        // sent after it ends it as a ROLLBACK: its error, the first thrown, tells that nothing landed.
+        // Write and commit, in one round: the end of the projection rows the events close, then one
+        // statement for the events, their projection rows and the idempotency answers, then COMMIT. A
+        // statement that fails aborts the transaction, and the COMMIT sent after it ends it as a ROLLBACK:
+        // its error, the first thrown, tells that nothing landed.
         attempt.decided()
-        let appended = try appendStatements(
-            events, at: positions, for: requests, plans: plans, by: writer, from: loaded)
-        let projected = try projectionStatements(events, at: positions, from: loaded)
-        let kept = try Self.storeStatement(fresh)
+        var writes = WithStatement()
+        let counts = try append(
+            events, at: positions, for: requests, plans: plans, by: writer, from: loaded, to: &writes)
+        let closings = try project(events, at: positions, from: loaded, into: &writes)
+        try Self.store(fresh, into: &writes)
+        var final = "SELECT 1"
+        if let last = positions.last { final = EventLogWriter.advanceSequence(to: writes.bind(last)) }
         attempt.committing(results, probe: firstEventID)
-        _ = try await pipelined(appended.statements + projected + [kept].compactMap { $0 } + ["COMMIT"])
-        for (type, count) in appended.counts {
+        _ = try await pipelined([closings, writes.query(finally: final)].compactMap { $0 } + ["COMMIT"])
+        for (type, count) in counts {
             Counter(label: "strata_events_appended_total", dimensions: [("type", type)]).increment(by: count)
         }
         return results
@@ -153,17 +159,17 @@ struct BatchRun {
 
     // MARK: writing
 
-    /// The INSERT of every accepted event, in the order decided, at `positions`, and the statement that
-    /// moves the log's sequence past them; none when there is no event. Also how many events of each type.
+    /// Adds the INSERT of every accepted event to `statement`, in the order decided, at `positions`;
+    /// answers how many events of each type there are.
     ///
     /// The positions are given, not drawn in the INSERT, so that the rows and answers made with them
     /// before the INSERT answers are right by construction. Only a writer that appends without the lock
     /// could take one of them first, and then the INSERT fails on the log's primary key.
-    private mutating func appendStatements(
+    private mutating func append(
         _ events: [StreamEvent], at positions: [Int64], for requests: [CatalogWriter.Request], plans: [Plan],
-        by writer: EventLogWriter, from loaded: CatalogView
-    ) throws -> (statements: [PostgresQuery], counts: [String: Int]) {
-        guard let last = positions.last else { return ([], [:]) }
+        by writer: EventLogWriter, from loaded: CatalogView, to statement: inout WithStatement
+    ) throws -> [String: Int] {
+        guard !events.isEmpty else { return [:] }
         var owner = [Int](repeating: 0, count: events.count)
         for (index, plan) in plans.enumerated() {
             if case .accepted(let range, _, _, _) = plan { for event in range { owner[event] = index } }
@@ -201,26 +207,29 @@ struct BatchRun {
             occurredAt.append(request.occurredAt)
             counts[rows.types[index], default: 0] += 1
         }
-        let insert: PostgresQuery = """
+        statement.add(
+            """
             INSERT INTO events (global_position, stream_id, stream_version, event_id, event_type, schema_version,
                                 data, metadata, occurred_at, recorded_at)
             OVERRIDING SYSTEM VALUE
             SELECT position, stream, version, id, type, schema_version, data::json, metadata::jsonb, occurred_at,
-                   \(writer.recordedAt)
-            FROM unnest(\(positions), \(rows.streams), \(rows.versions), \(rows.ids), \(rows.types), \(schemaVersions),
-                        \(rows.data), \(metadata), \(occurredAt))
+                   \(statement.bind(writer.recordedAt))
+            FROM unnest(\(statement.bind(positions)), \(statement.bind(rows.streams)), \(statement.bind(rows.versions)),
+                        \(statement.bind(rows.ids)), \(statement.bind(rows.types)), \(statement.bind(schemaVersions)),
+                        \(statement.bind(rows.data)), \(statement.bind(metadata)), \(statement.bind(occurredAt)))
                  AS e(position, stream, version, id, type, schema_version, data, metadata, occurred_at)
             ORDER BY position
-            """
-        return ([insert, EventLogWriter.advanceSequence(to: last)], counts)
+            """)
+        return counts
     }
 
-    /// The statements that write the projection rows of the batch's events, by the code a rebuild
-    /// replays the log with, going on from the streams as they were loaded.
-    private mutating func projectionStatements(_ events: [StreamEvent], at positions: [Int64], from loaded: CatalogView)
-        throws -> [PostgresQuery]
-    {
-        guard !events.isEmpty else { return [] }
+    /// Adds the INSERT of the projection rows of the batch's events to `statement`, made by the code a
+    /// rebuild replays the log with, going on from the streams as they were loaded; answers the statement
+    /// that ends the rows they close, to be sent first.
+    private mutating func project(
+        _ events: [StreamEvent], at positions: [Int64], from loaded: CatalogView, into statement: inout WithStatement
+    ) throws -> PostgresQuery? {
+        guard !events.isEmpty else { return nil }
         var replay = ProjectionReplay<InsertRows>.continuing()
         for stream in Set(events.map(\.stream)) {
             if let token = loaded.tokenStreams[stream] {
@@ -235,20 +244,26 @@ struct BatchRun {
             try replay.apply(event.event, of: event.stream, at: position)
         }
         replay.closeOut()
-        return try replay.takePending().statements(appliedPosition: positions.last)
+        let rows = replay.takePending()
+        try rows.insert(into: &statement, appliedPosition: positions.last)
+        return rows.closings.statement
     }
 
-    /// The INSERT keeping the answers to requests that carried an `Idempotency-Key`; nil when there is none.
-    private static func storeStatement(_ answers: [(IdempotencyClaim, StoredResponse)]) throws -> PostgresQuery? {
-        guard !answers.isEmpty else { return nil }
+    /// Adds the INSERT keeping the answers to requests that carried an `Idempotency-Key` to `statement`.
+    private static func store(_ answers: [(IdempotencyClaim, StoredResponse)], into statement: inout WithStatement)
+        throws
+    {
+        guard !answers.isEmpty else { return }
         let headers = try answers.map { String(decoding: try JSONEncoder().encode($0.1.headers), as: UTF8.self) }
-        return """
+        statement.add(
+            """
             INSERT INTO idempotency_keys (scope, key, request_hash, status, headers, body)
             SELECT scope, key, hash, status, headers::jsonb, body
-            FROM unnest(\(answers.map(\.0.scope)), \(answers.map(\.0.key)), \(answers.map(\.0.requestHash)),
-                        \(answers.map(\.1.status)), \(headers), \(answers.map(\.1.body)))
+            FROM unnest(\(statement.bind(answers.map(\.0.scope))), \(statement.bind(answers.map(\.0.key))),
+                        \(statement.bind(answers.map(\.0.requestHash))), \(statement.bind(answers.map(\.1.status))),
+                        \(statement.bind(headers)), \(statement.bind(answers.map(\.1.body))))
                  AS a(scope, key, hash, status, headers, body)
-            """
+            """)
     }
 
     // MARK: reading

@@ -135,9 +135,9 @@ public struct EventLogWriter: Sendable {
         FROM events_global_position_seq
         """
 
-    /// Moves the log's sequence to `position`, for an append that gave its events' positions itself:
-    /// the identity then goes on after them.
-    static func advanceSequence(to position: Int64) -> PostgresQuery {
+    /// The SELECT that moves the log's sequence to `position` (a placeholder), for an append that gave
+    /// its events' positions itself: the identity then goes on after them.
+    static func advanceSequence(to position: String) -> String {
         "SELECT setval('events_global_position_seq', \(position))"
     }
 

@@ -112,22 +112,13 @@ struct InsertRows: ProjectionRows {
         closings.close(table, key, at: position)
     }
 
-    /// Ends the rows these close, then adds these: two statements at most, whatever the tables, to be
-    /// sent in this order — the closings (see ``Closings/statement``), then one INSERT per table, each a
-    /// part of one `WITH`. The closings go first: a table's current row must end before the next one
-    /// starts, which parts of one statement could not promise (they run in no set order). With
-    /// `appliedPosition`, the second statement also records that the projections have reached it.
-    func statements(appliedPosition: Int64? = nil) throws -> [PostgresQuery] {
-        [closings.statement, try insertion(appliedPosition: appliedPosition)].compactMap { $0 }
-    }
-
-    /// The INSERT of every table's rows, with the record of `appliedPosition`; nil when there is neither.
-    private func insertion(appliedPosition: Int64?) throws -> PostgresQuery? {
-        var bindings = PostgresBindings()
-        var parts: [String] = []
+    /// Adds one INSERT per table to `statement`, and with `appliedPosition` the record that the
+    /// projections have reached it. The closings (see ``Closings/statement``) must be sent before, in a
+    /// statement of their own: a table's current row must end before the next one starts, which parts
+    /// of one statement could not promise.
+    func insert(into statement: inout WithStatement, appliedPosition: Int64?) throws {
         if let appliedPosition {
-            bindings.append(appliedPosition)
-            parts.append("applied AS (UPDATE projections SET applied_position = $1)")
+            statement.add("UPDATE projections SET applied_position = \(statement.bind(appliedPosition))")
         }
         for (table, columns) in tables.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
             var selected: [String] = []
@@ -135,9 +126,8 @@ struct InsertRows: ProjectionRows {
             var parameters: [String] = []
             /// Binds `values` as the next parameter, named `name` among the table's unnested columns.
             func bind<Value: PostgresArrayEncodable>(_ values: [Value], as name: String) throws {
-                try bindings.append(values)
+                parameters.append(try statement.bind(values))
                 names.append(name)
-                parameters.append("$\(bindings.count)")
             }
             // PostgresNIO binds arrays without NULL elements: a nullable column travels with a second array
             // saying which of its values are NULL.
@@ -172,17 +162,14 @@ struct InsertRows: ProjectionRows {
                 }
                 skipped = "WHERE NOT EXISTS (SELECT 1 FROM \(table.name) t WHERE \(matches.joined(separator: " AND ")))"
             }
-            parts.append(
+            statement.add(
                 """
-                added_\(parts.count) AS (
-                    INSERT INTO \(table.name) (\(table.columns.joined(separator: ", ")))
-                    SELECT \(selected.joined(separator: ", "))
-                    FROM unnest(\(parameters.joined(separator: ", "))) AS r(\(names.joined(separator: ", ")))
-                    \(skipped))
+                INSERT INTO \(table.name) (\(table.columns.joined(separator: ", ")))
+                SELECT \(selected.joined(separator: ", "))
+                FROM unnest(\(parameters.joined(separator: ", "))) AS r(\(names.joined(separator: ", ")))
+                \(skipped)
                 """)
         }
-        guard !parts.isEmpty else { return nil }
-        return PostgresQuery(unsafeSQL: "WITH \(parts.joined(separator: ",\n")) SELECT 1", binds: bindings)
     }
 }
 

@@ -93,21 +93,16 @@ struct Closings: Sendable {
 
     /// The statement ``write(on:logger:)`` runs; nil when nothing is closed.
     var statement: PostgresQuery? {
-        guard !byTable.isEmpty else { return nil }
-        var bindings = PostgresBindings()
-        var parts: [String] = []
+        var statement = WithStatement()
         for (table, closings) in byTable.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
-            bindings.append(closings.map(\.key))
-            bindings.append(closings.map(\.at))
-            let (keys, positions) = (bindings.count - 1, bindings.count)
-            parts.append(
+            let (keys, positions) = (statement.bind(closings.map(\.key)), statement.bind(closings.map(\.at)))
+            statement.add(
                 """
-                closed_\(parts.count) AS (
-                    UPDATE \(table.name) t SET valid_to = c.at
-                    FROM unnest($\(keys)::uuid[], $\(positions)::bigint[]) AS c(key, at)
-                    WHERE t.\(table.key) = c.key AND t.valid_to IS NULL)
+                UPDATE \(table.name) t SET valid_to = c.at
+                FROM unnest(\(keys)::uuid[], \(positions)::bigint[]) AS c(key, at)
+                WHERE t.\(table.key) = c.key AND t.valid_to IS NULL
                 """)
         }
-        return PostgresQuery(unsafeSQL: "WITH \(parts.joined(separator: ",\n")) SELECT 1", binds: bindings)
+        return statement.query()
     }
 }
