@@ -9,9 +9,10 @@ public enum UUIDv7 {
 
     public static func make(at date: Date) -> UUID {
         let milliseconds = UInt64(max(0, date.timeIntervalSince1970 * 1000))
-        // The randomness of one random (version 4) UUID: one call to the system's generator, where a
-        // call per byte made id generation a visible share of a write.
-        var uuid = UUID().uuid
+        // Sixteen random bytes in two calls to the system's generator. A call per byte made id generation
+        // a visible share of a write, and so did `UUID()`, which opens, reads and closes /dev/urandom.
+        var generator = SystemRandomNumberGenerator()
+        var uuid = unsafeBitCast((generator.next() as UInt64, generator.next() as UInt64), to: uuid_t.self)
         withUnsafeMutableBytes(of: &uuid) { bytes in
             for index in 0..<6 { bytes[index] = UInt8(truncatingIfNeeded: milliseconds >> (8 * (5 - index))) }
             bytes[6] = 0x70 | (bytes[6] & 0x0F)
