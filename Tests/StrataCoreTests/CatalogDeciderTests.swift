@@ -302,6 +302,38 @@ struct CatalogDeciderTests {
         }
     }
 
+    @Test func aRunRefusedAfterItRegisteredADatasetLeavesTheViewAsItWas() throws {
+        // The input is registered (created, its name taken) before the output in another namespace is
+        // refused: the view must forget both, or the next command of the batch would see a dataset
+        // that was never appended.
+        let schema = [Column(name: "id", type: "int")]
+        let (registered, refused) = (UUID(), UUID())
+        let ingest = OpenLineageIngest(
+            inputs: [Self.dataset("raw", schema: schema)],
+            outputs: [
+                .init(
+                    namespace: "finance", name: "ledger", location: "postgres://db/ledger", schema: schema, facets: [:],
+                    datasetVersion: nil, dropped: false)
+            ],
+            job: nil, runID: nil, recordsLineage: true, registersDatasets: true)
+        var view = CatalogView()
+        for id in [registered, refused] { view.loadAbsent(dataset: id) }
+        view.load(name: .init("warehouse", "raw"), holder: nil)
+        view.load(name: .init("finance", "ledger"), holder: nil)
+
+        #expect(throws: AccessError.namespaceOutOfScope("finance")) {
+            try Self.decide(
+                .openLineage(ingest, newIDs: [registered, refused]), in: &view, scope: .only(["warehouse"]))
+        }
+        #expect(!view.dataset(registered).exists)
+        #expect(view.knows(name: .init("warehouse", "raw")) && view.holder(of: .init("warehouse", "raw")) == nil)
+
+        // The same run within scope registers both.
+        _ = try Self.decide(.openLineage(ingest, newIDs: [registered, refused]), in: &view)
+        #expect(view.holder(of: .init("warehouse", "raw")) == registered)
+        #expect(view.holder(of: .init("finance", "ledger")) == refused)
+    }
+
     // MARK: tokens
 
     @Test func aTokenNameIsHeldByOneTokenAtATimeAndOnlyAValidTokenIsRevoked() throws {

@@ -119,10 +119,18 @@ public enum CatalogDecider {
     public static func decide(_ command: CatalogCommand, context: CommandContext, in view: inout CatalogView) throws
         -> Decision
     {
-        var trial = Trial(view: view, context: context)
-        let subject = try trial.decide(command)
-        view = trial.view
-        return Decision(events: trial.events, subject: subject)
+        // The trial works on the view itself and puts back what it changed if the command is refused. On a
+        // copy, the first change would copy the view's every dictionary, for each command of a batch.
+        var trial = Trial(view: CatalogView(), context: context)
+        swap(&trial.view, &view)
+        defer { swap(&trial.view, &view) }
+        do {
+            let subject = try trial.decide(command)
+            return Decision(events: trial.events, subject: subject)
+        } catch {
+            trial.view.revert(trial.undo)
+            throw error
+        }
     }
 }
 
@@ -131,6 +139,8 @@ private struct Trial {
     var view: CatalogView
     let context: CommandContext
     var events: [StreamEvent] = []
+    /// What the events applied so far changed in `view`.
+    var undo = CatalogView.Undo()
 
     init(view: CatalogView, context: CommandContext) {
         self.view = view
@@ -165,7 +175,7 @@ private struct Trial {
 
     mutating func record(_ event: LogEvent, to stream: UUID) {
         let streamEvent = StreamEvent(stream: stream, event: event)
-        view.apply(streamEvent, context: context.event)
+        view.apply(streamEvent, context: context.event, undo: &undo)
         events.append(streamEvent)
     }
 

@@ -49,25 +49,54 @@ public struct CatalogView: Sendable {
     // MARK: applying
 
     /// Folds a decided event into the view.
-    mutating func apply(_ event: StreamEvent, context: EventContext) {
+    /// The entries that applying events changed, as they were before: what puts the view back when the
+    /// command that applied them is refused.
+    struct Undo {
+        fileprivate var datasets: [UUID: DatasetState?] = [:]
+        fileprivate var names: [Name: UUID??] = [:]
+        fileprivate var tokenStreams: [UUID: TokenState?] = [:]
+        fileprivate var tokenNames: [String: UUID??] = [:]
+    }
+
+    /// Applies `event`, noting in `undo` each entry it changes as the entry was before its first change.
+    mutating func apply(_ event: StreamEvent, context: EventContext, undo: inout Undo) {
         switch event.event {
         case .dataset(let datasetEvent):
             var state = dataset(event.stream)
             state.apply(datasetEvent, context: context)
+            if undo.datasets[event.stream] == nil { undo.datasets[event.stream] = .some(datasets[event.stream]) }
             datasets[event.stream] = state
+            let name: Name
+            let holder: UUID?
             switch datasetEvent {
-            case .created(let created): names[Name(created.namespace, created.name)] = .some(event.stream)
-            case .retired: names[Name(state.namespace, state.name)] = .some(nil)
-            default: break
+            case .created(let created): (name, holder) = (Name(created.namespace, created.name), event.stream)
+            case .retired: (name, holder) = (Name(state.namespace, state.name), nil)
+            default: return
             }
+            if undo.names[name] == nil { undo.names[name] = .some(names[name]) }
+            names[name] = .some(holder)
         case .token(let tokenEvent):
             var state = token(event.stream)
             state.apply(tokenEvent)
-            tokenStreams[event.stream] = state
-            switch tokenEvent {
-            case .created(let created): tokenNames[created.name] = .some(event.stream)
-            case .revoked(let revoked): tokenNames[revoked.name] = .some(nil)
+            if undo.tokenStreams[event.stream] == nil {
+                undo.tokenStreams[event.stream] = .some(tokenStreams[event.stream])
             }
+            tokenStreams[event.stream] = state
+            let (name, holder): (String, UUID?) =
+                switch tokenEvent {
+                case .created(let created): (created.name, event.stream)
+                case .revoked(let revoked): (revoked.name, nil)
+                }
+            if undo.tokenNames[name] == nil { undo.tokenNames[name] = .some(tokenNames[name]) }
+            tokenNames[name] = .some(holder)
         }
+    }
+
+    /// Puts back every entry `undo` noted, as it was.
+    mutating func revert(_ undo: Undo) {
+        for (id, state) in undo.datasets { datasets[id] = state }
+        for (name, holder) in undo.names { names[name] = holder }
+        for (id, state) in undo.tokenStreams { tokenStreams[id] = state }
+        for (name, holder) in undo.tokenNames { tokenNames[name] = holder }
     }
 }
