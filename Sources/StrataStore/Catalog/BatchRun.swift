@@ -58,7 +58,7 @@ struct BatchRun {
         let firstRound = LoadRound(needs: Self.needs(of: requests, in: view))
         let (writer, nextPosition, firstAnswers) = try await EventLogWriter.beginTransaction(
             on: connection, logger: logger, alongside: [storedStatement].compactMap { $0 } + firstRound.statements)
-        count(statements: 3 + firstAnswers.count, answers: firstAnswers)
+        count(statements: 2 + firstAnswers.count, answers: firstAnswers)
         var answers = firstAnswers[...]
         let stored = try storedStatement.map { _ in try Self.storedAnswers(answers.removeFirst()) } ?? [:]
         try apply(firstRound, &answers, to: &view, lastPositions: &lastPositions)
@@ -309,17 +309,17 @@ struct BatchRun {
         var needs: CatalogDecider.Needs
         var names: (statement: PostgresQuery, keyed: [ByteBuffer: CatalogView.Name])?
         var tokenNames: PostgresQuery?
-        var streams: (shaping: PostgresQuery, last: PostgresQuery)?
+        var streams: PostgresQuery?
 
         init(needs: CatalogDecider.Needs) {
             self.needs = needs
             names = BatchRun.namesStatement(needs.names)
             tokenNames = BatchRun.tokenNamesStatement(needs.tokenNames)
-            streams = BatchRun.streamStatements(needs.datasets, histories: needs.histories, tokens: needs.tokenStreams)
+            streams = BatchRun.streamsStatement(needs.datasets, histories: needs.histories, tokens: needs.tokenStreams)
         }
 
         var statements: [PostgresQuery] {
-            [names?.statement, tokenNames, streams?.shaping, streams?.last].compactMap { $0 }
+            [names?.statement, tokenNames, streams].compactMap { $0 }
         }
     }
 
@@ -336,7 +336,7 @@ struct BatchRun {
         if round.streams != nil {
             try apply(
                 streams: needs.datasets, histories: needs.histories, tokens: needs.tokenStreams,
-                shaping: answers.removeFirst(), last: answers.removeFirst(), to: &view, lastPositions: &lastPositions)
+                answers.removeFirst(), to: &view, lastPositions: &lastPositions)
         }
     }
 
@@ -401,14 +401,17 @@ struct BatchRun {
     /// `histories` asks for every version. Never a dataset's usage pins or lineage records, which change
     /// nothing but its stream version (read apart, from its last event). So a dataset pinned ten thousand
     /// times, edited and published a thousand, is read in as many rows as a new one.
-    private static func streamStatements(_ datasets: Set<UUID>, histories: Set<UUID>, tokens: Set<UUID>)
-        -> (shaping: PostgresQuery, last: PostgresQuery)?
+    ///
+    /// One statement answers both: each event that shapes a stream, with the stream's last event and
+    /// usage alongside.
+    private static func streamsStatement(_ datasets: Set<UUID>, histories: Set<UUID>, tokens: Set<UUID>)
+        -> PostgresQuery?
     {
         let ids = Array(datasets.union(histories).union(tokens))
         guard !ids.isEmpty else { return nil }
         let whole = Array(histories)
         // A version's number is its draft's rank among the stream's drafts.
-        let shaping: PostgresQuery = """
+        return """
             WITH shaping AS (
                 SELECT DISTINCT ON (stream_id, event_type) stream_id, stream_version, event_type, data
                 FROM events
@@ -430,33 +433,37 @@ struct BatchRun {
                 UNION ALL
                 SELECT stream_id, stream_version FROM events
                 WHERE stream_id = ANY(\(whole)) AND event_type NOT IN ('DatasetVersionUsed', 'LineageRecorded')
+            ), last AS (
+                SELECT s.id, e.stream_version, e.global_position, e.occurred_at, e.metadata->>'actor' AS actor,
+                       coalesce(d.usage_count, 0) AS usage_count, d.last_used
+                FROM unnest(\(ids)) AS s(id)
+                CROSS JOIN LATERAL (
+                    SELECT stream_version, global_position, occurred_at, metadata FROM events
+                    WHERE stream_id = s.id ORDER BY stream_version DESC LIMIT 1
+                ) e
+                LEFT JOIN dataset_states d ON d.dataset_id = s.id AND d.valid_to IS NULL
             )
-            SELECT e.stream_id, e.event_type, e.data::text, e.occurred_at, e.metadata->>'actor'
-            FROM chosen JOIN events e USING (stream_id, stream_version)
+            SELECT e.stream_id, e.event_type, e.data::text, e.occurred_at, e.metadata->>'actor',
+                   l.stream_version, l.global_position, l.occurred_at, l.actor, l.usage_count, l.last_used
+            FROM chosen JOIN events e USING (stream_id, stream_version) JOIN last l ON l.id = e.stream_id
             ORDER BY e.stream_id, e.stream_version
             """
-        let last: PostgresQuery = """
-            SELECT s.id, e.stream_version, e.global_position, e.occurred_at, e.metadata->>'actor',
-                   coalesce(d.usage_count, 0), d.last_used
-            FROM unnest(\(ids)) AS s(id)
-            CROSS JOIN LATERAL (
-                SELECT stream_version, global_position, occurred_at, metadata FROM events
-                WHERE stream_id = s.id ORDER BY stream_version DESC LIMIT 1
-            ) e
-            LEFT JOIN dataset_states d ON d.dataset_id = s.id AND d.valid_to IS NULL
-            """
-        return (shaping, last)
     }
 
-    /// Folds the streams from the answers to ``streamStatements(_:histories:tokens:)`` into `view`.
+    /// Folds the streams from the answer to ``streamsStatement(_:histories:tokens:)`` into `view`.
     private mutating func apply(
-        streams datasets: Set<UUID>, histories: Set<UUID>, tokens: Set<UUID>, shaping rows: [PostgresRow],
-        last: [PostgresRow], to view: inout CatalogView, lastPositions: inout [UUID: Int64]
+        streams datasets: Set<UUID>, histories: Set<UUID>, tokens: Set<UUID>, _ rows: [PostgresRow],
+        to view: inout CatalogView, lastPositions: inout [UUID: Int64]
     ) throws {
         var states: [UUID: DatasetState] = [:]
         var tokenStates: [UUID: TokenState] = [:]
+        var last: [UUID: (version: Int64, occurredAt: Date, actor: String)] = [:]
         for row in rows {
-            let (stream, type, data, occurredAt, actor) = try row.decode((UUID, String, String, Date, String).self)
+            let (
+                stream, type, data, occurredAt, actor, lastVersion, lastPosition, lastOccurredAt, lastActor, usageCount,
+                lastUsed
+            ) =
+                try row.decode((UUID, String, String, Date, String, Int64, Int64, Date, String, Int, Int64?).self)
             if LogEvent.isToken(type: type) {
                 tokenStates[stream, default: TokenState(id: stream)].apply(
                     try TokenEvent.decode(type: type, data: data))
@@ -465,18 +472,16 @@ struct BatchRun {
                     try DatasetEvent.decode(type: type, data: data),
                     context: EventContext(actor: actor, occurredAt: occurredAt))
             }
-        }
-        for row in last {
-            let (stream, version, position, occurredAt, actor, usageCount, lastUsed) = try row.decode(
-                (UUID, Int64, Int64, Date, String, Int, Int64?).self)
-            lastPositions[stream] = position
+            lastPositions[stream] = lastPosition
             usage[stream] = (usageCount, lastUsed)
-            if var state = states[stream] {
-                state.streamVersion = version
-                state.updatedAt = occurredAt
-                state.updatedBy = actor
-                states[stream] = state
-            }
+            last[stream] = (lastVersion, lastOccurredAt, lastActor)
+        }
+        for (stream, event) in last {
+            guard var state = states[stream] else { continue }
+            state.streamVersion = event.version
+            state.updatedAt = event.occurredAt
+            state.updatedBy = event.actor
+            states[stream] = state
         }
         for id in datasets.union(histories) {
             if let state = states[id] { view.load(dataset: state) } else { view.loadAbsent(dataset: id) }

@@ -108,32 +108,26 @@ public struct EventLogWriter: Sendable {
     }
 
     /// Begins a transaction, takes the append lock in it and reads the position the log's next event
-    /// will take, sending with them `alongside`: statements that need the lock held, in the same round
-    /// trip. Answers the writer, that position, and the rows of each statement of `alongside`.
+    /// will take (`strata_begin_batch()`), sending with them `alongside`: statements that need the lock
+    /// held, in the same round trip. Answers the writer, that position, and the rows of each statement
+    /// of `alongside`.
     static func beginTransaction(
         on connection: PostgresConnection, logger: Logger, alongside statements: [PostgresQuery]
     ) async throws -> (writer: EventLogWriter, nextPosition: Int64, answers: [[PostgresRow]]) {
         // Read committed whatever the database's default: every statement after the lock must see what
         // the batch before committed, though the transaction began before that batch ended.
         let answers = try await connection.pipelined(
-            ["BEGIN ISOLATION LEVEL READ COMMITTED", appendLock, nextPosition] + statements, logger: logger)
-        let writer = try EventLogWriter(connection: connection, logger: logger, lockAnswer: answers[1])
-        guard let next = try answers[2].first?.decode(Int64.self) else {
-            throw StoreError.noResult("the log's next position")
+            ["BEGIN ISOLATION LEVEL READ COMMITTED", "SELECT recorded_at, next_position FROM strata_begin_batch()"]
+                + statements,
+            logger: logger)
+        guard let (recordedAt, next) = try answers[1].first?.decode((Date, Int64).self) else {
+            throw StoreError.noResult("strata_begin_batch()")
         }
-        return (writer, next, Array(answers.dropFirst(3)))
+        let writer = EventLogWriter(connection: connection, logger: logger, recordedAt: recordedAt)
+        return (writer, next, Array(answers.dropFirst(2)))
     }
 
     private static let appendLock: PostgresQuery = "SELECT strata_begin_append()"
-
-    /// Where the log goes on: past the last event and past what its sequence has handed out (a batch
-    /// rolled back leaves the sequence where it moved it). Read under the append lock, that is where the
-    /// next event appended lands, by the identity or at a position given (see ``advanceSequence(to:)``).
-    private static let nextPosition: PostgresQuery = """
-        SELECT greatest(CASE WHEN is_called THEN last_value + 1 ELSE last_value END,
-                        (SELECT coalesce(max(global_position), 0) + 1 FROM events))
-        FROM events_global_position_seq
-        """
 
     /// The SELECT that moves the log's sequence to `position` (a placeholder), for an append that gave
     /// its events' positions itself: the identity then goes on after them.
@@ -145,6 +139,10 @@ public struct EventLogWriter: Sendable {
         guard let recordedAt = try rows.first?.decode(Date.self) else {
             throw StoreError.noResult("strata_begin_append()")
         }
+        self.init(connection: connection, logger: logger, recordedAt: recordedAt)
+    }
+
+    private init(connection: PostgresConnection, logger: Logger, recordedAt: Date) {
         self.connection = connection
         self.logger = logger
         self.recordedAt = recordedAt
