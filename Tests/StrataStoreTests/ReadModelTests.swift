@@ -252,7 +252,13 @@ struct ReadModelTests {
     /// small namespace in a large catalog under the same kind of plan (asserted by the rows the plans read).
     @Test func aHeadPageReadsAPageNotTheCatalog() async throws {
         try await withTestDatabase { database in
-            let writer = CatalogWriter(client: database.client, logger: database.logger)
+            // 3,200 creates of setup, while the rest of the suite loads the machine: as patient for a
+            // connection as the HTTP tests are, where the server's default would give up after 10 s.
+            let writer = CatalogWriter(
+                pool: BoundedPool(
+                    client: database.client,
+                    deadlines: DatabaseDeadlines(connect: .seconds(10), queue: .seconds(60), work: .seconds(60))),
+                logger: database.logger)
             func create(_ namespace: String, _ name: String) async throws -> UUID {
                 let id = UUIDv7.make()
                 let request = CatalogWriter.Request(
