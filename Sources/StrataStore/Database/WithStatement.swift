@@ -7,10 +7,8 @@ import PostgresNIO
 /// that must end before another starts (a projection's current row, say) is ended by an earlier
 /// statement.
 struct WithStatement {
-    private(set) var bindings = PostgresBindings()
+    private var bindings = PostgresBindings()
     private var parts: [String] = []
-
-    var isEmpty: Bool { parts.isEmpty }
 
     /// Binds `value` as the statement's next parameter; answers its placeholder.
     mutating func bind<Value: PostgresDynamicTypeEncodable>(_ value: Value) -> String {
