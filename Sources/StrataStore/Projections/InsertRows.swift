@@ -34,47 +34,32 @@ struct InsertRows: ProjectionRows {
             case tsvector(String)
         }
 
-        /// Appends `field`, which must be of the column's type, in place. The column lets go of its array
-        /// while it grows, so that the array is held once and grows where it is: matching it out of the
-        /// enum alone holds it twice, and then every row would copy the whole column.
+        /// Appends `field`, which must be of the column's type, in place.
         mutating func append(_ field: Field) {
             switch field {
-            case .uuid(let value):
-                guard case .uuid(var all) = self else { wrongType() }
-                self = .uuid([])
-                all.append(value)
-                self = .uuid(all)
-            case .bigint(let value):
-                guard case .bigint(var all) = self else { wrongType() }
-                self = .bigint([])
-                all.append(value)
-                self = .bigint(all)
+            case .uuid(let value): grow(value, { if case .uuid(let all) = $0 { all } else { nil } }, Column.uuid)
+            case .bigint(let value): grow(value, { if case .bigint(let all) = $0 { all } else { nil } }, Column.bigint)
             case .integer(let value):
-                guard case .integer(var all) = self else { wrongType() }
-                self = .integer([])
-                all.append(value)
-                self = .integer(all)
-            case .text(let value):
-                guard case .text(var all) = self else { wrongType() }
-                self = .text([])
-                all.append(value)
-                self = .text(all)
-            case .bytea(let value):
-                guard case .bytea(var all) = self else { wrongType() }
-                self = .bytea([])
-                all.append(value)
-                self = .bytea(all)
+                grow(value, { if case .integer(let all) = $0 { all } else { nil } }, Column.integer)
+            case .text(let value): grow(value, { if case .text(let all) = $0 { all } else { nil } }, Column.text)
+            case .bytea(let value): grow(value, { if case .bytea(let all) = $0 { all } else { nil } }, Column.bytea)
             case .textArray(let value):
-                guard case .textArray(var all) = self else { wrongType() }
-                self = .textArray([])
-                all.append(value)
-                self = .textArray(all)
+                grow(value, { if case .textArray(let all) = $0 { all } else { nil } }, Column.textArray)
             case .tsvector(let value):
-                guard case .tsvector(var all) = self else { wrongType() }
-                self = .tsvector([])
-                all.append(value)
-                self = .tsvector(all)
+                grow(value, { if case .tsvector(let all) = $0 { all } else { nil } }, Column.tsvector)
             }
+        }
+
+        /// Appends `value` to the column's array, which `values` takes out and `column` puts back. The column
+        /// lets go of its array while it grows, so that the array is held once and grows where it is:
+        /// matching it out of the enum alone holds it twice, and then every row would copy the whole column.
+        private mutating func grow<Value>(
+            _ value: Value, _ values: (Column) -> [Value]?, _ column: ([Value]) -> Column
+        ) {
+            guard var all = values(self) else { wrongType() }
+            self = column([])
+            all.append(value)
+            self = column(all)
         }
 
         private func wrongType() -> Never { preconditionFailure("a field of the wrong type for its column") }
