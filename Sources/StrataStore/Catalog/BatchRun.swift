@@ -396,44 +396,63 @@ struct BatchRun {
     }
 
     /// The streams' states, folded from the events that shape them, and only from those the decider
-    /// reads: of each kind of lifecycle event the last (the status, the published version, the name
+    /// reads: of each type of lifecycle event the last (the status, the published version, the name
     /// and reasons they leave), and of the drafts only the latest and the published one, unless
     /// `histories` asks for every version. Never a dataset's usage pins or lineage records, which change
-    /// nothing but its stream version (read apart, from its last event). So a dataset pinned ten thousand
-    /// times, edited and published a thousand, is read in as many rows as a new one.
+    /// nothing but its stream version (read apart, from its last event). Each of those events is found
+    /// by one descent into the log's index by stream and type (`Migrations/0011`), so a dataset pinned
+    /// ten thousand times, edited and published a thousand, is read in as many rows, and about as
+    /// quickly, as a new one.
     ///
     /// One statement answers both: each event that shapes a stream, with the stream's last event and
     /// usage alongside.
-    private static func streamsStatement(_ datasets: Set<UUID>, histories: Set<UUID>, tokens: Set<UUID>)
+    static func streamsStatement(_ datasets: Set<UUID>, histories: Set<UUID>, tokens: Set<UUID>)
         -> PostgresQuery?
     {
         let ids = Array(datasets.union(histories).union(tokens))
         guard !ids.isEmpty else { return nil }
         let whole = Array(histories)
-        // A version's number is its draft's rank among the stream's drafts.
+        // A version's number is its draft's rank among the stream's drafts. The parts are MATERIALIZED
+        // so that each is planned on its own: inlined into one join tree they took the planner about
+        // twice as long, under the lock, for sets of a few rows.
         return """
-            WITH shaping AS (
-                SELECT DISTINCT ON (stream_id, event_type) stream_id, stream_version, event_type, data
-                FROM events
-                WHERE stream_id = ANY(\(ids)) AND NOT stream_id = ANY(\(whole))
-                  AND event_type NOT IN ('DatasetVersionUsed', 'LineageRecorded', 'DatasetVersionDrafted')
-                ORDER BY stream_id, event_type, stream_version DESC
-            ), drafts AS (
-                SELECT stream_id, stream_version, row_number() OVER (PARTITION BY stream_id ORDER BY stream_version)
-                       AS number, count(*) OVER (PARTITION BY stream_id) AS latest
-                FROM events
-                WHERE stream_id = ANY(\(ids)) AND NOT stream_id = ANY(\(whole))
-                  AND event_type = 'DatasetVersionDrafted'
-            ), chosen AS (
+            WITH shaping AS MATERIALIZED (
+                SELECT l.stream_id, l.stream_version, l.event_type, l.data
+                FROM unnest(\(ids)) AS s(id)
+                CROSS JOIN unnest(\(shapingTypes)) AS t(type)
+                CROSS JOIN LATERAL (
+                    SELECT stream_id, stream_version, event_type, data FROM events
+                    WHERE stream_id = s.id AND event_type = t.type
+                      AND event_type NOT IN ('DatasetVersionUsed', 'LineageRecorded')
+                    ORDER BY stream_version DESC LIMIT 1
+                ) l
+                WHERE NOT s.id = ANY(\(whole))
+            ), drafts AS MATERIALIZED (
+                SELECT s.id AS stream_id, d.stream_version
+                FROM unnest(\(ids)) AS s(id)
+                CROSS JOIN LATERAL (
+                    SELECT stream_version FROM events
+                    WHERE stream_id = s.id AND event_type = 'DatasetVersionDrafted'
+                    ORDER BY stream_version DESC LIMIT 1
+                ) d
+                WHERE NOT s.id = ANY(\(whole))
+                UNION
+                SELECT p.stream_id, d.stream_version
+                FROM shaping p
+                CROSS JOIN LATERAL (
+                    SELECT stream_version FROM events
+                    WHERE stream_id = p.stream_id AND event_type = 'DatasetVersionDrafted'
+                    ORDER BY stream_version OFFSET (p.data->>'version')::bigint - 1 LIMIT 1
+                ) d
+                WHERE p.event_type = 'DatasetPublished'
+            ), chosen AS MATERIALIZED (
                 SELECT stream_id, stream_version FROM shaping
                 UNION ALL
-                SELECT d.stream_id, d.stream_version FROM drafts d
-                LEFT JOIN shaping p ON p.stream_id = d.stream_id AND p.event_type = 'DatasetPublished'
-                WHERE d.number = d.latest OR d.number = (p.data->>'version')::bigint
+                SELECT stream_id, stream_version FROM drafts
                 UNION ALL
                 SELECT stream_id, stream_version FROM events
                 WHERE stream_id = ANY(\(whole)) AND event_type NOT IN ('DatasetVersionUsed', 'LineageRecorded')
-            ), last AS (
+            ), last AS MATERIALIZED (
                 SELECT s.id, e.stream_version, e.global_position, e.occurred_at, e.metadata->>'actor' AS actor,
                        coalesce(d.usage_count, 0) AS usage_count, d.last_used
                 FROM unnest(\(ids)) AS s(id)
@@ -448,6 +467,12 @@ struct BatchRun {
             FROM chosen JOIN events e USING (stream_id, stream_version) JOIN last l ON l.id = e.stream_id
             ORDER BY e.stream_id, e.stream_version
             """
+    }
+
+    /// The types of the events that shape a stream and of which the last one counts: every type but
+    /// usage pins, lineage records and drafts.
+    private static let shapingTypes = LogEvent.allTypes.filter {
+        !["DatasetVersionUsed", "LineageRecorded", "DatasetVersionDrafted"].contains($0)
     }
 
     /// Folds the streams from the answer to ``streamsStatement(_:histories:tokens:)`` into `view`.
