@@ -412,17 +412,20 @@ struct BatchRun {
         let ids = Array(datasets.union(histories).union(tokens))
         guard !ids.isEmpty else { return nil }
         let whole = Array(histories)
+        // Each stream is looked up by the types of its kind only: a dataset has no token events.
+        let lookups =
+            datasets.union(histories).flatMap { id in datasetShapingTypes.map { (id, $0) } }
+            + tokens.flatMap { id in TokenEvent.allTypes.map { (id, $0) } }
         // A version's number is its draft's rank among the stream's drafts. The parts are MATERIALIZED
         // so that each is planned on its own: inlined into one join tree they took the planner about
         // twice as long, under the lock, for sets of a few rows.
         return """
             WITH shaping AS MATERIALIZED (
                 SELECT l.stream_id, l.stream_version, l.event_type, l.data
-                FROM unnest(\(ids)) AS s(id)
-                CROSS JOIN unnest(\(shapingTypes)) AS t(type)
+                FROM unnest(\(lookups.map(\.0)), \(lookups.map(\.1))) AS s(id, type)
                 CROSS JOIN LATERAL (
                     SELECT stream_id, stream_version, event_type, data FROM events
-                    WHERE stream_id = s.id AND event_type = t.type
+                    WHERE stream_id = s.id AND event_type = s.type
                       AND event_type NOT IN ('DatasetVersionUsed', 'LineageRecorded')
                     ORDER BY stream_version DESC LIMIT 1
                 ) l
@@ -469,9 +472,9 @@ struct BatchRun {
             """
     }
 
-    /// The types of the events that shape a stream and of which the last one counts: every type but
+    /// The types of the events that shape a dataset and of which the last one counts: every type but
     /// usage pins, lineage records and drafts.
-    private static let shapingTypes = LogEvent.allTypes.filter {
+    private static let datasetShapingTypes = DatasetEvent.allTypes.filter {
         !["DatasetVersionUsed", "LineageRecorded", "DatasetVersionDrafted"].contains($0)
     }
 
