@@ -51,8 +51,6 @@ public final class EmbeddedPostgres: Sendable {
         /// ``EmbeddedPostgres/startReplica(of:_:logger:)``); otherwise the minimal WAL, which makes a
         /// projection rebuild cheaper.
         public var servesReplicas: Bool
-        /// PostgreSQL's `max_connections`: beyond it, a new connection is refused.
-        public var maximumConnections: Int
 
         public init(
             dataDirectory: String,
@@ -61,8 +59,7 @@ public final class EmbeddedPostgres: Sendable {
             clusterUser: String? = nil,
             removeWhenProcessExits: Bool = false,
             binaries: PostgresBinaries? = nil,
-            servesReplicas: Bool = false,
-            maximumConnections: Int = 300
+            servesReplicas: Bool = false
         ) {
             self.dataDirectory = dataDirectory
             self.tcpPort = tcpPort
@@ -71,7 +68,6 @@ public final class EmbeddedPostgres: Sendable {
             self.removeWhenProcessExits = removeWhenProcessExits
             self.binaries = binaries
             self.servesReplicas = servesReplicas
-            self.maximumConnections = maximumConnections
         }
     }
 
@@ -239,7 +235,7 @@ public final class EmbeddedPostgres: Sendable {
             "port = \(port)",
             "unix_socket_directories = \(quoted(layout.socketDirectory))",
             "unix_socket_permissions = 0700",
-            "max_connections = \(configuration.maximumConnections)",
+            "max_connections = 300",
         ]
         // A private cluster without replicas archives no WAL, so it needs only the minimal WAL; that
         // lets a projection rebuild write its new tables without logging every row twice.

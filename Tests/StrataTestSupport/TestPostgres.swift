@@ -31,10 +31,7 @@ public actor TestPostgres {
         let folder = FileManager.default.temporaryDirectory
             .appendingPathComponent("strata-test-\(getpid())-\(UUID().uuidString.prefix(8))").path
         let started = try EmbeddedPostgres.start(
-            // Tests run at once, each with a pool of up to 60 connections to a database of its own: a full
-            // run was seen holding 235 connections, and one past the server's limit is refused.
-            .init(dataDirectory: folder, durability: .none, removeWhenProcessExits: true, maximumConnections: 1000),
-            logger: Self.logger
+            .init(dataDirectory: folder, durability: .none, removeWhenProcessExits: true), logger: Self.logger
         )
         cluster = started
         return started
