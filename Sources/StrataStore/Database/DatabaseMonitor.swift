@@ -111,6 +111,8 @@ public actor DatabaseMonitor: Service {
         let logger = logger
         let opened = try await withDeadline(Self.probeDeadline) {
             try await PostgresConnection.connect(configuration: endpoint, id: 0, logger: logger)
+        } abandoned: { late in
+            try? await late.close()
         }
         connection = opened
         let reachability = pool.reachability
