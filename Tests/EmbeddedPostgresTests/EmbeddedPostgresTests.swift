@@ -12,9 +12,11 @@ struct EmbeddedPostgresTests {
             try PostgresBinaries.locate(searchPath: "/nonexistent", debianRoot: "/nonexistent")
         }
         #expect(error?.description.contains("apt-get install postgresql") == true)
+        let folder = try scratchFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
         let launch = #expect(throws: EmbeddedPostgresError.self) {
             try EmbeddedPostgres.start(
-                .init(dataDirectory: try scratchFolder(), binaries: PostgresBinaries(directory: "/nonexistent")),
+                .init(dataDirectory: folder, binaries: PostgresBinaries(directory: "/nonexistent")),
                 logger: TestPostgres.logger
             )
         }

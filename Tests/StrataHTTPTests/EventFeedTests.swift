@@ -60,7 +60,8 @@ struct EventFeedTests {
                 }
                 for pool in pools {
                     group.addTask {
-                        let writer = CatalogWriter(client: pool, logger: database.logger)
+                        let writer = CatalogWriter(
+                            pool: BoundedPool(client: pool, deadlines: .patient), logger: database.logger)
                         for index in 0..<writesPerPool {
                             _ = try await writer.submit(
                                 CatalogWriter.Request(

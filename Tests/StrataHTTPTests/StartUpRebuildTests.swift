@@ -13,7 +13,7 @@ struct StartUpRebuildTests {
     @Test func theServerServesFromTheOldTablesUntilTheRebuiltOnesAreSwappedIn() async throws {
         try await withTestDatabase { database in
             try await CatalogSchema.bundled().prepare(database.client, logger: database.logger)
-            let writer = CatalogWriter(client: database.client, logger: database.logger)
+            let writer = CatalogWriter(pool: database.pool, logger: database.logger)
             let written = try await RandomWorkload(writer: writer, clients: 2).run(commands: 60)
             let dataset = try #require(written.first?.dataset)
             // Granted before the server starts: granting needs the append lock, which is held below.

@@ -36,7 +36,7 @@ struct AppendOutageTests {
             // Long enough for the killer to find it sleeping on a machine busy with the rest of the suite
             // (with 3 s, it once did not); the kill ends it at once.
             try await slowCommits(database, seconds: 20)
-            let writer = CatalogWriter(client: database.client, logger: database.logger)
+            let writer = CatalogWriter(pool: database.pool, logger: database.logger)
             let id = UUIDv7.make()
             async let outcome = Result(catching: { try await writer.submit(create(id, "lost")) })
             try await database.makeClient().whileRunning { killer in

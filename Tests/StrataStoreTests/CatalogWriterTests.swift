@@ -13,7 +13,7 @@ struct CatalogWriterTests {
     /// one transaction (they share its `recorded_at`), and the refused one must append nothing.
     @Test func aRefusedCommandDoesNotSpoilTheBatchItArrivedIn() async throws {
         try await withTestDatabase { database in
-            let writer = CatalogWriter(client: database.client, logger: database.logger)
+            let writer = CatalogWriter(pool: database.pool, logger: database.logger)
             // Refused by the decider: there is no such dataset to publish.
             let refused = UUID()
             let results = try await database.holdingTheAppendLock(for: .milliseconds(500)) {
@@ -127,7 +127,7 @@ struct BatchTests {
     /// it, and the pipeline must go on.
     @Test func aWriteRefusedByPostgreSQLLeavesNothingOfItsBatch() async throws {
         try await withTestDatabase { database in
-            let writer = CatalogWriter(client: database.client, logger: database.logger)
+            let writer = CatalogWriter(pool: database.pool, logger: database.logger)
             let (refused, neighbour) = (UUIDv7.make(), UUIDv7.make())
             try await database.client.perform(
                 "ALTER TABLE dataset_names ADD CONSTRAINT test_refuses CHECK (dataset_id <> '\(unescaped: refused.uuidString)')",
@@ -155,7 +155,7 @@ struct BatchTests {
     /// when the log's sequence was set back (say, by hand), never onto a position taken.
     @Test func aBatchAppendsAfterTheLastEventWhereverTheSequenceIs() async throws {
         try await withTestDatabase { database in
-            let writer = CatalogWriter(client: database.client, logger: database.logger)
+            let writer = CatalogWriter(pool: database.pool, logger: database.logger)
             _ = try await writer.submit(Self.request(Self.create(UUIDv7.make(), "before")))
             try await database.client.perform(
                 "SELECT setval('events_global_position_seq', 1)", logger: database.logger)
@@ -173,7 +173,7 @@ struct BatchTests {
 
     @Test func aBatchMixingGoodRefusedAndConflictingCommandsAnswersEachOnItsOwn() async throws {
         try await withTestDatabase { database in
-            let writer = CatalogWriter(client: database.client, logger: database.logger)
+            let writer = CatalogWriter(pool: database.pool, logger: database.logger)
             let existing = UUIDv7.make()
             _ = try await writer.submit(Self.request(Self.create(existing, "existing")))
             let (a, b) = (UUIDv7.make(), UUIDv7.make())
@@ -216,7 +216,7 @@ struct BatchTests {
 
     @Test func sixtyFourWritersWithOneIfMatchLeaveOneWinner() async throws {
         try await withTestDatabase { database in
-            let writer = CatalogWriter(client: database.client, logger: database.logger)
+            let writer = CatalogWriter(pool: database.pool, logger: database.logger)
             let id = UUIDv7.make()
             _ = try await writer.submit(Self.request(Self.create(id, "contested")))
             let results = try await Self.inOneBatch(
@@ -236,7 +236,7 @@ struct BatchTests {
 
     @Test func idempotentRetriesRacingInsideOneBatchApplyOnce() async throws {
         try await withTestDatabase { database in
-            let writer = CatalogWriter(client: database.client, logger: database.logger)
+            let writer = CatalogWriter(pool: database.pool, logger: database.logger)
             let results = try await Self.inOneBatch(
                 database, writer,
                 (0..<8).map { _ in Self.request(Self.create(UUIDv7.make(), "once"), key: "k1", hash: "same") }
@@ -283,7 +283,7 @@ struct BatchTests {
 
     @Test func aLongHistoryIsEditedAtTheCostOfANewOne() async throws {
         try await withTestDatabase { database in
-            let writer = CatalogWriter(client: database.client, logger: database.logger)
+            let writer = CatalogWriter(pool: database.pool, logger: database.logger)
             let (pinned, fresh) = (UUIDv7.make(), UUIDv7.make())
             _ = try await writer.submit(Self.request(Self.create(pinned, "pinned")))
             _ = try await writer.submit(Self.request(Self.create(fresh, "fresh")))

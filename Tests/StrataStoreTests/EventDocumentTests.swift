@@ -20,7 +20,7 @@ struct EventDocumentTests {
 
     @Test func everyEventIsWrittenAsTheEncoderWroteIt() async throws {
         try await withTestDatabase { database in
-            let writer = CatalogWriter(client: database.client, logger: database.logger)
+            let writer = CatalogWriter(pool: database.pool, logger: database.logger)
             _ = try await RandomWorkload(writer: writer, clients: 2).run(commands: 200)
             let events = try await EventStore(client: database.client, logger: database.logger)
                 .readAll(after: 0, limit: 10_000)

@@ -13,7 +13,7 @@ struct LogArchiveTests {
     /// whose every table has the same checksum as the original's.
     @Test func anExportImportedIntoAFreshCatalogReproducesItExactly() async throws {
         try await withTestDatabase { original in
-            let writer = CatalogWriter(client: original.client, logger: original.logger)
+            let writer = CatalogWriter(pool: original.pool, logger: original.logger)
             _ = try await RandomWorkload(writer: writer).run(commands: 600)
             let file = FileManager.default.temporaryDirectory.appendingPathComponent("strata-\(UUID()).ndjson").path
             defer { try? FileManager.default.removeItem(atPath: file) }
@@ -39,7 +39,7 @@ struct LogArchiveTests {
 
     @Test func importRefusesANonEmptyCatalogAndImportsNothingFromAMalformedFile() async throws {
         try await withTestDatabase { database in
-            let writer = CatalogWriter(client: database.client, logger: database.logger)
+            let writer = CatalogWriter(pool: database.pool, logger: database.logger)
             _ = try await RandomWorkload(writer: writer, clients: 1).run(commands: 20)
             let lines = try await export(database)
 

@@ -11,7 +11,7 @@ import Testing
 struct ProjectionMaintenanceTests {
     @Test func afterThousandsOfRandomCommandsTheProjectionsMatchTheLog() async throws {
         try await withTestDatabase { database in
-            let writer = CatalogWriter(client: database.client, logger: database.logger)
+            let writer = CatalogWriter(pool: database.pool, logger: database.logger)
             _ = try await RandomWorkload(writer: writer).run(commands: 2500)
             let report = try await maintenance(database).verify()
             #expect(report.isClean, "\(report.tables.filter { !$0.matches })")
@@ -92,7 +92,7 @@ struct ProjectionMaintenanceTests {
 
     @Test func aProjectionRowAlteredByHandIsReportedWithTheRow() async throws {
         try await withTestDatabase { database in
-            let writer = CatalogWriter(client: database.client, logger: database.logger)
+            let writer = CatalogWriter(pool: database.pool, logger: database.logger)
             _ = try await RandomWorkload(writer: writer, clients: 2).run(commands: 60)
             try await database.client.perform(
                 """
@@ -114,7 +114,7 @@ struct ProjectionMaintenanceTests {
     /// the batch, or none (positions have holes where appends rolled back), must lose and repeat nothing.
     @Test func aRebuildReadsEveryEventAcrossHolesInThePositions() async throws {
         try await withTestDatabase { database in
-            let writer = CatalogWriter(client: database.client, logger: database.logger)
+            let writer = CatalogWriter(pool: database.pool, logger: database.logger)
             _ = try await RandomWorkload(writer: writer, clients: 2, seed: 1).run(commands: 150)
             for holes in [3, 40] {
                 // What a rolled-back append leaves behind: positions drawn and never committed.
@@ -141,7 +141,7 @@ struct ProjectionMaintenanceTests {
     /// versions) stops a rebuild with the event named; the live projections stay as they were.
     @Test func aRebuildRefusesAnEventItsStreamCannotHoldAndKeepsTheLiveProjections() async throws {
         try await withTestDatabase { database in
-            let writer = CatalogWriter(client: database.client, logger: database.logger)
+            let writer = CatalogWriter(pool: database.pool, logger: database.logger)
             _ = try await RandomWorkload(writer: writer, clients: 2).run(commands: 40)
             let (stream, version) = try #require(
                 try await database.client.query(
@@ -180,7 +180,7 @@ struct ProjectionMaintenanceTests {
     /// scratch schema; they take turns, both succeed, and leave nothing behind.
     @Test func twoRebuildsAtOnceTakeTurnsAndBothSucceed() async throws {
         try await withTestDatabase { database in
-            let writer = CatalogWriter(client: database.client, logger: database.logger)
+            let writer = CatalogWriter(pool: database.pool, logger: database.logger)
             _ = try await RandomWorkload(writer: writer, clients: 4).run(commands: 300)
             let other = database.makeClient()
             let positions = try await other.whileRunning { other in
@@ -206,7 +206,7 @@ struct ProjectionMaintenanceTests {
     /// schema of their own: the next rebuild drops them and swaps as usual.
     @Test func tablesAnEarlierSwapReplacedAreDroppedByTheNextRebuild() async throws {
         try await withTestDatabase { database in
-            let writer = CatalogWriter(client: database.client, logger: database.logger)
+            let writer = CatalogWriter(pool: database.pool, logger: database.logger)
             _ = try await RandomWorkload(writer: writer, clients: 2).run(commands: 50)
             try await database.client.perform("CREATE SCHEMA strata_replaced", logger: database.logger)
             try await database.client.perform(
@@ -221,7 +221,7 @@ struct ProjectionMaintenanceTests {
     /// before, during or after, is in the rebuilt projections, and they match the log.
     @Test func aRebuildWhileClientsWriteLosesNothingAcknowledged() async throws {
         try await withTestDatabase { database in
-            let writer = CatalogWriter(client: database.client, logger: database.logger)
+            let writer = CatalogWriter(pool: database.pool, logger: database.logger)
             _ = try await RandomWorkload(writer: writer, seed: 1).run(commands: 400)
             let rebuilder = database.makeClient()
             let acknowledged = try await rebuilder.whileRunning { rebuilder in
@@ -260,7 +260,7 @@ struct ProjectionMaintenanceTests {
 
     @Test func aRebuildKilledMidwayLeavesTheLiveProjectionsIntactAndTheNextOneSucceeds() async throws {
         try await withTestDatabase { database in
-            let writer = CatalogWriter(client: database.client, logger: database.logger)
+            let writer = CatalogWriter(pool: database.pool, logger: database.logger)
             _ = try await RandomWorkload(writer: writer).run(commands: 3000)
             for delay in [0.05, 0.3] {
                 let replay = try StrataBinary.spawn(["replay", "--database-url", database.url])
@@ -285,7 +285,7 @@ struct ProjectionMaintenanceTests {
 
     @Test func aChangedProjectionDefinitionIsRebuiltAtStartUp() async throws {
         try await withTestDatabase { database in
-            let writer = CatalogWriter(client: database.client, logger: database.logger)
+            let writer = CatalogWriter(pool: database.pool, logger: database.logger)
             _ = try await RandomWorkload(writer: writer, clients: 2).run(commands: 50)
             // As if Projections/versions.sql had been edited since it was built.
             try await database.client.perform(
@@ -306,7 +306,7 @@ struct ProjectionMaintenanceTests {
     /// projections are in place, and so does its bookkeeping.
     @Test func aProjectionWhoseFileIsGoneIsDroppedAtStartUp() async throws {
         try await withTestDatabase { database in
-            let writer = CatalogWriter(client: database.client, logger: database.logger)
+            let writer = CatalogWriter(pool: database.pool, logger: database.logger)
             _ = try await RandomWorkload(writer: writer, clients: 2).run(commands: 30)
             try await database.client.perform(
                 "CREATE TABLE datasets (dataset_id uuid PRIMARY KEY, document text)", logger: database.logger)

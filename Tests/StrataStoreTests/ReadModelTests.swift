@@ -12,9 +12,9 @@ import Testing
 struct ReadModelTests {
     @Test func everyDatasetAndVersionReadsAsItsEventsFoldToAtTheHeadAndAsOfEarlierPositions() async throws {
         try await withTestDatabase { database in
-            let writer = CatalogWriter(client: database.client, logger: database.logger)
+            let writer = CatalogWriter(pool: database.pool, logger: database.logger)
             let written = try await RandomWorkload(writer: writer, clients: 4).run(commands: 400)
-            let reader = CatalogReader(client: database.client, logger: database.logger)
+            let reader = CatalogReader(pool: database.pool, logger: database.logger)
             let log = try await EventStore(client: database.client, logger: database.logger).readAll(
                 after: 0, limit: 100_000)
             let head = try #require(log.last?.position)
@@ -49,9 +49,9 @@ struct ReadModelTests {
     /// own dataset, within its own caller's namespaces, and the position of the snapshot it was read in.
     @Test func readsByIDArrivingTogetherEachGetTheirOwnAnswer() async throws {
         try await withTestDatabase { database in
-            let writer = CatalogWriter(client: database.client, logger: database.logger)
+            let writer = CatalogWriter(pool: database.pool, logger: database.logger)
             let written = try await RandomWorkload(writer: writer, clients: 4, seed: 11).run(commands: 300)
-            let reader = CatalogReader(client: database.client, logger: database.logger)
+            let reader = CatalogReader(pool: database.pool, logger: database.logger)
             let head = try #require(
                 try await EventStore(client: database.client, logger: database.logger)
                     .readAll(after: 0, limit: 100_000).last?.position)
@@ -103,7 +103,7 @@ struct ReadModelTests {
     /// connection, so without care one early failure would fail that connection's reads for good.)
     @Test func aReplicaThatCannotAnswerIsPassedOver() async throws {
         try await withTestDatabase { database in
-            let writer = CatalogWriter(client: database.client, logger: database.logger)
+            let writer = CatalogWriter(pool: database.pool, logger: database.logger)
             let written = try await RandomWorkload(writer: writer, clients: 2, seed: 5).run(commands: 60)
             let empty = try await TestPostgres.shared.createDatabase(migrated: false)
             let behind = PostgresClient(
@@ -111,9 +111,9 @@ struct ReadModelTests {
                 backgroundLogger: database.logger)
             try await behind.whileRunning { behind in
                 let reader = CatalogReader(
-                    pool: BoundedPool(client: database.client), replicas: [BoundedPool(client: behind)],
+                    pool: database.pool, replicas: [BoundedPool(client: behind, deadlines: .patient)],
                     logger: database.logger)
-                let primary = CatalogReader(client: database.client, logger: database.logger)
+                let primary = CatalogReader(pool: database.pool, logger: database.logger)
                 for id in Set(written.map(\.dataset)) {
                     for _ in 0..<2 {
                         let (expected, _) = try await primary.read { try await $0.dataset(id) }
@@ -141,9 +141,9 @@ struct ReadModelTests {
     /// with the same position.
     @Test func headPagesAreTheGeneralListsPages() async throws {
         try await withTestDatabase { database in
-            let writer = CatalogWriter(client: database.client, logger: database.logger)
+            let writer = CatalogWriter(pool: database.pool, logger: database.logger)
             _ = try await RandomWorkload(writer: writer, clients: 6, seed: 23).run(commands: 700)
-            let reader = CatalogReader(client: database.client, logger: database.logger)
+            let reader = CatalogReader(pool: database.pool, logger: database.logger)
             let statusFilters: [[DatasetStatus]] = [
                 [.draft, .published], [.retired], [.draft], DatasetStatus.allCases,
             ]
@@ -179,7 +179,7 @@ struct ReadModelTests {
     /// nothing, and a dataset changed since shows its change (a new row), as the general read does.
     @Test func aDocumentIsRenderedOnceForEachStateItShows() async throws {
         try await withTestDatabase { database in
-            let writer = CatalogWriter(client: database.client, logger: database.logger)
+            let writer = CatalogWriter(pool: database.pool, logger: database.logger)
             func submit(_ target: CatalogCommand) async throws {
                 let request = CatalogWriter.Request(
                     target: target, metadata: EventMetadata(actor: "test"), occurredAt: Date(),
@@ -193,7 +193,7 @@ struct ReadModelTests {
                         id, .create(namespace: "shelf", name: "set-\(index)", fields: VersionFields(), clonedFrom: nil))
                 )
             }
-            let reader = CatalogReader(client: database.client, logger: database.logger)
+            let reader = CatalogReader(pool: database.pool, logger: database.logger)
             let filter = CatalogSnapshot.ListFilter(namespace: "shelf", statuses: DatasetStatus.allCases)
             func pageMatchesTheGeneralRead() async throws -> [CatalogSnapshot.ListedDataset] {
                 let page = try await reader.datasets(filter, asOf: .head, scope: .all)
@@ -252,13 +252,7 @@ struct ReadModelTests {
     /// small namespace in a large catalog under the same kind of plan (asserted by the rows the plans read).
     @Test func aHeadPageReadsAPageNotTheCatalog() async throws {
         try await withTestDatabase { database in
-            // 3,200 creates of setup, while the rest of the suite loads the machine: as patient for a
-            // connection as the HTTP tests are, where the server's default would give up after 10 s.
-            let writer = CatalogWriter(
-                pool: BoundedPool(
-                    client: database.client,
-                    deadlines: DatabaseDeadlines(connect: .seconds(10), queue: .seconds(60), work: .seconds(60))),
-                logger: database.logger)
+            let writer = CatalogWriter(pool: database.pool, logger: database.logger)
             func create(_ namespace: String, _ name: String) async throws -> UUID {
                 let id = UUIDv7.make()
                 let request = CatalogWriter.Request(

@@ -122,6 +122,9 @@ public struct TestDatabase: Sendable {
         "postgres://\(EmbeddedPostgres.superuser)@localhost/\(name)?host=\(socketDirectory)"
     }
 
+    /// A bounded pool on this database's client, with the deadlines of tests that do not test them.
+    public var pool: BoundedPool { BoundedPool(client: client, deadlines: .patient) }
+
     /// Another client on the same database: a second, independent connection pool.
     public func makeClient() -> PostgresClient {
         PostgresClient(configuration: configuration, backgroundLogger: logger)
@@ -176,4 +179,11 @@ extension TestDatabase {
             }
         }
     }
+}
+
+extension DatabaseDeadlines {
+    /// Deadlines for tests that do not test them. The whole suite runs at once on two cores and one
+    /// PostgreSQL: a connection, or a task's turn on the two threads Swift's concurrency runs on, can
+    /// take longer than the server's 10 s queue deadline to come, without anything being wrong.
+    public static let patient = DatabaseDeadlines(connect: .seconds(10), queue: .seconds(60), work: .seconds(60))
 }

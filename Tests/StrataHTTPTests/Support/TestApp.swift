@@ -14,9 +14,6 @@ let testAdminSecret = "strata_test-admin-secret-0123456789"
 
 /// Runs `body` against the real router on a fresh database, in-process, with a client that presents
 /// an admin token unless a request says otherwise.
-/// Deadlines for tests that do not test them: the whole suite runs at once on two cores and one
-/// PostgreSQL, so a connection can take seconds to come free without anything being wrong.
-let testDeadlines = DatabaseDeadlines(connect: .seconds(10), queue: .seconds(60), work: .seconds(60))
 
 func withTestApp<Result: Sendable>(
     _ body: @Sendable (TokenClient, TestDatabase) async throws -> Result
@@ -24,7 +21,7 @@ func withTestApp<Result: Sendable>(
     try await withTestDatabase { database in
         let services = try StrataServices(
             client: database.client, logger: database.logger, access: .tokens(bootstrapSecret: testAdminSecret),
-            deadlines: testDeadlines)
+            deadlines: .patient)
         try await services.bootstrapTokens()
         return try await Application(router: buildRouter(services), logger: database.logger).test(.router) {
             client in
@@ -40,7 +37,7 @@ func withLiveApp<Result: Sendable>(
     try await withTestDatabase { database in
         let services = try StrataServices(
             client: database.makeClient(), logger: database.logger,
-            access: .tokens(bootstrapSecret: testAdminSecret), deadlines: testDeadlines)
+            access: .tokens(bootstrapSecret: testAdminSecret), deadlines: .patient)
         let app = buildApplication(.init(host: "127.0.0.1", port: 0), services: services)
         return try await app.test(.live) { client in
             try await body(TokenClient(base: client, token: testAdminSecret), database)
