@@ -57,9 +57,11 @@ struct BatchRun {
         let storedStatement = Self.storedAnswersStatement(requests)
         let firstRound = LoadRound(needs: Self.needs(of: requests, in: view))
         let (writer, nextPosition, firstAnswers) = try await EventLogWriter.beginTransaction(
-            on: connection, logger: logger, alongside: [storedStatement].compactMap { $0 } + firstRound.statements)
+            on: connection, logger: logger,
+            alongside: [Self.planOnce] + [storedStatement].compactMap { $0 } + firstRound.statements,
+            then: firstRound.streams)
         count(statements: 2 + firstAnswers.count, answers: firstAnswers)
-        var answers = firstAnswers[...]
+        var answers = firstAnswers.dropFirst()
         let stored = try storedStatement.map { _ in try Self.storedAnswers(answers.removeFirst()) } ?? [:]
         try apply(firstRound, &answers, to: &view, lastPositions: &lastPositions)
         try await load(into: &view, lastPositions: &lastPositions, for: requests)
@@ -304,12 +306,19 @@ struct BatchRun {
         return answers
     }
 
-    /// One round of loading: the statements that load what the commands need, sent together.
+    /// The streams statement runs on every batch that touches an existing dataset, and planning it for
+    /// each batch's array of ids took twice as long as running it, under the lock; its generic plan,
+    /// made once per connection, reads the same rows (PostgreSQL would keep planning it anew, since a
+    /// generic plan for arrays of any length looks dearer than a custom one).
+    private static let planOnce: PostgresQuery = "SET LOCAL plan_cache_mode = force_generic_plan"
+
+    /// One round of loading: the statements that load what the commands need, sent together, the
+    /// streams last.
     private struct LoadRound {
         var needs: CatalogDecider.Needs
         var names: (statement: PostgresQuery, keyed: [ByteBuffer: CatalogView.Name])?
         var tokenNames: PostgresQuery?
-        var streams: PostgresQuery?
+        var streams: LoadStreams?
 
         init(needs: CatalogDecider.Needs) {
             self.needs = needs
@@ -318,8 +327,9 @@ struct BatchRun {
             streams = BatchRun.streamsStatement(needs.datasets, histories: needs.histories, tokens: needs.tokenStreams)
         }
 
+        /// The statements before the streams.
         var statements: [PostgresQuery] {
-            [names?.statement, tokenNames, streams].compactMap { $0 }
+            [names?.statement, tokenNames].compactMap { $0 }
         }
     }
 
@@ -348,7 +358,7 @@ struct BatchRun {
         for _ in 0..<3 {
             let round = LoadRound(needs: Self.needs(of: requests, in: view))
             if round.needs.isEmpty { return }
-            var answers = try await pipelined(round.statements)[...]
+            var answers = try await pipelined(round.statements, then: round.streams)[...]
             try apply(round, &answers, to: &view, lastPositions: &lastPositions)
         }
     }
@@ -406,39 +416,59 @@ struct BatchRun {
     ///
     /// One statement answers both: each event that shapes a stream, with the stream's last event and
     /// usage alongside.
-    static func streamsStatement(_ datasets: Set<UUID>, histories: Set<UUID>, tokens: Set<UUID>)
-        -> PostgresQuery?
-    {
+    static func streamsStatement(_ datasets: Set<UUID>, histories: Set<UUID>, tokens: Set<UUID>) -> LoadStreams? {
         let ids = Array(datasets.union(histories).union(tokens))
         guard !ids.isEmpty else { return nil }
-        let whole = Array(histories)
         // Each stream is looked up by the types of its kind only: a dataset has no token events.
         let lookups =
             datasets.union(histories).flatMap { id in datasetShapingTypes.map { (id, $0) } }
             + tokens.flatMap { id in TokenEvent.allTypes.map { (id, $0) } }
+        return LoadStreams(
+            lookupStreams: lookups.map(\.0), lookupTypes: lookups.map(\.1), whole: Array(histories), ids: ids)
+    }
+
+    /// ``streamsStatement(_:histories:tokens:)``, prepared: its text is the same for every batch.
+    struct LoadStreams: PostgresPreparedStatement {
+        var lookupStreams: [UUID]
+        var lookupTypes: [String]
+        var whole: [UUID]
+        var ids: [UUID]
+
+        func makeBindings() throws -> PostgresBindings {
+            var bindings = PostgresBindings()
+            bindings.append(lookupStreams)
+            bindings.append(lookupTypes)
+            bindings.append(whole)
+            bindings.append(ids)
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws -> PostgresRow { row }
+
         // A version's number is its draft's rank among the stream's drafts. The parts are MATERIALIZED
         // so that each is planned on its own: inlined into one join tree they took the planner about
-        // twice as long, under the lock, for sets of a few rows.
-        return """
+        // twice as long, under the lock, for sets of a few rows. The usage columns are cast to the types
+        // read: a rebuilt `dataset_states` that changed theirs must not change the prepared statement's.
+        static let sql = """
             WITH shaping AS MATERIALIZED (
                 SELECT l.stream_id, l.stream_version, l.event_type, l.data
-                FROM unnest(\(lookups.map(\.0)), \(lookups.map(\.1))) AS s(id, type)
+                FROM unnest($1::uuid[], $2::text[]) AS s(id, type)
                 CROSS JOIN LATERAL (
                     SELECT stream_id, stream_version, event_type, data FROM events
                     WHERE stream_id = s.id AND event_type = s.type
                       AND event_type NOT IN ('DatasetVersionUsed', 'LineageRecorded')
                     ORDER BY stream_version DESC LIMIT 1
                 ) l
-                WHERE NOT s.id = ANY(\(whole))
+                WHERE NOT s.id = ANY($3::uuid[])
             ), drafts AS MATERIALIZED (
                 SELECT s.id AS stream_id, d.stream_version
-                FROM unnest(\(ids)) AS s(id)
+                FROM unnest($4::uuid[]) AS s(id)
                 CROSS JOIN LATERAL (
                     SELECT stream_version FROM events
                     WHERE stream_id = s.id AND event_type = 'DatasetVersionDrafted'
                     ORDER BY stream_version DESC LIMIT 1
                 ) d
-                WHERE NOT s.id = ANY(\(whole))
+                WHERE NOT s.id = ANY($3::uuid[])
                 UNION
                 SELECT p.stream_id, d.stream_version
                 FROM shaping p
@@ -454,11 +484,11 @@ struct BatchRun {
                 SELECT stream_id, stream_version FROM drafts
                 UNION ALL
                 SELECT stream_id, stream_version FROM events
-                WHERE stream_id = ANY(\(whole)) AND event_type NOT IN ('DatasetVersionUsed', 'LineageRecorded')
+                WHERE stream_id = ANY($3::uuid[]) AND event_type NOT IN ('DatasetVersionUsed', 'LineageRecorded')
             ), last AS MATERIALIZED (
                 SELECT s.id, e.stream_version, e.global_position, e.occurred_at, e.metadata->>'actor' AS actor,
-                       coalesce(d.usage_count, 0) AS usage_count, d.last_used
-                FROM unnest(\(ids)) AS s(id)
+                       coalesce(d.usage_count, 0)::bigint AS usage_count, d.last_used::bigint AS last_used
+                FROM unnest($4::uuid[]) AS s(id)
                 CROSS JOIN LATERAL (
                     SELECT stream_version, global_position, occurred_at, metadata FROM events
                     WHERE stream_id = s.id ORDER BY stream_version DESC LIMIT 1
@@ -519,9 +549,11 @@ struct BatchRun {
 
     /// Sends statements together (see ``PostgresConnection/pipelined(_:logger:)``) and collects their
     /// rows, counting both for ``statistics``.
-    private mutating func pipelined(_ statements: [PostgresQuery]) async throws -> [[PostgresRow]] {
-        let answers = try await connection.pipelined(statements, logger: logger)
-        count(statements: statements.count, answers: answers)
+    private mutating func pipelined(_ statements: [PostgresQuery], then last: LoadStreams? = nil) async throws
+        -> [[PostgresRow]]
+    {
+        let answers = try await connection.pipelined(statements, then: last, logger: logger)
+        count(statements: answers.count, answers: answers)
         return answers
     }
 

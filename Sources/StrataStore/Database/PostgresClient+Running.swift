@@ -51,10 +51,29 @@ extension PostgresConnection {
     /// PostgreSQL, was most of a short statement's time. Never for a COMMIT, whose answer after a
     /// failed statement is a quiet ROLLBACK.
     func pipelined(_ queries: [PostgresQuery], logger: Logger) async throws -> [[PostgresRow]] {
+        try await pipelined(queries, then: NoPreparedStatement?.none, logger: logger)
+    }
+
+    /// ``pipelined(_:logger:)``, followed by a prepared statement, `last`, whose rows come last.
+    ///
+    /// `execute` writes its statement before it first waits, so it goes out behind the queries, in
+    /// the same round trip. Prepared, a statement is parsed once per connection, and planned once too
+    /// where `plan_cache_mode` lets it.
+    func pipelined<Last: PostgresPreparedStatement>(_ queries: [PostgresQuery], then last: Last?, logger: Logger)
+        async throws -> [[PostgresRow]] where Last.Row == PostgresRow
+    {
         let answers: [EventLoopFuture<PostgresQueryResult>] = queries.map { query($0, logger: logger) }
+        var lastRows: [PostgresRow]?
+        var lastFailure: (any Error)?
+        if let last {
+            do { lastRows = try await rows(of: last, logger: logger) } catch { lastFailure = error }
+        }
         var rows: [[PostgresRow]] = []
-        rows.reserveCapacity(answers.count)
+        rows.reserveCapacity(answers.count + 1)
+        // The first failure is the one to throw: in a transaction, every statement after it fails too.
         for answer in answers { rows.append(try await answer.get().rows) }
+        if let lastFailure { throw lastFailure }
+        if let lastRows { rows.append(lastRows) }
         return rows
     }
 
@@ -93,4 +112,13 @@ extension PostgresClient {
             throw error
         }
     }
+}
+
+/// The prepared statement that follows the queries of ``PostgresConnection/pipelined(_:logger:)``:
+/// none.
+enum NoPreparedStatement: PostgresPreparedStatement {
+    static let sql = ""
+    typealias Row = PostgresRow
+    func makeBindings() throws -> PostgresBindings { switch self {} }
+    func decodeRow(_ row: PostgresRow) throws -> Row { switch self {} }
 }

@@ -108,18 +108,19 @@ public struct EventLogWriter: Sendable {
     }
 
     /// Begins a transaction, takes the append lock in it and reads the position the log's next event
-    /// will take (`strata_begin_batch()`), sending with them `alongside`: statements that need the lock
-    /// held, in the same round trip. Answers the writer, that position, and the rows of each statement
-    /// of `alongside`.
-    static func beginTransaction(
-        on connection: PostgresConnection, logger: Logger, alongside statements: [PostgresQuery]
-    ) async throws -> (writer: EventLogWriter, nextPosition: Int64, answers: [[PostgresRow]]) {
+    /// will take (`strata_begin_batch()`), sending with them `alongside` and `last`: statements that
+    /// need the lock held, in the same round trip. Answers the writer, that position, and the rows of
+    /// each statement of `alongside`, then of `last`'s.
+    static func beginTransaction<Last: PostgresPreparedStatement>(
+        on connection: PostgresConnection, logger: Logger, alongside statements: [PostgresQuery], then last: Last?
+    ) async throws -> (writer: EventLogWriter, nextPosition: Int64, answers: [[PostgresRow]])
+    where Last.Row == PostgresRow {
         // Read committed whatever the database's default: every statement after the lock must see what
         // the batch before committed, though the transaction began before that batch ended.
         let answers = try await connection.pipelined(
             ["BEGIN ISOLATION LEVEL READ COMMITTED", "SELECT recorded_at, next_position FROM strata_begin_batch()"]
                 + statements,
-            logger: logger)
+            then: last, logger: logger)
         guard let (recordedAt, next) = try answers[1].first?.decode((Date, Int64).self) else {
             throw StoreError.noResult("strata_begin_batch()")
         }
