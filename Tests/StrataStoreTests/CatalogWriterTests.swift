@@ -171,6 +171,24 @@ struct BatchTests {
         }
     }
 
+    /// A create's id is fresh, so a batch of creates reads no stream: its first round is BEGIN, the lock,
+    /// the plan setting and the names it takes, its second the write and COMMIT.
+    @Test func aBatchOfCreatesLooksUpTheirNamesAndNoStream() async throws {
+        try await withTestDatabase { database in
+            let writer = CatalogWriter(pool: database.pool, logger: database.logger)
+            let ids = (0..<4).map { _ in UUIDv7.make() }
+            let results = try await Self.inOneBatch(
+                database, writer, ids.enumerated().map { Self.request(Self.create($1, "new-\($0)")) })
+            #expect(results.map { (try? $0.get())?.status } == [201, 201, 201, 201])
+            let statistics = await writer.lastBatch
+            #expect(statistics.statements == 6, "\(statistics)")
+            let store = EventStore(client: database.client, logger: database.logger)
+            for id in ids {
+                #expect(try await store.readStream(id).map(\.type) == ["DatasetCreated", "DatasetVersionDrafted"])
+            }
+        }
+    }
+
     @Test func aBatchMixingGoodRefusedAndConflictingCommandsAnswersEachOnItsOwn() async throws {
         try await withTestDatabase { database in
             let writer = CatalogWriter(pool: database.pool, logger: database.logger)

@@ -3,6 +3,11 @@ import Foundation
 /// A write to the catalog, as one request asks for it: it may touch several streams (a clone, lineage
 /// into several outputs, an OpenLineage event), all or none. Ids come in with the command; the rules
 /// draw none.
+///
+/// The id of a dataset a command creates (a create's, a clone's `newID`, OpenLineage's `newIDs`) must be
+/// fresh, drawn for that command (a UUIDv7): the rules take its stream to be empty without looking, so
+/// a batch of creates loads no stream at all. Were one not new, the log's unique key on stream and
+/// version would refuse the append, whole, rather than let two histories mix.
 public enum CatalogCommand: Sendable, Equatable {
     case dataset(UUID, DatasetCommand)
     /// A new dataset (`newID`) whose first version copies the source's current one.

@@ -31,7 +31,8 @@ public enum CatalogDecider {
         }
         switch command {
         case .dataset(let id, let datasetCommand):
-            dataset(id)
+            // A new dataset's id is fresh (see ``CatalogCommand``): there is nothing to load for it.
+            if case .create = datasetCommand {} else { dataset(id) }
             switch datasetCommand {
             case .create(let namespace, let datasetName, let fields, _):
                 name(namespace, datasetName)
@@ -58,7 +59,6 @@ public enum CatalogDecider {
             }
         case .clone(let source, let newID, let namespace, let cloneName, _):
             dataset(source)
-            dataset(newID)
             if let namespace {
                 name(namespace, cloneName)
             } else if view.knows(dataset: source) {
@@ -67,8 +67,7 @@ public enum CatalogDecider {
             }
         case .lineage(_, _, let inputs, let outputs):
             for end in inputs + outputs { dataset(end.datasetID) }
-        case .openLineage(let ingest, let newIDs):
-            for id in newIDs { dataset(id) }
+        case .openLineage(let ingest, _):
             for reported in ingest.inputs + ingest.outputs { name(reported.namespace, reported.name) }
             // An input's `datasetVersion` is looked for among all the versions of the dataset holding it.
             for input in ingest.inputs where input.datasetVersion != nil {
