@@ -171,8 +171,8 @@ struct BatchTests {
         }
     }
 
-    /// A create's id is fresh, so a batch of creates reads no stream: its first round is BEGIN, the lock,
-    /// the plan setting and the names it takes, its second the write and COMMIT.
+    /// A create's id is fresh, so a batch of creates reads no stream: its first round is BEGIN, the plan
+    /// setting, the lock and the names it takes, its second the write and COMMIT.
     @Test func aBatchOfCreatesLooksUpTheirNamesAndNoStream() async throws {
         try await withTestDatabase { database in
             let writer = CatalogWriter(pool: database.pool, logger: database.logger)

@@ -57,11 +57,11 @@ struct BatchRun {
         let storedStatement = Self.storedAnswersStatement(requests)
         let firstRound = LoadRound(needs: Self.needs(of: requests, in: view))
         let (writer, nextPosition, firstAnswers) = try await EventLogWriter.beginTransaction(
-            on: connection, logger: logger,
-            alongside: [Self.planOnce] + [storedStatement].compactMap { $0 } + firstRound.statements,
+            on: connection, logger: logger, settings: [Self.planOnce],
+            alongside: [storedStatement].compactMap { $0 } + firstRound.statements,
             then: firstRound.streams)
-        count(statements: 2 + firstAnswers.count, answers: firstAnswers)
-        var answers = firstAnswers.dropFirst()
+        count(statements: 3 + firstAnswers.count, answers: firstAnswers)
+        var answers = firstAnswers[...]
         let stored = try storedStatement.map { _ in try Self.storedAnswers(answers.removeFirst()) } ?? [:]
         try apply(firstRound, &answers, to: &view, lastPositions: &lastPositions)
         try await load(into: &view, lastPositions: &lastPositions, for: requests)

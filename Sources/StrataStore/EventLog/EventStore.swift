@@ -108,24 +108,28 @@ public struct EventLogWriter: Sendable {
     }
 
     /// Begins a transaction, takes the append lock in it and reads the position the log's next event
-    /// will take (`strata_begin_batch()`), sending with them `alongside` and `last`: statements that
-    /// need the lock held, in the same round trip. Answers the writer, that position, and the rows of
-    /// each statement of `alongside`, then of `last`'s.
+    /// will take (`strata_begin_batch()`), sending with them `settings`, `alongside` and `last`, in the
+    /// same round trip: `settings` (`SET LOCAL …`) before the lock, so that they run while it is awaited
+    /// and not after it is granted, where each would cost the holder a round trip; `alongside` and
+    /// `last` after it, for the statements that need it held. Answers the writer, that position, and
+    /// the rows of each statement of `alongside`, then of `last`'s.
     static func beginTransaction<Last: PostgresPreparedStatement>(
-        on connection: PostgresConnection, logger: Logger, alongside statements: [PostgresQuery], then last: Last?
+        on connection: PostgresConnection, logger: Logger, settings: [PostgresQuery] = [],
+        alongside statements: [PostgresQuery], then last: Last?
     ) async throws -> (writer: EventLogWriter, nextPosition: Int64, answers: [[PostgresRow]])
     where Last.Row == PostgresRow {
         // Read committed whatever the database's default: every statement after the lock must see what
         // the batch before committed, though the transaction began before that batch ended.
         let answers = try await connection.pipelined(
-            ["BEGIN ISOLATION LEVEL READ COMMITTED", "SELECT recorded_at, next_position FROM strata_begin_batch()"]
-                + statements,
+            ["BEGIN ISOLATION LEVEL READ COMMITTED"] + settings
+                + ["SELECT recorded_at, next_position FROM strata_begin_batch()"] + statements,
             then: last, logger: logger)
-        guard let (recordedAt, next) = try answers[1].first?.decode((Date, Int64).self) else {
+        let lockAnswer = 1 + settings.count
+        guard let (recordedAt, next) = try answers[lockAnswer].first?.decode((Date, Int64).self) else {
             throw StoreError.noResult("strata_begin_batch()")
         }
         let writer = EventLogWriter(connection: connection, logger: logger, recordedAt: recordedAt)
-        return (writer, next, Array(answers.dropFirst(2)))
+        return (writer, next, Array(answers.dropFirst(lockAnswer + 1)))
     }
 
     private static let appendLock: PostgresQuery = "SELECT strata_begin_append()"
