@@ -122,7 +122,7 @@ struct BatchTests {
         .dataset(id, .create(namespace: "ns", name: name, fields: VersionFields(), clonedFrom: nil))
     }
 
-    /// A batch sends COMMIT with its writes. A write PostgreSQL refuses (here a constraint on one
+    /// A batch sends COMMIT after its writes. A write PostgreSQL refuses (here a constraint on one
     /// dataset's name row) must still fail the batch whole, leaving no event and no projection row of
     /// it, and the pipeline must go on.
     @Test func aWriteRefusedByPostgreSQLLeavesNothingOfItsBatch() async throws {
@@ -172,7 +172,7 @@ struct BatchTests {
     }
 
     /// A create's id is fresh, so a batch of creates reads no stream: its first round is BEGIN, the plan
-    /// setting, the lock and the names it takes, its second the write and COMMIT.
+    /// setting, the lock and the names it takes; then come the write and COMMIT.
     @Test func aBatchOfCreatesLooksUpTheirNamesAndNoStream() async throws {
         try await withTestDatabase { database in
             let writer = CatalogWriter(pool: database.pool, logger: database.logger)
@@ -187,6 +187,42 @@ struct BatchTests {
                 #expect(try await store.readStream(id).map(\.type) == ["DatasetCreated", "DatasetVersionDrafted"])
             }
         }
+    }
+
+    /// A batch's write is one statement, prepared once per connection, so its text must not depend on
+    /// what the batch holds: a batch that writes a dataset, a usage of it and an idempotency answer is
+    /// written by the text of an empty batch, with as many parameters.
+    @Test func everyBatchIsWrittenByTheOnePreparedStatement() throws {
+        let id = UUIDv7.make()
+        let context = EventContext(actor: "test", occurredAt: Date())
+        var state = DatasetState(id: id)
+        var events: [DatasetEvent] = []
+        let create = DatasetCommand.create(namespace: "ns", name: "a", fields: VersionFields(), clonedFrom: nil)
+        for command in [create, .recordUsage(version: 1, consumer: "job", kind: nil, properties: [:])] {
+            let decided = try DatasetDecider.decide(command, state: state)
+            for event in decided { state = state.evolve(event, context: context) }
+            events += decided
+        }
+        var replay = ProjectionReplay<InsertRows>.continuing()
+        replay.continueDataset(from: DatasetLifecycle(DatasetState(id: id)))
+        for (index, event) in events.enumerated() { try replay.apply(.dataset(event), of: id, at: Int64(index + 1)) }
+        replay.closeOut()
+        var rows = BatchRun.EventRows()
+        rows.positions = events.indices.map { Int64($0 + 1) }
+        rows.streams = events.map { _ in id }
+        rows.types = events.map(\.type)
+        let answer = (
+            IdempotencyClaim(scope: "s", key: "k", requestHash: "h"),
+            StoredResponse(status: 201, headers: [:], body: "{}")
+        )
+
+        let write = try BatchRun.writeStatement(
+            rows, recordedAt: Date(), projected: replay.takePending(), answers: [answer])
+        let empty = try BatchRun.writeStatement(
+            BatchRun.EventRows(), recordedAt: Date(), projected: InsertRows(), answers: [])
+        #expect(write.sql == BatchRun.BatchWrite.sql)
+        #expect(empty.sql == BatchRun.BatchWrite.sql)
+        #expect(write.binds.count == empty.binds.count)
     }
 
     @Test func aBatchMixingGoodRefusedAndConflictingCommandsAnswersEachOnItsOwn() async throws {

@@ -6,14 +6,14 @@ import StrataCore
 /// One batch of the append pipeline: its transaction from BEGIN to COMMIT.
 ///
 /// Its cost is a constant number of round trips, whatever the number of commands, and on the usual
-/// path two. The first sends BEGIN, takes the log's append lock and reads where the log goes on, with
+/// path three. The first sends BEGIN, takes the log's append lock and reads where the log goes on, with
 /// the idempotency answers already stored and what the commands need (the streams, names and tokens
 /// they name); a name found or a clone's source may lead to a few more rounds of loading, four in all
 /// at most. Then every command is decided in memory, in order, by the catalog's rules in the core —
 /// each seeing the ones before it, a refused one changing nothing — and the second round writes all of
-/// them and commits: the end of the projection rows they close (one UPDATE per table), then one
-/// statement of several parts for the events, their projection rows (made by the code a rebuild uses)
-/// and the idempotency answers, then COMMIT.
+/// them: the end of the projection rows they close (one UPDATE per table), then one prepared statement
+/// of several parts for the events, their projection rows (made by the code a rebuild uses) and the
+/// idempotency answers. The third is COMMIT.
 ///
 /// That the rows and answers can go with the events is because the batch gives its events their
 /// positions: the ones after where the log goes on, which no one else can take while it holds the lock.
@@ -130,20 +130,24 @@ struct BatchRun {
             }
         }
 
-        // Write and commit, in one round: the end of the projection rows the events close, then one
-        // statement for the events, their projection rows and the idempotency answers, then COMMIT. A
-        // statement that fails aborts the transaction, and the COMMIT sent after it ends it as a ROLLBACK:
-        // its error, the first thrown, tells that nothing landed.
+        // Write, then commit: the end of the projection rows the events close, then the prepared statement
+        // for the events, their projection rows and the idempotency answers, then COMMIT. A statement
+        // that fails aborts the transaction, and its error, the first thrown, tells that nothing landed.
         attempt.decided()
-        var writes = WithStatement()
-        let counts = try append(
-            events, at: positions, for: requests, plans: plans, by: writer, from: loaded, to: &writes)
-        let closings = try project(events, at: positions, from: loaded, into: &writes)
-        try Self.store(fresh, into: &writes)
-        var final = "SELECT 1"
-        if let last = positions.last { final = EventLogWriter.advanceSequence(to: writes.bind(last)) }
+        let (appended, counts) = eventRows(events, at: positions, for: requests, plans: plans, from: loaded)
+        let (projected, closings) = try project(events, at: positions, from: loaded)
+        if !events.isEmpty || !fresh.isEmpty {
+            let write = try Self.writeStatement(
+                appended, recordedAt: writer.recordedAt, projected: projected, answers: fresh)
+            if write.sql == BatchWrite.sql {
+                _ = try await pipelined([closings].compactMap { $0 }, then: BatchWrite(bindings: write.binds))
+            } else {
+                assertionFailure("a batch's write statement is not the prepared one")
+                _ = try await pipelined([closings, write].compactMap { $0 })
+            }
+        }
         attempt.committing(results, probe: firstEventID)
-        _ = try await pipelined([closings, writes.query(finally: final)].compactMap { $0 } + ["COMMIT"])
+        _ = try await pipelined(["COMMIT"])
         for (type, count) in counts {
             Counter(label: "strata_events_appended_total", dimensions: [("type", type)]).increment(by: count)
         }
@@ -161,26 +165,85 @@ struct BatchRun {
 
     // MARK: writing
 
-    /// Adds the INSERT of every accepted event to `statement`, in the order decided, at `positions`;
-    /// answers how many events of each type there are.
+    /// The statement that writes a batch: its events, their projection rows, the idempotency answers
+    /// and where the log's sequence goes on. Every part is there whatever the batch holds (a table
+    /// without rows gets empty arrays), so that its text is the same for every batch, ``BatchWrite``'s.
+    static func writeStatement(
+        _ events: EventRows, recordedAt: Date, projected: InsertRows, answers: [(IdempotencyClaim, StoredResponse)]
+    ) throws -> PostgresQuery {
+        var statement = WithStatement()
+        statement.add(
+            """
+            INSERT INTO events (global_position, stream_id, stream_version, event_id, event_type, schema_version,
+                                data, metadata, occurred_at, recorded_at)
+            OVERRIDING SYSTEM VALUE
+            SELECT position, stream, version, id, type, schema_version, data::json, metadata::jsonb, occurred_at,
+                   \(statement.bind(recordedAt))
+            FROM unnest(\(statement.bind(events.positions)), \(statement.bind(events.streams)),
+                        \(statement.bind(events.versions)), \(statement.bind(events.ids)), \(statement.bind(events.types)),
+                        \(statement.bind(events.schemaVersions)), \(statement.bind(events.data)),
+                        \(statement.bind(events.metadata)), \(statement.bind(events.occurredAt)))
+                 AS e(position, stream, version, id, type, schema_version, data, metadata, occurred_at)
+            ORDER BY position
+            """)
+        try projected.insert(into: &statement, appliedPosition: events.positions.last ?? 0)
+        try store(answers, into: &statement)
+        let final = EventLogWriter.advanceSequence(to: statement.bind(events.positions.last ?? 0))
+        guard let query = statement.query(finally: final) else { preconditionFailure("a statement of parts has none") }
+        return query
+    }
+
+    /// ``writeStatement(_:recordedAt:projected:answers:)``, prepared: parsed once per connection and,
+    /// under the batch's `plan_cache_mode`, planned once. Parsed and planned for each batch, it cost
+    /// PostgreSQL about half a millisecond before it ran, under the lock.
+    struct BatchWrite: PostgresPreparedStatement {
+        static let sql = {
+            do {
+                return try BatchRun.writeStatement(
+                    EventRows(), recordedAt: Date(), projected: InsertRows(), answers: []
+                )
+                .sql
+            } catch {
+                preconditionFailure("the write statement of an empty batch cannot be made: \(error)")
+            }
+        }()
+
+        var bindings: PostgresBindings
+
+        func makeBindings() throws -> PostgresBindings { bindings }
+        func decodeRow(_ row: PostgresRow) throws -> PostgresRow { row }
+    }
+
+    /// The columns of the events a batch appends, in the order decided.
+    struct EventRows {
+        var positions: [Int64] = []
+        var streams: [UUID] = []
+        var versions: [Int64] = []
+        var ids: [UUID] = []
+        var types: [String] = []
+        var schemaVersions: [Int] = []
+        var data: [String] = []
+        var metadata: [String] = []
+        var occurredAt: [Date] = []
+    }
+
+    /// The rows of every accepted event, in the order decided, at `positions`, and how many events of
+    /// each type there are.
     ///
     /// The positions are given, not drawn in the INSERT, so that the rows and answers made with them
     /// before the INSERT answers are right by construction. Only a writer that appends without the lock
     /// could take one of them first, and then the INSERT fails on the log's primary key.
-    private mutating func append(
+    private mutating func eventRows(
         _ events: [StreamEvent], at positions: [Int64], for requests: [CatalogWriter.Request], plans: [Plan],
-        by writer: EventLogWriter, from loaded: CatalogView, to statement: inout WithStatement
-    ) throws -> [String: Int] {
-        guard !events.isEmpty else { return [:] }
+        from loaded: CatalogView
+    ) -> (EventRows, counts: [String: Int]) {
         var owner = [Int](repeating: 0, count: events.count)
         for (index, plan) in plans.enumerated() {
             if case .accepted(let range, _, _, _) = plan { for event in range { owner[event] = index } }
         }
         var versions: [UUID: Int64] = [:]
-        var rows: (streams: [UUID], versions: [Int64], ids: [UUID], types: [String], data: [String]) = (
-            [], [], [], [], []
-        )
-        var (metadata, occurredAt, schemaVersions): ([String], [Date], [Int]) = ([], [], [])
+        var rows = EventRows()
+        rows.positions = positions
         var counts: [String: Int] = [:]
         for (index, event) in events.enumerated() {
             let request = requests[owner[index]]
@@ -199,39 +262,25 @@ struct BatchRun {
             case .dataset(let datasetEvent):
                 rows.types.append(datasetEvent.type)
                 rows.data.append(datasetEvent.encodedData())
-                schemaVersions.append(DatasetEvent.schemaVersion)
+                rows.schemaVersions.append(DatasetEvent.schemaVersion)
             case .token(let tokenEvent):
                 rows.types.append(tokenEvent.type)
                 rows.data.append(tokenEvent.encodedData())
-                schemaVersions.append(TokenEvent.schemaVersion)
+                rows.schemaVersions.append(TokenEvent.schemaVersion)
             }
-            metadata.append(request.metadata.encoded())
-            occurredAt.append(request.occurredAt)
+            rows.metadata.append(request.metadata.encoded())
+            rows.occurredAt.append(request.occurredAt)
             counts[rows.types[index], default: 0] += 1
         }
-        statement.add(
-            """
-            INSERT INTO events (global_position, stream_id, stream_version, event_id, event_type, schema_version,
-                                data, metadata, occurred_at, recorded_at)
-            OVERRIDING SYSTEM VALUE
-            SELECT position, stream, version, id, type, schema_version, data::json, metadata::jsonb, occurred_at,
-                   \(statement.bind(writer.recordedAt))
-            FROM unnest(\(statement.bind(positions)), \(statement.bind(rows.streams)), \(statement.bind(rows.versions)),
-                        \(statement.bind(rows.ids)), \(statement.bind(rows.types)), \(statement.bind(schemaVersions)),
-                        \(statement.bind(rows.data)), \(statement.bind(metadata)), \(statement.bind(occurredAt)))
-                 AS e(position, stream, version, id, type, schema_version, data, metadata, occurred_at)
-            ORDER BY position
-            """)
-        return counts
+        return (rows, counts)
     }
 
-    /// Adds the INSERT of the projection rows of the batch's events to `statement`, made by the code a
-    /// rebuild replays the log with, going on from the streams as they were loaded; answers the statement
-    /// that ends the rows they close, to be sent first.
-    private mutating func project(
-        _ events: [StreamEvent], at positions: [Int64], from loaded: CatalogView, into statement: inout WithStatement
-    ) throws -> PostgresQuery? {
-        guard !events.isEmpty else { return nil }
+    /// The projection rows of the batch's events, made by the code a rebuild replays the log with, going
+    /// on from the streams as they were loaded, and the statement that ends the rows they close, to be
+    /// sent first.
+    private func project(_ events: [StreamEvent], at positions: [Int64], from loaded: CatalogView) throws -> (
+        InsertRows, closings: PostgresQuery?
+    ) {
         var replay = ProjectionReplay<InsertRows>.continuing()
         for stream in Set(events.map(\.stream)) {
             if let token = loaded.tokenStreams[stream] {
@@ -247,15 +296,13 @@ struct BatchRun {
         }
         replay.closeOut()
         let rows = replay.takePending()
-        try rows.insert(into: &statement, appliedPosition: positions.last)
-        return rows.closings.statement
+        return (rows, rows.closings.statement)
     }
 
     /// Adds the INSERT keeping the answers to requests that carried an `Idempotency-Key` to `statement`.
     private static func store(_ answers: [(IdempotencyClaim, StoredResponse)], into statement: inout WithStatement)
         throws
     {
-        guard !answers.isEmpty else { return }
         let headers = try answers.map { String(decoding: try JSONEncoder().encode($0.1.headers), as: UTF8.self) }
         statement.add(
             """
@@ -549,8 +596,13 @@ struct BatchRun {
 
     /// Sends statements together (see ``PostgresConnection/pipelined(_:logger:)``) and collects their
     /// rows, counting both for ``statistics``.
-    private mutating func pipelined(_ statements: [PostgresQuery], then last: LoadStreams? = nil) async throws
-        -> [[PostgresRow]]
+    private mutating func pipelined(_ statements: [PostgresQuery]) async throws -> [[PostgresRow]] {
+        try await pipelined(statements, then: NoPreparedStatement?.none)
+    }
+
+    /// ``pipelined(_:)``, followed by the prepared statement `last`.
+    private mutating func pipelined<Last: PostgresPreparedStatement>(_ statements: [PostgresQuery], then last: Last?)
+        async throws -> [[PostgresRow]] where Last.Row == PostgresRow
     {
         let answers = try await connection.pipelined(statements, then: last, logger: logger)
         count(statements: answers.count, answers: answers)

@@ -135,9 +135,10 @@ public struct EventLogWriter: Sendable {
     private static let appendLock: PostgresQuery = "SELECT strata_begin_append()"
 
     /// The SELECT that moves the log's sequence to `position` (a placeholder), for an append that gave
-    /// its events' positions itself: the identity then goes on after them.
+    /// its events' positions itself: the identity then goes on after them. A position of 0 (no event
+    /// appended) leaves the sequence where it is.
     static func advanceSequence(to position: String) -> String {
-        "SELECT setval('events_global_position_seq', \(position))"
+        "SELECT setval('events_global_position_seq', \(position)) WHERE \(position) > 0"
     }
 
     private init(connection: PostgresConnection, logger: Logger, lockAnswer rows: [PostgresRow]) throws {

@@ -125,15 +125,16 @@ struct InsertRows: ProjectionRows {
         closings.close(table, key, at: position)
     }
 
-    /// Adds one INSERT per table to `statement`, and with `appliedPosition` the record that the
-    /// projections have reached it. The closings (see ``Closings/statement``) must be sent before, in a
-    /// statement of their own: a table's current row must end before the next one starts, which parts
-    /// of one statement could not promise.
-    func insert(into statement: inout WithStatement, appliedPosition: Int64?) throws {
-        if let appliedPosition {
-            statement.add("UPDATE projections SET applied_position = \(statement.bind(appliedPosition))")
-        }
-        for (table, columns) in tables.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+    /// Adds one INSERT per table to `statement`, every table's, those without rows too (so that the
+    /// statement's text is the same whichever tables a batch writes: see ``BatchRun/BatchWrite``), and
+    /// the record that the projections have reached `appliedPosition`, if it is past 0. The closings (see
+    /// ``Closings/statement``) must be sent before, in a statement of their own: a table's current row
+    /// must end before the next one starts, which parts of one statement could not promise.
+    func insert(into statement: inout WithStatement, appliedPosition: Int64) throws {
+        let applied = statement.bind(appliedPosition)
+        statement.add("UPDATE projections SET applied_position = \(applied) WHERE \(applied) > 0")
+        for table in ProjectionTable.allCases {
+            let columns = tables[table] ?? Line(table: table, columns: nil).columns
             var selected: [String] = []
             var names: [String] = []
             var parameters: [String] = []
