@@ -225,6 +225,51 @@ struct BatchTests {
         #expect(write.binds.count == empty.binds.count)
     }
 
+    /// A connection plans the prepared write once, from the statistics of that moment, and keeps the plan
+    /// for every batch after. Planned on an empty catalog, where every table looks small, it must still
+    /// read no table whole: a catalog that starts empty and grows would pay for its whole size in every
+    /// batch.
+    @Test func theWritePlannedOnAnEmptyCatalogReadsNoTableWhole() async throws {
+        try await withTestDatabase { database in
+            let empty = try BatchRun.writeStatement(
+                BatchRun.EventRows(), recordedAt: Date(), projected: InsertRows(), answers: [])
+            let plan = try await database.client.withConnection { connection in
+                let logger = database.logger
+                try await connection.perform("SET plan_cache_mode = force_generic_plan", logger: logger)
+                defer { Task { try? await connection.perform("RESET plan_cache_mode", logger: logger) } }
+                _ = try await connection.execute(BatchRun.BatchWrite(bindings: empty.binds), logger: logger)
+                let prepared = try #require(
+                    try await connection.query(
+                        """
+                        SELECT name, cardinality(parameter_types) FROM pg_prepared_statements
+                        WHERE statement = \(BatchRun.BatchWrite.sql)
+                        """, logger: logger
+                    ).collect().first?.decode((String, Int).self))
+                let nulls = Array(repeating: "NULL", count: prepared.1).joined(separator: ", ")
+                return try await connection.query(
+                    "EXPLAIN (FORMAT JSON) EXECUTE \(unescaped: "\"\(prepared.0)\"")(\(unescaped: nulls))",
+                    logger: logger
+                ).collect().first!.decode(String.self)
+            }
+            let tables = Set(ProjectionTable.allCases.map(\.name) + ["events", "idempotency_keys"])
+            #expect(try Self.tablesScannedWhole(in: plan).isDisjoint(with: tables), "\(plan)")
+        }
+    }
+
+    /// The tables that a node of an `EXPLAIN (FORMAT JSON)` plan reads sequentially.
+    private static func tablesScannedWhole(in plan: String) throws -> Set<String> {
+        func walk(_ node: JSONValue) -> Set<String> {
+            guard case .object(let fields) = node else { return [] }
+            var tables: Set<String> = []
+            if case .string("Seq Scan")? = fields["Node Type"], case .string(let table)? = fields["Relation Name"] {
+                tables.insert(table)
+            }
+            if case .array(let children)? = fields["Plans"] { for child in children { tables.formUnion(walk(child)) } }
+            return tables
+        }
+        return walk(try #require(try JSONValue(parsing: plan).arrayValue?.first?["Plan"], "\(plan)"))
+    }
+
     @Test func aBatchMixingGoodRefusedAndConflictingCommandsAnswersEachOnItsOwn() async throws {
         try await withTestDatabase { database in
             let writer = CatalogWriter(pool: database.pool, logger: database.logger)

@@ -170,12 +170,10 @@ struct InsertRows: ProjectionRows {
                     selected.append("\(name)::tsvector")
                 }
             }
-            var skipped = ""
-            if let key = table.rewrittenRowKey {
-                let matches = key.compactMap { name in table.columns.firstIndex(of: name).map { "t.\(name) = r.c\($0)" }
-                }
-                skipped = "WHERE NOT EXISTS (SELECT 1 FROM \(table.name) t WHERE \(matches.joined(separator: " AND ")))"
-            }
+            // Not an anti-join: under the batch's generic plan, made once per connection from the statistics
+            // of that moment, a table that was small then was scanned whole for every batch ever after. The
+            // arbiter index is consulted whatever the plan, and it also skips a row this same insert repeats.
+            let skipped = table.rewrittenRowKey.map { "ON CONFLICT (\($0.joined(separator: ", "))) DO NOTHING" } ?? ""
             statement.add(
                 """
                 INSERT INTO \(table.name) (\(table.columns.joined(separator: ", ")))
