@@ -496,6 +496,9 @@ struct BatchRun {
         // so that each is planned on its own: inlined into one join tree they took the planner about
         // twice as long, under the lock, for sets of a few rows. The usage columns are cast to the types
         // read: a rebuilt `dataset_states` that changed theirs must not change the prepared statement's.
+        // Every read of a table is a lookup by key in a LATERAL part that its LIMIT keeps from being
+        // flattened into a join: a connection plans the statement once, maybe on a catalog so small that
+        // a join would read the events or the states whole, and then keeps that plan as the catalog grows.
         static let sql = """
             WITH shaping AS MATERIALIZED (
                 SELECT l.stream_id, l.stream_version, l.event_type, l.data
@@ -540,11 +543,19 @@ struct BatchRun {
                     SELECT stream_version, global_position, occurred_at, metadata FROM events
                     WHERE stream_id = s.id ORDER BY stream_version DESC LIMIT 1
                 ) e
-                LEFT JOIN dataset_states d ON d.dataset_id = s.id AND d.valid_to IS NULL
+                LEFT JOIN LATERAL (
+                    SELECT usage_count, last_used FROM dataset_states
+                    WHERE dataset_id = s.id AND valid_to IS NULL LIMIT 1
+                ) d ON true
             )
             SELECT e.stream_id, e.event_type, e.data::text, e.occurred_at, e.metadata->>'actor',
                    l.stream_version, l.global_position, l.occurred_at, l.actor, l.usage_count, l.last_used
-            FROM chosen JOIN events e USING (stream_id, stream_version) JOIN last l ON l.id = e.stream_id
+            FROM chosen c
+            CROSS JOIN LATERAL (
+                SELECT stream_id, stream_version, event_type, data, occurred_at, metadata FROM events
+                WHERE stream_id = c.stream_id AND stream_version = c.stream_version LIMIT 1
+            ) e
+            JOIN last l ON l.id = e.stream_id
             ORDER BY e.stream_id, e.stream_version
             """
     }
