@@ -41,6 +41,29 @@ enum Baselines {
     }
 }
 
+extension Baselines {
+    /// The append pipeline alone, in this process: creates submitted straight to a ``CatalogWriter``, no
+    /// HTTP between. Next to the service's creates, it says what HTTP and the server's request handling
+    /// cost; next to the append SQL, what deciding and projecting in the pipeline cost.
+    static func pipelineCreates(
+        client: PostgresClient, load: LoadGenerator, duration: Duration, logger: Logger
+    ) async -> LoadResult {
+        let writer = CatalogWriter(client: client, logger: logger)
+        let run = UUID().uuidString.prefix(8)
+        return await load.run("baseline: append pipeline, creates in process", for: duration) { index, iteration in
+            let request = CatalogWriter.Request(
+                target: .dataset(
+                    UUIDv7.make(),
+                    .create(
+                        namespace: "bench-pipeline", name: "p-\(run)-\(index)-\(iteration)", fields: VersionFields(),
+                        clonedFrom: nil)),
+                metadata: EventMetadata(actor: "bench"), occurredAt: Date(),
+                respond: { StoredResponse(status: 201, headers: [:], body: Documents.dataset($0.state)) })
+            return (try? await writer.submit(request))?.status == 201 ? .succeeded : .failed
+        }
+    }
+}
+
 /// The smallest group-commit appender: what `CatalogWriter` does to the log, without deciding anything.
 private actor GroupAppender {
     let client: PostgresClient

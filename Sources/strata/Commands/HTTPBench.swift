@@ -34,7 +34,7 @@ struct HTTPBench: AsyncParsableCommand {
     var generator: LoadGeneratorKind?
     @Option(
         help:
-            "Only these workloads, comma-separated: health, select, append, get, auth, list, lineage, create, edit, publish, mixed, soak"
+            "Only these workloads, comma-separated: health, select, append, get, auth, list, lineage, pipeline, create, edit, publish, mixed, soak"
     )
     var only: String?
 
@@ -218,7 +218,10 @@ struct HTTPBench: AsyncParsableCommand {
                     return await http.attempt(request(served, "/v1/datasets/\(root.lowercased)/lineage?depth=3"))
                 })
 
-            // Writes.
+            // Writes: first the pipeline alone, in this process, then the service's.
+            await report(
+                "pipeline",
+                await Baselines.pipelineCreates(client: client, load: load, duration: duration, logger: logger))
             try await report(
                 "create",
                 try await drive(
@@ -352,6 +355,7 @@ struct HTTPBench: AsyncParsableCommand {
             let (get, select, append) = (
                 "GET /v1/datasets/{id}", "baseline: pooled primary-key SELECT", "baseline: append SQL with group commit"
             )
+            let pipeline = "baseline: append pipeline, creates in process"
             /// The median of the first round's ratio and the later rounds'.
             func medianOfRounds(_ first: Double?, _ later: [Double]) -> Double? {
                 guard let first else { return nil }
@@ -360,6 +364,8 @@ struct HTTPBench: AsyncParsableCommand {
             }
             let ratios: [String: Double] = [
                 "creates_per_append": ratio("POST /v1/datasets", per: append),
+                "pipeline_creates_per_append": ratio(pipeline, per: append),
+                "creates_per_pipeline": ratio("POST /v1/datasets", per: pipeline),
                 "edits_per_append": ratio("PATCH /v1/datasets/{id}", per: append),
                 "publishes_per_append": ratio("POST /v1/datasets/{id}/publish", per: append),
                 "get_per_select": medianOfRounds(ratio(get, per: select), readRatios.map(\.get)),
