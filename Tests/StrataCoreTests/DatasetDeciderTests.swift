@@ -119,6 +119,49 @@ struct DatasetDeciderTests {
         #expect(try decide(.edit(patch: .object([:])), given: .draft).isEmpty)
     }
 
+    /// The fields an edit starts from go through JSON and back before the patch is merged in: every kind
+    /// of value must come back as it was, or an empty patch would draft a version that changed nothing.
+    @Test func anEmptyPatchDraftsNothingWhateverTheFieldsHold() throws {
+        let fields = VersionFields(
+            owner: "team-data", description: "orders, \"cleaned\"\n\u{1F4E6}", location: "s3://bucket/orders/",
+            format: .delta,
+            schema: [
+                Column(name: "id", type: "bigint", nullable: false, description: "the key"),
+                Column(name: "note", type: "text"),
+            ],
+            tags: ["gold", "pii"], rowCount: 9_007_199_254_740_000, sizeBytes: 0,
+            properties: [
+                "ratio": .number(0.1), "whole": .number(1500), "negative": .number(-2.5e-8), "flag": .bool(false),
+                "none": .null, "list": .array([.number(1), .string("two"), .array([])]),
+                "nested": .object(["deeper": .object(["x": .number(3)]), "empty": .object([:])]),
+            ],
+            parents: [VersionRef(datasetID: UUID(), version: 3)], changeNote: "first")
+        let state = apply(
+            [
+                .created(.init(namespace: "analytics", name: "orders")),
+                .versionDrafted(.init(version: .init(version: 1, fields: fields), changedFields: [])),
+            ], to: DatasetState(id: UUID()))
+        #expect(try decide(.edit(patch: .object([:])), state: state).isEmpty)
+        #expect(try decide(.edit(patch: .object(["change_note": .string("again")])), state: state).isEmpty)
+    }
+
+    @Test func aPatchOfTheWrongTypeIsRefused() {
+        for patch: [String: JSONValue] in [
+            ["row_count": .string("many")], ["tags": .number(5)], ["format": .string("xlsx")],
+            ["schema": .array([.object(["name": .string("id")])])], ["row_count": .number(1.5)],
+        ] {
+            #expect(throws: DomainError.self, "\(patch)") { try decide(.edit(patch: .object(patch)), given: .draft) }
+            do {
+                _ = try decide(.edit(patch: .object(patch)), given: .draft)
+            } catch {
+                guard case .invalidPatch = error else {
+                    Issue.record("\(patch) refused as \(error), not as an invalid patch")
+                    continue
+                }
+            }
+        }
+    }
+
     @Test func nullInAPatchRemovesTheField() throws {
         let events = try decide(.edit(patch: .object(["owner": .null, "schema": .null])), given: .draft)
         guard case .versionDrafted(let drafted) = events.first else {

@@ -84,6 +84,17 @@ extension CanonicalJSONWriter {
         endObject()
     }
 
+    /// A version's fields as one object, every member written, `null` included, as their `Encodable`
+    /// form writes them.
+    mutating func fields(_ fields: VersionFields) {
+        beginObject()
+        key("change_note")
+        value(fields.changeNote)
+        describingFields(fields)
+        tags(fields.tags)
+        endObject()
+    }
+
     /// A version's snapshot as a drafting event holds it: its number and its fields, side by side.
     mutating func snapshot(_ snapshot: VersionSnapshot) {
         let fields = snapshot.fields

@@ -52,6 +52,17 @@ extension VersionRef {
 }
 
 extension VersionFields {
+    /// The fields of a version merged with a patch, as JSON text. ``JSONReader`` accepts what
+    /// `JSONDecoder` accepts; what it refuses is handed to `JSONDecoder`, so that a refused patch is refused
+    /// in the words it always was.
+    init(merged bytes: [UInt8]) throws {
+        do {
+            self = try JSONReader.read(bytes) { reader throws(JSONReadError) in try VersionFields(reading: &reader) }
+        } catch {
+            self = try JSONDecoder().decode(VersionFields.self, from: Data(bytes))
+        }
+    }
+
     init(reading reader: inout JSONReader) throws(JSONReadError) {
         var members = Members()
         try reader.readObject { key, reader throws(JSONReadError) in
