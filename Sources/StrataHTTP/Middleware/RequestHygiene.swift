@@ -27,7 +27,7 @@ struct RequestHygiene: RouterMiddleware {
         }
         for pair in (uri.query ?? "").split(separator: "&") {
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            let name = parts[0].removingPercentEncoding ?? String(parts[0])
+            let name = percentDecoded(parts[0]) ?? String(parts[0])
             guard parts.allSatisfy(Self.isStorable) else {
                 throw invalidParameter(name, "must be valid percent-encoded UTF-8 without U+0000")
             }
@@ -42,8 +42,9 @@ struct RequestHygiene: RouterMiddleware {
         return try await next(request, context)
     }
 
+    /// A query's `+` stands for a space; it is left as it is here, since neither is U+0000.
     private static func isStorable(_ text: Substring) -> Bool {
-        guard let decoded = text.replacingOccurrences(of: "+", with: " ").removingPercentEncoding else { return false }
+        guard let decoded = percentDecoded(text) else { return false }
         return !decoded.unicodeScalars.contains("\u{0}")
     }
 }

@@ -27,10 +27,17 @@ func versionNumber(_ text: some StringProtocol, parameter: String) throws -> Int
 
 /// A path parameter, percent-decoded: routing matched the encoded path, so `%2F` stays inside a name.
 func pathText(_ name: String, _ context: StrataRequestContext) throws -> String {
-    guard let raw = context.parameters.get(name), let text = raw.removingPercentEncoding else {
+    guard let raw = context.parameters.get(name), let text = percentDecoded(raw) else {
         throw invalidParameter(name, "is not a valid percent-encoded path segment")
     }
     return text
+}
+
+/// `text` percent-decoded; nil if it is not valid percent-encoded UTF-8. Most of what a request carries
+/// holds no escape, and is itself: Foundation's decoding, for every path segment and query parameter,
+/// was 1–2% of the server's CPU.
+func percentDecoded(_ text: some StringProtocol) -> String? {
+    text.utf8.contains(UInt8(ascii: "%")) ? text.removingPercentEncoding : String(text)
 }
 
 /// A response as the append pipeline rendered (or, for a retry, stored) it.
