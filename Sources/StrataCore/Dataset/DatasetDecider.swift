@@ -73,7 +73,7 @@ public enum DatasetDecider {
             let encoded = try JSONReader.read(written.bytes) { reader throws(JSONReadError) in try reader.value() }
             var merged = CanonicalJSONWriter()
             merged.value(encoded.merging(patch: patch))
-            patched = try VersionFields(merged: merged.bytes)
+            patched = try VersionFields(json: merged.bytes)
         } catch {
             throw .invalidPatch("\(error)")
         }

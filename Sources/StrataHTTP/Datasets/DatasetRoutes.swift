@@ -38,7 +38,8 @@ struct DatasetRoutes {
         let id = makeID()
         let command = DatasetCommand.create(
             namespace: body.string("namespace")!, name: body.string("name")!,
-            fields: try body.decode(VersionFields.self),
+            // The bytes the body came in: they parsed as `body.object`, which has no member twice.
+            fields: try VersionFields(json: Array(body.bytes.readableBytesView)),
             clonedFrom: nil
         )
         return try await submit(.dataset(id, command), request, context, body: body, created: true)

@@ -107,14 +107,6 @@ struct RequestBody {
         }
     }
 
-    /// Decodes the (already checked) body into a typed value, from the bytes it came in: they parsed as
-    /// `object`, which has no member twice.
-    func decode<T: Decodable>(_ type: T.Type) throws -> T {
-        bytes.readableBytes == 0
-            ? try JSONDecoder().decode(T.self, from: Data("{}".utf8))
-            : try JSONDecoder().decode(T.self, from: Data(bytes.readableBytesView))
-    }
-
     func string(_ key: String) -> String? {
         if case .string(let value) = object[key] { return value }
         return nil
