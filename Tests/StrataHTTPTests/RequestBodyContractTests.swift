@@ -91,6 +91,31 @@ struct RequestBodyContractTests {
         }
     }
 
+    /// A media type is matched whatever its case, its parameters and the spaces and tabs around it.
+    @Test func aContentTypeIsReadWithoutCaseParametersOrSpaces() async throws {
+        try await withTestApp { client, _ in
+            for (index, contentType) in [
+                "application/json", "Application/JSON; charset=utf-8", " \tapplication/json ;charset=UTF-8",
+                "application/json\t",
+            ].enumerated() {
+                var fields = HTTPFields()
+                fields[.contentType] = contentType
+                let response = try await client.execute(
+                    uri: "/v1/datasets", method: .post, headers: fields,
+                    body: ByteBuffer(string: #"{"namespace": "analytics", "name": "orders-\#(index)"}"#))
+                #expect(response.status == .created, "\(contentType): \(response.status) \(response.text)")
+            }
+            for contentType in ["application/jsonx", "application/ json", "json", ";application/json"] {
+                var fields = HTTPFields()
+                fields[.contentType] = contentType
+                let response = try await client.execute(
+                    uri: "/v1/datasets", method: .post, headers: fields,
+                    body: ByteBuffer(string: #"{"namespace": "analytics", "name": "refused"}"#))
+                #expect(response.status == .unsupportedMediaType, "\(contentType): \(response.status)")
+            }
+        }
+    }
+
     @Test(arguments: [
         (HTTPRequest.Method.patch, "", #"{"description": "cleaned"}"#),
         (.post, "/publish", #"{"change_note": "q4"}"#),

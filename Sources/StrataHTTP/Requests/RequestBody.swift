@@ -28,9 +28,8 @@ struct RequestBody {
         if bytes.readableBytes == 0 && allowEmpty {
             return RequestBody(object: [:], bytes: bytes)
         }
-        let mediaType = request.headers[.contentType]?.split(separator: ";").first
-            .map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
-        guard let mediaType, mediaTypes.contains(mediaType) else {
+        guard let mediaType = request.headers[.contentType].map(Self.mediaType(of:)), mediaTypes.contains(mediaType)
+        else {
             throw Problem(
                 status: .unsupportedMediaType, code: "unsupported_media_type",
                 detail: "send the body as \(mediaTypes.joined(separator: " or "))"
@@ -58,6 +57,16 @@ struct RequestBody {
             )
         }
         return RequestBody(object: object, bytes: bytes)
+    }
+
+    /// The media type a `Content-Type` names, lowercased, without its parameters and the spaces and tabs
+    /// around it. By hand: Foundation's `trimmingCharacters(in:)`, through NSString, was 2% of the
+    /// server's CPU under creates.
+    static func mediaType(of contentType: String) -> String {
+        var type = contentType.prefix { $0 != ";" }
+        while let first = type.first, first == " " || first == "\t" { type = type.dropFirst() }
+        while let last = type.last, last == " " || last == "\t" { type = type.dropLast() }
+        return type.lowercased()
     }
 
     /// The body's JSON, which must be I-JSON (RFC 7493): UTF-8, and no object naming a member twice,
