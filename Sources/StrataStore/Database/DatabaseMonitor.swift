@@ -18,6 +18,10 @@ public actor DatabaseMonitor: Service {
     private let logger: Logger
     private let interval: Duration
     private var connection: PostgresConnection?
+    /// The connect under way. The actor lets probes interleave at every `await`, and a `/readyz` probes
+    /// while the run loop does: they share one connect rather than each opening a connection and the
+    /// last one overwriting the others, which would be let go unclosed.
+    private var opening: Task<PostgresConnection, any Error>?
     private var last: (at: ContinuousClock.Instant, unreadiness: String?)?
 
     /// The monitor's own connection answers within this, or PostgreSQL counts as unavailable.
@@ -40,11 +44,12 @@ public actor DatabaseMonitor: Service {
     }
 
     public func run() async throws {
-        defer { connection?.close().whenComplete { _ in } }
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             let pause = await check() == nil ? interval : .milliseconds(250)
             try? await cancelWhenGracefulShutdown { try await eventLoopSleep(for: pause) }
         }
+        // Awaited, not left to a callback: PostgresNIO traps on a connection let go before it is closed.
+        try? await connection?.close()
     }
 
     /// Why the service cannot serve now, or nil when it can. The last answer serves while it is fresh
@@ -107,13 +112,19 @@ public actor DatabaseMonitor: Service {
     /// The monitor's connection, opened anew if it is gone.
     private func ownConnection() async throws -> PostgresConnection {
         if let connection, !connection.isClosed { return connection }
+        if let opening { return try await opening.value }
         guard let endpoint else { throw DatabaseUnavailable(.unreachable) }
         let logger = logger
-        let opened = try await withDeadline(Self.probeDeadline) {
-            try await PostgresConnection.connect(configuration: endpoint, id: 0, logger: logger)
-        } abandoned: { late in
-            try? await late.close()
+        let connect = Task {
+            try await withDeadline(Self.probeDeadline) {
+                try await PostgresConnection.connect(configuration: endpoint, id: 0, logger: logger)
+            } abandoned: { late in
+                try? await late.close()
+            }
         }
+        opening = connect
+        defer { opening = nil }
+        let opened = try await connect.value
         connection = opened
         let reachability = pool.reachability
         opened.closeFuture.whenComplete { _ in
