@@ -147,7 +147,7 @@ struct FaultTests {
             }
             #expect(
                 exit == 0,
-                "strata serve did not exit cleanly after SIGTERM: \(exit.map(String.init) ?? "still running")\n\(server.log.suffix(3000))"
+                "strata serve did not exit cleanly after SIGTERM: \(exit.map(String.init) ?? "still running")\n\(server.logExcerpt)"
             )
             // Every request either got its 503 or found the server gone; none got a 500 or hung.
             #expect(answers.allSatisfy { $0.answer.status == nil || $0.answer.status == 503 }, "\(summary(answers))")
@@ -167,7 +167,7 @@ private func withServer(
     do {
         try await withHTTPClient { client in try await body(cluster, server, client) }
     } catch {
-        Issue.record("server log:\n\(server.log.suffix(6000))")
+        Issue.record("server log:\n\(server.logExcerpt)")
         throw error
     }
 }

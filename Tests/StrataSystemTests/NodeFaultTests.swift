@@ -45,7 +45,7 @@ extension FaultTests {
             // A dataset acknowledged before the crash reads back through the restarted server.
             let sample = try #require(acknowledged.last?.id)
             let read = await client.send(.GET, restarted.baseURL + "/v1/datasets/\(sample)")
-            #expect(read.status == 200, "\(read.body)\n\(restarted.log.suffix(3000))")
+            #expect(read.status == 200, "\(read.body)\n\(restarted.logExcerpt)")
         }
     }
 
@@ -66,7 +66,7 @@ extension FaultTests {
             print(
                 "SIGTERM under 8 writers: exited \(stopped.0.map(String.init) ?? "-") after \(stopped.1); \(summary(answers))"
             )
-            #expect(stopped.0 == 0, "strata serve did not exit cleanly:\n\(server.log.suffix(3000))")
+            #expect(stopped.0 == 0, "strata serve did not exit cleanly:\n\(server.logExcerpt)")
             #expect(stopped.1 < .seconds(15), "graceful shutdown took \(stopped.1)")
             // Requests either finished or found the server gone; none failed inside it.
             #expect(answers.allSatisfy { $0.answer.status == nil || $0.answer.status == 201 }, "\(summary(answers))")

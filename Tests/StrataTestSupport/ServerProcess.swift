@@ -32,6 +32,8 @@ public final class ServerProcess: Sendable {
         let logPath = logFolder + "/serve-\(UUID().uuidString.prefix(8)).log"
         var settings = [
             "DATABASE_URL": databaseURL, "STRATA_LOG_LEVEL": "info", "STRATA_BOOTSTRAP_TOKEN": adminToken,
+            // A crash reports the crashed thread alone, so the report fits in a failed test's message.
+            "SWIFT_BACKTRACE": "interactive=no,threads=crashed,registers=none,images=none",
         ]
         settings.merge(environment) { _, new in new }
         let pid = try ProcessRunner.start(
@@ -60,6 +62,14 @@ public final class ServerProcess: Sendable {
     }
 
     public var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    /// What a failed test shows of the log: its end, or, if the server crashed, what led up to the crash
+    /// and the crash report from its first line, which the end of a long report would leave out.
+    public var logExcerpt: String {
+        let log = self.log
+        guard let crash = log.range(of: "Program crashed") else { return String(log.suffix(4000)) }
+        return String(log[..<crash.lowerBound].suffix(1500)) + String(log[crash.lowerBound...].prefix(6000))
+    }
 
     public func signal(_ signal: Int32) {
         kill(pid, signal)

@@ -57,7 +57,7 @@ public enum CatalogDecider {
                 }
             default: break
             }
-        case .clone(let source, let newID, let namespace, let cloneName, _):
+        case .clone(let source, _, let namespace, let cloneName, _):
             dataset(source)
             if let namespace {
                 name(namespace, cloneName)

@@ -82,7 +82,7 @@ func timeUntilWritesSucceed(_ client: HTTPClient, server: ServerProcess, within 
         if answer.status == 201 { return started.duration(to: .now) }
         try await Task.sleep(for: .milliseconds(200))
     }
-    throw ServerProcessError(message: "writes did not succeed again within \(limit):\n\(server.log.suffix(4000))")
+    throw ServerProcessError(message: "writes did not succeed again within \(limit):\n\(server.logExcerpt)")
 }
 
 /// Polls `/readyz` until it answers 200, as a load balancer does; answers how long that took. A server
@@ -101,7 +101,7 @@ func timeUntilReady(
     }
     #expect(
         answer.status == 200,
-        "not ready within \(limit): \(answer.status.map(String.init) ?? "no answer") \(answer.body)\n\(server.log.suffix(3000))",
+        "not ready within \(limit): \(answer.status.map(String.init) ?? "no answer") \(answer.body)\n\(server.logExcerpt)",
         sourceLocation: sourceLocation)
     return started.duration(to: .now)
 }
