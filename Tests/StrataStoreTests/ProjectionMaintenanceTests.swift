@@ -112,6 +112,32 @@ struct ProjectionMaintenanceTests {
 
     /// A rebuild reads the log in spans of positions, several at once; spans that hold fewer events than
     /// the batch, or none (positions have holes where appends rolled back), must lose and repeat nothing.
+    /// A rebuild drops the new tables' indexes for the load and makes them again after it: they come
+    /// back as the projection files made them, storage options included (the search index's small
+    /// pending list is what keeps its merges short under the append lock).
+    @Test func aRebuildMakesEveryIndexAsTheProjectionFilesDefineIt() async throws {
+        try await withTestDatabase { database in
+            let writer = CatalogWriter(pool: database.pool, logger: database.logger)
+            _ = try await RandomWorkload(writer: writer, clients: 2, seed: 3).run(commands: 120)
+            let tables = ProjectionTable.allCases.map(\.name)
+            @Sendable func indexes() async throws -> [String] {
+                try await database.client.query(
+                    """
+                    SELECT indexdef FROM pg_indexes
+                    WHERE schemaname = 'public' AND tablename = ANY(\(tables)) ORDER BY indexname
+                    """, logger: database.logger
+                ).collect().map { try $0.decode(String.self) }
+            }
+            let installed = try await indexes()
+            #expect(
+                installed.contains {
+                    $0.contains("dataset_words_search") && $0.contains("gin_pending_list_limit='256'")
+                })
+            _ = try await maintenance(database).rebuild()
+            #expect(try await indexes() == installed)
+        }
+    }
+
     @Test func aRebuildReadsEveryEventAcrossHolesInThePositions() async throws {
         try await withTestDatabase { database in
             let writer = CatalogWriter(pool: database.pool, logger: database.logger)
