@@ -110,8 +110,6 @@ struct ProjectionMaintenanceTests {
         }
     }
 
-    /// A rebuild reads the log in spans of positions, several at once; spans that hold fewer events than
-    /// the batch, or none (positions have holes where appends rolled back), must lose and repeat nothing.
     /// A rebuild drops the new tables' indexes for the load and makes them again after it: they come
     /// back as the projection files made them, storage options included (the search index's small
     /// pending list is what keeps its merges short under the append lock).
@@ -138,6 +136,8 @@ struct ProjectionMaintenanceTests {
         }
     }
 
+    /// A rebuild reads the log in spans of positions, several at once; spans that hold fewer events than
+    /// the batch, or none (positions have holes where appends rolled back), must lose and repeat nothing.
     @Test func aRebuildReadsEveryEventAcrossHolesInThePositions() async throws {
         try await withTestDatabase { database in
             let writer = CatalogWriter(pool: database.pool, logger: database.logger)
