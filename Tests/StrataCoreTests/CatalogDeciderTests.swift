@@ -120,6 +120,21 @@ struct CatalogDeciderTests {
         #expect(Self.datasetEvents(decision, on: source).isEmpty, "the source's stream is not touched")
     }
 
+    /// `If-Match` on a clone names the source's version: a stale one copies nothing.
+    @Test func aCloneExpectingAnotherVersionOfItsSourceIsAVersionConflict() throws {
+        let (source, copy) = (UUID(), UUID())
+        var view = try Self.view([(source, "ns", "orders")])
+        view.loadAbsent(dataset: copy)
+        view.load(name: .init("ns", "orders-copy"), holder: nil)
+        let clone = CatalogCommand.clone(
+            source: source, newID: copy, namespace: nil, name: "orders-copy", changeNote: nil)
+        #expect(throws: CatalogError.versionConflict(expected: 2, actual: 3)) {
+            try Self.decide(clone, in: &view, expected: 2)
+        }
+        #expect(!view.dataset(copy).exists)
+        #expect(try Self.decide(clone, in: &view, expected: 3).subject == copy)
+    }
+
     @Test func aRetiredDatasetCannotBeCloned() throws {
         let source = UUID()
         var view = try Self.view([(source, "ns", "orders")], retired: [source])

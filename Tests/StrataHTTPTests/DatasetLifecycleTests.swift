@@ -195,6 +195,30 @@ struct DatasetLifecycleTests {
         }
     }
 
+    /// A clone's `If-Match` is the source's ETag: the clone copies the version the caller read, or the
+    /// caller learns the source has moved on and nothing is made.
+    @Test func aCloneWithAStaleIfMatchIsRefusedAndMakesNothing() async throws {
+        try await withTestApp { client, _ in
+            let source = try await Self.dataset(in: .published, client: client)
+            let etag = try #require(try await client.send(.get, "/v1/datasets/\(source)").headers[.eTag])
+            let edited = try await client.send(.patch, "/v1/datasets/\(source)", json: #"{"row_count": 9}"#)
+            #expect(edited.status == .ok)
+            let stale = try await client.send(
+                .post, "/v1/datasets/\(source)/clone", json: #"{"name": "copy_of_stale"}"#, headers: ["If-Match": etag])
+            #expect(stale.status == .preconditionFailed && stale.problemCode == "version_conflict")
+            let named = try await client.send(.get, "/v1/namespaces/analytics/datasets/copy_of_stale")
+            #expect(named.status == .notFound, "a refused clone made a dataset")
+            let malformed = try await client.send(
+                .post, "/v1/datasets/\(source)/clone", json: #"{"name": "copy_of_stale"}"#, headers: ["If-Match": "x"])
+            #expect(malformed.status == .badRequest)
+            let current = try #require(edited.headers[.eTag])
+            let cloned = try await client.send(
+                .post, "/v1/datasets/\(source)/clone", json: #"{"name": "copy_of_stale"}"#,
+                headers: ["If-Match": current])
+            #expect(cloned.status == .created)
+        }
+    }
+
     @Test func usagesArePinnedToVersionsAndRefusedOnArchivedOrRetiredDatasets() async throws {
         try await withTestApp { client, _ in
             let id = try await Self.dataset(in: .published, client: client)

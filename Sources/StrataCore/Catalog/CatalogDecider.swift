@@ -224,6 +224,10 @@ private struct Trial {
     {
         let source = view.dataset(sourceID)
         guard source.exists, context.scope.includes(source.namespace) else { throw DomainError.datasetNotFound }
+        // `If-Match` names the version of the source the caller saw: a clone copies what it read, or nothing.
+        if let expected = context.expectedStreamVersion, expected != source.streamVersion {
+            throw CatalogError.versionConflict(expected: expected, actual: source.streamVersion)
+        }
         guard source.status != .retired else {
             throw DomainError.invalidTransition(action: "clone", status: source.status)
         }

@@ -6,7 +6,8 @@ import StrataStore
 extension CatalogWriter.Request {
     /// A write as an HTTP request asks for it: what to do, within the caller's namespaces, with the
     /// request's envelope — who acts (the token's name), on whose behalf, which request, why — its
-    /// `If-Match` (when `target` is one dataset) and its `Idempotency-Key`, which belongs to the token.
+    /// `If-Match` (when `target` is one dataset, or the source of a clone) and its `Idempotency-Key`, which
+    /// belongs to the token.
     init(
         _ target: Target,
         from request: Request,
@@ -27,7 +28,10 @@ extension CatalogWriter.Request {
             idempotency = IdempotencyClaim(scope: caller.name, key: key, requestHash: body.fingerprint(of: request))
         }
         var expected: Int64?
-        if case .dataset = target { expected = try ifMatch(request) }
+        switch target {
+        case .dataset, .clone: expected = try ifMatch(request)
+        default: break
+        }
         self.init(
             target: target, scope: caller.scope, expectedStreamVersion: expected,
             metadata: EventMetadata(
