@@ -144,6 +144,37 @@ struct OpenLineageTests {
         }
     }
 
+    /// An emitter that retries an event it sent (a timeout, a restart) with its `Idempotency-Key` gets
+    /// the first answer again, and the lineage is recorded once; in a batch each event is keyed by its
+    /// place, so a retried batch replays them all.
+    @Test func aRetriedEventWithItsIdempotencyKeyIsRecordedOnce() async throws {
+        try await withTestApp { client, _ in
+            let complete = try Self.fixture("run-complete.json")
+            let first = try await client.send(
+                .post, "/api/v1/lineage", json: complete, headers: ["Idempotency-Key": "run-42"])
+            #expect(first.status == .created, "\(first.text)")
+            let retried = try await client.send(
+                .post, "/api/v1/lineage", json: complete, headers: ["Idempotency-Key": "run-42"])
+            #expect(retried.status == .created && retried.text == first.text)
+            let recorded = try await client.send(.get, "/v1/events?type=LineageRecorded").json()["events"]
+            #expect(recorded?.arrayValue?.count == 1)
+            let other = try await client.send(
+                .post, "/api/v1/lineage", json: try Self.fixture("dataset-event.json"),
+                headers: ["Idempotency-Key": "run-42"])
+            #expect(other.status == .unprocessableContent && other.problemCode == "idempotency_key_reused")
+
+            let batch = "[\(try Self.fixture("dataset-event.json")), \(complete)]"
+            for _ in 0..<2 {
+                let summary = try await client.send(
+                    .post, "/api/v1/lineage/batch", json: batch, headers: ["Idempotency-Key": "batch-7"]
+                ).json()
+                #expect(summary["successful"]?.intValue == 2, "\(summary)")
+            }
+            let after = try await client.send(.get, "/v1/events?type=LineageRecorded").json()["events"]
+            #expect(after?.arrayValue?.count == 2, "the batch's run was recorded once, however often it was sent")
+        }
+    }
+
     @Test func invalidEventsAreRefusedNamingTheFieldAndABatchReportsEachFailure() async throws {
         try await withTestApp { client, _ in
             let noTime = try await client.send(

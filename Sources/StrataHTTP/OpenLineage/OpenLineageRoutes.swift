@@ -18,7 +18,7 @@ struct OpenLineageRoutes {
     /// One `RunEvent`, `DatasetEvent` or `JobEvent`; 201 when applied.
     @Sendable func single(_ request: Request, context: StrataRequestContext) async throws -> Response {
         let body = try await RequestBody.read(request, context: context, rules: BodyRules(fields: [:]), skipRules: true)
-        return storedResponse(try await submit(.object(body.object), request: request, context: context))
+        return storedResponse(try await submit(body, request: request, context: context))
     }
 
     /// An array of events, each applied on its own: the good ones are appended, each failure is reported
@@ -39,7 +39,11 @@ struct OpenLineageRoutes {
         var failures: [JSONValue] = []
         for (index, event) in events.enumerated() {
             do {
-                _ = try await submit(event, request: request, context: context)
+                guard case .object(let object) = event else {
+                    throw OpenLineageParser.invalid("", "an OpenLineage event is a JSON object")
+                }
+                let body = RequestBody(object: object, bytes: ByteBuffer(string: LineageDocuments.encode(event)))
+                _ = try await submit(body, request: request, context: context, partOfBatch: index)
             } catch {
                 let problem = ProblemMiddleware.problem(for: error, logger: context.identifiedLogger)
                 let fieldErrors: [JSONValue] = (problem.errors ?? []).map { fieldError in
@@ -63,14 +67,16 @@ struct OpenLineageRoutes {
         return jsonResponse(.ok, body: LineageDocuments.encode(summary))
     }
 
-    private func submit(_ value: JSONValue, request: Request, context: StrataRequestContext) async throws
-        -> StoredResponse
-    {
-        let (ingest, producer) = try OpenLineageParser.parse(value)
+    /// Applies one event. `body` is what an `Idempotency-Key` binds: the request's body, or in a batch
+    /// the event's own JSON.
+    private func submit(
+        _ body: RequestBody, request: Request, context: StrataRequestContext, partOfBatch index: Int? = nil
+    ) async throws -> StoredResponse {
+        let (ingest, producer) = try OpenLineageParser.parse(.object(body.object))
         let write = try CatalogWriter.Request(
             .openLineage(ingest, newIDs: (ingest.inputs + ingest.outputs).map { _ in makeID() }), from: request,
-            context: context, body: nil, at: clock(), producer: producer,
-            runID: ingest.runID
+            context: context, body: body, at: clock(), producer: producer,
+            runID: ingest.runID, partOfBatch: index
         ) { outcome in
             // An event that changes nothing (START, FAIL, ABORT) has no position of its own to report.
             var headers = ["Content-Type": "application/json"]
@@ -200,7 +206,7 @@ enum OpenLineageParser {
         return text
     }
 
-    private static func invalid(_ path: String, _ message: String) -> Problem {
+    static func invalid(_ path: String, _ message: String) -> Problem {
         Problem(
             status: .unprocessableContent, code: "validation_failed",
             detail: "not an OpenLineage event Strata can use: \(path.isEmpty ? "the body" : path) \(message)",

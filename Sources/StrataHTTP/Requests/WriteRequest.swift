@@ -17,6 +17,7 @@ extension CatalogWriter.Request {
         reason: String? = nil,
         producer: String? = nil,
         runID: String? = nil,
+        partOfBatch index: Int? = nil,
         respond: @escaping @Sendable (CatalogWriter.Outcome) -> StoredResponse
     ) throws {
         let caller = try context.caller()
@@ -25,7 +26,11 @@ extension CatalogWriter.Request {
             guard (1...256).contains(key.count) else {
                 throw invalidParameter("Idempotency-Key", "must be 1 to 256 characters")
             }
-            idempotency = IdempotencyClaim(scope: caller.name, key: key, requestHash: body.fingerprint(of: request))
+            // Each write of a batch request claims the key with its place in the batch, so a retried
+            // batch replays each write's answer rather than finding the key taken by a different body.
+            idempotency = IdempotencyClaim(
+                scope: caller.name, key: index.map { "\(key)#\($0)" } ?? key,
+                requestHash: body.fingerprint(of: request))
         }
         var expected: Int64?
         switch target {
