@@ -148,6 +148,43 @@ struct SearchTests {
         }
     }
 
+    /// Search takes the list's filters on who created a dataset, its use and the jobs writing it, and
+    /// narrows as the list does.
+    @Test func searchNarrowsByCreatorUseAndProducerAsTheListDoes() async throws {
+        try await withTestApp { client, _ in
+            let fields = #""description": "sieve sample""#
+            let used = try await client.createDataset(namespace: "sieve", name: "used_table", fields: fields)
+            let produced = try await client.createDataset(namespace: "sieve", name: "produced_table", fields: fields)
+            let loader = try await client.granting("loader", role: "writer", namespaces: ["sieve"])
+            let loaded = try await loader.createDataset(namespace: "sieve", name: "loaded_table", fields: fields)
+            try await client.send(.post, "/v1/datasets/\(used)/versions/1/usages", json: #"{"consumer": "run-1"}"#)
+            try await Task.sleep(for: .milliseconds(20))
+            let cutoff = Timestamp.string(from: Date())
+            try await client.send(
+                .post, "/v1/datasets/\(produced)/versions/1/usages", json: #"{"consumer": "run-2"}"#)
+            try await client.send(
+                .post, "/v1/lineage",
+                json: #"{"job": {"namespace": "spark", "name": "clean"}, "inputs": [{"dataset_id": "\#(used)"}], "#
+                    + #""outputs": [{"dataset_id": "\#(produced)"}]}"#)
+
+            func found(_ query: String) async throws -> Set<String> {
+                let response = try await client.send(.get, "/v1/search?q=sieve&\(query)")
+                #expect(response.status == .ok, "\(query): \(response.text)")
+                return Set(Self.ids(try response.json()))
+            }
+            #expect(try await found("namespace=sieve") == [used, produced, loaded])
+            #expect(try await found("created_by=loader") == [loaded])
+            #expect(try await found("in_use=true") == [used, produced])
+            #expect(try await found("used_since=\(cutoff)") == [produced])
+            #expect(try await found("produced_by=spark/clean") == [produced])
+            #expect(try await found("produced_by=spark/other").isEmpty)
+            for bad in ["in_use=maybe", "used_since=yesterday", "produced_by=nojob"] {
+                let answer = try await client.send(.get, "/v1/search?q=sieve&\(bad)")
+                #expect(answer.status == .badRequest, "\(bad): \(answer.status)")
+            }
+        }
+    }
+
     /// Versions that only refresh a dataset's data keep its words, and share one row of them; search
     /// as of any position still finds each version by its own words, whether they are new, kept, or
     /// back to earlier ones.

@@ -19,6 +19,11 @@ extension DatasetRoutes {
         filter.owner = query["owner"].map(String.init)
         filter.format = try formatParameter(query["format"].map(String.init))
         if let statuses = query["status"].map(String.init) { filter.statuses = try parseStatuses(statuses) }
+        let provenance = try ProvenanceFilters(query)
+        filter.createdBy = provenance.createdBy
+        filter.inUse = provenance.inUse
+        filter.usedSince = provenance.usedSince
+        filter.producedBy = provenance.producedBy
         if let limit = query["limit"].map(String.init) {
             guard let value = Int(limit), (1...100).contains(value) else {
                 throw invalidParameter("limit", "must be an integer from 1 to 100")
@@ -52,6 +57,35 @@ extension DatasetRoutes {
             page.more ? .string(SearchCursor.encode(position: position, offset: filter.offset + filter.limit)) : .null
         let body = JSONValue.object(["results": .array(results), "facets": facets, "next_cursor": next])
         return jsonResponse(.ok, body: CanonicalJSON.string(body), position: position)
+    }
+}
+
+/// `created_by`, `in_use`, `used_since` and `produced_by`: the filters on who created a dataset, its
+/// usages and the jobs writing it, which the list and search both take.
+struct ProvenanceFilters {
+    var createdBy: String?
+    var inUse = false
+    var usedSince: Date?
+    var producedBy: CatalogSnapshot.ListFilter.Job?
+
+    init(_ query: Parameters) throws {
+        createdBy = query["created_by"].map(String.init)
+        if let inUse = query["in_use"].map(String.init) {
+            guard let value = Bool(inUse) else { throw invalidParameter("in_use", "must be true or false") }
+            self.inUse = value
+        }
+        if let since = query["used_since"].map(String.init) {
+            guard let date = RFC3339.date(from: since) else {
+                throw invalidParameter("used_since", "must be an RFC 3339 time, such as 2026-11-01T00:00:00Z")
+            }
+            usedSince = date
+            inUse = true
+        }
+        if let job = query["produced_by"].map(String.init) {
+            guard let slash = job.lastIndex(of: "/"), slash != job.startIndex, job.index(after: slash) != job.endIndex
+            else { throw invalidParameter("produced_by", "must be a job as namespace/name") }
+            producedBy = .init(namespace: String(job[..<slash]), name: String(job[job.index(after: slash)...]))
+        }
     }
 }
 

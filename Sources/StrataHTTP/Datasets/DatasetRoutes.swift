@@ -168,7 +168,6 @@ struct DatasetRoutes {
         filter.namespace = query["namespace"].map(String.init)
         filter.tag = query["tag"].map(String.init)
         filter.owner = query["owner"].map(String.init)
-        filter.createdBy = query["created_by"].map(String.init)
         filter.query = query["q"].map(String.init)
         filter.format = try formatParameter(query["format"].map(String.init))
         if let statuses = query["status"].map(String.init) {
@@ -189,22 +188,11 @@ struct DatasetRoutes {
             }
             filter.sort = .init(key: key, descending: descending)
         }
-        if let inUse = query["in_use"].map(String.init) {
-            guard let value = Bool(inUse) else { throw invalidParameter("in_use", "must be true or false") }
-            filter.inUse = value
-        }
-        if let since = query["used_since"].map(String.init) {
-            guard let date = RFC3339.date(from: since) else {
-                throw invalidParameter("used_since", "must be an RFC 3339 time, such as 2026-11-01T00:00:00Z")
-            }
-            filter.usedSince = date
-            filter.inUse = true
-        }
-        if let job = query["produced_by"].map(String.init) {
-            guard let slash = job.lastIndex(of: "/"), slash != job.startIndex, job.index(after: slash) != job.endIndex
-            else { throw invalidParameter("produced_by", "must be a job as namespace/name") }
-            filter.producedBy = .init(namespace: String(job[..<slash]), name: String(job[job.index(after: slash)...]))
-        }
+        let provenance = try ProvenanceFilters(query)
+        filter.createdBy = provenance.createdBy
+        filter.inUse = provenance.inUse
+        filter.usedSince = provenance.usedSince
+        filter.producedBy = provenance.producedBy
         var snapshot = try asOf(request)
         if let cursor = query["cursor"].map(String.init) {
             // A sorted list pages by offset at the position of its first page; id order pages by id.

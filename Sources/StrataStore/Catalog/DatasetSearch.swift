@@ -11,6 +11,12 @@ extension CatalogSnapshot {
         public var tag: String?
         public var owner: String?
         public var format: String?
+        /// The list's filters on who created a dataset, its usages and the jobs writing it, as in
+        /// ``CatalogSnapshot/ListFilter``.
+        public var createdBy: String?
+        public var inUse = false
+        public var usedSince: Date?
+        public var producedBy: ListFilter.Job?
         public var limit = 20
         public var offset = 0
 
@@ -80,6 +86,16 @@ extension CatalogSnapshot {
                   AND (\(filter.tag)::text IS NULL OR v.tags @> ARRAY[\(filter.tag)::text])
                   AND (\(filter.owner)::text IS NULL OR v.owner = \(filter.owner))
                   AND (\(filter.format)::text IS NULL OR v.format = \(filter.format))
+                  AND (\(filter.createdBy)::text IS NULL OR EXISTS (
+                       SELECT 1 FROM dataset_identities i JOIN events c ON c.global_position = i.valid_from
+                       WHERE i.dataset_id = s.dataset_id AND c.metadata->>'actor' = \(filter.createdBy)))
+                  AND (NOT \(filter.inUse) OR (s.usage_count > 0 AND (\(filter.usedSince)::timestamptz IS NULL
+                       OR (SELECT recorded_at FROM events WHERE global_position = s.last_used) >= \(filter.usedSince))))
+                  AND (\(filter.producedBy?.name)::text IS NULL OR EXISTS (
+                       SELECT 1 FROM lineage_edges le
+                       WHERE le.to_dataset = s.dataset_id AND le.valid_from <= \(position)
+                         AND le.job_namespace = \(filter.producedBy?.namespace)
+                         AND le.job_name = \(filter.producedBy?.name)))
             ),
             facets AS (
                 SELECT json_build_object(
