@@ -43,6 +43,32 @@ struct EventFeedTests {
         }
     }
 
+    /// A page of the log and the token list, asked `as_of` a position, answer what they answered then,
+    /// byte for byte, however the log has grown since.
+    @Test func aPageOfTheLogAndTheTokenListAnswerAsOfAPosition() async throws {
+        try await withTestApp { client, _ in
+            _ = try await client.createDataset()
+            _ = try await client.granting("early", role: "reader")
+            let then = try await client.send(.get, "/v1/events")
+            let position = try #require(then.headers[HTTPField.Name("Strata-Position")!])
+            let tokensThen = try await client.send(.get, "/v1/admin/tokens")
+            _ = try await client.createDataset()
+            _ = try await client.granting("late", role: "reader")
+
+            let page = try await client.send(.get, "/v1/events?as_of=\(position)")
+            #expect(page.status == .ok && page.text == then.text)
+            #expect(try page.json()["next_after"]?.intValue == Int(position))
+            #expect(try await client.send(.get, "/v1/events").text != then.text, "the log did grow")
+            let tokens = try await client.send(.get, "/v1/admin/tokens?as_of=\(position)")
+            #expect(tokens.status == .ok && tokens.text == tokensThen.text)
+            #expect(tokens.text.contains("early") && !tokens.text.contains("late"))
+            for path in ["/v1/events?as_of=soon", "/v1/admin/tokens?as_of=-1"] {
+                let bad = try await client.send(.get, path)
+                #expect(bad.status == .badRequest && bad.problemCode == "invalid_parameter", "\(path)")
+            }
+        }
+    }
+
     /// Writers in two connection pools with their own append pipelines (as two server processes would
     /// be) write while a poller follows `after` and an SSE client reads, disconnects and resumes with
     /// `Last-Event-ID`. Both must see every event exactly once, in log order.

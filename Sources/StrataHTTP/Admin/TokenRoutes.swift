@@ -75,7 +75,9 @@ struct TokenRoutes {
     }
 
     @Sendable func list(_ request: Request, context: StrataRequestContext) async throws -> Response {
-        let (tokens, position) = try await reader.read { try await $0.tokens() }
+        let (tokens, position) = try await reader.read(asOf: try asOf(request), atLeast: context.minPosition) {
+            try await $0.tokens()
+        }
         let items = tokens.map { token in
             JSONValue.object([
                 "name": .string(token.name), "role": .string(token.role.rawValue),

@@ -24,11 +24,14 @@ struct EventRoutes {
         router.get("/v1/events/stream", use: stream)
     }
 
-    /// A page of the log. `next_after` is where to continue: the last event returned, or, when the
-    /// page is not full, the position the snapshot reflects — nothing at or below it can appear later.
+    /// A page of the log, as of `as_of` if given. `next_after` is where to continue: the last event
+    /// returned, or, when the page is not full, the position the snapshot reflects — nothing at or below
+    /// it can appear later.
     @Sendable func page(_ request: Request, context: StrataRequestContext) async throws -> Response {
         let filter = try eventFilter(request, context: context, defaultLimit: 100)
-        let (events, position) = try await reader.read(scope: try context.caller().scope) {
+        let (events, position) = try await reader.read(
+            asOf: try asOf(request), scope: try context.caller().scope, atLeast: context.minPosition
+        ) {
             try await $0.events(filter)
         }
         let nextAfter = events.count == filter.limit ? events.last!.position : max(position, filter.after)
