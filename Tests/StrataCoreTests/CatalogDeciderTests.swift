@@ -98,6 +98,17 @@ struct CatalogDeciderTests {
         #expect(view.dataset(id).status == .archived)
     }
 
+    /// `If-Match` on a dataset that does not exist (a wrong id, a stale bookmark) is not found, not a
+    /// conflict with a version it never had.
+    @Test func anExpectationOfADatasetThatDoesNotExistIsNotFound() throws {
+        let missing = UUID()
+        var view = CatalogView()
+        view.loadAbsent(dataset: missing)
+        #expect(throws: DomainError.datasetNotFound) {
+            try Self.decide(.dataset(missing, .archive(reason: nil)), in: &view, expected: 3)
+        }
+    }
+
     // MARK: clone
 
     @Test func aCloneCopiesTheSourcesCurrentVersionWithTheSourceAsParentInItsNamespace() throws {

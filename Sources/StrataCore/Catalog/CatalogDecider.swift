@@ -183,6 +183,9 @@ private struct Trial {
         let before = view.dataset(id)
         if before.exists && !context.scope.includes(before.namespace) { throw DomainError.datasetNotFound }
         if let expected, expected != before.streamVersion {
+            // A dataset that does not exist is not found, whatever version the caller expected of it.
+            let creates = if case .create = command { true } else { false }
+            if !before.exists && !creates { throw DomainError.datasetNotFound }
             throw CatalogError.versionConflict(expected: expected, actual: before.streamVersion)
         }
         let decided = try DatasetDecider.decide(command, state: before)
