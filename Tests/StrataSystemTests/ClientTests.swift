@@ -135,6 +135,36 @@ struct ClientTests {
         }
     }
 
+    /// `--as-of` reads a dataset named by `namespace/name` as the name stood then: the dataset that held
+    /// it, though it has since been retired and the name given to another.
+    @Test func aNameReadAsOfAPositionIsTheDatasetThatHeldItThen() async throws {
+        let cluster = try await PrivateCluster.start()
+        defer { cluster.remove() }
+        let server = try await ServerProcess.start(databaseURL: cluster.databaseURL, logFolder: cluster.folder)
+        defer { server.stop() }
+        try await withHTTPClient { http in
+            let dataset = #"{"namespace": "raw", "name": "reused"}"#
+            let first = await http.send(.POST, server.baseURL + "/v1/datasets", json: dataset)
+            let firstID = try #require(first.json["id"] as? String, "\(first.body)")
+            let position = try #require(first.headers.first(name: "Strata-Position"))
+            let retired = await http.send(
+                .POST, server.baseURL + "/v1/datasets/\(firstID)/retire", json: #"{"reason": "replaced"}"#)
+            #expect(retired.status == 200, "\(retired.body)")
+            let second = await http.send(.POST, server.baseURL + "/v1/datasets", json: dataset)
+            let secondID = try #require(second.json["id"] as? String, "\(second.body)")
+
+            for (arguments, expected) in [
+                (["ds", "show", "raw/reused", "--as-of", position, "-o", "json"], firstID),
+                (["ds", "versions", "raw/reused", "--as-of", position, "-o", "json"], firstID),
+                (["ds", "show", "raw/reused", "-o", "json"], secondID),
+            ] {
+                let shown = try Self.strata(arguments, on: server)
+                #expect(shown.status == 0, "\(arguments): \(shown.all)")
+                #expect(shown.stdout.contains(expected), "\(arguments): \(shown.stdout)")
+            }
+        }
+    }
+
     /// Each operation of the served OpenAPI document, and the verb a person or script calls it with; the
     /// few that are not for the terminal say who calls them instead. An operation added to the document
     /// without a line here fails.

@@ -118,7 +118,7 @@ struct ShowDataset: ClientVerb {
     @Option(name: .customLong("as-of")) var asOf: String?
 
     func perform(_ api: StrataClient) async throws {
-        let id = try await api.datasetID(dataset)
+        let id = try await api.datasetID(dataset, asOf: asOf)
         show(try await api.send(.GET, "/v1/datasets/\(id)" + queryString([("as_of", asOf)]))) { json in
             let current = json["current"] ?? .null
             var lines = [
@@ -322,7 +322,7 @@ struct DatasetVersions: ClientVerb {
     @Option(name: .customLong("as-of")) var asOf: String?
 
     func perform(_ api: StrataClient) async throws {
-        let id = try await api.datasetID(dataset)
+        let id = try await api.datasetID(dataset, asOf: asOf)
         show(try await api.send(.GET, "/v1/datasets/\(id)/versions" + queryString([("as_of", asOf)]))) { json in
             TextTable.render(
                 ["VERSION", "STATUS", "CREATED", "BY", "NOTE"],
@@ -345,7 +345,7 @@ struct DatasetVersion: ClientVerb {
     @Option(name: .customLong("as-of")) var asOf: String?
 
     func perform(_ api: StrataClient) async throws {
-        let id = try await api.datasetID(dataset)
+        let id = try await api.datasetID(dataset, asOf: asOf)
         show(try await api.send(.GET, "/v1/datasets/\(id)/versions/\(version)" + queryString([("as_of", asOf)]))) {
             let columns = ($0["schema"]?.arrayValue ?? []).map { $0.text("name") }.joined(separator: ", ")
             return [

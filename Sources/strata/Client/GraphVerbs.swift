@@ -15,7 +15,7 @@ struct LineageCommand: ClientVerb {
     @Option(name: .customLong("as-of")) var asOf: String?
 
     func perform(_ api: StrataClient) async throws {
-        let id = try await api.datasetID(dataset)
+        let id = try await api.datasetID(dataset, asOf: asOf)
         let direction = upstream == downstream ? "both" : upstream ? "upstream" : "downstream"
         let path =
             "/v1/datasets/\(id)/lineage"
@@ -92,7 +92,7 @@ struct ImpactCommand: ClientVerb {
     @Option(name: .customLong("as-of")) var asOf: String?
 
     func perform(_ api: StrataClient) async throws {
-        let id = try await api.datasetID(dataset)
+        let id = try await api.datasetID(dataset, asOf: asOf)
         show(try await api.send(.GET, "/v1/datasets/\(id)/impact" + queryString([("as_of", asOf)]))) {
             impactRows($0["impact"]?.arrayValue ?? [])
         }

@@ -83,8 +83,10 @@ struct StrataClient: Sendable {
         return answer
     }
 
-    /// A dataset's id from an id or `namespace/name` (the last `/` separates the name).
-    func datasetID(_ reference: String) async throws -> String {
+    /// A dataset's id from an id or `namespace/name` (the last `/` separates the name). A name is looked
+    /// up `asOf` the read it is for: the dataset that held it then, which may since have been retired and
+    /// the name given to another.
+    func datasetID(_ reference: String, asOf: String? = nil) async throws -> String {
         if UUID(uuidString: reference) != nil { return reference.lowercased() }
         guard let slash = reference.lastIndex(of: "/") else {
             throw ClientFailure(
@@ -94,7 +96,8 @@ struct StrataClient: Sendable {
         let name =
             String(reference[reference.index(after: slash)...])
             .addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
-        let answer = try await send(.GET, "/v1/namespaces/\(namespace)/datasets/\(name)")
+        let answer = try await send(
+            .GET, "/v1/namespaces/\(namespace)/datasets/\(name)" + queryString([("as_of", asOf)]))
         guard let id = answer.json["id"]?.stringValue else {
             throw ClientFailure(exitCode: .failed, message: "no id in the answer", problem: nil)
         }
