@@ -8,12 +8,43 @@ import StrataStore
 /// same run. Build with `-c release`: debug builds are several times slower.
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench", abstract: "Run benchmarks in a scratch database.",
+        commandName: "bench",
+        abstract: "Run benchmarks in a scratch database.",
+        discussion: """
+            `strata bench --json` runs the rebuild, lineage and HTTP benchmarks with their defaults and prints \
+            their figures as one JSON document, to track them from run to run; each benchmark also takes --json.
+            """,
         subcommands: [
             RebuildBench.self, LineageBench.self, HTTPBench.self, UIBench.self, SearchBench.self, FeedBench.self,
             ReplicaBench.self,
         ]
     )
+
+    @OptionGroup var output: BenchOutput
+
+    func run() async throws {
+        guard output.json else { throw CleanExit.helpRequest(self) }
+        let configuration = try StrataConfiguration(database: try DatabaseOptions.parse([]))
+        let logger = configuration.makeLogger()
+        let rebuild = try await RebuildBench.measure(
+            configuration: configuration, logger: logger, events: RebuildBench.defaultEvents,
+            rounds: RebuildBench.defaultRounds, log: false)
+        let lineage = try await LineageBench.measure(
+            configuration: configuration, logger: logger, datasets: LineageBench.defaultDatasets,
+            edges: LineageBench.defaultEdges, queries: LineageBench.defaultQueries, depth: LineageBench.defaultDepth,
+            log: false)
+        let http = try await HTTPBench.measure(
+            configuration: configuration, logger: logger, connections: HTTPBench.defaultConnections,
+            seconds: HTTPBench.defaultSeconds, datasets: HTTPBench.defaultDatasets,
+            authRounds: HTTPBench.defaultAuthRounds, log: false)
+        print(try BenchJSON.document(["rebuild": rebuild, "lineage": lineage, "http": http]))
+    }
+}
+
+/// `--json`, which `strata bench` and the benchmarks take. Declared once, in a group: the parent and a
+/// subcommand declaring the same flag each would leave the subcommand's unset.
+struct BenchOutput: ParsableArguments {
+    @Flag(help: "Print the figures as one JSON document") var json = false
 }
 
 /// Rebuild throughput: generate a log of N events, then time `replay` of every projection, a few rounds,
@@ -23,18 +54,31 @@ struct RebuildBench: AsyncParsableCommand {
         commandName: "rebuild", abstract: "Time a rebuild of all projections from a synthetic log."
     )
 
+    static let (defaultEvents, defaultRounds) = (1_000_000, 3)
+
     @OptionGroup var database: DatabaseOptions
-    @Option(help: "Events in the synthetic log") var events = 1_000_000
-    @Option(help: "Rebuilds to time, one after another on the same log") var rounds = 3
+    @Option(help: "Events in the synthetic log") var events = defaultEvents
+    @Option(help: "Rebuilds to time, one after another on the same log") var rounds = defaultRounds
+    @OptionGroup var output: BenchOutput
 
     func run() async throws {
         let configuration = try StrataConfiguration(database: database)
-        let logger = configuration.makeLogger()
-        let (count, rounds) = (events, max(1, rounds))
+        let figures = try await Self.measure(
+            configuration: configuration, logger: configuration.makeLogger(), events: events, rounds: rounds,
+            log: !output.json)
+        if output.json { print(try BenchJSON.document(["rebuild": figures])) }
+    }
+
+    /// Prints each figure as it is measured when `log` is set; answers them all.
+    static func measure(
+        configuration: StrataConfiguration, logger: Logger, events count: Int, rounds: Int, log: Bool
+    ) async throws -> [String: Any] {
+        let rounds = max(1, rounds)
+        let figures = Box<[String: Any]>([:])
         try await withScratchDatabase(configuration, logger: logger) { client, schema in
             let generated = ContinuousClock.now
             let written = try await SyntheticLog(client: client, logger: logger).generate(events: count)
-            print("generated \(written) events in \(ContinuousClock.now - generated)")
+            if log { print("generated \(written) events in \(ContinuousClock.now - generated)") }
             // As autovacuum would have long since done to a live catalog's log; otherwise it does it
             // during the first round, and the first reads also pay for setting the new rows' hint bits.
             try await client.perform("VACUUM (ANALYZE) events", logger: logger)
@@ -50,23 +94,36 @@ struct RebuildBench: AsyncParsableCommand {
                 position = last.position
             }
             let readSeconds = (ContinuousClock.now - reading).seconds
-            print(
-                String(
-                    format: "baseline (read the log): %d events in %.2f s = %.0f events/s", read, readSeconds,
-                    Double(read) / readSeconds))
+            let readRate = Double(read) / readSeconds
+            if log {
+                print(
+                    String(
+                        format: "baseline (read the log): %d events in %.2f s = %.0f events/s", read, readSeconds,
+                        readRate))
+            }
             var rates: [Double] = []
             for round in 1...rounds {
                 let report = try await maintenance.rebuild { progress in ProgressLine.print(progress) }
                 ProgressLine.finish()
                 rates.append(Double(written) / report.elapsed.seconds)
-                print(
-                    String(
-                        format: "rebuild %d: %d events in %.2f s = %.0f events/s", round, written,
-                        report.elapsed.seconds, rates.last ?? 0))
-                print(ProgressLine.stages(report.stages))
+                if log {
+                    print(
+                        String(
+                            format: "rebuild %d: %d events in %.2f s = %.0f events/s", round, written,
+                            report.elapsed.seconds, rates.last ?? 0))
+                    print(ProgressLine.stages(report.stages))
+                }
             }
-            print(String(format: "rebuild median: %.0f events/s", rates.sorted()[rates.count / 2]))
+            let median = rates.sorted()[rates.count / 2]
+            if log { print(String(format: "rebuild median: %.0f events/s", median)) }
+            figures.value = [
+                "events": written, "read_events_per_second": readRate.rounded(),
+                "rebuild_events_per_second": rates.map { $0.rounded() },
+                "rebuild_median_events_per_second": median.rounded(),
+                "rebuild_per_read": (median / readRate * 100).rounded() / 100,
+            ]
         }
+        return figures.value
     }
 }
 
@@ -77,32 +134,49 @@ struct LineageBench: AsyncParsableCommand {
         commandName: "lineage", abstract: "Time lineage queries on a synthetic graph."
     )
 
+    static let (defaultDatasets, defaultEdges, defaultQueries, defaultDepth) = (100_000, 1_000_000, 200, 10)
+
     @OptionGroup var database: DatabaseOptions
-    @Option(help: "Datasets in the graph") var datasets = 100_000
-    @Option(help: "Lineage edges in the graph") var edges = 1_000_000
-    @Option(help: "Queries per kind") var queries = 200
-    @Option(help: "Traversal depth") var depth = 10
+    @Option(help: "Datasets in the graph") var datasets = defaultDatasets
+    @Option(help: "Lineage edges in the graph") var edges = defaultEdges
+    @Option(help: "Queries per kind") var queries = defaultQueries
+    @Option(help: "Traversal depth") var depth = defaultDepth
+    @OptionGroup var output: BenchOutput
 
     func run() async throws {
         let configuration = try StrataConfiguration(database: database)
-        let logger = configuration.makeLogger()
-        let (datasetCount, edgeCount, queryCount, depth) = (datasets, edges, queries, depth)
+        let figures = try await Self.measure(
+            configuration: configuration, logger: configuration.makeLogger(), datasets: datasets, edges: edges,
+            queries: queries, depth: depth, log: !output.json)
+        if output.json { print(try BenchJSON.document(["lineage": figures])) }
+    }
+
+    /// Prints each figure as it is measured when `log` is set; answers them all.
+    static func measure(
+        configuration: StrataConfiguration, logger: Logger, datasets datasetCount: Int, edges edgeCount: Int,
+        queries queryCount: Int, depth: Int, log: Bool
+    ) async throws -> [String: Any] {
+        let figures = Box<[String: Any]>([:])
         try await withScratchDatabase(configuration, logger: logger) { client, schema in
             let generated = ContinuousClock.now
             let layers = try await SyntheticLog(client: client, logger: logger)
                 // One version each: the traversals' figures stay comparable from run to run, and histories
                 // would only lengthen the generation.
                 .generateLineageGraph(datasets: datasetCount, edges: edgeCount, histories: false)
-            print(
-                "generated \(layers.joined().count) datasets and about \(edgeCount) edges in \(ContinuousClock.now - generated)"
-            )
+            if log {
+                print(
+                    "generated \(layers.joined().count) datasets and about \(edgeCount) edges in \(ContinuousClock.now - generated)"
+                )
+            }
             let report = try await ProjectionMaintenance(client: client, catalog: schema.projections, logger: logger)
                 .rebuild { progress in ProgressLine.print(progress) }
             ProgressLine.finish()
-            print(
-                String(
-                    format: "rebuild: %lld events in %.2f s = %.0f events/s", report.position,
-                    report.elapsed.seconds, Double(report.position) / report.elapsed.seconds))
+            if log {
+                print(
+                    String(
+                        format: "rebuild: %lld events in %.2f s = %.0f events/s", report.position,
+                        report.elapsed.seconds, Double(report.position) / report.elapsed.seconds))
+            }
             try await client.perform("ANALYZE", logger: logger)
 
             let reader = CatalogReader(client: client, logger: logger)
@@ -124,20 +198,44 @@ struct LineageBench: AsyncParsableCommand {
                     sizes[direction, default: []].append(graph.nodes.count + graph.edges.count)
                 }
             }
-            func line(_ name: String, _ values: [Duration], _ answer: [Int]?) -> String {
+            func quantiles(_ values: [Duration]) -> (p50: Double, p95: Double, max: Double) {
                 let sorted = values.sorted()
                 let pick = { (q: Double) in sorted[min(sorted.count - 1, Int(Double(sorted.count) * q))].milliseconds }
+                return (pick(0.5), pick(0.95), sorted.last?.milliseconds ?? 0)
+            }
+            func line(_ name: String, _ values: [Duration], _ answer: [Int]?) -> String {
+                let (p50, p95, max) = quantiles(values)
                 let size =
                     answer.map { String(format: ", answer median %d nodes+edges", $0.sorted()[$0.count / 2]) } ?? ""
-                return String(
-                    format: "%@: p50 %.2f ms, p95 %.2f ms, max %.2f ms%@", name, pick(0.5), pick(0.95),
-                    sorted.last?.milliseconds ?? 0, size)
+                return String(format: "%@: p50 %.2f ms, p95 %.2f ms, max %.2f ms%@", name, p50, p95, max, size)
             }
-            print(line("baseline (one dataset by id)", baseline, nil))
+            func figure(_ values: [Duration], _ answer: [Int]?) -> [String: Any] {
+                let (p50, p95, max) = quantiles(values)
+                let microseconds = { (milliseconds: Double) in (milliseconds * 1000).rounded() / 1000 }
+                var figure: [String: Any] = [
+                    "p50_ms": microseconds(p50), "p95_ms": microseconds(p95), "max_ms": microseconds(max),
+                ]
+                if let answer { figure["answer_median_size"] = answer.sorted()[answer.count / 2] }
+                return figure
+            }
+            if log {
+                print(line("baseline (one dataset by id)", baseline, nil))
+                for direction in LineageGraph.Direction.allCases {
+                    print(
+                        line("lineage \(direction.rawValue) depth \(depth)", timings[direction] ?? [], sizes[direction])
+                    )
+                }
+            }
+            var result: [String: Any] = [
+                "datasets": datasetCount, "edges": edgeCount, "depth": depth, "queries": queryCount,
+                "baseline_by_id": figure(baseline, nil),
+            ]
             for direction in LineageGraph.Direction.allCases {
-                print(line("lineage \(direction.rawValue) depth \(depth)", timings[direction] ?? [], sizes[direction]))
+                result[direction.rawValue] = figure(timings[direction] ?? [], sizes[direction])
             }
+            figures.value = result
         }
+        return figures.value
     }
 }
 

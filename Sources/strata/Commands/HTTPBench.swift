@@ -17,10 +17,13 @@ struct HTTPBench: AsyncParsableCommand {
         commandName: "http", abstract: "Drive the service over HTTP, with the database's own speed as baseline.")
 
     @OptionGroup var database: DatabaseOptions
-    @Option(help: "Concurrent clients") var connections = 64
-    @Option(help: "Seconds per workload") var seconds = 10
-    @Option(help: "Datasets in the generated catalog") var datasets = 20_000
-    @Option(help: "Rounds of the one-client GET with and without authentication, alternating") var authRounds = 5
+    static let (defaultConnections, defaultSeconds, defaultDatasets, defaultAuthRounds) = (64, 10, 20_000, 5)
+
+    @Option(help: "Concurrent clients") var connections = defaultConnections
+    @Option(help: "Seconds per workload") var seconds = defaultSeconds
+    @Option(help: "Datasets in the generated catalog") var datasets = defaultDatasets
+    @Option(help: "Rounds of the one-client GET with and without authentication, alternating")
+    var authRounds = defaultAuthRounds
     @Option(
         help:
             "Rounds of the pooled SELECT, GET by id and a list page, one after another; their ratios are the medians of each round's own"
@@ -29,7 +32,7 @@ struct HTTPBench: AsyncParsableCommand {
     @Option(
         help: "Minutes of the mixed workload after the others, sampled every 30 s: a soak (with --only soak, alone)")
     var soakMinutes = 0
-    @Flag(help: "Print the figures as one JSON document") var json = false
+    @OptionGroup var output: BenchOutput
     @Option(help: "The HTTP load generator: wrk (when installed, the default) or async-http-client")
     var generator: LoadGeneratorKind?
     @Option(
@@ -45,8 +48,8 @@ struct HTTPBench: AsyncParsableCommand {
             configuration: configuration, logger: logger, connections: connections, seconds: seconds,
             datasets: datasets, authRounds: authRounds, readRounds: readRounds, soakMinutes: soakMinutes,
             only: only.map { Set($0.split(separator: ",").map(String.init)) },
-            generator: generator, log: !json)
-        if json { print(try BenchJSON.document(["http": figures])) }
+            generator: generator, log: !output.json)
+        if output.json { print(try BenchJSON.document(["http": figures])) }
     }
 
     static let adminSecret = "strata_bench-admin-secret-0123456789abcdef"

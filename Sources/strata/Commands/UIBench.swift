@@ -17,12 +17,12 @@ struct UIBench: AsyncParsableCommand {
     @OptionGroup var database: DatabaseOptions
     @Option(help: "Nodes the lineage answer should have at least") var nodes = 500
     @Option(help: "Page loads to time") var rounds = 7
-    @Flag(help: "Print the figures as one JSON document") var json = false
+    @OptionGroup var output: BenchOutput
 
     func run() async throws {
         let configuration = try StrataConfiguration(database: database)
         let logger = configuration.makeLogger()
-        let (target, rounds, log) = (nodes, rounds, !json)
+        let (target, rounds, log) = (nodes, rounds, !output.json)
         let figures = Box<[String: Any]>([:])
         try await withScratchDatabase(configuration, logger: logger) { _, _, endpoint in
             let server = try await ServerUnderTest.start(databaseURL: endpoint.url, arguments: ["--insecure-no-auth"])
@@ -94,7 +94,7 @@ struct UIBench: AsyncParsableCommand {
                 "render_ms": renders, "fetch_ms": fetches,
             ]
         }
-        if json { print(try BenchJSON.document(["ui": figures.value])) }
+        if output.json { print(try BenchJSON.document(["ui": figures.value])) }
     }
 
     /// A lineage of `nodes` datasets around one root, made through the API as users would: three layers

@@ -1,0 +1,40 @@
+import EmbeddedPostgres
+import Foundation
+import StrataTestSupport
+import Testing
+
+/// `strata bench … --json`, which tracks the figures from run to run: standard output is one JSON
+/// document naming the benchmark, whichever benchmark was asked, and the text figures stay on request.
+@Suite("strata bench --json", .timeLimit(.minutes(3)))
+struct BenchTests {
+    @Test func aBenchmarkAskedForJSONPrintsOneDocumentOfItsFigures() async throws {
+        try await withTestDatabase { database in
+            let runs: [(arguments: [String], bench: String, figure: String)] = [
+                (["rebuild", "--events", "400", "--rounds", "1"], "rebuild", "rebuild_median_events_per_second"),
+                (
+                    ["lineage", "--datasets", "150", "--edges", "450", "--queries", "3", "--depth", "3"], "lineage",
+                    "both"
+                ),
+            ]
+            for run in runs {
+                let arguments = [StrataBinary.path, "bench"] + run.arguments
+                let json = try Self.standardOutput(arguments + ["--json"], databaseURL: database.url)
+                #expect(json.status == 0, "\(json.output)")
+                let document = try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [String: Any]
+                let figures = document?[run.bench] as? [String: Any]
+                #expect(figures?[run.figure] != nil, "\(run.bench): \(json.output)")
+                #expect(document?["measured_at"] is String)
+
+                let text = try Self.standardOutput(arguments, databaseURL: database.url)
+                #expect(text.status == 0 && !text.output.hasPrefix("{"), "\(text.output)")
+            }
+        }
+    }
+
+    /// What the command printed on standard output alone (its progress and logs go to standard error).
+    static func standardOutput(_ command: [String], databaseURL: String) throws -> (status: Int32, output: String) {
+        let run = try ProcessRunner.run(
+            ["/usr/bin/env", "DATABASE_URL=\(databaseURL)", "/bin/sh", "-c", #"exec "$0" "$@" 2>/dev/null"#] + command)
+        return (run.status, run.output)
+    }
+}
