@@ -91,8 +91,11 @@ struct TokenRoutes {
 
     @Sendable func revoke(_ request: Request, context: StrataRequestContext) async throws -> Response {
         let name = try pathText("name", context)
+        // A DELETE has no body: an Idempotency-Key binds to the method and the path alone, so a retried
+        // revocation answers its first 204 rather than 404.
         let write = try CatalogWriter.Request(
-            .revokeToken(name: name), from: request, context: context, body: nil, at: clock()
+            .revokeToken(name: name), from: request, context: context,
+            body: RequestBody(object: [:], bytes: ByteBuffer()), at: clock()
         ) { outcome in
             StoredResponse(status: 204, headers: ["Strata-Position": "\(outcome.position)"], body: "")
         }
