@@ -164,12 +164,14 @@ struct OpenLineageTests {
             #expect(other.status == .unprocessableContent && other.problemCode == "idempotency_key_reused")
 
             let batch = "[\(try Self.fixture("dataset-event.json")), \(complete)]"
+            var positions: Set<String> = []
             for _ in 0..<2 {
-                let summary = try await client.send(
-                    .post, "/api/v1/lineage/batch", json: batch, headers: ["Idempotency-Key": "batch-7"]
-                ).json()
-                #expect(summary["successful"]?.intValue == 2, "\(summary)")
+                let answer = try await client.send(
+                    .post, "/api/v1/lineage/batch", json: batch, headers: ["Idempotency-Key": "batch-7"])
+                #expect(try answer.json()["successful"]?.intValue == 2, "\(answer.text)")
+                positions.insert(answer.headers[HTTPField.Name("Strata-Position")!] ?? "none")
             }
+            #expect(positions.count == 1 && !positions.contains("none"), "the retry answers the first position")
             let after = try await client.send(.get, "/v1/events?type=LineageRecorded").json()["events"]
             #expect(after?.arrayValue?.count == 2, "the batch's run was recorded once, however often it was sent")
         }

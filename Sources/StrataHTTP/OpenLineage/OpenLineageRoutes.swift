@@ -37,13 +37,18 @@ struct OpenLineageRoutes {
                 errors: [.init(path: "", message: "must be an array")])
         }
         var failures: [JSONValue] = []
+        // The batch answers the position of the last event it appended, so its caller can read its writes.
+        var lastPosition: Int64?
         for (index, event) in events.enumerated() {
             do {
                 guard case .object(let object) = event else {
                     throw OpenLineageParser.invalid("", "an OpenLineage event is a JSON object")
                 }
                 let body = RequestBody(object: object, bytes: ByteBuffer(string: LineageDocuments.encode(event)))
-                _ = try await submit(body, request: request, context: context, partOfBatch: index)
+                let answer = try await submit(body, request: request, context: context, partOfBatch: index)
+                if let position = answer.headers["Strata-Position"].flatMap(Int64.init) {
+                    lastPosition = max(lastPosition ?? position, position)
+                }
             } catch {
                 let problem = ProblemMiddleware.problem(for: error, logger: context.identifiedLogger)
                 let fieldErrors: [JSONValue] = (problem.errors ?? []).map { fieldError in
@@ -64,7 +69,9 @@ struct OpenLineageRoutes {
             "successful": .number(Double(succeeded)), "failed": .number(Double(failures.count)),
             "failed_events": .array(failures),
         ])
-        return jsonResponse(.ok, body: LineageDocuments.encode(summary))
+        return jsonResponse(
+            .ok, body: LineageDocuments.encode(summary),
+            headers: lastPosition.map { [.strataPosition: "\($0)"] } ?? [:])
     }
 
     /// Applies one event. `body` is what an `Idempotency-Key` binds: the request's body, or in a batch
