@@ -165,6 +165,30 @@ struct ClientTests {
         }
     }
 
+    /// What the API lets a clone and a usage carry, the verbs send: a clone's change note, a usage's
+    /// properties (a JSON object, else refused before anything is sent).
+    @Test func aCloneCarriesItsChangeNoteAndAUsageItsProperties() async throws {
+        let cluster = try await PrivateCluster.start()
+        defer { cluster.remove() }
+        let server = try await ServerProcess.start(databaseURL: cluster.databaseURL, logFolder: cluster.folder)
+        defer { server.stop() }
+        #expect(try Self.strata(["ds", "create", "raw/source"], on: server).status == 0)
+        let cloned = try Self.strata(
+            ["ds", "clone", "raw/source", "--name", "copy", "--change-note", "for the experiment"], on: server)
+        #expect(cloned.status == 0, "\(cloned.all)")
+        let version = try Self.strata(["ds", "version", "raw/copy", "1", "-o", "json"], on: server)
+        #expect(version.stdout.contains(#""change_note":"for the experiment""#), "\(version.stdout)")
+
+        let used = try Self.strata(
+            ["ds", "use", "raw/source", "1", "--consumer", "run-7", "--properties", #"{"model": "v12"}"#], on: server)
+        #expect(used.status == 0, "\(used.all)")
+        let usages = try Self.strata(["ds", "usages", "raw/source", "-o", "json"], on: server)
+        #expect(usages.stdout.contains(#""properties":{"model":"v12"}"#), "\(usages.stdout)")
+        let refused = try Self.strata(
+            ["ds", "use", "raw/source", "1", "--consumer", "run-8", "--properties", "model=v12"], on: server)
+        #expect(refused.status == 9 && refused.all.contains("JSON object"), "\(refused.all)")
+    }
+
     /// Each operation of the served OpenAPI document, and the verb a person or script calls it with; the
     /// few that are not for the terminal say who calls them instead. An operation added to the document
     /// without a line here fails.

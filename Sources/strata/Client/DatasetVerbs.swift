@@ -303,11 +303,13 @@ struct CloneDataset: ClientVerb {
     @Argument var dataset: String
     @Option var name: String
     @Option var namespace: String?
+    @Option(name: .customLong("change-note")) var changeNote: String?
 
     func perform(_ api: StrataClient) async throws {
         let id = try await api.datasetID(dataset)
         var body: [String: JSONValue] = ["name": .string(name)]
         if let namespace { body["namespace"] = .string(namespace) }
+        if let changeNote { body["change_note"] = .string(changeNote) }
         show(try await api.send(.POST, "/v1/datasets/\(id)/clone", json: CanonicalJSON.string(JSONValue.object(body))))
         {
             "cloned into \($0.qualifiedName): \($0.text("id"))"
@@ -440,11 +442,18 @@ struct UseDataset: ClientVerb {
     @Argument var version: Int
     @Option var consumer: String
     @Option var kind: String?
+    @Option(help: "A JSON object recorded with the usage, such as '{\"model\": \"v12\"}'") var properties: String?
 
     func perform(_ api: StrataClient) async throws {
-        let id = try await api.datasetID(dataset)
         var body: [String: JSONValue] = ["consumer": .string(consumer)]
         if let kind { body["kind"] = .string(kind) }
+        if let properties {
+            guard case .object(let object) = try? JSONValue(parsing: properties) else {
+                throw ClientFailure(exitCode: .invalid, message: "--properties must be a JSON object", problem: nil)
+            }
+            body["properties"] = .object(object)
+        }
+        let id = try await api.datasetID(dataset)
         let answer = try await api.send(
             .POST, "/v1/datasets/\(id)/versions/\(version)/usages", json: CanonicalJSON.string(JSONValue.object(body)))
         show(answer) { "recorded: \($0["consumer"]?.stringValue ?? "") used v\($0["version"]?.intValue ?? 0)" }
