@@ -15,6 +15,7 @@ struct BenchTests {
                     ["lineage", "--datasets", "150", "--edges", "450", "--queries", "3", "--depth", "3"], "lineage",
                     "both"
                 ),
+                (["search", "--datasets", "200", "--queries", "3"], "search", "workloads"),
             ]
             for run in runs {
                 let arguments = [StrataBinary.path, "bench"] + run.arguments

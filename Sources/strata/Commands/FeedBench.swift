@@ -16,11 +16,13 @@ struct FeedBench: AsyncParsableCommand {
     @OptionGroup var database: DatabaseOptions
     @Option(help: "Subscribers following the feed") var subscribers = 1000
     @Option(help: "Events written, one at a time, while they follow") var events = 20
+    @OptionGroup var output: BenchOutput
 
     func run() async throws {
         let configuration = try StrataConfiguration(database: database)
         let logger = configuration.makeLogger()
-        let (count, writes) = (subscribers, events)
+        let (count, writes, log) = (subscribers, events, !output.json)
+        let figures = Box<[String: Any]>([:])
         try await withScratchDatabase(configuration, logger: logger) { client, _, endpoint in
             let server = try await ServerUnderTest.start(databaseURL: endpoint.url, arguments: ["--insecure-no-auth"])
             defer { server.stop() }
@@ -114,14 +116,23 @@ struct FeedBench: AsyncParsableCommand {
                 }
                 latencies.sort()
                 let at = { (q: Double) in latencies[min(latencies.count - 1, Int(Double(latencies.count) * q))] }
-                print(
-                    "idle database transactions in \(window): \(alone) with no subscriber, \(following) with \(count)")
-                print(
-                    String(
-                        format: "a new event reaching %d subscribers (%d events, from the write's request): "
-                            + "p50 %.1f ms, p99 %.1f ms, max %.1f ms; %d deliveries missing",
-                        count, writes, at(0.5), at(0.99), latencies.last ?? 0, missing))
-                if let rss = server.peakRSSBytes { print("peak RSS of strata serve: \(rss >> 20) MB") }
+                if log {
+                    print(
+                        "idle database transactions in \(window): \(alone) with no subscriber, \(following) with \(count)"
+                    )
+                    print(
+                        String(
+                            format: "a new event reaching %d subscribers (%d events, from the write's request): "
+                                + "p50 %.1f ms, p99 %.1f ms, max %.1f ms; %d deliveries missing",
+                            count, writes, at(0.5), at(0.99), latencies.last ?? 0, missing))
+                    if let rss = server.peakRSSBytes { print("peak RSS of strata serve: \(rss >> 20) MB") }
+                }
+                figures.value = [
+                    "subscribers": count, "events": writes, "idle_window_seconds": window.seconds,
+                    "idle_transactions_without_subscribers": alone, "idle_transactions_with_subscribers": following,
+                    "delivery_p50_ms": at(0.5), "delivery_p99_ms": at(0.99), "delivery_max_ms": latencies.last ?? 0,
+                    "deliveries_missing": missing, "server_peak_rss_bytes": server.peakRSSBytes ?? 0,
+                ]
             } catch {
                 for follower in followers { follower.cancel() }
                 try? await http.shutdown()
@@ -130,6 +141,7 @@ struct FeedBench: AsyncParsableCommand {
             for follower in followers { follower.cancel() }
             try? await http.shutdown()
         }
+        if output.json { print(try BenchJSON.document(["feed": figures.value])) }
     }
 }
 

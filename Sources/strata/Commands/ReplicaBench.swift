@@ -17,8 +17,10 @@ struct ReplicaBench: AsyncParsableCommand {
     @Option(help: "Seconds per run") var seconds = 5
     @Option(help: "Datasets in the generated catalog") var datasets = 20_000
     @Option(help: "Runs of each, alternating") var rounds = 3
+    @OptionGroup var output: BenchOutput
 
     func run() async throws {
+        let log = !output.json
         let logger = try StrataConfiguration(database: DatabaseOptions.parse([])).makeLogger()
         let folder = FileManager.default.temporaryDirectory
             .appendingPathComponent("strata-bench-replica-\(getpid())").path
@@ -52,7 +54,7 @@ struct ReplicaBench: AsyncParsableCommand {
             of: primary, .init(dataDirectory: folder + "/replica", removeWhenProcessExits: true, servesReplicas: true),
             logger: logger)
         defer { try? replica.stop() }
-        print("generated \(ids.count) datasets; a streaming replica follows the primary")
+        if log { print("generated \(ids.count) datasets; a streaming replica follows the primary") }
 
         let alone = try await ServerUnderTest.start(
             databaseURL: endpoint(primary, "strata").url, arguments: ["--insecure-no-auth"])
@@ -67,6 +69,7 @@ struct ReplicaBench: AsyncParsableCommand {
         let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: settings)
         let load = LoadGenerator(concurrency: connections)
         var ratios: [Double] = []
+        var runs: [[String: Any]] = []
         for _ in 0..<rounds {
             var rates: [Double] = []
             for (server, name) in [(alone, "primary only"), (scaled, "primary + 1 replica")] {
@@ -76,19 +79,33 @@ struct ReplicaBench: AsyncParsableCommand {
                     return await http.attempt(HTTPClientRequest(url: server.baseURL + "/v1/datasets/\(id.lowercased)"))
                 }
                 rates.append(result.rate)
-                print(
-                    String(
-                        format: "%-50@ %9.0f/s  p50 %7.2f ms  p99 %7.2f ms%@", result.name, result.rate,
-                        result.milliseconds(at: 50), result.milliseconds(at: 99),
-                        result.failures > 0 ? "  (\(result.failures) failed)" : ""))
+                var run = result.json
+                run["name"] = result.name
+                runs.append(run)
+                if log {
+                    print(
+                        String(
+                            format: "%-50@ %9.0f/s  p50 %7.2f ms  p99 %7.2f ms%@", result.name, result.rate,
+                            result.milliseconds(at: 50), result.milliseconds(at: 99),
+                            result.failures > 0 ? "  (\(result.failures) failed)" : ""))
+                }
             }
             ratios.append(rates[1] / rates[0])
         }
         try? await http.shutdown()
         let median = ratios.sorted()[ratios.count / 2]
-        print(
-            String(
-                format: "with a replica / primary only: %@ (median %.2f)",
-                ratios.map { String(format: "%.2f", $0) }.joined(separator: ", "), median))
+        if log {
+            print(
+                String(
+                    format: "with a replica / primary only: %@ (median %.2f)",
+                    ratios.map { String(format: "%.2f", $0) }.joined(separator: ", "), median))
+        }
+        if output.json {
+            let figures: [String: Any] = [
+                "datasets": count, "connections": connections, "seconds_per_run": seconds, "runs": runs,
+                "replica_per_primary": ratios, "replica_per_primary_median": median,
+            ]
+            print(try BenchJSON.document(["replica": figures]))
+        }
     }
 }

@@ -12,11 +12,13 @@ struct SearchBench: AsyncParsableCommand {
     @OptionGroup var database: DatabaseOptions
     @Option(help: "Datasets in the catalog") var datasets = 100_000
     @Option(help: "Queries per kind") var queries = 100
+    @OptionGroup var output: BenchOutput
 
     func run() async throws {
         let configuration = try StrataConfiguration(database: database)
         let logger = configuration.makeLogger()
-        let (count, rounds) = (datasets, queries)
+        let (count, rounds, log) = (datasets, queries, !output.json)
+        let figures = Box<[[String: Any]]>([])
         try await withScratchDatabase(configuration, logger: logger) { client, schema in
             let started = ContinuousClock.now
             let layers = try await SyntheticLog(client: client, logger: logger)
@@ -27,7 +29,7 @@ struct SearchBench: AsyncParsableCommand {
             // (A role that may not checkpoint leaves it to the server.)
             _ = try? await client.perform("CHECKPOINT", logger: logger)
             let ids = layers.flatMap { $0 }
-            print("generated and projected \(ids.count) datasets in \(ContinuousClock.now - started)")
+            if log { print("generated and projected \(ids.count) datasets in \(ContinuousClock.now - started)") }
 
             let reader = CatalogReader(client: client, logger: logger)
             // Names are dataset-N in namespaces bench/layer-L, owners team-0…19 (see SyntheticLog).
@@ -85,8 +87,13 @@ struct SearchBench: AsyncParsableCommand {
                 let sorted = timings.sorted()
                 let at = { (q: Double) in sorted[min(sorted.count - 1, Int(Double(sorted.count) * q))].milliseconds }
                 let label = name.padding(toLength: 58, withPad: " ", startingAt: 0)
-                print(label + String(format: " p50 %8.2f ms  p99 %8.2f ms", at(0.5), at(0.99)))
+                if log { print(label + String(format: " p50 %8.2f ms  p99 %8.2f ms", at(0.5), at(0.99))) }
+                figures.value.append(["name": name, "p50_ms": at(0.5), "p99_ms": at(0.99)])
             }
+        }
+        if output.json {
+            print(
+                try BenchJSON.document(["search": ["datasets": count, "queries": rounds, "workloads": figures.value]]))
         }
     }
 }
