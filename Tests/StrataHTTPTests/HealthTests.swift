@@ -10,7 +10,7 @@ import Testing
 struct HealthTests {
     @Test func aMigratedDatabaseIsReady() async throws {
         try await withTestDatabase { database in
-            let router = buildRouter(try StrataServices(client: database.client, logger: database.logger))
+            let router = buildRouter(try StrataServices(database: .fixed(database.client), logger: database.logger))
             try await Application(router: router, logger: database.logger).test(.router) { client in
                 let health = try await client.execute(uri: "/healthz", method: .get)
                 #expect(health.status == .ok)
@@ -23,7 +23,7 @@ struct HealthTests {
 
     @Test func aDatabaseWithPendingMigrationsIsNotReadyAndSaysWhy() async throws {
         try await withTestDatabase(migrated: false) { database in
-            let router = buildRouter(try StrataServices(client: database.client, logger: database.logger))
+            let router = buildRouter(try StrataServices(database: .fixed(database.client), logger: database.logger))
             try await Application(router: router, logger: database.logger).test(.router) { client in
                 let ready = try await client.execute(uri: "/readyz", method: .get)
                 #expect(ready.status == .serviceUnavailable)
@@ -41,7 +41,7 @@ struct HealthTests {
             let migrations = try MigrationRunner.bundled()
             let app = buildApplication(
                 .init(host: "127.0.0.1", port: 0),
-                services: try StrataServices(client: database.makeClient(), logger: database.logger)
+                services: try StrataServices(database: .fixed(database.makeClient()), logger: database.logger)
             )
             try await app.test(.live) { client in
                 let ready = try await client.execute(uri: "/readyz", method: .get)

@@ -16,7 +16,7 @@ struct SlowClientTests {
     @Test func aClientThatTricklesOrSaysNothingIsCutOffButAQuietFeedIsNot() async throws {
         try await withTestDatabase { database in
             let services = try StrataServices(
-                client: database.makeClient(), logger: database.logger,
+                database: .fixed(database.makeClient()), logger: database.logger,
                 access: .tokens(bootstrapSecret: testAdminSecret), deadlines: .patient)
             let app = buildApplication(.init(host: "127.0.0.1", port: 0, idleTimeout: .seconds(1)), services: services)
             try await app.test(.live) { client in

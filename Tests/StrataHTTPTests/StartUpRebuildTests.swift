@@ -25,7 +25,7 @@ struct StartUpRebuildTests {
             // The swap needs the log's append lock; held, it shows the server serving before the swap.
             try await database.holdingTheAppendLock(for: .seconds(5)) {
                 let services = try StrataServices(
-                    client: database.makeClient(), logger: database.logger,
+                    database: .fixed(database.makeClient()), logger: database.logger,
                     access: .tokens(bootstrapSecret: testAdminSecret))
                 let app = buildApplication(.init(host: "127.0.0.1", port: 0), services: services)
                 try await app.test(.live) { base in

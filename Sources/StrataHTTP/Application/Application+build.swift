@@ -28,7 +28,7 @@ public struct HTTPServerConfiguration: Sendable {
 
 /// What the routes need: the database, the schema guards, and where time and ids come from.
 public struct StrataServices: Sendable {
-    public var client: PostgresClient
+    public var database: DatabaseClients
     /// The pool as requests use it: every wait on PostgreSQL bounded.
     public var pool: BoundedPool
     public var migrations: MigrationRunner
@@ -47,8 +47,7 @@ public struct StrataServices: Sendable {
     public var tokens: TokenDirectory
     /// The log's appends as PostgreSQL announces them, which live feeds wait for.
     public var announcements: LogAnnouncements
-    /// Streaming replicas serving reads, and how far behind the primary they are (`/metrics`).
-    public var replicaClients: [PostgresClient]
+    /// How far behind the primary the streaming replicas that serve reads are (`/metrics`).
     public var replicaLag: ReplicaLag
     public var access: AccessMode
     /// The served description of the API, self-contained.
@@ -58,11 +57,10 @@ public struct StrataServices: Sendable {
     /// - Parameter monitorEndpoint: where the readiness monitor opens a connection of its own, so that
     ///   requests learn promptly when PostgreSQL is down, and where the live feeds' listener opens its
     ///   own; nil for tests that drive the router alone (their feeds poll).
-    /// - Parameter replicas: clients of PostgreSQL streaming replicas of `client`'s database, which serve
+    /// - Parameter database: the primary, and PostgreSQL streaming replicas of its database, which serve
     ///   reads that they have replayed far enough for (``CatalogReader``).
     public init(
-        client: PostgresClient,
-        replicas: [PostgresClient] = [],
+        database: DatabaseClients,
         logger: Logger,
         monitorEndpoint: PostgresConnection.Configuration? = nil,
         access: AccessMode = .tokens(bootstrapSecret: nil),
@@ -71,14 +69,13 @@ public struct StrataServices: Sendable {
         clock: @escaping @Sendable () -> Date = { Date() },
         makeID: @escaping @Sendable () -> UUID = UUIDv7.make
     ) throws {
-        self.client = client
-        self.pool = BoundedPool(client: client, deadlines: deadlines)
+        self.database = database
+        self.pool = BoundedPool(client: database.primary, deadlines: deadlines)
         self.logger = logger
         self.migrations = try MigrationRunner.bundled()
         self.projections = try ProjectionCatalog.bundled()
         self.writer = CatalogWriter(pool: pool, logger: logger)
-        self.replicaClients = replicas
-        let replicaPools = replicas.map { BoundedPool(client: $0, deadlines: deadlines) }
+        let replicaPools = database.replicas.map { BoundedPool(client: $0, deadlines: deadlines) }
         self.reader = CatalogReader(pool: pool, replicas: replicaPools, logger: logger)
         self.replicaLag = ReplicaLag(primary: pool, replicas: replicaPools, logger: logger)
         self.monitor = DatabaseMonitor(
@@ -87,7 +84,7 @@ public struct StrataServices: Sendable {
         self.clock = clock
         self.makeID = makeID
         self.rebuilder = ProjectionRebuilder(
-            maintenance: ProjectionMaintenance(client: client, catalog: projections, logger: logger))
+            maintenance: ProjectionMaintenance(client: database.maintenance, catalog: projections, logger: logger))
         self.tokens = TokenDirectory(pool: pool, logger: logger)
         self.announcements = LogAnnouncements(endpoint: monitorEndpoint, logger: logger)
         self.access = access
@@ -96,7 +93,7 @@ public struct StrataServices: Sendable {
     }
 
     public var maintenance: ProjectionMaintenance {
-        ProjectionMaintenance(client: client, catalog: projections, logger: logger)
+        ProjectionMaintenance(client: database.maintenance, catalog: projections, logger: logger)
     }
 
     /// Brings the database to this build's schema (see ``CatalogSchema/prepare(_:logger:rebuildingOutdated:)``),
@@ -104,7 +101,7 @@ public struct StrataServices: Sendable {
     /// until the rebuilt ones are swapped in.
     public func prepareDatabase() async throws {
         let preparation = try await CatalogSchema(migrations: migrations, projections: projections)
-            .prepare(client, logger: logger, rebuildingOutdated: false)
+            .prepare(database.maintenance, logger: logger, rebuildingOutdated: false)
         rebuilder.rebuild(preparation.outdatedProjections)
     }
 
@@ -169,7 +166,7 @@ public func buildApplication(
                         + configuration.idleTimeout.components.attoseconds / 1_000_000_000),
                 httpDecoderConfiguration: requestLimits)),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "strata"),
-        services: [services.client] + services.replicaClients.map { $0 as any Service }
+        services: services.database.services
             + [services.monitor, services.tokens, services.announcements, services.replicaLag, services.rebuilder],
         // Said at notice, so a server running with its request log off still says where it listens.
         onServerRunning: { [logger = services.logger] channel in

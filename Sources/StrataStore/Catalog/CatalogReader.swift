@@ -57,8 +57,6 @@ public struct CatalogReader: Sendable {
         self.init(pool: BoundedPool(client: client), logger: logger)
     }
 
-    public var client: PostgresClient { pool.client }
-
     /// The same reader without its replicas: for reads that must see the primary's latest commits.
     public var primaryOnly: CatalogReader {
         CatalogReader(pool: pool, replicas: [], logger: logger, rendered: rendered)

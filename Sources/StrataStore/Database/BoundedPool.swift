@@ -33,7 +33,7 @@ public struct DatabaseDeadlines: Sendable, Equatable {
 /// answers the caller. On a deadline the connection is closed, which makes PostgreSQL roll back whatever
 /// transaction the work had open; work stuck on a dead connection is left to end with it.
 public final class BoundedPool: Sendable {
-    public let client: PostgresClient
+    public let client: RenewingClient
     public let deadlines: DatabaseDeadlines
     /// Whether a slow lease is a busy pool or a database that is down.
     public let reachability: DatabaseReachability
@@ -46,13 +46,18 @@ public final class BoundedPool: Sendable {
     }
 
     public init(
-        client: PostgresClient,
+        client: RenewingClient,
         deadlines: DatabaseDeadlines = .standard,
         reachability: DatabaseReachability = DatabaseReachability()
     ) {
         self.client = client
         self.deadlines = deadlines
         self.reachability = reachability
+    }
+
+    /// A pool of `client`'s connections, which is never renewed (see ``RenewingClient/init(fixed:)``).
+    public convenience init(client: PostgresClient, deadlines: DatabaseDeadlines = .standard) {
+        self.init(client: RenewingClient(fixed: client), deadlines: deadlines)
     }
 
     /// The same pool, with another bound on the work done on a connection.

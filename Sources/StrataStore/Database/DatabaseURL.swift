@@ -121,7 +121,8 @@ extension PostgresClient.Configuration {
     /// goes back to a pool with spare capacity, as sleeping tasks, and on Linux every `Task.sleep`
     /// leaves memory behind: under 4,000 reads/s the server grew by ~200 MB in two minutes (heaptrack).
     /// A fixed pool arms none; a connection that dies is noticed by the readiness monitor and by
-    /// ``BoundedPool``'s watch on each connection's close.
+    /// ``BoundedPool``'s watch on each connection's close. Serve one only through a ``RenewingClient``:
+    /// once it has failed to connect, PostgresNIO's fixed pool can trap on the next request.
     public func servingRequests() -> Self {
         var configuration = self
         configuration.options.minimumConnections = configuration.options.maximumConnections

@@ -92,6 +92,8 @@ public struct ProjectionMaintenance: Sendable {
     static let replacedSchema = "strata_replaced"
     /// How many connections load a rebuild's tables, each in a transaction of its own.
     static let loaders = 3
+    /// The most connections a rebuild holds at once: the lock holder, two readers of the log, the loaders.
+    public static let connectionsAtOnce = 1 + 2 + loaders
 
     private func rebuildHoldingTheLock(
         _ definitions: [ProjectionCatalog.Definition],

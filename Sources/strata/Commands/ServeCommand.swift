@@ -26,16 +26,10 @@ struct ServeCommand: AsyncParsableCommand {
         let access = try accessMode(host: configuration.http.host)
         let session = try await DatabaseSession.open(configuration, logger: logger)
         defer { session.close() }
-        let client = PostgresClient(
-            configuration: session.clientConfiguration.servingRequests(), backgroundLogger: logger)
-        let replicas = try configuration.readDatabaseURLs.map { url in
-            PostgresClient(
-                configuration: try DatabaseEndpoint(url: url).clientConfiguration.servingRequests(),
-                backgroundLogger: logger)
-        }
+        let replicas = try configuration.readDatabaseURLs.map { try DatabaseEndpoint(url: $0) }
         if !replicas.isEmpty { logger.notice("serving reads from \(replicas.count) replica(s) as well") }
         let services = try StrataServices(
-            client: client, replicas: replicas, logger: logger,
+            database: DatabaseClients(primary: session.endpoint, replicas: replicas, logger: logger), logger: logger,
             monitorEndpoint: try session.endpoint.connectionConfiguration(), access: access)
         let app = buildApplication(configuration.http, services: services)
         var group = ServiceGroupConfiguration(

@@ -20,7 +20,8 @@ func withTestApp<Result: Sendable>(
 ) async throws -> Result {
     try await withTestDatabase { database in
         let services = try StrataServices(
-            client: database.client, logger: database.logger, access: .tokens(bootstrapSecret: testAdminSecret),
+            database: .fixed(database.client), logger: database.logger,
+            access: .tokens(bootstrapSecret: testAdminSecret),
             deadlines: .patient)
         try await services.bootstrapTokens()
         return try await Application(router: buildRouter(services), logger: database.logger).test(.router) {
@@ -36,7 +37,7 @@ func withLiveApp<Result: Sendable>(
 ) async throws -> Result {
     try await withTestDatabase { database in
         let services = try StrataServices(
-            client: database.makeClient(), logger: database.logger,
+            database: .fixed(database.makeClient()), logger: database.logger,
             access: .tokens(bootstrapSecret: testAdminSecret), deadlines: .patient)
         let app = buildApplication(.init(host: "127.0.0.1", port: 0), services: services)
         return try await app.test(.live) { client in

@@ -1,0 +1,70 @@
+import Foundation
+import Logging
+import PostgresNIO
+import StrataStore
+import StrataTestSupport
+import Testing
+
+@Suite("The serving pool after PostgreSQL restarts")
+struct RenewingClientTests {
+    /// PostgreSQL stops while requests wait, and comes back while new ones keep arriving. A bare fixed
+    /// `PostgresClient` traps here, on the first request that finds no idle connection while the pool
+    /// regrows (PostgresNIO 1.33's `precondition` in `createNewDemandConnectionIfPossible()`), and the
+    /// process ends. The renewing client serves every request from a fresh pool, and shuts the old one
+    /// down once its last request has ended.
+    @Test func aPoolThatFailedToConnectIsReplacedAndServesEveryRequestAfterPostgreSQLIsBack() async throws {
+        let privateCluster = try await PrivateCluster.start()
+        defer { privateCluster.remove() }
+        // A server that logs only what is serious must still hear of a failed connect.
+        let logger = {
+            var logger = TestPostgres.logger
+            logger.logLevel = .critical
+            return logger
+        }()
+        let clients = try RenewingClient(serving: DatabaseEndpoint(url: privateCluster.databaseURL), logger: logger)
+        let running = Task { await clients.run() }
+        defer { running.cancel() }
+        @Sendable func selectOne() async -> Bool {
+            (try? await clients.withConnection { try await $0.perform("SELECT 1", logger: logger) }) != nil
+        }
+
+        #expect(await selectOne())
+        try privateCluster.cluster.stopServer(mode: .immediate)
+        let waitedThroughTheOutage = Task {
+            await withTaskGroup(of: Bool.self, returning: [Bool].self) { group in
+                for _ in 0..<32 { group.addTask { await selectOne() } }
+                return await group.reduce(into: []) { $0.append($1) }
+            }
+        }
+        // Long enough for the pool to fail several connects and drop all but one of its connections.
+        try await Task.sleep(for: .seconds(2))
+        try privateCluster.cluster.startServer()
+        // Requests arrive on their own, not one per answer, so some find the pool with no idle connection.
+        let arrivedAfter = await withTaskGroup(of: Bool.self, returning: [Bool].self) { group in
+            for arrival in 0..<2000 {
+                group.addTask {
+                    try? await Task.sleep(for: .milliseconds(arrival))
+                    return await selectOne()
+                }
+            }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+
+        #expect(arrivedAfter.filter { !$0 }.count == 0, "requests after the restart that failed")
+        #expect(await waitedThroughTheOutage.value.filter { !$0 }.count == 0, "requests in the outage that failed")
+        #expect(clients.renewals >= 1)
+        // The retired pool regrows too if it is left running; it is shut down once its requests ended.
+        var backends = Int.max
+        for _ in 0..<200 where backends > 20 {
+            backends = try await clients.withConnection { connection in
+                try await connection.query(
+                    "SELECT count(*)::int FROM pg_stat_activity WHERE datname = current_database()", logger: logger
+                ).collect().first!.decode(Int.self)
+            }
+            if backends > 20 { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(backends <= 20, "one pool's connections, not two")
+        running.cancel()
+        await running.value
+    }
+}
