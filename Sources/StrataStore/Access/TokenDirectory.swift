@@ -104,9 +104,10 @@ public final class TokenDirectory: Service, Sendable {
             let position = try await Self.lastTokenEvent(on: connection, logger: logger)
             guard position != known else { return nil }
             var callers: [String: Caller] = [:]
-            let rows = try await connection.query(
+            let rows = try await connection.rows(
                 "SELECT secret_sha256, name, role, namespaces FROM api_tokens WHERE valid_to IS NULL", logger: logger)
-            for try await (hash, name, role, namespaces) in rows.decode((String, String, String, [String]).self) {
+            for row in rows {
+                let (hash, name, role, namespaces) = try row.decode((String, String, String, [String]).self)
                 guard let role = Role(rawValue: role) else { continue }
                 callers[hash] = Caller(name: name, role: role, scope: NamespaceScope(namespaces))
             }
@@ -119,13 +120,13 @@ public final class TokenDirectory: Service, Sendable {
 
     /// The position of the newest token event: two index lookups.
     private static func lastTokenEvent(on connection: PostgresConnection, logger: Logger) async throws -> Int64 {
-        try await connection.query(
+        try await connection.rows(
             """
             SELECT greatest(
                 (SELECT coalesce(max(global_position), 0) FROM events WHERE event_type = 'TokenCreated'),
                 (SELECT coalesce(max(global_position), 0) FROM events WHERE event_type = 'TokenRevoked'))
             """,
             logger: logger
-        ).collect().first?.decode(Int64.self) ?? 0
+        ).first?.decode(Int64.self) ?? 0
     }
 }

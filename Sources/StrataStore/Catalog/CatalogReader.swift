@@ -152,9 +152,9 @@ public struct CatalogReader: Sendable {
                     if case .position(let requested) = asOf { needed = max(needed, requested) }
                     var recent = head >= needed
                     if recent, case .time(let date) = asOf {
-                        recent = try await !connection.query(
+                        recent = try await !connection.rows(
                             "SELECT 1 FROM events WHERE recorded_at > \(date) LIMIT 1", logger: logger
-                        ).collect().isEmpty
+                        ).isEmpty
                     }
                     guard recent else {
                         try await connection.perform("ROLLBACK", logger: logger)
@@ -170,10 +170,10 @@ public struct CatalogReader: Sendable {
                     position = max(0, requested)
                 case .time(let date):
                     position =
-                        try await connection.query(
+                        try await connection.rows(
                             "SELECT coalesce(max(global_position), 0) FROM events WHERE recorded_at <= \(date)",
                             logger: logger
-                        ).collect().first?.decode(Int64.self) ?? 0
+                        ).first?.decode(Int64.self) ?? 0
                 }
                 let snapshot = CatalogSnapshot(
                     connection: connection, logger: logger, position: position, isHead: position == head, scope: scope,
@@ -254,14 +254,14 @@ public struct CatalogSnapshot: Sendable {
 
     /// Whether `id` is a dataset the reader may see (at any position: its namespace never changes).
     public func isVisible(_ id: UUID) async throws -> Bool {
-        try await !connection.query(
+        try await !connection.rows(
             """
             SELECT 1 FROM dataset_identities
             WHERE dataset_id = \(id) AND valid_from <= \(position)
               AND (\(visibleNamespaces)::text[] IS NULL OR namespace = ANY(\(visibleNamespaces)))
             """,
             logger: logger
-        ).collect().isEmpty
+        ).isEmpty
     }
 
     /// A dataset's stored document and its stream version (the ETag).
@@ -273,7 +273,7 @@ public struct CatalogSnapshot: Sendable {
 
     public func dataset(_ id: UUID) async throws -> DatasetDocument? {
         try await datasetDocuments(
-            connection.query(
+            connection.rows(
                 """
                 SELECT \(unescaped: Self.documentColumns) FROM dataset_states s \(unescaped: Self.documentJoins)
                 WHERE s.dataset_id = \(id) AND CASE WHEN \(isHead) THEN s.valid_to IS NULL
@@ -289,7 +289,7 @@ public struct CatalogSnapshot: Sendable {
     public func dataset(namespace: String, name: String) async throws -> DatasetDocument? {
         let key = ByteBuffer(bytes: DatasetProjector.nameKey(namespace, name))
         return try await datasetDocuments(
-            connection.query(
+            connection.rows(
                 """
                 SELECT \(unescaped: Self.documentColumns) FROM dataset_states s \(unescaped: Self.documentJoins)
                 WHERE i.name_key = \(key) AND i.namespace = \(namespace) AND i.name = \(name)
@@ -407,7 +407,7 @@ public struct CatalogSnapshot: Sendable {
         // in the order that serves every filter and sort (the states first, then what they refer to), so
         // the planner keeps that order, for this transaction only, and plans in ~0.4 ms.
         try await connection.perform("SELECT set_config('join_collapse_limit', '1', true)", logger: logger)
-        let rows = try await connection.query(
+        let rows = try await connection.rows(
             """
             SELECT \(unescaped: Self.listedColumns), s.valid_from
             FROM dataset_states s \(unescaped: Self.documentJoins)
@@ -435,7 +435,7 @@ public struct CatalogSnapshot: Sendable {
             logger: logger
         )
         var page: [ListedDataset] = []
-        for try await row in rows {
+        for row in rows {
             let cells = row.makeRandomAccess()
             // A document rendered from the same state row before is the same: only the row's key is decoded.
             let key = StateRowKey(
@@ -466,7 +466,7 @@ public struct CatalogSnapshot: Sendable {
     /// drafted them.
     private func datasetVersions(of id: UUID, number: Int?) async throws -> [String] {
         if case .only = scope, try await !isVisible(id) { return [] }
-        let rows = try await connection.query(
+        let rows = try await connection.rows(
             """
             SELECT v.version, s.published_version, p.version IS NOT NULL, \(unescaped: Self.draftingColumns)
             FROM versions v
@@ -483,9 +483,9 @@ public struct CatalogSnapshot: Sendable {
             logger: logger
         )
         var documents: [String] = []
-        for try await (version, published, wasPublished, type, data, createdAt, createdBy) in rows.decode(
-            (Int, Int?, Bool, String, ByteBuffer, Date, String).self)
-        {
+        for row in rows {
+            let (version, published, wasPublished, type, data, createdAt, createdBy) = try row.decode(
+                (Int, Int?, Bool, String, ByteBuffer, Date, String).self)
             let status = VersionStatus(ofVersion: version, publishedVersion: published, wasPublished: wasPublished)
             let record = try Self.versionRecord(type: type, data: data, createdAt: createdAt, createdBy: createdBy)
             documents.append(Documents.version(record, of: id, status: status))
@@ -510,7 +510,7 @@ public struct CatalogSnapshot: Sendable {
     /// Usage pins, in the order they were recorded, each rendered from the event that recorded it.
     public func usages(of id: UUID) async throws -> [String] {
         if case .only = scope, try await !isVisible(id) { return [] }
-        let rows = try await connection.query(
+        let rows = try await connection.rows(
             """
             SELECT e.global_position, e.event_type, e.data::text, e.occurred_at, e.metadata->>'actor'
             FROM dataset_usages u JOIN events e ON e.global_position = u.valid_from
@@ -520,9 +520,9 @@ public struct CatalogSnapshot: Sendable {
             logger: logger
         )
         var documents: [String] = []
-        for try await (eventPosition, type, data, recordedAt, recordedBy) in rows.decode(
-            (Int64, String, ByteBuffer, Date, String).self)
-        {
+        for row in rows {
+            let (eventPosition, type, data, recordedAt, recordedBy) = try row.decode(
+                (Int64, String, ByteBuffer, Date, String).self)
             guard case .versionUsed(let used) = try DatasetEvent.decode(type: type, json: data) else {
                 throw UnreadableProjectionRow(description: "a usage's row points at a \(type) event, not a usage")
             }
@@ -539,7 +539,7 @@ public struct CatalogSnapshot: Sendable {
     public func history(of id: UUID) async throws -> [RecordedEvent] {
         guard try await isVisible(id) else { return [] }
         return try await EventStore.collect(
-            connection.query(
+            connection.rows(
                 """
                 SELECT \(unescaped: EventStore.columns) FROM events
                 WHERE stream_id = \(id) AND global_position <= \(position)
@@ -579,7 +579,7 @@ public struct CatalogSnapshot: Sendable {
     /// Events after `filter.after`, up to this snapshot, in log order.
     public func events(_ filter: EventFilter) async throws -> [RecordedEvent] {
         try await EventStore.collect(
-            connection.query(
+            connection.rows(
                 """
                 SELECT \(unescaped: EventStore.columns) FROM events
                 WHERE global_position > \(filter.after) AND global_position <= \(position)
@@ -671,9 +671,9 @@ public struct CatalogSnapshot: Sendable {
             ), usage: usage)
     }
 
-    func datasetDocuments(_ rows: PostgresRowSequence) async throws -> [DatasetDocument] {
+    func datasetDocuments(_ rows: [PostgresRow]) throws -> [DatasetDocument] {
         var documents: [DatasetDocument] = []
-        for try await row in rows {
+        for row in rows {
             documents.append(try Self.datasetDocument(try row.decode(DocumentColumns.self)))
         }
         return documents

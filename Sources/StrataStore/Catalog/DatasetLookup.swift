@@ -192,13 +192,13 @@ final class CurrentDatasetReads: Sendable {
     func holdsTheCatalog() async throws -> Bool {
         if catalogSeen.withLock({ $0 }) { return true }
         let found = try await pool.withConnection { [logger] connection in
-            try await connection.query(
+            try await connection.rows(
                 """
                 SELECT to_regclass('dataset_states') IS NOT NULL AND to_regclass('dataset_identities') IS NOT NULL
                    AND to_regclass('versions') IS NOT NULL AND to_regclass('dataset_words') IS NOT NULL
                    AND to_regclass('events') IS NOT NULL
                 """, logger: logger
-            ).collect().first?.decode(Bool.self) ?? false
+            ).first?.decode(Bool.self) ?? false
         }
         if found { catalogSeen.withLock { $0 = true } }
         return found
@@ -207,7 +207,8 @@ final class CurrentDatasetReads: Sendable {
     private func fetch(_ ids: [UUID]) async throws -> [UUID: Answer] {
         batchSizes.record(ids.count)
         return try await pool.withConnection { [logger, documents] connection in
-            let rows = try await connection.rows(of: CurrentDatasets(ids: ids, documents: documents), logger: logger)
+            let rows = try await connection.gatheredRows(
+                of: CurrentDatasets(ids: ids, documents: documents), logger: logger)
             return Dictionary(rows.map { ($0.document.id, $0) }, uniquingKeysWith: { first, _ in first })
         }
     }
@@ -287,12 +288,25 @@ private func decodeDocumentAndHead(
 }
 
 extension PostgresConnection {
-    /// Runs a prepared statement and collects its rows.
+    /// Runs a prepared statement and collects its rows, which stream to this task: only for statements
+    /// that answer at most one row, or a few short ones (a page of keys) that PostgreSQL sends in one
+    /// piece. PostgresNIO traps when PostgreSQL goes away between two pieces of a streamed answer (see
+    /// ``rows(_:logger:file:line:)``); statements that answer many documents use ``gatheredRows(of:logger:)``.
     func rows<Statement: PostgresPreparedStatement>(of statement: Statement, logger: Logger)
         async throws -> [Statement.Row]
     {
         var rows: [Statement.Row] = []
         for try await row in try await execute(statement, logger: logger) { rows.append(row) }
         return rows
+    }
+
+    /// A statement's rows, run unprepared and gathered on the event loop: for statements that answer many
+    /// documents, which arrive in pieces (see ``rows(of:logger:)``). They lose only their parse: PostgreSQL
+    /// plans them anew for each array of ids anyway.
+    func gatheredRows<Statement: PostgresPreparedStatement>(of statement: Statement, logger: Logger)
+        async throws -> [Statement.Row]
+    {
+        try await rows(PostgresQuery(unsafeSQL: Statement.sql, binds: try statement.makeBindings()), logger: logger)
+            .map(statement.decodeRow)
     }
 }

@@ -61,7 +61,7 @@ extension CatalogSnapshot {
         let query = words.map { $0.count < Self.shortestPrefix ? $0 : "\($0):*" }.joined(separator: " & ")
         let exact = filter.text.trimmingCharacters(in: .whitespaces).lowercased()
         // One statement ranks the page and counts the facets over the same matches, found once.
-        let rows = try await connection.query(
+        let rows = try await connection.rows(
             """
             WITH matches AS MATERIALIZED (
                 SELECT s.dataset_id, s.status, v.namespace, v.name, v.owner, v.tags, v.format, v.description,
@@ -122,11 +122,10 @@ extension CatalogSnapshot {
             """, logger: logger)
         var facets: [String: [String: Int]] = [:]
         var found: [(id: UUID, score: Double, matched: [(field: String, text: String)])] = []
-        for try await (counts, id, score, namespace, name, owner, tags, format, description, columns, keys)
-            in rows.decode(
+        for row in rows {
+            let (counts, id, score, namespace, name, owner, tags, format, description, columns, keys) = try row.decode(
                 (String, UUID?, Double?, String?, String?, String?, [String]?, String?, String?, [String]?, [String]?)
                     .self)
-        {
             if facets.isEmpty {
                 // json_object_agg of no rows is null: a facet with no values.
                 facets = try JSONDecoder().decode([String: [String: Int]?].self, from: Data(counts.utf8))
@@ -146,7 +145,7 @@ extension CatalogSnapshot {
         let page = found.prefix(filter.limit)
 
         let documents = try await datasetDocuments(
-            connection.query(
+            connection.rows(
                 """
                 SELECT \(unescaped: Self.documentColumns) FROM dataset_states s \(unescaped: Self.documentJoins)
                 WHERE s.dataset_id = ANY(\(page.map(\.id)))

@@ -102,7 +102,7 @@ struct HeadPage: Sendable {
         var found = documents.documents(for: shown)
         if found.count < shown.count {
             let missing = shown.filter { found[$0] == nil }
-            let rendered = try await connection.rows(of: ListedStates(missing), logger: logger)
+            let rendered = try await connection.gatheredRows(of: ListedStates(missing), logger: logger)
             let byKey = Dictionary(rendered, uniquingKeysWith: { first, _ in first })
             documents.keep(byKey)
             found.merge(byKey, uniquingKeysWith: { first, _ in first })

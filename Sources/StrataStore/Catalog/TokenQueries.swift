@@ -15,7 +15,7 @@ extension CatalogSnapshot {
     /// The tokens valid at this snapshot's position, by name; who granted each and when is the envelope
     /// of its `TokenCreated` event.
     public func tokens() async throws -> [TokenSummary] {
-        let rows = try await connection.query(
+        let rows = try await connection.rows(
             """
             SELECT t.name, t.role, t.namespaces, e.occurred_at, e.metadata->>'actor'
             FROM api_tokens t JOIN events e ON e.global_position = t.valid_from
@@ -25,9 +25,9 @@ extension CatalogSnapshot {
             logger: logger
         )
         var tokens: [TokenSummary] = []
-        for try await (name, role, namespaces, createdAt, createdBy) in rows.decode(
-            (String, String, [String], Date, String).self)
-        {
+        for row in rows {
+            let (name, role, namespaces, createdAt, createdBy) = try row.decode(
+                (String, String, [String], Date, String).self)
             guard let role = Role(rawValue: role) else {
                 throw UnreadableProjectionRow(description: "token \(name) has the unknown role \(role)")
             }

@@ -78,13 +78,23 @@ extension PostgresConnection {
     }
 
     /// Runs a statement whose rows, if any, do not matter, and waits until the server has finished it.
-    ///
-    /// A server error can arrive after the query call returns, while its rows are read; draining them
-    /// here makes sure it is thrown where the statement was issued.
     public func perform(_ query: PostgresQuery, logger: Logger, file: String = #fileID, line: Int = #line)
         async throws
     {
         _ = try await self.query(query, logger: logger, file: file, line: line).collect()
+    }
+
+    /// Runs `query` and answers all its rows, gathered on the connection's event loop as they arrive.
+    ///
+    /// Not PostgresNIO's `async` `query`, whose rows stream to the task that reads them: PostgresNIO 1.33
+    /// traps (`RowStreamStateMachine.channelReadComplete`, "How can we receive a body part…") when
+    /// PostgreSQL closes a connection in the middle of a result while the reading task has not yet asked
+    /// for more, as an immediate shutdown or a killed backend does under load. Gathered on the event loop,
+    /// more is asked for as soon as rows arrive. Every result that can be held whole is read here.
+    public func rows(_ query: PostgresQuery, logger: Logger, file: String = #fileID, line: Int = #line)
+        async throws -> [PostgresRow]
+    {
+        try await self.query(query, logger: logger, file: file, line: line).get().rows
     }
 }
 
@@ -93,7 +103,14 @@ extension PostgresClient {
     public func perform(_ query: PostgresQuery, logger: Logger, file: String = #fileID, line: Int = #line)
         async throws
     {
-        _ = try await self.query(query, logger: logger, file: file, line: line).collect()
+        _ = try await rows(query, logger: logger, file: file, line: line)
+    }
+
+    /// ``PostgresNIO/PostgresConnection/rows(_:logger:file:line:)`` on a pooled connection.
+    public func rows(_ query: PostgresQuery, logger: Logger, file: String = #fileID, line: Int = #line)
+        async throws -> [PostgresRow]
+    {
+        try await withConnection { try await $0.rows(query, logger: logger, file: file, line: line) }
     }
 }
 

@@ -37,12 +37,12 @@ public struct ReplicaLag: Service {
             for (index, replica) in replicas.enumerated() {
                 do {
                     let (replicaHead, delay) = try await replica.withConnection { connection in
-                        try await connection.query(
+                        try await connection.rows(
                             """
                             SELECT (SELECT coalesce(max(global_position), 0) FROM events),
                                    coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp()), 0)::float8
                             """, logger: logger
-                        ).collect().first!.decode((Int64, Double).self)
+                        ).first!.decode((Int64, Double).self)
                     }
                     positions[index].record(head.map { max(0, $0 - replicaHead) } ?? -1)
                     delays[index].record(delay)
@@ -59,8 +59,8 @@ public struct ReplicaLag: Service {
 
     private static func head(of pool: BoundedPool, logger: Logger) async throws -> Int64 {
         try await pool.withConnection { connection in
-            try await connection.query("SELECT coalesce(max(global_position), 0) FROM events", logger: logger)
-                .collect().first!.decode(Int64.self)
+            try await connection.rows("SELECT coalesce(max(global_position), 0) FROM events", logger: logger).first!
+                .decode(Int64.self)
         }
     }
 }

@@ -34,7 +34,7 @@ public struct EventStore: Sendable {
     /// The events of one stream, oldest first, starting at `version`.
     public func readStream(_ stream: UUID, from version: Int64 = 1) async throws -> [RecordedEvent] {
         try await Self.collect(
-            client.query(
+            client.rows(
                 """
                 SELECT \(unescaped: Self.columns) FROM events
                 WHERE stream_id = \(stream) AND stream_version >= \(version)
@@ -51,7 +51,7 @@ public struct EventStore: Sendable {
     /// asks again never misses an event.
     public func readAll(after position: Int64, limit: Int) async throws -> [RecordedEvent] {
         try await Self.collect(
-            client.query(
+            client.rows(
                 """
                 SELECT \(unescaped: Self.columns) FROM events
                 WHERE global_position > \(position)
@@ -65,8 +65,8 @@ public struct EventStore: Sendable {
 
     /// The position of the newest event, 0 for an empty log.
     public func lastPosition() async throws -> Int64 {
-        let rows = try await client.query("SELECT coalesce(max(global_position), 0) FROM events", logger: logger)
-        return try await rows.collect().first?.decode(Int64.self) ?? 0
+        try await client.rows("SELECT coalesce(max(global_position), 0) FROM events", logger: logger)
+            .first?.decode(Int64.self) ?? 0
     }
 
     static let columns = """
@@ -74,12 +74,12 @@ public struct EventStore: Sendable {
         occurred_at, recorded_at
         """
 
-    static func collect(_ rows: PostgresRowSequence) async throws -> [RecordedEvent] {
+    static func collect(_ rows: [PostgresRow]) throws -> [RecordedEvent] {
         var events: [RecordedEvent] = []
-        let decoded = rows.decode((Int64, UUID, Int64, UUID, String, Int, String, String, Date, Date).self)
-        for try await (position, stream, version, id, type, schemaVersion, data, metadata, occurred, recorded)
-            in decoded
-        {
+        events.reserveCapacity(rows.count)
+        for row in rows {
+            let (position, stream, version, id, type, schemaVersion, data, metadata, occurred, recorded) =
+                try row.decode((Int64, UUID, Int64, UUID, String, Int, String, String, Date, Date).self)
             events.append(
                 RecordedEvent(
                     position: position, streamID: stream, streamVersion: version, eventID: id, type: type,
@@ -103,7 +103,7 @@ public struct EventLogWriter: Sendable {
     public let recordedAt: Date
 
     public static func begin(on connection: PostgresConnection, logger: Logger) async throws -> EventLogWriter {
-        let rows = try await connection.query(appendLock, logger: logger).collect()
+        let rows = try await connection.rows(appendLock, logger: logger)
         return try EventLogWriter(connection: connection, logger: logger, lockAnswer: rows)
     }
 
@@ -168,7 +168,7 @@ public struct EventLogWriter: Sendable {
             throw AppendError.versionConflict(stream: stream, expected: expectedVersion, actual: actual)
         }
         let versions = events.indices.map { actual + 1 + Int64($0) }
-        let rows = try await connection.query(
+        let rows = try await connection.rows(
             """
             INSERT INTO events (stream_id, stream_version, event_id, event_type, schema_version, data, metadata,
                                 occurred_at, recorded_at)
@@ -182,8 +182,7 @@ public struct EventLogWriter: Sendable {
             """,
             logger: logger
         )
-        var positions: [Int64] = []
-        for try await position in rows.decode(Int64.self) { positions.append(position) }
+        let positions = try rows.map { try $0.decode(Int64.self) }
         return AppendResult(streamVersion: versions.last!, positions: positions.sorted(), wasAlreadyAppended: false)
     }
 
@@ -194,9 +193,9 @@ public struct EventLogWriter: Sendable {
         try await pool.withConnection { connection in
             try await connection.perform("BEGIN", logger: logger)
             _ = try await EventLogWriter.begin(on: connection, logger: logger)
-            let found = try await connection.query(
+            let found = try await connection.rows(
                 "SELECT 1 FROM events WHERE event_id = \(eventID)", logger: logger
-            ).collect()
+            )
             try await connection.perform("ROLLBACK", logger: logger)
             return !found.isEmpty
         }
@@ -205,7 +204,7 @@ public struct EventLogWriter: Sendable {
     /// The events of one stream, oldest first, as this transaction sees them.
     public func readStream(_ stream: UUID) async throws -> [RecordedEvent] {
         try await EventStore.collect(
-            connection.query(
+            connection.rows(
                 """
                 SELECT \(unescaped: EventStore.columns) FROM events WHERE stream_id = \(stream) ORDER BY stream_version
                 """,
@@ -216,14 +215,13 @@ public struct EventLogWriter: Sendable {
 
     /// The stream's version: that of its last event, 0 if it has none.
     public func currentVersion(of stream: UUID) async throws -> Int64 {
-        let rows = try await connection.query(
+        try await connection.rows(
             "SELECT coalesce(max(stream_version), 0) FROM events WHERE stream_id = \(stream)", logger: logger
-        )
-        return try await rows.collect().first?.decode(Int64.self) ?? 0
+        ).first?.decode(Int64.self) ?? 0
     }
 
     private func previousAppend(of events: [NewEvent], to stream: UUID) async throws -> AppendResult? {
-        let rows = try await connection.query(
+        let rows = try await connection.rows(
             """
             SELECT event_id, stream_id, stream_version, global_position FROM events
             WHERE event_id = ANY(\(events.map(\.eventID)))
@@ -231,8 +229,9 @@ public struct EventLogWriter: Sendable {
             """,
             logger: logger
         )
-        var found: [(id: UUID, stream: UUID, version: Int64, position: Int64)] = []
-        for try await row in rows.decode((UUID, UUID, Int64, Int64).self) { found.append(row) }
+        let found: [(id: UUID, stream: UUID, version: Int64, position: Int64)] = try rows.map {
+            try $0.decode((UUID, UUID, Int64, Int64).self)
+        }
         if found.isEmpty { return nil }
         guard found.count == Set(events.map(\.eventID)).count, found.allSatisfy({ $0.stream == stream }) else {
             throw AppendError.eventIDsAlreadyUsed(stream: stream, eventIDs: found.map(\.id))

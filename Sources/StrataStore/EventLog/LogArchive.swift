@@ -83,8 +83,7 @@ public struct LogArchive: Sendable {
         try await client.transaction(logger: logger) { connection in
             _ = try await EventLogWriter.begin(on: connection, logger: logger)
             let existing =
-                try await connection.query("SELECT count(*) FROM events", logger: logger)
-                .collect().first?.decode(Int64.self) ?? 0
+                try await connection.rows("SELECT count(*) FROM events", logger: logger).first?.decode(Int64.self) ?? 0
             guard existing == 0 else { throw ImportError.catalogNotEmpty(events: existing) }
 
             var batch: [Line] = []

@@ -79,13 +79,16 @@ public struct MigrationRunner: Sendable {
 
     public func status(on connection: PostgresConnection, logger: Logger) async throws -> Status {
         let exists =
-            try await connection.query(
+            try await connection.rows(
                 "SELECT to_regclass('schema_migrations') IS NOT NULL", logger: logger
-            ).collect().first?.decode(Bool.self) ?? false
+            ).first?.decode(Bool.self) ?? false
         var recorded: [String: String] = [:]
         if exists {
-            let rows = try await connection.query("SELECT name, checksum FROM schema_migrations", logger: logger)
-            for try await (name, checksum) in rows.decode((String, String).self) { recorded[name] = checksum }
+            let rows = try await connection.rows("SELECT name, checksum FROM schema_migrations", logger: logger)
+            for row in rows {
+                let (name, checksum) = try row.decode((String, String).self)
+                recorded[name] = checksum
+            }
         }
         let known = Set(migrations.map(\.script.name))
         if let unknown = recorded.keys.sorted().first(where: { !known.contains($0) }) {

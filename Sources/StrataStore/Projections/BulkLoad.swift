@@ -269,7 +269,7 @@ public struct BulkLoad: Sendable {
     /// again: one sorted build per index after the load is far cheaper than keeping them up row by row.
     private func deferIndexes(of tables: Set<String>, on connection: PostgresConnection) async throws -> [String] {
         let names = Array(tables)
-        let rows = try await connection.query(
+        let rows = try await connection.rows(
             """
             SELECT format('ALTER TABLE %I.%I DROP CONSTRAINT %I', n.nspname, t.relname, c.conname),
                    format('ALTER TABLE %I.%I ADD CONSTRAINT %I %s', n.nspname, t.relname, c.conname,
@@ -287,8 +287,10 @@ public struct BulkLoad: Sendable {
             """,
             logger: logger
         )
-        var statements: [(drop: String, create: String)] = []
-        for try await (drop, create, _) in rows.decode((String, String, Int).self) { statements.append((drop, create)) }
+        let statements: [(drop: String, create: String)] = try rows.map { row in
+            let (drop, create, _) = try row.decode((String, String, Int).self)
+            return (drop, create)
+        }
         for statement in statements {
             try await connection.perform(PostgresQuery(unsafeSQL: statement.drop), logger: logger)
         }

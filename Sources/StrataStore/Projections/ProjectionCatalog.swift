@@ -36,15 +36,15 @@ public struct ProjectionCatalog: Sendable {
     public func install(_ client: PostgresClient, logger: Logger) async throws -> [String] {
         try await client.transaction(logger: logger) { connection in
             try await connection.perform("SELECT pg_advisory_xact_lock(6004514643731631431)", logger: logger)
-            let installed = try await connection.query("SELECT name FROM projections", logger: logger)
+            let installed = try await connection.rows("SELECT name FROM projections", logger: logger)
             var names = Set<String>()
-            for try await name in installed.decode(String.self) { names.insert(name) }
+            for row in installed { names.insert(try row.decode(String.self)) }
             let missing = definitions.filter { !names.contains($0.name) }
             guard !missing.isEmpty else { return [] }
             let position =
-                try await connection.query(
+                try await connection.rows(
                     "SELECT coalesce(max(global_position), 0) FROM events", logger: logger
-                ).collect().first?.decode(Int64.self) ?? 0
+                ).first?.decode(Int64.self) ?? 0
             guard position == 0 else { return missing.map(\.name) }
             for definition in missing {
                 logger.info("creating projection", metadata: ["projection": "\(definition.name)"])
@@ -67,14 +67,15 @@ extension ProjectionCatalog {
     public func dropRemoved(_ client: PostgresClient, logger: Logger) async throws -> [String] {
         try await client.transaction(logger: logger) { connection in
             try await connection.perform("SELECT pg_advisory_xact_lock(6004514643731631431)", logger: logger)
-            let rows = try await connection.query(
+            let rows = try await connection.rows(
                 "SELECT name, format('DROP TABLE IF EXISTS public.%I', name) FROM projections ORDER BY name",
                 logger: logger
             )
             let defined = Set(definitions.map(\.name))
             var removed: [(name: String, drop: String)] = []
-            for try await (name, drop) in rows.decode((String, String).self) where !defined.contains(name) {
-                removed.append((name, drop))
+            for row in rows {
+                let (name, drop) = try row.decode((String, String).self)
+                if !defined.contains(name) { removed.append((name, drop)) }
             }
             for projection in removed {
                 logger.notice(

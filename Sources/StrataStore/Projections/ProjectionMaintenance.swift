@@ -178,7 +178,7 @@ public struct ProjectionMaintenance: Sendable {
         async throws -> [String: Int64]
     {
         let names = definitions.map(\.name)
-        let rows = try await connection.query(
+        let rows = try await connection.rows(
             """
             SELECT name, coalesce(pg_total_relation_size(c.oid) + 256 * greatest(c.reltuples, 0)::bigint, 0)
             FROM unnest(\(names)) AS name
@@ -187,7 +187,10 @@ public struct ProjectionMaintenance: Sendable {
             logger: logger
         )
         var costs: [String: Int64] = [:]
-        for try await (name, cost) in rows.decode((String, Int64).self) { costs[name] = cost }
+        for row in rows {
+            let (name, cost) = try row.decode((String, Int64).self)
+            costs[name] = cost
+        }
         return costs
     }
 
@@ -253,20 +256,20 @@ public struct ProjectionMaintenance: Sendable {
     {
         let key = try await primaryKey(of: table, in: live, on: connection).joined(separator: ", ")
         func summary(_ schema: String) async throws -> (Int, String) {
-            let row = try await connection.query(
+            let row = try await connection.rows(
                 """
                 SELECT count(*), coalesce(md5(string_agg(t::text, E'\\n' ORDER BY \(unescaped: key))), '')
                 FROM \(unescaped: schema).\(unescaped: table) t
                 """,
                 logger: logger
-            ).collect().first
+            ).first
             return try row?.decode((Int, String).self) ?? (0, "")
         }
         let (liveRows, liveSum) = try await summary(live)
         let (rebuiltRows, rebuiltSum) = try await summary(rebuilt)
         var difference: String?
         if liveRows != rebuiltRows || liveSum != rebuiltSum {
-            difference = try await connection.query(
+            difference = try await connection.rows(
                 """
                 SELECT side || ' ' || row_text FROM (
                     (SELECT 'live only:' AS side, t::text AS row_text, \(unescaped: key) FROM \(unescaped: live).\(unescaped: table) t
@@ -277,7 +280,7 @@ public struct ProjectionMaintenance: Sendable {
                 ) differences ORDER BY \(unescaped: key), side LIMIT 1
                 """,
                 logger: logger
-            ).collect().first?.decode(String.self)
+            ).first?.decode(String.self)
         }
         return .init(
             table: table, liveRows: liveRows, rebuiltRows: rebuiltRows,
@@ -290,7 +293,7 @@ public struct ProjectionMaintenance: Sendable {
     private func primaryKey(of table: String, in schema: String, on connection: PostgresConnection) async throws
         -> [String]
     {
-        let rows = try await connection.query(
+        let rows = try await connection.rows(
             """
             SELECT a.attname FROM pg_index x
             JOIN pg_class t ON t.oid = x.indrelid JOIN pg_namespace n ON n.oid = t.relnamespace
@@ -302,16 +305,19 @@ public struct ProjectionMaintenance: Sendable {
             logger: logger
         )
         var columns: [String] = []
-        for try await column in rows.decode(String.self) { columns.append("\"\(column)\"") }
+        for row in rows { columns.append("\"\(try row.decode(String.self))\"") }
         guard !columns.isEmpty else { throw ProjectionError.noPrimaryKey(table) }
         return columns
     }
 
     /// The projections whose file changed since they were built: they must be rebuilt.
     public func outdated() async throws -> [String] {
-        let rows = try await client.query("SELECT name, definition_hash FROM projections", logger: logger)
+        let rows = try await client.rows("SELECT name, definition_hash FROM projections", logger: logger)
         var recorded: [String: String] = [:]
-        for try await (name, hash) in rows.decode((String, String).self) { recorded[name] = hash }
+        for row in rows {
+            let (name, hash) = try row.decode((String, String).self)
+            recorded[name] = hash
+        }
         return catalog.definitions.filter { recorded[$0.name] != nil && recorded[$0.name] != $0.hash }.map(\.name)
     }
 
@@ -326,7 +332,7 @@ public struct ProjectionMaintenance: Sendable {
     }
 
     public func status() async throws -> [Status] {
-        let rows = try await client.query(
+        let rows = try await client.rows(
             """
             SELECT p.name, p.definition_hash, p.applied_position, p.rebuilt_at,
                    coalesce((SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass('public.' || p.name)), 0)
@@ -335,8 +341,8 @@ public struct ProjectionMaintenance: Sendable {
             logger: logger
         )
         var result: [Status] = []
-        for try await (name, hash, position, rebuiltAt, rows) in rows.decode((String, String, Int64, Date?, Int64).self)
-        {
+        for row in rows {
+            let (name, hash, position, rebuiltAt, rows) = try row.decode((String, String, Int64, Date?, Int64).self)
             result.append(
                 Status(
                     name: name, definitionHash: hash,
@@ -373,7 +379,7 @@ public struct ProjectionMaintenance: Sendable {
     }
 
     private func lastPosition(on connection: PostgresConnection) async throws -> Int64 {
-        try await connection.query("SELECT coalesce(max(global_position), 0) FROM events", logger: logger)
-            .collect().first?.decode(Int64.self) ?? 0
+        try await connection.rows("SELECT coalesce(max(global_position), 0) FROM events", logger: logger).first?.decode(
+            Int64.self) ?? 0
     }
 }

@@ -1,0 +1,41 @@
+import Foundation
+import PostgresNIO
+import StrataStore
+import StrataTestSupport
+import Testing
+
+@Suite("A result cut off when PostgreSQL goes away")
+struct CutOffResultTests {
+    /// PostgreSQL stops (immediate mode, as a crash or a failover would) while a long answer is being
+    /// read. Read through PostgresNIO's `async` `query`, whose rows stream to the task, this traps the
+    /// process (`RowStreamStateMachine.channelReadComplete`); read through ``PostgresConnection/rows(_:logger:file:line:)``,
+    /// the query fails with a lost connection and the process goes on.
+    @Test func aLongAnswerCutOffFailsItsQueryAndNotTheProcess() async throws {
+        let privateCluster = try await PrivateCluster.start()
+        defer { privateCluster.remove() }
+        let logger = TestPostgres.logger
+        let connection = try await PostgresConnection.connect(
+            configuration: try DatabaseEndpoint(url: privateCluster.databaseURL).connectionConfiguration(), id: 1,
+            logger: logger)
+        let stopped = Task {
+            try await Task.sleep(for: .milliseconds(300))
+            try privateCluster.cluster.stopServer(mode: .immediate)
+        }
+        var answered = 0
+        var failure: (any Error)?
+        do {
+            // Answers of 20 MB each, arriving in many pieces, until PostgreSQL is gone.
+            for _ in 0..<1000 {
+                answered += try await connection.rows(
+                    "SELECT repeat('x', 1000) FROM generate_series(1, 20000)", logger: logger
+                ).count
+            }
+        } catch {
+            failure = error
+        }
+        try await stopped.value
+        try? await connection.close()
+        #expect(failure.flatMap(DatabaseUnavailable.init) != nil, "\(String(describing: failure))")
+        #expect(answered % 20000 == 0, "whole answers only")
+    }
+}
