@@ -24,8 +24,11 @@ struct RenewingClientTests {
         let clients = try RenewingClient(serving: DatabaseEndpoint(url: privateCluster.databaseURL), logger: logger)
         let running = Task { await clients.run() }
         defer { running.cancel() }
+        // Through the pool as requests use it, so that no wait in this test is unbounded.
+        let pool = BoundedPool(
+            client: clients, deadlines: .init(connect: .seconds(30), queue: .seconds(30), work: .seconds(30)))
         @Sendable func selectOne() async -> Bool {
-            (try? await clients.withConnection { try await $0.perform("SELECT 1", logger: logger) }) != nil
+            (try? await pool.withConnection { try await $0.perform("SELECT 1", logger: logger) }) != nil
         }
 
         #expect(await selectOne())
@@ -56,7 +59,7 @@ struct RenewingClientTests {
         // The retired pool regrows too if it is left running; it is shut down once its requests ended.
         var backends = Int.max
         for _ in 0..<200 where backends > 20 {
-            backends = try await clients.withConnection { connection in
+            backends = try await pool.withConnection { connection in
                 try await connection.query(
                     "SELECT count(*)::int FROM pg_stat_activity WHERE datname = current_database()", logger: logger
                 ).collect().first!.decode(Int.self)
@@ -65,6 +68,18 @@ struct RenewingClientTests {
         }
         #expect(backends <= 20, "one pool's connections, not two")
         running.cancel()
-        await running.value
+        let stopped = await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                await running.value
+                return true
+            }
+            group.addTask {
+                try? await Task.sleep(for: .seconds(30))
+                return false
+            }
+            defer { group.cancelAll() }
+            return await group.next() ?? false
+        }
+        #expect(stopped, "the renewing client stops when cancelled")
     }
 }
