@@ -17,12 +17,16 @@ public enum ProcessRunner {
     }
 
     /// Runs `arguments` (program first), merging standard output and standard error into a temporary
-    /// file so a failure message can quote whatever the program said.
-    public static func run(_ arguments: [String]) throws -> Result {
+    /// file so a failure message can quote whatever the program said; its standard input is the file at
+    /// `inputPath`, if given.
+    ///
+    /// It blocks its thread in `waitpid` and needs no other: unlike `Process` with pipes, whose ends are
+    /// noticed and fed by work on Dispatch's global queues, which a Swift task blocking in it can starve.
+    public static func run(_ arguments: [String], inputPath: String = "/dev/null") throws -> Result {
         let outputPath = FileManager.default.temporaryDirectory
             .appendingPathComponent("strata-command-\(UUID().uuidString).out").path
         defer { try? FileManager.default.removeItem(atPath: outputPath) }
-        let pid = try spawn(arguments, outputPath: outputPath)
+        let pid = try spawn(arguments, inputPath: inputPath, outputPath: outputPath)
         var status: Int32 = 0
         while waitpid(pid, &status, 0) == -1 {
             guard errno == EINTR else { throw SpawnError(program: arguments[0], code: errno) }
@@ -40,16 +44,16 @@ public enum ProcessRunner {
         outputPath: String = "/dev/null",
         environment: [String: String] = [:]
     ) throws -> pid_t {
-        try spawn(arguments, outputPath: outputPath, environment: environment)
+        try spawn(arguments, inputPath: "/dev/null", outputPath: outputPath, environment: environment)
     }
 
-    private static func spawn(_ arguments: [String], outputPath: String, environment: [String: String] = [:])
-        throws -> pid_t
-    {
+    private static func spawn(
+        _ arguments: [String], inputPath: String, outputPath: String, environment: [String: String] = [:]
+    ) throws -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 0, inputPath, O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
         // Nothing else of ours — sockets, the HTTP listener, a test runner's descriptors — may leak into

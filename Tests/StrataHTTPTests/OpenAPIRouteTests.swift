@@ -1,3 +1,4 @@
+import EmbeddedPostgres
 import Foundation
 import Hummingbird
 import HummingbirdTesting
@@ -76,22 +77,14 @@ struct OpenAPIRouteTests {
             methods = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
             print(json.dumps([[m, p] for p, item in spec["paths"].items() for m in item if m.lower() in methods]))
             """
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", script, root.appendingPathComponent("Schemas/openapi.yaml").path]
-        let stdout = Pipe()
-        let stderr = Pipe()
-        process.standardOutput = stdout
-        process.standardError = stderr
-        try process.run()
-        let output = stdout.fileHandleForReading.readDataToEndOfFile()
-        let errors = stderr.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0, let pairs = try? JSONDecoder().decode([[String]].self, from: output)
-        else {
-            throw SpecUnreadable(
-                status: process.terminationStatus, output: String(decoding: output + errors, as: UTF8.self)
-            )
+        // ProcessRunner, not Process: see ``ProcessRunner/run(_:inputPath:)``.
+        let result = try ProcessRunner.run([
+            "/usr/bin/env", "python3", "-c", script, root.appendingPathComponent("Schemas/openapi.yaml").path,
+        ])
+        // Standard error shares the output: the list is its last line.
+        let last = result.output.split(separator: "\n").last.map(String.init) ?? ""
+        guard result.status == 0, let pairs = try? JSONDecoder().decode([[String]].self, from: Data(last.utf8)) else {
+            throw SpecUnreadable(status: result.status, output: result.output)
         }
         return Set(pairs.map { operation(method: $0[0], path: $0[1]) })
     }

@@ -1,3 +1,4 @@
+import EmbeddedPostgres
 import Foundation
 
 /// `Tests/validate-json.py`, run once per batch: NDJSON requests in, one verdict per line out.
@@ -26,35 +27,21 @@ public enum SchemaValidator {
                 .replacingOccurrences(of: "\r", with: " ")
             input += "{\"schema\": \"\(request.schema)\", \"instance\": \(instance)}\n"
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [
-            "python3", root.appendingPathComponent("Tests/validate-json.py").path,
-            root.appendingPathComponent("Schemas").path,
-        ]
-        let stdin = Pipe()
-        let stdout = Pipe()
-        process.standardInput = stdin
-        process.standardOutput = stdout
-        process.standardError = stdout
-        try process.run()
-        // Feed stdin from another thread: python answers as it reads, and a full stdout pipe would
-        // otherwise block both sides.
-        let writer = stdin.fileHandleForWriting
-        let bytes = Data(input.utf8)
-        let fed = DispatchSemaphore(value: 0)
-        DispatchQueue.global().async {
-            writer.write(bytes)
-            try? writer.close()
-            fed.signal()
-        }
-        let output = stdout.fileHandleForReading.readDataToEndOfFile()
-        fed.wait()
-        process.waitUntilExit()
+        // A file, not a pipe fed from Dispatch: see ``ProcessRunner/run(_:inputPath:)``.
+        let inputPath = FileManager.default.temporaryDirectory
+            .appendingPathComponent("strata-validate-\(UUID().uuidString).ndjson").path
+        try input.write(toFile: inputPath, atomically: false, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: inputPath) }
+        let result = try ProcessRunner.run(
+            [
+                "/usr/bin/env", "python3", root.appendingPathComponent("Tests/validate-json.py").path,
+                root.appendingPathComponent("Schemas").path,
+            ], inputPath: inputPath
+        )
 
         var verdicts: [Verdict] = []
         var noise: [String] = []
-        for line in String(decoding: output, as: UTF8.self).split(separator: "\n") {
+        for line in result.output.split(separator: "\n") {
             if let verdict = try? JSONDecoder().decode(Verdict.self, from: Data(line.utf8)) {
                 verdicts.append(verdict)
             } else {
@@ -63,7 +50,7 @@ public enum SchemaValidator {
         }
         guard verdicts.map(\.line) == Array(0..<requests.count).map({ $0 + 1 }), noise.isEmpty else {
             throw ValidatorFailed(
-                status: process.terminationStatus, verdicts: verdicts.count, expected: requests.count,
+                status: result.status, verdicts: verdicts.count, expected: requests.count,
                 output: noise.joined(separator: "\n")
             )
         }

@@ -1,3 +1,4 @@
+import EmbeddedPostgres
 import Foundation
 
 /// `Tests/check-openapi.py` on a served OpenAPI document (its YAML and JSON forms): what it describes,
@@ -32,18 +33,11 @@ public struct ServedDocumentCheck: Decodable, Sendable {
         defer { try? FileManager.default.removeItem(at: folder) }
         try yaml.write(to: folder.appendingPathComponent("served.yaml"))
         try json.write(to: folder.appendingPathComponent("served.json"))
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [
-            "python3", root.appendingPathComponent("Tests/check-openapi.py").path,
-            folder.appendingPathComponent("served.yaml").path, folder.appendingPathComponent("served.json").path,
-        ]
-        let stdout = Pipe()
-        process.standardOutput = stdout
-        process.standardError = stdout
-        try process.run()
-        let output = stdout.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
+        let output = Data(
+            try ProcessRunner.run([
+                "/usr/bin/env", "python3", root.appendingPathComponent("Tests/check-openapi.py").path,
+                folder.appendingPathComponent("served.yaml").path, folder.appendingPathComponent("served.json").path,
+            ]).output.utf8)
         do {
             return try JSONDecoder().decode(ServedDocumentCheck.self, from: output)
         } catch {
