@@ -22,10 +22,11 @@ struct ClientTests {
     }
 
     @Test func theWalkThroughFromTheTerminalWithAnExitCodePerProblemClass() async throws {
-        let cluster = try await PrivateCluster.start()
-        defer { cluster.remove() }
-        let server = try await ServerProcess.start(databaseURL: cluster.databaseURL, logFolder: cluster.folder)
-        defer { server.stop() }
+        let (cluster, server) = try await PrivateCluster.startServed()
+        defer {
+            server.stop()
+            cluster.remove()
+        }
         let schema = cluster.folder + "/schema.json"
         try #"{"schema": [{"name": "order_id", "type": "string"}], "properties": {"source": "kafka"}}"#
             .write(toFile: schema, atomically: true, encoding: .utf8)
@@ -138,10 +139,11 @@ struct ClientTests {
     /// `--as-of` reads a dataset named by `namespace/name` as the name stood then: the dataset that held
     /// it, though it has since been retired and the name given to another.
     @Test func aNameReadAsOfAPositionIsTheDatasetThatHeldItThen() async throws {
-        let cluster = try await PrivateCluster.start()
-        defer { cluster.remove() }
-        let server = try await ServerProcess.start(databaseURL: cluster.databaseURL, logFolder: cluster.folder)
-        defer { server.stop() }
+        let (cluster, server) = try await PrivateCluster.startServed()
+        defer {
+            server.stop()
+            cluster.remove()
+        }
         try await withHTTPClient { http in
             let dataset = #"{"namespace": "raw", "name": "reused"}"#
             let first = await http.send(.POST, server.baseURL + "/v1/datasets", json: dataset)
@@ -168,10 +170,11 @@ struct ClientTests {
     /// What the API lets a clone and a usage carry, the verbs send: a clone's change note, a usage's
     /// properties (a JSON object, else refused before anything is sent).
     @Test func aCloneCarriesItsChangeNoteAndAUsageItsProperties() async throws {
-        let cluster = try await PrivateCluster.start()
-        defer { cluster.remove() }
-        let server = try await ServerProcess.start(databaseURL: cluster.databaseURL, logFolder: cluster.folder)
-        defer { server.stop() }
+        let (cluster, server) = try await PrivateCluster.startServed()
+        defer {
+            server.stop()
+            cluster.remove()
+        }
         #expect(try Self.strata(["ds", "create", "raw/source"], on: server).status == 0)
         let cloned = try Self.strata(
             ["ds", "clone", "raw/source", "--name", "copy", "--change-note", "for the experiment"], on: server)
@@ -213,10 +216,11 @@ struct ClientTests {
     ]
 
     @Test func everyOperationOfTheAPIHasAVerb() async throws {
-        let cluster = try await PrivateCluster.start()
-        defer { cluster.remove() }
-        let server = try await ServerProcess.start(databaseURL: cluster.databaseURL, logFolder: cluster.folder)
-        defer { server.stop() }
+        let (cluster, server) = try await PrivateCluster.startServed()
+        defer {
+            server.stop()
+            cluster.remove()
+        }
         let operations = try await withHTTPClient { http in
             let document = await http.send(.GET, server.baseURL + "/openapi.json").json
             var operations: Set<String> = []

@@ -160,10 +160,11 @@ struct FaultTests {
 private func withServer(
     _ body: @Sendable (PrivateCluster, ServerProcess, HTTPClient) async throws -> Void
 ) async throws {
-    let cluster = try await PrivateCluster.start()
-    defer { cluster.remove() }
-    let server = try await ServerProcess.start(databaseURL: cluster.databaseURL, logFolder: cluster.folder)
-    defer { server.stop() }
+    let (cluster, server) = try await PrivateCluster.startServed()
+    defer {
+        server.stop()
+        cluster.remove()
+    }
     do {
         try await withHTTPClient { client in try await body(cluster, server, client) }
     } catch {

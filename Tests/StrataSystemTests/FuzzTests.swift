@@ -9,10 +9,11 @@ import Testing
 @Suite("Generated requests", .timeLimit(.minutes(5)))
 struct FuzzTests {
     @Test func schemathesisFindsNoServerErrorInAnyOperation() async throws {
-        let cluster = try await PrivateCluster.start()
-        defer { cluster.remove() }
-        let server = try await ServerProcess.start(databaseURL: cluster.databaseURL, logFolder: cluster.folder)
-        defer { server.stop() }
+        let (cluster, server) = try await PrivateCluster.startServed()
+        defer {
+            server.stop()
+            cluster.remove()
+        }
         let reportFolder = cluster.folder + "/schemathesis"
         // The live feed never ends; revoking tokens would revoke the fuzzer's own (it is tested apart).
         let script = """

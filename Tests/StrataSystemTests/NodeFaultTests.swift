@@ -197,10 +197,11 @@ extension FaultTests {
     }
 
     @Test func idleFeedSubscribersCostTheDatabaseNothingAndHearANewEventAtOnce() async throws {
-        let cluster = try await PrivateCluster.start()
-        defer { cluster.remove() }
-        let server = try await ServerProcess.start(databaseURL: cluster.databaseURL, logFolder: cluster.folder)
-        defer { server.stop() }
+        let (cluster, server) = try await PrivateCluster.startServed()
+        defer {
+            server.stop()
+            cluster.remove()
+        }
         try await withHTTPClient { client in
             let subscribers = 40
             let feeds = (0..<subscribers).map { _ in FeedFollower(client: client, server: server.baseURL) }

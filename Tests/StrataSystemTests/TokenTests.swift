@@ -34,10 +34,11 @@ struct TokenTests {
     }
 
     @Test func theBootstrapSecretBecomesTheAdminTokenNamedBootstrap() async throws {
-        let cluster = try await PrivateCluster.start()
-        defer { cluster.remove() }
-        let server = try await ServerProcess.start(databaseURL: cluster.databaseURL, logFolder: cluster.folder)
-        defer { server.stop() }
+        let (cluster, server) = try await PrivateCluster.startServed()
+        defer {
+            server.stop()
+            cluster.remove()
+        }
         #expect(Self.printedToken(in: server.log) == nil, "a secret the operator chose is not printed")
         try await withHTTPClient { http in
             let tokens = await http.send(.GET, server.baseURL + "/v1/admin/tokens")
@@ -88,10 +89,11 @@ struct TokenTests {
     }
 
     @Test func nothingStoredAuthenticates() async throws {
-        let cluster = try await PrivateCluster.start()
-        defer { cluster.remove() }
-        let server = try await ServerProcess.start(databaseURL: cluster.databaseURL, logFolder: cluster.folder)
-        defer { server.stop() }
+        let (cluster, server) = try await PrivateCluster.startServed()
+        defer {
+            server.stop()
+            cluster.remove()
+        }
         try await withHTTPClient { http in
             var secrets = [ServerProcess.adminToken]
             for (name, scope) in [("reader-1", ""), ("writer-1", #", "namespace": ["a", "b"]"#)] {

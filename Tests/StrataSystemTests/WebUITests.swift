@@ -346,10 +346,11 @@ struct SeededCatalog: Sendable {
 
 /// Runs `body` against a fresh cluster, server and browser, and removes them all afterwards.
 func withUI(_ body: @Sendable (UISession) async throws -> Void) async throws {
-    let cluster = try await PrivateCluster.start()
-    defer { cluster.remove() }
-    let server = try await ServerProcess.start(databaseURL: cluster.databaseURL, logFolder: cluster.folder)
-    defer { server.stop() }
+    let (cluster, server) = try await PrivateCluster.startServed()
+    defer {
+        server.stop()
+        cluster.remove()
+    }
     try await withHTTPClient { http in
         let browser = try await Browser.start(http: http, logFolder: cluster.folder)
         do {
