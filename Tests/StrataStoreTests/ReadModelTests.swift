@@ -70,29 +70,35 @@ struct ReadModelTests {
             }
             #expect(namespaces.count > 20)
             // Every dataset twice, once with every namespace in scope and once with its own namespace
-            // out of scope, and ids that name nothing, all at once.
+            // out of scope, and ids that name nothing, all at once; twice over, so that the second round
+            // answers from documents the first rendered.
             let asked: [(UUID, NamespaceScope)] =
                 datasets.flatMap { id in
                     [(id, .all), (id, .only(["elsewhere", (namespaces[id] ?? "") + "-not"]))]
                 } + (0..<40).map { _ in (UUID(), .all) }
-            let answers = try await withThrowingTaskGroup(of: (Int, CatalogSnapshot.DatasetDocument?, Int64).self) {
-                group in
+            for round in 1...2 {
+                let answers = try await withThrowingTaskGroup(of: (Int, CatalogSnapshot.DatasetDocument?, Int64).self) {
+                    group in
+                    for (index, (id, scope)) in asked.enumerated() {
+                        group.addTask {
+                            let (document, position) = try await reader.dataset(id, asOf: .head, scope: scope)
+                            return (index, document, position)
+                        }
+                    }
+                    return try await group.reduce(into: [:]) { $0[$1.0] = ($1.1, $1.2) }
+                }
                 for (index, (id, scope)) in asked.enumerated() {
-                    group.addTask {
-                        let (document, position) = try await reader.dataset(id, asOf: .head, scope: scope)
-                        return (index, document, position)
+                    let (document, position) = try #require(answers[index])
+                    #expect(position == head)
+                    if case .all = scope {
+                        #expect(document == expected[id] ?? nil, "dataset \(id), round \(round)")
+                    } else {
+                        #expect(document == nil, "dataset \(id) is out of the caller's namespaces")
                     }
                 }
-                return try await group.reduce(into: [:]) { $0[$1.0] = ($1.1, $1.2) }
-            }
-            for (index, (id, scope)) in asked.enumerated() {
-                let (document, position) = try #require(answers[index])
-                #expect(position == head)
-                if case .all = scope {
-                    #expect(document == expected[id] ?? nil, "dataset \(id)")
-                } else {
-                    #expect(document == nil, "dataset \(id) is out of the caller's namespaces")
-                }
+                #expect(
+                    reader.rendered.datasets.count == namespaces.count,
+                    "every dataset's document rendered once, round \(round)")
             }
         }
     }

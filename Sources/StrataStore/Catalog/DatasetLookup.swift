@@ -62,18 +62,21 @@ extension CatalogReader {
     }
 }
 
-/// Current datasets by id, with their namespaces, and the log's head: one statement for a whole batch
-/// of reads (see ``CurrentDatasetReads``), all answered from its one snapshot.
-private struct CurrentDatasets: PostgresPreparedStatement {
+/// The current state rows of datasets by id, with their namespaces, and the log's head: one statement
+/// for a whole batch of reads (see ``CurrentDatasetReads``), all answered from its one snapshot. It
+/// answers keys, not documents: those are mostly rendered before (see ``RenderedDocuments``), and the
+/// rest are rendered by ``DatasetStates``. A page of keys stays short enough to arrive in one piece, so
+/// it can be prepared (see ``PostgresNIO/PostgresConnection/rows(of:logger:)``).
+private struct CurrentStateKeys: PostgresPreparedStatement {
     static let sql = """
-        \(CurrentDataset.selected)
+        SELECT s.dataset_id, s.valid_from, i.namespace, (SELECT coalesce(max(global_position), 0) FROM events)
+        FROM dataset_states s JOIN dataset_identities i ON i.dataset_id = s.dataset_id
         WHERE s.dataset_id = ANY($1::uuid[]) AND s.valid_to IS NULL
         """
 
-    typealias Row = CurrentDatasetReads.Answer
+    typealias Row = (key: StateRowKey, namespace: String, head: Int64)
 
     var ids: [UUID]
-    let documents: RenderedDocuments<CatalogSnapshot.DatasetDocument>
 
     func makeBindings() throws -> PostgresBindings {
         var bindings = PostgresBindings()
@@ -81,21 +84,21 @@ private struct CurrentDatasets: PostgresPreparedStatement {
         return bindings
     }
 
-    func decodeRow(_ row: PostgresRow) throws -> Row { try CurrentDataset.decode(row, documents: documents) }
+    func decodeRow(_ row: PostgresRow) throws -> Row {
+        let (dataset, stateFrom, namespace, head) = try row.decode((UUID, Int64, String, Int64).self)
+        return (StateRowKey(dataset: dataset, stateFrom: stateFrom), namespace, head)
+    }
 }
 
-/// The same for one dataset, for a read that goes alone. PostgreSQL plans the statement above anew for
-/// every array of ids (its generic plan, made for arrays of any length, looks dearer than a custom one),
-/// which a batch pays once for all its reads but would cost a lone read most of its time; this one is
-/// planned once per connection.
+/// One current dataset, its namespace and the log's head, for a read that goes alone: one round trip,
+/// where a batch's keys and documents take two, and planned once per connection, where PostgreSQL plans
+/// a statement over an array of ids anew for every array (its generic plan, made for arrays of any
+/// length, looks dearer than a custom one). Its one row arrives in one piece.
 private struct CurrentDataset: PostgresPreparedStatement {
-    static let selected = """
+    static let sql = """
         SELECT i.namespace, \(CatalogSnapshot.documentColumns), (SELECT coalesce(max(global_position), 0) FROM events),
                s.valid_from
         FROM dataset_states s \(CatalogSnapshot.documentJoins)
-        """
-    static let sql = """
-        \(selected)
         WHERE s.dataset_id = $1 AND s.valid_to IS NULL
         """
 
@@ -204,12 +207,31 @@ final class CurrentDatasetReads: Sendable {
         return found
     }
 
+    /// The answers for `ids`: their state rows' keys in one statement, and the documents not rendered
+    /// before in a second, for all of them. A row gone by the time its document is asked for (projections
+    /// being rebuilt) leaves its read to the general read, as a dataset not found does.
     private func fetch(_ ids: [UUID]) async throws -> [UUID: Answer] {
         batchSizes.record(ids.count)
         return try await pool.withConnection { [logger, documents] connection in
-            let rows = try await connection.gatheredRows(
-                of: CurrentDatasets(ids: ids, documents: documents), logger: logger)
-            return Dictionary(rows.map { ($0.document.id, $0) }, uniquingKeysWith: { first, _ in first })
+            let rows = try await connection.rows(of: CurrentStateKeys(ids: ids), logger: logger)
+            var found = documents.documents(for: rows.map(\.key))
+            if found.count < rows.count {
+                let missing = rows.map(\.key).filter { found[$0] == nil }
+                let rendered = Dictionary(
+                    try await connection.gatheredRows(of: StateRowsByKey(missing), logger: logger).map {
+                        ($0.key, try CatalogSnapshot.datasetDocument($0.cells))
+                    },
+                    uniquingKeysWith: { first, _ in first })
+                documents.keep(rendered)
+                found.merge(rendered, uniquingKeysWith: { first, _ in first })
+            }
+            var answers: [UUID: Answer] = [:]
+            answers.reserveCapacity(rows.count)
+            for row in rows {
+                guard let document = found[row.key] else { continue }
+                answers[row.key.dataset] = (row.namespace, document, row.head)
+            }
+            return answers
         }
     }
 

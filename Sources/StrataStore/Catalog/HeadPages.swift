@@ -102,8 +102,10 @@ struct HeadPage: Sendable {
         var found = documents.documents(for: shown)
         if found.count < shown.count {
             let missing = shown.filter { found[$0] == nil }
-            let rendered = try await connection.gatheredRows(of: ListedStates(missing), logger: logger)
-            let byKey = Dictionary(rendered, uniquingKeysWith: { first, _ in first })
+            let rendered = try await connection.gatheredRows(of: StateRowsByKey(missing), logger: logger)
+            let byKey = Dictionary(
+                try rendered.map { ($0.key, try CatalogSnapshot.listedDataset($0.cells).document) },
+                uniquingKeysWith: { first, _ in first })
             documents.keep(byKey)
             found.merge(byKey, uniquingKeysWith: { first, _ in first })
         }
@@ -131,42 +133,6 @@ struct HeadPage: Sendable {
     fileprivate static func decode(_ row: PostgresRow) throws -> Row {
         let (dataset, stateFrom, head) = try row.decode((UUID, Int64, Int64).self)
         return (StateRowKey(dataset: dataset, stateFrom: stateFrom), head)
-    }
-}
-
-/// The listed documents of state rows named by their keys, whatever their snapshot: a row says the same
-/// in every one that holds it.
-private struct ListedStates: PostgresPreparedStatement {
-    static let sql = """
-        SELECT \(CatalogSnapshot.listedColumns), s.valid_from
-        FROM unnest($1::uuid[], $2::bigint[]) AS k(dataset_id, valid_from)
-        JOIN dataset_states s ON s.dataset_id = k.dataset_id AND s.valid_from = k.valid_from
-        JOIN dataset_identities i ON i.dataset_id = s.dataset_id
-        \(CatalogSnapshot.documentDetails)
-        """
-
-    typealias Row = (StateRowKey, String)
-
-    var datasets: [UUID]
-    var stateFroms: [Int64]
-
-    init(_ keys: [StateRowKey]) {
-        datasets = keys.map(\.dataset)
-        stateFroms = keys.map(\.stateFrom)
-    }
-
-    func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings()
-        bindings.append(datasets)
-        bindings.append(stateFroms)
-        return bindings
-    }
-
-    func decodeRow(_ row: PostgresRow) throws -> Row {
-        let cells = row.makeRandomAccess()
-        let listed = try CatalogSnapshot.listedDataset(cells)
-        let stateFrom = try cells[CatalogSnapshot.documentColumnCount + 2].decode(Int64.self)
-        return (StateRowKey(dataset: listed.id, stateFrom: stateFrom), listed.document)
     }
 }
 

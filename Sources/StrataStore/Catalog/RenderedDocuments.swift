@@ -1,11 +1,51 @@
 import Foundation
 import Metrics
+import PostgresNIO
 import Synchronization
 
 /// A dataset's state row, by the dataset and its `valid_from` (the position of the event that opened it).
 struct StateRowKey: Hashable, Sendable {
     var dataset: UUID
     var stateFrom: Int64
+}
+
+/// State rows named by their keys, whatever their snapshot: a row says the same in every one that holds
+/// it. Each answers ``CatalogSnapshot/listedColumns``, from which a list's row and a dataset's document
+/// are both rendered. Documents arrive in pieces, so this runs unprepared, through
+/// ``PostgresNIO/PostgresConnection/gatheredRows(of:logger:)``.
+struct StateRowsByKey: PostgresPreparedStatement {
+    static let sql = """
+        SELECT \(CatalogSnapshot.listedColumns), s.valid_from
+        FROM unnest($1::uuid[], $2::bigint[]) AS k(dataset_id, valid_from)
+        JOIN dataset_states s ON s.dataset_id = k.dataset_id AND s.valid_from = k.valid_from
+        JOIN dataset_identities i ON i.dataset_id = s.dataset_id
+        \(CatalogSnapshot.documentDetails)
+        """
+
+    typealias Row = (key: StateRowKey, cells: PostgresRandomAccessRow)
+
+    var datasets: [UUID]
+    var stateFroms: [Int64]
+
+    init(_ keys: [StateRowKey]) {
+        datasets = keys.map(\.dataset)
+        stateFroms = keys.map(\.stateFrom)
+    }
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings()
+        bindings.append(datasets)
+        bindings.append(stateFroms)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row {
+        let cells = row.makeRandomAccess()
+        let key = StateRowKey(
+            dataset: try cells[0].decode(UUID.self),
+            stateFrom: try cells[CatalogSnapshot.documentColumnCount + 2].decode(Int64.self))
+        return (key, cells)
+    }
 }
 
 /// Datasets' documents as rendered from their state rows, kept for the next read of the same row.
