@@ -267,6 +267,7 @@ public struct CatalogSnapshot: Sendable {
     /// A dataset's stored document and its stream version (the ETag).
     public struct DatasetDocument: Sendable, Equatable {
         public var id: UUID
+        public var namespace: String
         public var streamVersion: Int64
         public var document: String
     }
@@ -709,7 +710,7 @@ public struct CatalogSnapshot: Sendable {
             current = Documents.version(record, of: id, status: publishedVersion == nil ? .draft : .published)
         }
         return DatasetDocument(
-            id: id, streamVersion: streamVersion,
+            id: id, namespace: namespace, streamVersion: streamVersion,
             document: Documents.dataset(summary, currentVersion: current, usage: usage))
     }
 }

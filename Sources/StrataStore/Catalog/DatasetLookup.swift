@@ -20,8 +20,8 @@ extension CatalogReader {
             if pool !== self.pool, try await !currentReads(on: pool).holdsTheCatalog() { return nil }
             switch asOf {
             case .head:
-                guard let (namespace, document, head) = try await currentReads(on: pool).lookUp(id),
-                    scope.includes(namespace)
+                guard let (document, head) = try await currentReads(on: pool).lookUp(id),
+                    scope.includes(document.namespace)
                 else { return nil }
                 return (document, head)
             case .position(let position):
@@ -62,19 +62,19 @@ extension CatalogReader {
     }
 }
 
-/// The current state rows of datasets by id, with their namespaces, and the log's head: one statement
-/// for a whole batch of reads (see ``CurrentDatasetReads``), all answered from its one snapshot. It
-/// answers keys, not documents: those are mostly rendered before (see ``RenderedDocuments``), and the
-/// rest are rendered by ``DatasetStates``. A page of keys stays short enough to arrive in one piece, so
-/// it can be prepared (see ``PostgresNIO/PostgresConnection/rows(of:logger:)``).
+/// The current state rows of datasets by id, and the log's head: one statement for a whole batch of
+/// reads (see ``CurrentDatasetReads``), all answered from its one snapshot. It answers keys, not
+/// documents: those are mostly rendered before (see ``RenderedDocuments``), and the rest are rendered
+/// from ``StateRowsByKey``. A batch's keys (at most ``CurrentDatasetReads/largestBatch`` rows of 51
+/// bytes) fit in one piece of PostgreSQL's answer, so the statement can be prepared (see
+/// ``PostgresNIO/PostgresConnection/rows(of:logger:)``).
 private struct CurrentStateKeys: PostgresPreparedStatement {
     static let sql = """
-        SELECT s.dataset_id, s.valid_from, i.namespace, (SELECT coalesce(max(global_position), 0) FROM events)
-        FROM dataset_states s JOIN dataset_identities i ON i.dataset_id = s.dataset_id
-        WHERE s.dataset_id = ANY($1::uuid[]) AND s.valid_to IS NULL
+        SELECT dataset_id, valid_from, (SELECT coalesce(max(global_position), 0) FROM events)
+        FROM dataset_states WHERE dataset_id = ANY($1::uuid[]) AND valid_to IS NULL
         """
 
-    typealias Row = (key: StateRowKey, namespace: String, head: Int64)
+    typealias Row = (key: StateRowKey, head: Int64)
 
     var ids: [UUID]
 
@@ -85,18 +85,18 @@ private struct CurrentStateKeys: PostgresPreparedStatement {
     }
 
     func decodeRow(_ row: PostgresRow) throws -> Row {
-        let (dataset, stateFrom, namespace, head) = try row.decode((UUID, Int64, String, Int64).self)
-        return (StateRowKey(dataset: dataset, stateFrom: stateFrom), namespace, head)
+        let (dataset, stateFrom, head) = try row.decode((UUID, Int64, Int64).self)
+        return (StateRowKey(dataset: dataset, stateFrom: stateFrom), head)
     }
 }
 
-/// One current dataset, its namespace and the log's head, for a read that goes alone: one round trip,
+/// One current dataset and the log's head, for a read that goes alone: one round trip,
 /// where a batch's keys and documents take two, and planned once per connection, where PostgreSQL plans
 /// a statement over an array of ids anew for every array (its generic plan, made for arrays of any
 /// length, looks dearer than a custom one). Its one row arrives in one piece.
 private struct CurrentDataset: PostgresPreparedStatement {
     static let sql = """
-        SELECT i.namespace, \(CatalogSnapshot.documentColumns), (SELECT coalesce(max(global_position), 0) FROM events),
+        SELECT \(CatalogSnapshot.documentColumns), (SELECT coalesce(max(global_position), 0) FROM events),
                s.valid_from
         FROM dataset_states s \(CatalogSnapshot.documentJoins)
         WHERE s.dataset_id = $1 AND s.valid_to IS NULL
@@ -113,13 +113,8 @@ private struct CurrentDataset: PostgresPreparedStatement {
         return bindings
     }
 
-    func decodeRow(_ row: PostgresRow) throws -> Row { try Self.decode(row, documents: documents) }
-
-    static func decode(_ row: PostgresRow, documents: RenderedDocuments<CatalogSnapshot.DatasetDocument>) throws -> Row
-    {
-        let cells = row.makeRandomAccess()
-        let (document, head) = try decodeDocumentAndHead(cells, skipping: 1, documents: documents)
-        return (try cells[0].decode(String.self), document, head)
+    func decodeRow(_ row: PostgresRow) throws -> Row {
+        try decodeDocumentAndHead(row.makeRandomAccess(), documents: documents)
     }
 }
 
@@ -130,14 +125,15 @@ private struct CurrentDataset: PostgresPreparedStatement {
 /// waits for a timer. Every read in a batch arrived before its statement started, so it sees every write
 /// acknowledged before it was asked: a client still reads its own writes.
 final class CurrentDatasetReads: Sendable {
-    typealias Answer = (namespace: String, document: CatalogSnapshot.DatasetDocument, head: Int64)
+    typealias Answer = (document: CatalogSnapshot.DatasetDocument, head: Int64)
     private typealias Waiter = (id: UUID, continuation: CheckedContinuation<Answer?, any Error>)
 
     /// Enough batches at the database to keep it busy while the server decodes the previous ones, few
     /// enough that reads under load gather into batches rather than spread over connections.
     static let concurrentStatements = 3
-    /// An upper bound on one statement's ids, so that one batch's rows stay a modest allocation.
-    static let largestBatch = 256
+    /// An upper bound on one statement's ids: its keys then arrive in one piece (see ``CurrentStateKeys``),
+    /// and its documents stay a modest allocation.
+    static let largestBatch = 128
 
     private let pool: BoundedPool
     private let documents: RenderedDocuments<CatalogSnapshot.DatasetDocument>
@@ -229,7 +225,7 @@ final class CurrentDatasetReads: Sendable {
             answers.reserveCapacity(rows.count)
             for row in rows {
                 guard let document = found[row.key] else { continue }
-                answers[row.key.dataset] = (row.namespace, document, row.head)
+                answers[row.key.dataset] = (document, row.head)
             }
             return answers
         }
@@ -293,18 +289,17 @@ private struct DatasetAsOf: PostgresPreparedStatement {
     }
 }
 
-/// The document whose columns start at column `skipping`, and the head and the state row's `valid_from`
+/// The document of ``CatalogSnapshot/documentColumns``, and the head and the state row's `valid_from`
 /// after them: a document rendered from the same row before is reused, not decoded and rendered again.
 private func decodeDocumentAndHead(
-    _ cells: PostgresRandomAccessRow, skipping: Int = 0,
-    documents: RenderedDocuments<CatalogSnapshot.DatasetDocument>
+    _ cells: PostgresRandomAccessRow, documents: RenderedDocuments<CatalogSnapshot.DatasetDocument>
 ) throws -> (CatalogSnapshot.DatasetDocument, Int64) {
-    let head = try cells[skipping + CatalogSnapshot.documentColumnCount].decode(Int64.self)
+    let head = try cells[CatalogSnapshot.documentColumnCount].decode(Int64.self)
     let row = StateRowKey(
-        dataset: try cells[skipping].decode(UUID.self),
-        stateFrom: try cells[skipping + CatalogSnapshot.documentColumnCount + 1].decode(Int64.self))
+        dataset: try cells[0].decode(UUID.self),
+        stateFrom: try cells[CatalogSnapshot.documentColumnCount + 1].decode(Int64.self))
     if let document = documents.document(for: row) { return (document, head) }
-    let document = try CatalogSnapshot.datasetDocument(cells, from: skipping)
+    let document = try CatalogSnapshot.datasetDocument(cells)
     documents.keep(document, for: row)
     return (document, head)
 }
@@ -313,7 +308,7 @@ extension PostgresConnection {
     /// Runs a prepared statement and collects its rows, which stream to this task: only for statements
     /// that answer at most one row, or a few short ones (a page of keys) that PostgreSQL sends in one
     /// piece. PostgresNIO traps when PostgreSQL goes away between two pieces of a streamed answer (see
-    /// ``rows(_:logger:file:line:)``); statements that answer many documents use ``gatheredRows(of:logger:)``.
+    /// ``rows(_:logger:file:line:)``); statements that can answer more use ``gatheredRows(of:logger:)``.
     func rows<Statement: PostgresPreparedStatement>(of statement: Statement, logger: Logger)
         async throws -> [Statement.Row]
     {

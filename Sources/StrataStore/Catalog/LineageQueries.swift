@@ -114,16 +114,16 @@ extension CatalogSnapshot {
         let versions = frontier.map { $0.version ?? 0 }
         switch (walk == .upstream, exactVersions) {
         case (true, false):
-            return try await connection.rows(
+            return try await connection.gatheredRows(
                 of: EdgesOfDatasets<Upstream>(datasets: ids, position: position), logger: logger)
         case (false, false):
-            return try await connection.rows(
+            return try await connection.gatheredRows(
                 of: EdgesOfDatasets<Downstream>(datasets: ids, position: position), logger: logger)
         case (true, true):
-            return try await connection.rows(
+            return try await connection.gatheredRows(
                 of: EdgesOfVersions<Upstream>(datasets: ids, versions: versions, position: position), logger: logger)
         case (false, true):
-            return try await connection.rows(
+            return try await connection.gatheredRows(
                 of: EdgesOfVersions<Downstream>(datasets: ids, versions: versions, position: position), logger: logger)
         }
     }
@@ -138,17 +138,20 @@ extension CatalogSnapshot {
     private func datasetSummaries(_ ids: Set<UUID>) async throws -> [UUID: Summary] {
         let rows =
             isHead
-            ? try await connection.rows(
+            ? try await connection.gatheredRows(
                 of: DatasetSummaries<AtTheHead>(datasets: Array(ids), position: position), logger: logger)
-            : try await connection.rows(
+            : try await connection.gatheredRows(
                 of: DatasetSummaries<AsOfAPosition>(datasets: Array(ids), position: position), logger: logger)
         return Dictionary(rows, uniquingKeysWith: { first, _ in first })
     }
 }
 
-// The walk's statements are prepared: a graph of a few levels runs one per level and direction, and
-// parsing and planning each anew cost PostgreSQL more than running it. Each direction has its own text,
-// so that its generic plan looks every dataset of a level up in that direction's index.
+// The walk's statements run unprepared, gathered on the event loop (see `gatheredRows(of:logger:)`):
+// their answers can be long, and PostgresNIO traps when PostgreSQL goes away between two pieces of a
+// prepared statement's streamed answer (a lineage walk under load ended the server at one PostgreSQL
+// restart in twenty). Parsing and planning them costs the walk about a quarter of its throughput.
+// Each direction has its own text, so that its plan looks every dataset of a level up in that
+// direction's index.
 
 private protocol EdgeWalk: Sendable {
     /// The end of an edge the walk arrives by: `from` going downstream, `to` going upstream.
