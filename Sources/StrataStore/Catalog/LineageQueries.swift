@@ -114,17 +114,19 @@ extension CatalogSnapshot {
         let versions = frontier.map { $0.version ?? 0 }
         switch (walk == .upstream, exactVersions) {
         case (true, false):
-            return try await connection.gatheredRows(
-                of: EdgesOfDatasets<Upstream>(datasets: ids, position: position), logger: logger)
+            return try await connection.rows(
+                executing: EdgesOfDatasets<Upstream>(datasets: ids, position: position), logger: logger)
         case (false, false):
-            return try await connection.gatheredRows(
-                of: EdgesOfDatasets<Downstream>(datasets: ids, position: position), logger: logger)
+            return try await connection.rows(
+                executing: EdgesOfDatasets<Downstream>(datasets: ids, position: position), logger: logger)
         case (true, true):
-            return try await connection.gatheredRows(
-                of: EdgesOfVersions<Upstream>(datasets: ids, versions: versions, position: position), logger: logger)
+            return try await connection.rows(
+                executing: EdgesOfVersions<Upstream>(datasets: ids, versions: versions, position: position),
+                logger: logger)
         case (false, true):
-            return try await connection.gatheredRows(
-                of: EdgesOfVersions<Downstream>(datasets: ids, versions: versions, position: position), logger: logger)
+            return try await connection.rows(
+                executing: EdgesOfVersions<Downstream>(datasets: ids, versions: versions, position: position),
+                logger: logger)
         }
     }
 
@@ -138,20 +140,21 @@ extension CatalogSnapshot {
     private func datasetSummaries(_ ids: Set<UUID>) async throws -> [UUID: Summary] {
         let rows =
             isHead
-            ? try await connection.gatheredRows(
-                of: DatasetSummaries<AtTheHead>(datasets: Array(ids), position: position), logger: logger)
-            : try await connection.gatheredRows(
-                of: DatasetSummaries<AsOfAPosition>(datasets: Array(ids), position: position), logger: logger)
+            ? try await connection.rows(
+                executing: DatasetSummaries<AtTheHead>(datasets: Array(ids), position: position), logger: logger)
+            : try await connection.rows(
+                executing: DatasetSummaries<AsOfAPosition>(datasets: Array(ids), position: position), logger: logger)
         return Dictionary(rows, uniquingKeysWith: { first, _ in first })
     }
 }
 
-// The walk's statements run unprepared, gathered on the event loop (see `gatheredRows(of:logger:)`):
-// their answers can be long, and PostgresNIO traps when PostgreSQL goes away between two pieces of a
-// prepared statement's streamed answer (a lineage walk under load ended the server at one PostgreSQL
-// restart in twenty). Parsing and planning them costs the walk about a quarter of its throughput.
-// Each direction has its own text, so that its plan looks every dataset of a level up in that
-// direction's index.
+// The walk's statements are prepared: a graph of a few levels runs one per level and direction, and
+// parsing and planning each anew cost PostgreSQL more than running it (unprepared, the walk lost a
+// quarter of its throughput). Their answers can be long, so they are prepared with SQL's PREPARE and
+// their rows gathered (see `ExecutedStatement`), not streamed by PostgresNIO's prepared statements: a
+// lineage walk under load ended the server at one PostgreSQL restart in twenty that way. Each direction
+// has its own text, so that its generic plan looks every dataset of a level up in that direction's
+// index.
 
 private protocol EdgeWalk: Sendable {
     /// The end of an edge the walk arrives by: `from` going downstream, `to` going upstream.
@@ -178,9 +181,9 @@ private func decodeEdge(_ row: PostgresRow) throws -> LineageGraph.Edge {
 }
 
 /// The edges recorded by `position` that arrive at any version of the datasets.
-private struct EdgesOfDatasets<Walk: EdgeWalk>: PostgresPreparedStatement {
-    // Named here: PostgreSQL cuts names to 63 bytes, which would leave the type's name the same for both walks.
-    static var name: String { "lineage_edges_\(Walk.near)_datasets" }
+private struct EdgesOfDatasets<Walk: EdgeWalk>: ExecutedStatement {
+    static var name: String { "strata_lineage_edges_\(Walk.near)_datasets" }
+    static var parameterTypes: [String] { ["uuid[]", "bigint"] }
 
     static var sql: String {
         """
@@ -196,19 +199,15 @@ private struct EdgesOfDatasets<Walk: EdgeWalk>: PostgresPreparedStatement {
     var datasets: [UUID]
     var position: Int64
 
-    func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings()
-        bindings.append(datasets)
-        bindings.append(position)
-        return bindings
-    }
+    var arguments: [String] { [Self.literal(datasets), "\(position)"] }
 
     func decodeRow(_ row: PostgresRow) throws -> Row { try decodeEdge(row) }
 }
 
 /// The edges recorded by `position` that arrive at exactly these versions.
-private struct EdgesOfVersions<Walk: EdgeWalk>: PostgresPreparedStatement {
-    static var name: String { "lineage_edges_\(Walk.near)_versions" }
+private struct EdgesOfVersions<Walk: EdgeWalk>: ExecutedStatement {
+    static var name: String { "strata_lineage_edges_\(Walk.near)_versions" }
+    static var parameterTypes: [String] { ["uuid[]", "integer[]", "bigint"] }
 
     static var sql: String {
         """
@@ -225,13 +224,7 @@ private struct EdgesOfVersions<Walk: EdgeWalk>: PostgresPreparedStatement {
     var versions: [Int]
     var position: Int64
 
-    func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings()
-        bindings.append(datasets)
-        bindings.append(versions.map(Int32.init))
-        bindings.append(position)
-        return bindings
-    }
+    var arguments: [String] { [Self.literal(datasets), Self.literal(versions), "\(position)"] }
 
     func decodeRow(_ row: PostgresRow) throws -> Row { try decodeEdge(row) }
 }
@@ -254,8 +247,11 @@ private enum AsOfAPosition: StateRows {
 }
 
 /// What the graph shows of each dataset it reaches.
-private struct DatasetSummaries<Rows: StateRows>: PostgresPreparedStatement {
-    static var name: String { Rows.readsPosition ? "lineage_summaries_as_of" : "lineage_summaries_at_head" }
+private struct DatasetSummaries<Rows: StateRows>: ExecutedStatement {
+    static var name: String {
+        Rows.readsPosition ? "strata_lineage_summaries_as_of" : "strata_lineage_summaries_at_head"
+    }
+    static var parameterTypes: [String] { Rows.readsPosition ? ["uuid[]", "bigint"] : ["uuid[]"] }
 
     static var sql: String {
         """
@@ -270,12 +266,7 @@ private struct DatasetSummaries<Rows: StateRows>: PostgresPreparedStatement {
     var datasets: [UUID]
     var position: Int64
 
-    func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings()
-        bindings.append(datasets)
-        if Rows.readsPosition { bindings.append(position) }
-        return bindings
-    }
+    var arguments: [String] { [Self.literal(datasets)] + (Rows.readsPosition ? ["\(position)"] : []) }
 
     func decodeRow(_ row: PostgresRow) throws -> Row {
         let (id, namespace, name, status, current) = try row.decode((UUID, String, String, String, Int).self)
