@@ -56,10 +56,12 @@ struct BatchRun {
         var lastPositions: [UUID: Int64] = [:]
         let storedStatement = Self.storedAnswersStatement(requests)
         let firstRound = LoadRound(needs: Self.needs(of: requests, in: view))
+        // Outside the transaction: a connection's first batch prepares the load of streams it executes.
+        try await connection.prepare(LoadStreams.self, logger: logger)
         let (writer, nextPosition, firstAnswers) = try await EventLogWriter.beginTransaction(
             on: connection, logger: logger, settings: [Self.planOnce],
             alongside: [storedStatement].compactMap { $0 } + firstRound.statements,
-            then: firstRound.streams)
+            then: NoPreparedStatement?.none)
         count(statements: 3 + firstAnswers.count, answers: firstAnswers)
         var answers = firstAnswers[...]
         let stored = try storedStatement.map { _ in try Self.storedAnswers(answers.removeFirst()) } ?? [:]
@@ -374,9 +376,9 @@ struct BatchRun {
             streams = BatchRun.streamsStatement(needs.datasets, histories: needs.histories, tokens: needs.tokenStreams)
         }
 
-        /// The statements before the streams.
+        /// The round's statements, the streams last.
         var statements: [PostgresQuery] {
-            [names?.statement, tokenNames].compactMap { $0 }
+            [names?.statement, tokenNames, streams?.execution].compactMap { $0 }
         }
     }
 
@@ -405,7 +407,7 @@ struct BatchRun {
         for _ in 0..<3 {
             let round = LoadRound(needs: Self.needs(of: requests, in: view))
             if round.needs.isEmpty { return }
-            var answers = try await pipelined(round.statements, then: round.streams)[...]
+            var answers = try await pipelined(round.statements)[...]
             try apply(round, &answers, to: &view, lastPositions: &lastPositions)
         }
     }
@@ -474,20 +476,21 @@ struct BatchRun {
             lookupStreams: lookups.map(\.0), lookupTypes: lookups.map(\.1), whole: Array(histories), ids: ids)
     }
 
-    /// ``streamsStatement(_:histories:tokens:)``, prepared: its text is the same for every batch.
-    struct LoadStreams: PostgresPreparedStatement {
+    /// ``streamsStatement(_:histories:tokens:)``, prepared: its text is the same for every batch. Its
+    /// answer (the events that shape each stream) can be long, so it is prepared with SQL's PREPARE and
+    /// its `EXECUTE` goes out among the batch's plain queries, whose rows are gathered (see
+    /// ``ExecutedStatement``).
+    struct LoadStreams: ExecutedStatement {
+        static let name = "strata_load_streams"
+        static let parameterTypes = ["uuid[]", "text[]", "uuid[]", "uuid[]"]
+
         var lookupStreams: [UUID]
         var lookupTypes: [String]
         var whole: [UUID]
         var ids: [UUID]
 
-        func makeBindings() throws -> PostgresBindings {
-            var bindings = PostgresBindings()
-            bindings.append(lookupStreams)
-            bindings.append(lookupTypes)
-            bindings.append(whole)
-            bindings.append(ids)
-            return bindings
+        var arguments: [String] {
+            [Self.literal(lookupStreams), Self.literal(names: lookupTypes), Self.literal(whole), Self.literal(ids)]
         }
 
         func decodeRow(_ row: PostgresRow) throws -> PostgresRow { row }

@@ -24,36 +24,56 @@ protocol ExecutedStatement: Sendable {
 }
 
 extension ExecutedStatement {
+    /// `EXECUTE` of this statement with its arguments: a plain query, to run alone or among others, on a
+    /// connection that has prepared it (see ``PostgresNIO/PostgresConnection/prepare(_:logger:)``).
+    var execution: PostgresQuery {
+        PostgresQuery(unsafeSQL: "EXECUTE \(Self.name)(\(arguments.joined(separator: ", ")))")
+    }
+
     /// `ids` as a literal array, for ``arguments``.
     static func literal(_ ids: [UUID]) -> String { "'{\(ids.map(\.uuidString).joined(separator: ","))}'" }
+
     /// `numbers` as a literal array, for ``arguments``.
     static func literal(_ numbers: [some BinaryInteger]) -> String {
         "'{\(numbers.map { "\($0)" }.joined(separator: ","))}'"
     }
+
+    /// `names` as a literal array, for ``arguments``: names of the code's own (event types), made of
+    /// letters, digits and underscores only.
+    static func literal(names: [String]) -> String {
+        precondition(
+            names.allSatisfy { name in
+                !name.isEmpty && name.allSatisfy { $0 == "_" || ($0.isASCII && ($0.isLetter || $0.isNumber)) }
+            },
+            "only plain names can be written as a literal")
+        return "'{\(names.joined(separator: ","))}'"
+    }
 }
 
 extension PostgresConnection {
-    /// `statement`'s rows; the first run on a connection prepares it there, unless it already is.
+    /// Prepares `Statement` on this connection, unless it already is; the first call on a connection
+    /// asks `pg_prepared_statements`, in a round trip, and prepares it in another if it must.
+    func prepare<Statement: ExecutedStatement>(_: Statement.Type, logger: Logger) async throws {
+        if PreparedOnConnections.shared.holds(Statement.name, on: self) { return }
+        // Asked, not assumed: a PREPARE whose answer was lost may have happened, and a second one would
+        // fail (and, in a transaction, fail the transaction).
+        let prepared = try await rows(
+            "SELECT 1 FROM pg_prepared_statements WHERE name = \(Statement.name)", logger: logger)
+        if prepared.isEmpty {
+            let parameters = Statement.parameterTypes.joined(separator: ", ")
+            try await perform(
+                PostgresQuery(unsafeSQL: "PREPARE \(Statement.name)(\(parameters)) AS \(Statement.sql)"),
+                logger: logger)
+        }
+        PreparedOnConnections.shared.record(Statement.name, on: self)
+    }
+
+    /// `statement`'s rows, gathered; prepared on this connection first if it is not yet.
     func rows<Statement: ExecutedStatement>(executing statement: Statement, logger: Logger) async throws
         -> [Statement.Row]
     {
-        if !PreparedOnConnections.shared.holds(Statement.name, on: self) {
-            // Asked, not assumed: a PREPARE whose answer was lost may have happened, and a second one
-            // would fail (and, in a transaction, fail the transaction).
-            let prepared = try await self.rows(
-                "SELECT 1 FROM pg_prepared_statements WHERE name = \(Statement.name)", logger: logger)
-            if prepared.isEmpty {
-                try await perform(
-                    PostgresQuery(
-                        unsafeSQL: """
-                            PREPARE \(Statement.name)(\(Statement.parameterTypes.joined(separator: ", "))) AS \(Statement.sql)
-                            """),
-                    logger: logger)
-            }
-            PreparedOnConnections.shared.record(Statement.name, on: self)
-        }
-        let execute = "EXECUTE \(Statement.name)(\(statement.arguments.joined(separator: ", ")))"
-        return try await self.rows(PostgresQuery(unsafeSQL: execute), logger: logger).map(statement.decodeRow)
+        try await prepare(Statement.self, logger: logger)
+        return try await rows(statement.execution, logger: logger).map(statement.decodeRow)
     }
 }
 
