@@ -90,10 +90,10 @@ private struct CurrentStateKeys: PostgresPreparedStatement {
     }
 }
 
-/// One current dataset and the log's head, for a read that goes alone: one round trip,
-/// where a batch's keys and documents take two, and planned once per connection, where PostgreSQL plans
-/// a statement over an array of ids anew for every array (its generic plan, made for arrays of any
-/// length, looks dearer than a custom one). Its one row arrives in one piece.
+/// One current dataset and the log's head, for a read that goes alone: one round trip, where a batch's
+/// keys and documents take two, and planned once per connection, where PostgreSQL plans a statement over
+/// an array of ids anew for every array (its generic plan, made for arrays of any length, looks dearer
+/// than a custom one). Its one row arrives in one piece.
 private struct CurrentDataset: PostgresPreparedStatement {
     static let sql = """
         SELECT \(CatalogSnapshot.documentColumns), (SELECT coalesce(max(global_position), 0) FROM events),

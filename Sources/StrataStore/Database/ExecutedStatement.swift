@@ -7,9 +7,9 @@ import Synchronization
 /// (see ``PostgresNIO/PostgresConnection/rows(_:logger:file:line:)``), yet parsed and planned once per
 /// connection as a prepared statement is.
 ///
-/// For statements whose answers can be long, which PostgresNIO's own prepared statements would stream,
-/// and it traps when PostgreSQL goes away between two pieces of a streamed answer. Unprepared, the
-/// lineage walk's statements cost it a quarter of its throughput in parsing and planning.
+/// For statements whose answers can be long: PostgresNIO's own prepared statements stream their rows to
+/// the reading task, and it traps when PostgreSQL goes away between two pieces of a streamed answer.
+/// Unprepared, the lineage walk's statements cost it a quarter of its throughput in parsing and planning.
 protocol ExecutedStatement: Sendable {
     associatedtype Row
     /// The name it is prepared under, one per text.
