@@ -20,7 +20,9 @@ public struct LogArchive: Sendable {
         var after = position
         var count = 0
         while true {
-            let rows = try await client.query(
+            // Gathered, a page at a time: PostgresNIO traps when PostgreSQL goes away in the middle of a
+            // streamed answer (see `PostgresConnection.rows(_:logger:)`).
+            let rows = try await client.rows(
                 """
                 SELECT global_position, json_build_object(
                     'position', global_position, 'stream_id', stream_id, 'stream_version', stream_version,
@@ -34,7 +36,8 @@ public struct LogArchive: Sendable {
                 logger: logger
             )
             var page = 0
-            for try await (eventPosition, line) in rows.decode((Int64, String).self) {
+            for row in rows {
+                let (eventPosition, line) = try row.decode((Int64, String).self)
                 try write(line)
                 after = eventPosition
                 page += 1

@@ -33,7 +33,9 @@ struct ReplayEvent: Sendable {
     )
         async throws -> [ReplayEvent]
     {
-        let rows = try await connection.query(
+        // Gathered, not streamed: PostgresNIO traps when PostgreSQL goes away in the middle of a streamed
+        // answer (see `PostgresConnection.rows(_:logger:)`), and a page is held whole anyway.
+        let rows = try await connection.rows(
             """
             SELECT global_position, stream_id, event_type, data::text FROM events
             WHERE global_position > \(position) AND global_position <= \(head)
@@ -46,7 +48,7 @@ struct ReplayEvent: Sendable {
         // Each cell is decoded by its type's own decoder: the generic decode of a row as a tuple looked
         // up the tuple's type metadata once per row, and cost twice as much as the decoding itself.
         let context = PostgresDecodingContext.default
-        for try await row in rows {
+        for row in rows {
             var cells = row.makeIterator()
             func next<Value: PostgresDecodable>(_: Value.Type) throws -> Value {
                 guard let cell = cells.next() else { throw PostgresDecodingError.Code.missingData }
