@@ -100,6 +100,7 @@ public struct StrataServices: Sendable {
     /// leaving projections whose definition changed to ``rebuilder``: they serve from their old tables
     /// until the rebuilt ones are swapped in.
     public func prepareDatabase() async throws {
+        await database.untilMaintenanceRuns()
         let preparation = try await CatalogSchema(migrations: migrations, projections: projections)
             .prepare(database.maintenance, logger: logger, rebuildingOutdated: false)
         rebuilder.rebuild(preparation.outdatedProjections)

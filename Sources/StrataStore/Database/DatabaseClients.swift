@@ -8,6 +8,8 @@ public struct DatabaseClients: Sendable {
     public let primary: RenewingClient
     public let replicas: [RenewingClient]
     public let maintenance: PostgresClient
+    /// Runs `maintenance`, unless it is the primary's client.
+    private let maintenanceRun: ClientRun?
     /// What the service runs, each client once.
     public let services: [any Service]
 
@@ -20,14 +22,22 @@ public struct DatabaseClients: Sendable {
         var maintenance = primary.clientConfiguration
         maintenance.options.maximumConnections = ProjectionMaintenance.connectionsAtOnce
         self.maintenance = PostgresClient(configuration: maintenance, backgroundLogger: logger)
-        services = [self.primary, self.maintenance] + self.replicas
+        let maintenanceRun = ClientRun(self.maintenance)
+        self.maintenanceRun = maintenanceRun
+        services = [self.primary, maintenanceRun] + self.replicas
     }
 
     private init(primary: PostgresClient, replicas: [PostgresClient]) {
         self.primary = RenewingClient(fixed: primary)
         self.replicas = replicas.map(RenewingClient.init(fixed:))
         maintenance = primary
+        maintenanceRun = nil
         services = [self.primary] + self.replicas
+    }
+
+    /// Returns once `maintenance` runs, for work at start that leases it directly: see ``ClientRun``.
+    public func untilMaintenanceRuns() async {
+        if let maintenanceRun { await maintenanceRun.untilBegun() } else { await primary.untilRunning() }
     }
 
     /// Everything on `client` and `replicas`, never renewed: for tests. A service runs them; a test that

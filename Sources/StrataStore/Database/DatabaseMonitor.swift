@@ -23,6 +23,7 @@ public actor DatabaseMonitor: Service {
     /// last one overwriting the others, which would be let go unclosed.
     private var opening: Task<PostgresConnection, any Error>?
     private var last: (at: ContinuousClock.Instant, unreadiness: String?)?
+    private var hasBeenReady = false
 
     /// The monitor's own connection answers within this, or PostgreSQL counts as unavailable.
     static let probeDeadline: Duration = .seconds(2)
@@ -69,12 +70,15 @@ public actor DatabaseMonitor: Service {
     private func check() async -> String? {
         let unreadiness = await probe()
         if unreadiness != last?.unreadiness {
-            if let unreadiness {
-                logger.warning("not ready", metadata: ["reason": "\(unreadiness)"])
-            } else if last != nil {
-                logger.notice("ready again")
+            // Until the first "ready", the server is starting (migrating, say): nothing has gone wrong.
+            switch (unreadiness, hasBeenReady) {
+            case (let reason?, true): logger.warning("not ready", metadata: ["reason": "\(reason)"])
+            case (let reason?, false): logger.info("not ready yet", metadata: ["reason": "\(reason)"])
+            case (nil, true): logger.notice("ready again")
+            case (nil, false): logger.info("ready")
             }
         }
+        hasBeenReady = hasBeenReady || unreadiness == nil
         last = (.now, unreadiness)
         return unreadiness
     }

@@ -50,11 +50,11 @@ public final class RenewingClient: Service, Sendable {
     }
 
     /// Every request served by `client`, never renewed: for tests and commands that run their own
-    /// client. Running this service runs `client`.
+    /// client. Running this service runs `client`; a lease does not wait for it to.
     public init(fixed client: PostgresClient) {
         renewal = nil
         (retirements, retired) = AsyncStream.makeStream()
-        state = Mutex(State(current: Generation(number: 0, client: client)))
+        state = Mutex(State(current: Generation(number: 0, client: client, begun: true)))
     }
 
     /// How many times a fresh client has taken over.
@@ -67,7 +67,14 @@ public final class RenewingClient: Service, Sendable {
     ) async throws -> Result {
         let generation = try await clientInService()
         defer { generation.useEnded() }
+        await generation.run.untilBegun()
         return try await generation.client.withConnection(body)
+    }
+
+    /// Returns once the client in service runs: see ``ClientRun``.
+    public func untilRunning() async {
+        guard let generation = state.withLock({ $0.current }) else { return }
+        await generation.run.untilBegun()
     }
 
     private func clientInService() async throws -> Generation {
@@ -85,7 +92,7 @@ public final class RenewingClient: Service, Sendable {
     public func run() async {
         let current = state.withLock { $0.current! }
         guard let renewal else {
-            await current.client.run()
+            await current.run.run()
             return
         }
         await cancelWhenGracefulShutdown {
@@ -153,7 +160,8 @@ public final class RenewingClient: Service, Sendable {
 /// One `PostgresClient` in the succession, and how many requests are using it.
 private final class Generation: Sendable {
     let number: Int
-    let client: PostgresClient
+    let run: ClientRun
+    var client: PostgresClient { run.client }
     private let uses = Mutex<Int>(0)
     private let retirement: AsyncStream<Void>
     private let retiring: AsyncStream<Void>.Continuation
@@ -162,9 +170,9 @@ private final class Generation: Sendable {
     /// stuck on a dead connection is never answered (``BoundedPool`` answers its caller regardless).
     static let drainLimit: Duration = .seconds(60)
 
-    init(number: Int, client: PostgresClient) {
+    init(number: Int, client: PostgresClient, begun: Bool = false) {
         self.number = number
-        self.client = client
+        run = ClientRun(client, begun: begun)
         (retirement, retiring) = AsyncStream.makeStream()
     }
 
@@ -185,7 +193,7 @@ private final class Generation: Sendable {
     /// Runs the client until it has been retired and its last request has ended.
     func serve() async {
         await withDiscardingTaskGroup { group in
-            group.addTask { await self.client.run() }
+            group.addTask { await self.run.run() }
             // Ends when retired, or when the service is cancelled.
             for await _ in retirement {}
             let deadline = ContinuousClock.now + Self.drainLimit
