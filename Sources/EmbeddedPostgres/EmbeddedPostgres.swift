@@ -95,6 +95,13 @@ public final class EmbeddedPostgres: Sendable {
         self.logger = logger
     }
 
+    /// Whether `dataDirectory` holds a cluster already: one that ``start(_:logger:)`` starts or joins
+    /// rather than creates.
+    public static func holdsCluster(_ dataDirectory: String) -> Bool {
+        FileManager.default.fileExists(
+            atPath: Layout(dataDirectory: absolutePath(dataDirectory)).clusterDirectory + "/PG_VERSION")
+    }
+
     /// Starts the cluster, or joins the one already running on the same data directory, and returns
     /// once it accepts connections.
     public static func start(_ configuration: Configuration, logger: Logger) throws -> EmbeddedPostgres {

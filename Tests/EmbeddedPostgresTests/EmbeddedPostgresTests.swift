@@ -71,6 +71,23 @@ struct EmbeddedPostgresTests {
         #expect(try await answersQueries(owner))
     }
 
+    /// Run from the wrong folder, `strata token create` once made a new empty catalog there and granted
+    /// a token in it that no server knew: commands that work on a catalog now refuse, and touch nothing.
+    @Test(arguments: [
+        ["token", "create", "--name", "alice", "--role", "writer"], ["token", "ls"], ["token", "revoke", "alice"],
+        ["export"], ["replay"], ["verify"],
+    ])
+    func commandsOnACatalogRefuseToCreateOne(_ command: [String]) throws {
+        let folder = try scratchFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let dataDirectory = folder + "/nothing-here"
+
+        let result = try StrataBinary.run(command + ["--data-dir", dataDirectory])
+        #expect(result.status != 0)
+        #expect(result.output.contains("no catalog in \(dataDirectory)"), "\(result.output)")
+        #expect(!FileManager.default.fileExists(atPath: dataDirectory))
+    }
+
     @Test func aClusterWhoseOwnerDiedIsAdoptedByTheNextProcess() async throws {
         let folder = try scratchFolder()
         defer { try? FileManager.default.removeItem(atPath: folder) }

@@ -14,7 +14,7 @@ struct ExportCommand: AsyncParsableCommand {
     func run() async throws {
         let configuration = try StrataConfiguration(database: database)
         let logger = configuration.makeLogger()
-        let count = try await DatabaseSession.with(configuration, logger: logger) { client in
+        let count = try await DatabaseSession.with(configuration, logger: logger, existingOnly: true) { client in
             try await LogArchive(client: client, logger: logger).export(after: after) { line in
                 FileHandle.standardOutput.write(Data((line + "\n").utf8))
             }

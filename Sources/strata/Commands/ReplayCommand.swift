@@ -16,7 +16,7 @@ struct ReplayCommand: AsyncParsableCommand {
         let logger = configuration.makeLogger()
         let catalog = try ProjectionCatalog.bundled()
         let names = projection.isEmpty ? nil : projection
-        let report = try await DatabaseSession.with(configuration, logger: logger) { client in
+        let report = try await DatabaseSession.with(configuration, logger: logger, existingOnly: true) { client in
             try await MigrationRunner.bundled().migrate(client, logger: logger)
             return try await ProjectionMaintenance(client: client, catalog: catalog, logger: logger)
                 .rebuild(names) { progress in ProgressLine.print(progress) }
@@ -41,7 +41,7 @@ struct VerifyCommand: AsyncParsableCommand {
         let configuration = try StrataConfiguration(database: database)
         let logger = configuration.makeLogger()
         let catalog = try ProjectionCatalog.bundled()
-        let report = try await DatabaseSession.with(configuration, logger: logger) { client in
+        let report = try await DatabaseSession.with(configuration, logger: logger, existingOnly: true) { client in
             try await ProjectionMaintenance(client: client, catalog: catalog, logger: logger)
                 .verify { progress in ProgressLine.print(progress) }
         }

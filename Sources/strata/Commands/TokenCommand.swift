@@ -65,7 +65,7 @@ struct TokenCommand: AsyncParsableCommand {
         func run() async throws {
             let configuration = try StrataConfiguration(database: database)
             let logger = configuration.makeLogger()
-            let tokens = try await DatabaseSession.with(configuration, logger: logger) { client in
+            let tokens = try await DatabaseSession.with(configuration, logger: logger, existingOnly: true) { client in
                 try await CatalogSchema.bundled().prepare(client, logger: logger)
                 return try await CatalogReader(client: client, logger: logger).read { try await $0.tokens() }.result
             }
@@ -109,7 +109,7 @@ struct TokenCommand: AsyncParsableCommand {
     static func write(_ request: CatalogWriter.Request, configuration: StrataConfiguration, logger: Logger)
         async throws
     {
-        try await DatabaseSession.with(configuration, logger: logger) { client in
+        try await DatabaseSession.with(configuration, logger: logger, existingOnly: true) { client in
             try await CatalogSchema.bundled().prepare(client, logger: logger)
             do {
                 _ = try await CatalogWriter(client: client, logger: logger).submit(request)

@@ -14,9 +14,16 @@ struct DatabaseSession {
 
     var clientConfiguration: PostgresClient.Configuration { endpoint.clientConfiguration }
 
-    static func open(_ configuration: StrataConfiguration, logger: Logger) async throws -> DatabaseSession {
+    /// - Parameter existingOnly: refuse to create the embedded cluster, for a command that works on a
+    ///   catalog and would otherwise, run from the wrong folder, make a new empty one and act on that.
+    static func open(_ configuration: StrataConfiguration, logger: Logger, existingOnly: Bool = false) async throws
+        -> DatabaseSession
+    {
         if let url = configuration.databaseURL {
             return DatabaseSession(endpoint: try DatabaseEndpoint(url: url), embedded: nil)
+        }
+        if existingOnly && !EmbeddedPostgres.holdsCluster(configuration.dataDirectory) {
+            throw NoEmbeddedCatalog(dataDirectory: configuration.dataDirectory)
         }
         let cluster = try EmbeddedPostgres.start(.init(dataDirectory: configuration.dataDirectory), logger: logger)
         do {
@@ -43,9 +50,10 @@ struct DatabaseSession {
     static func with<Result: Sendable>(
         _ configuration: StrataConfiguration,
         logger: Logger,
+        existingOnly: Bool = false,
         _ body: @Sendable (PostgresClient) async throws -> Result
     ) async throws -> Result {
-        let session = try await open(configuration, logger: logger)
+        let session = try await open(configuration, logger: logger, existingOnly: existingOnly)
         defer { session.close() }
         return try await PostgresClient(configuration: session.clientConfiguration, backgroundLogger: logger)
             .whileRunning(body)
@@ -71,5 +79,17 @@ struct DatabaseSession {
                 // Another Strata process created it between our look and our CREATE: just as good.
             }
         }
+    }
+}
+
+/// A command that works on an existing catalog found no embedded cluster where it looked.
+struct NoEmbeddedCatalog: Error, CustomStringConvertible {
+    let dataDirectory: String
+
+    var description: String {
+        """
+        no catalog in \(dataDirectory): run this in the folder where `strata serve` keeps its data, or point \
+        STRATA_DATA_DIR (--data-dir) or DATABASE_URL (--database-url) at it
+        """
     }
 }
