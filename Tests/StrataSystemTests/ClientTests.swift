@@ -57,6 +57,17 @@ struct ClientTests {
         let unreachable = try ProcessRunner.run(
             ["/usr/bin/env", "STRATA_URL=http://127.0.0.1:1", StrataBinary.path, "ds", "ls"])
         #expect(unreachable.status == 3, "\(unreachable.output)")
+        #expect(unreachable.output.contains("nothing listens there"), "\(unreachable.output)")
+        let notAURL = try ProcessRunner.run([
+            "/usr/bin/env", "STRATA_URL=localhost:8080", StrataBinary.path, "ds", "ls",
+        ])
+        #expect(notAURL.status == 64 && notAURL.output.contains("http://host"), "\(notAURL.output)")
+        let port = try #require(server.baseURL.split(separator: ":").last.map(String.init))
+        let secondServe = try ProcessRunner.run(
+            ["/usr/bin/env", "DATABASE_URL=\(cluster.databaseURL)", StrataBinary.path, "serve", "--port", port])
+        #expect(
+            secondServe.status != 0 && secondServe.output.contains("something else listens there"),
+            "\(secondServe.output)")
 
         // -o json is the API's own bytes.
         try await withHTTPClient { http in

@@ -164,8 +164,7 @@ extension StrataClient {
             do {
                 response = try await http.execute(request, timeout: .hours(24 * 365))
             } catch {
-                throw ClientFailure(
-                    exitCode: .unreachable, message: "cannot reach \(options.baseURL): \(error)", problem: nil)
+                throw ClientFailure(unreachable: options.baseURL, error)
             }
             guard response.status == .ok else {
                 let body = String(buffer: try await response.body.collect(upTo: 1 << 20))

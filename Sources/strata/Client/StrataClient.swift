@@ -18,6 +18,14 @@ struct ClientOptions: ParsableArguments {
         case table, json
     }
 
+    func validate() throws {
+        guard let scheme = URL(string: baseURL)?.scheme?.lowercased(), ["http", "https"].contains(scheme),
+            URL(string: baseURL)?.host?.isEmpty == false
+        else {
+            throw ValidationError("the server's URL must be http://host[:port] or https://…, not '\(baseURL)'")
+        }
+    }
+
     var baseURL: String {
         let environment = ProcessInfo.processInfo.environment
         let base = url ?? environment["STRATA_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? "http://127.0.0.1:8080"
@@ -74,8 +82,7 @@ struct StrataClient: Sendable {
         do {
             response = try await http.execute(request, timeout: .seconds(60))
         } catch {
-            throw ClientFailure(
-                exitCode: .unreachable, message: "cannot reach \(options.baseURL): \(error)", problem: nil)
+            throw ClientFailure(unreachable: options.baseURL, error)
         }
         let body = String(buffer: try await response.body.collect(upTo: 256 << 20))
         let answer = Answer(status: Int(response.status.code), headers: response.headers, body: body)
@@ -130,6 +137,22 @@ struct ClientFailure: Error, CustomStringConvertible {
         self.exitCode = exitCode
         self.message = message
         self.problem = problem
+    }
+
+    /// The server at `baseURL` could not be asked, or did not answer: why, in words.
+    init(unreachable baseURL: String, _ error: any Error) {
+        let why =
+            switch error {
+            case let error as IOError where error.errnoCode == ECONNREFUSED:
+                "nothing listens there (connection refused); is `strata serve` running, and does STRATA_URL (--url) name it?"
+            case let error as HTTPClientError where error == .connectTimeout: "the connection timed out"
+            case let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout:
+                "no answer in time"
+            case let error as HTTPClientError where error == .remoteConnectionClosed:
+                "the server closed the connection before answering"
+            default: "\(error)"
+            }
+        self.init(exitCode: .unreachable, message: "cannot reach \(baseURL): \(why)", problem: nil)
     }
 
     init(_ answer: StrataClient.Answer) {

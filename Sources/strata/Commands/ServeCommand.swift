@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Hummingbird
+import NIOCore
 import PostgresNIO
 import ServiceLifecycle
 import StrataHTTP
@@ -35,7 +36,11 @@ struct ServeCommand: AsyncParsableCommand {
         var group = ServiceGroupConfiguration(
             services: [.init(service: app)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         group.maximumGracefulShutdownDuration = Self.gracefulShutdownLimit
-        try await ServiceGroup(configuration: group).run()
+        do {
+            try await ServiceGroup(configuration: group).run()
+        } catch let error as IOError where [EADDRINUSE, EACCES, EADDRNOTAVAIL].contains(error.errnoCode) {
+            throw CannotListen(host: configuration.http.host, port: configuration.http.port, errno: error.errnoCode)
+        }
     }
 
     private func accessMode(host: String) throws -> AccessMode {
@@ -50,5 +55,22 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("STRATA_BOOTSTRAP_TOKEN must be at least \(TokenSecret.minimumLength) characters")
         }
         return .tokens(bootstrapSecret: bootstrap)
+    }
+}
+
+/// The address `serve` was told to listen on cannot be had, said so that the fix is plain.
+struct CannotListen: Error, CustomStringConvertible {
+    let host: String
+    let port: Int
+    let errno: Int32
+
+    var description: String {
+        let why =
+            switch errno {
+            case EADDRINUSE: "something else listens there already (another `strata serve`?)"
+            case EACCES: "this user may not listen on ports below 1024"
+            default: "it is not an address of this machine"
+            }
+        return "cannot listen on \(host):\(port): \(why); choose another with --host/--port (STRATA_HOST, STRATA_PORT)"
     }
 }
