@@ -154,6 +154,33 @@ struct FaultTests {
             #expect(answers.allSatisfy { $0.answer.elapsed <= requestBound }, "\(summary(answers))")
         }
     }
+
+    /// A server started before its PostgreSQL (a machine booting, a container starting first) says it
+    /// waits and serves once PostgreSQL is up; settings that cannot work stop every command at once.
+    @Test func serveWaitsForAPostgreSQLNotUpYetAndWrongSettingsStopAtOnce() async throws {
+        let cluster = try await PrivateCluster.start()
+        defer { cluster.remove() }
+        try cluster.cluster.stopServer(mode: .fast)
+        let starting = Task {
+            try await ServerProcess.start(databaseURL: cluster.databaseURL, logFolder: cluster.folder)
+        }
+        try await Task.sleep(for: .seconds(2))
+        try await blocking { try cluster.cluster.startServer() }
+        let server = try await starting.value
+        defer { server.stop() }
+        #expect(server.log.contains("waiting for it"), "\(server.logExcerpt)")
+        _ = try await withHTTPClient { client in try await timeUntilReady(client, server: server) }
+
+        let misnamed = cluster.databaseURL.replacingOccurrences(
+            of: "/\(PrivateCluster.databaseName)?", with: "/no_such_database?")
+        for command in [["serve", "--port", "0"], ["migrate"], ["token", "ls"]] {
+            let started = ContinuousClock.now
+            let run = try await blocking { try StrataBinary.run(command, environment: ["DATABASE_URL": misnamed]) }
+            #expect(run.status == 1, "\(command): \(run.output)")
+            #expect(run.output.contains(#"database "no_such_database" does not exist"#), "\(command): \(run.output)")
+            #expect(started.duration(to: .now) < .seconds(10), "\(command)")
+        }
+    }
 }
 
 /// Runs `body` with a private cluster, `strata serve` on it, and an HTTP client; removes them after.

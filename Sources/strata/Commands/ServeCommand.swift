@@ -25,7 +25,7 @@ struct ServeCommand: AsyncParsableCommand {
         let configuration = try StrataConfiguration(database: database, host: host, port: port)
         let logger = configuration.makeLogger()
         let access = try accessMode(host: configuration.http.host)
-        let session = try await DatabaseSession.open(configuration, logger: logger)
+        let session = try await DatabaseSession.open(configuration, logger: logger, waiting: true)
         defer { session.close() }
         let replicas = try configuration.readDatabaseURLs.map { try DatabaseEndpoint(url: $0) }
         if !replicas.isEmpty { logger.notice("serving reads from \(replicas.count) replica(s) as well") }
