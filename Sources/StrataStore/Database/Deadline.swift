@@ -1,3 +1,5 @@
+import Logging
+import PostgresNIO
 import Synchronization
 
 /// Runs `operation` in a task of its own and answers its result, or fails with
@@ -40,5 +42,113 @@ private final class AnswerOnce<Value: Sendable>: Sendable {
         guard let taken = continuation.withLock({ $0.take() }) else { return false }
         taken.resume(with: result)
         return true
+    }
+}
+
+/// The connections a piece of work is using, any of which closing fails the work at once and ends the
+/// others' sessions: the work is abandoned then, and what those sessions hold (a session's advisory
+/// lock, an open transaction's locks) must not outlive it. They are ended by PostgreSQL
+/// (`pg_terminate_backend`), not closed from here: PostgresNIO traps on a connection closed by its
+/// client while a query is under way.
+final class ConnectionWatch: Sendable {
+    private let client: PostgresClient
+    private let logger: Logger
+    private let lost: @Sendable () -> Void
+    private let state = Mutex<(using: [ObjectIdentifier: Int32], isLost: Bool)>(([:], false))
+
+    fileprivate init(client: PostgresClient, logger: Logger, lost: @escaping @Sendable () -> Void) {
+        self.client = client
+        self.logger = logger
+        self.lost = lost
+    }
+
+    /// Runs `body` on `connections`, failing the watched work if one of them closes meanwhile.
+    func using<Value>(
+        _ connections: PostgresConnection..., isolation: isolated (any Actor)? = #isolation,
+        _ body: () async throws -> sending Value
+    ) async throws -> sending Value {
+        try await using(connections, body)
+    }
+
+    /// Runs `body` on `connections`, failing the watched work if one of them closes meanwhile.
+    func using<Value>(
+        _ connections: [PostgresConnection], isolation: isolated (any Actor)? = #isolation,
+        _ body: () async throws -> sending Value
+    ) async throws -> sending Value {
+        var sessions: [ObjectIdentifier: Int32] = [:]
+        for connection in connections {
+            let pid = try await connection.query("SELECT pg_backend_pid()", logger: logger).collect().first?
+                .decode(Int32.self)
+            sessions[ObjectIdentifier(connection)] = pid
+        }
+        state.withLock { state in state.using.merge(sessions) { _, new in new } }
+        defer { state.withLock { state in for key in sessions.keys { state.using.removeValue(forKey: key) } } }
+        for connection in connections {
+            let key = ObjectIdentifier(connection)
+            connection.closeFuture.whenComplete { [weak self] _ in self?.closed(key) }
+        }
+        return try await body()
+    }
+
+    private func closed(_ key: ObjectIdentifier) {
+        let others = state.withLock { state -> [Int32]? in
+            guard state.using[key] != nil, !state.isLost else { return nil }
+            state.isLost = true
+            return state.using.filter { $0.key != key }.map(\.value)
+        }
+        guard let others else { return }
+        lost()
+        guard !others.isEmpty else { return }
+        let (client, logger) = (client, logger)
+        Task {
+            // PostgreSQL may be gone, and the sessions with it; then there is nothing to end.
+            try? await withDeadline(.seconds(5)) {
+                try await client.withConnection { connection in
+                    _ = try await connection.query(
+                        "SELECT pg_terminate_backend(pid) FROM unnest(\(others)) AS pid", logger: logger
+                    ).collect()
+                }
+            }
+        }
+    }
+}
+
+/// Runs `work` in a task of its own and answers when it ends, or with
+/// ``DatabaseUnavailable/Reason/connectionLost`` as soon as a connection it uses (through the watch)
+/// closes: PostgresNIO leaves a query, or a COPY, on a connection that dies unanswered, so the work
+/// could otherwise wait forever. It is abandoned then; the sessions it still had are ended, through
+/// `client`.
+func withConnectionWatch<Value: Sendable>(
+    client: PostgresClient, logger: Logger, _ work: @escaping @Sendable (ConnectionWatch) async throws -> Value
+) async throws -> Value {
+    let answer = AnswerOnce<Value>()
+    let watch = ConnectionWatch(
+        client: client, logger: logger, lost: { answer.resume(with: .failure(DatabaseUnavailable(.connectionLost))) })
+    return try await withCheckedThrowingContinuation { continuation in
+        answer.start(continuation)
+        Task {
+            let result: Result<Value, any Error>
+            do { result = .success(try await work(watch)) } catch { result = .failure(error) }
+            answer.resume(with: result)
+        }
+    }
+}
+
+extension PostgresConnection {
+    /// Runs `operation` in a task of its own and answers its result, or fails with
+    /// ``DatabaseUnavailable/Reason/connectionLost`` as soon as this connection closes, for an operation
+    /// PostgresNIO may never answer once its connection is gone (a COPY). It is abandoned then, holding
+    /// only what it captured.
+    func untilClosed<Value: Sendable>(_ operation: @escaping @Sendable () async throws -> Value) async throws -> Value {
+        let answer = AnswerOnce<Value>()
+        return try await withCheckedThrowingContinuation { continuation in
+            answer.start(continuation)
+            closeFuture.whenComplete { _ in answer.resume(with: .failure(DatabaseUnavailable(.connectionLost))) }
+            Task {
+                let result: Result<Value, any Error>
+                do { result = .success(try await operation()) } catch { result = .failure(error) }
+                answer.resume(with: result)
+            }
+        }
     }
 }

@@ -83,14 +83,19 @@ extension PostgresConnection {
     /// place of the table name, and what PostgresNIO appends to it is made a comment. The names are
     /// our own constants, never input.
     fileprivate func copyBinary(
-        into table: ProjectionTable, frozen: Bool, logger: Logger, body: (PostgresCopyFromWriter) async throws -> Void
+        into table: ProjectionTable, frozen: Bool, logger: Logger,
+        body: @escaping @Sendable (PostgresCopyFromWriter) async throws -> Void
     ) async throws {
         let columns = table.columns.map { "\"\($0)\"" }.joined(separator: ", ")
         let statement = "\(table.name)\" (\(columns)) FROM STDIN WITH (FORMAT binary\(frozen ? ", FREEZE" : "")) --"
-        try await copyFrom(table: statement, logger: logger) { writer in
-            try await writer.write(ByteBuffer(bytes: CopyLine.header))
-            try await body(writer)
-            try await writer.write(ByteBuffer(bytes: CopyLine.trailer))
+        // A COPY whose connection dies is never answered: PostgresNIO lets go of its continuation. Waited
+        // for apart, it strands only its own rows, not the rebuild that asked for it.
+        try await untilClosed {
+            try await self.copyFrom(table: statement, logger: logger) { writer in
+                try await writer.write(ByteBuffer(bytes: CopyLine.header))
+                try await body(writer)
+                try await writer.write(ByteBuffer(bytes: CopyLine.trailer))
+            }
         }
     }
 }

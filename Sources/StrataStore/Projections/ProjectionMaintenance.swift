@@ -61,22 +61,31 @@ public struct ProjectionMaintenance: Sendable {
     @discardableResult
     public func rebuild(
         _ names: [String]? = nil,
-        progress: @Sendable (Progress) -> Void = { _ in }
+        progress: @escaping @Sendable (Progress) -> Void = { _ in }
     ) async throws -> RebuildReport {
         let definitions = try select(names)
-        return try await client.withConnection { lockHolder in
-            try await lockHolder.perform("SELECT pg_advisory_lock(\(Self.rebuildLock))", logger: logger)
-            do {
-                let report = try await rebuildHoldingTheLock(definitions, progress: progress)
-                try await lockHolder.perform("SELECT pg_advisory_unlock(\(Self.rebuildLock))", logger: logger)
-                return report
-            } catch {
-                // Still holding the lock, so the half-built tables are this rebuild's own. (After a crash
-                // they stay until the next rebuild drops them.)
-                try? await lockHolder.perform(
-                    "DROP SCHEMA IF EXISTS \(unescaped: Self.rebuildSchema) CASCADE", logger: logger)
-                try? await lockHolder.perform("SELECT pg_advisory_unlock(\(Self.rebuildLock))", logger: logger)
-                throw error
+        // A connection lost under a COPY leaves it waiting forever inside PostgresNIO ("copyFrom leaked
+        // its continuation"): a PostgreSQL restart would hang the rebuild, and its caller with it. The
+        // rebuild fails instead as soon as one of its connections closes.
+        return try await withConnectionWatch(client: client, logger: logger) { watch in
+            try await client.withConnection { lockHolder in
+                try await watch.using(lockHolder) {
+                    try await lockHolder.perform("SELECT pg_advisory_lock(\(Self.rebuildLock))", logger: logger)
+                    do {
+                        let report = try await rebuildHoldingTheLock(definitions, watch: watch, progress: progress)
+                        try await lockHolder.perform(
+                            "SELECT pg_advisory_unlock(\(Self.rebuildLock))", logger: logger)
+                        return report
+                    } catch {
+                        // Still holding the lock, so the half-built tables are this rebuild's own. (After a
+                        // crash they stay until the next rebuild drops them.)
+                        try? await lockHolder.perform(
+                            "DROP SCHEMA IF EXISTS \(unescaped: Self.rebuildSchema) CASCADE", logger: logger)
+                        try? await lockHolder.perform(
+                            "SELECT pg_advisory_unlock(\(Self.rebuildLock))", logger: logger)
+                        throw error
+                    }
+                }
             }
         }
     }
@@ -97,6 +106,7 @@ public struct ProjectionMaintenance: Sendable {
 
     private func rebuildHoldingTheLock(
         _ definitions: [ProjectionCatalog.Definition],
+        watch: ConnectionWatch,
         progress: @Sendable (Progress) -> Void
     ) async throws -> RebuildReport {
         let tables = Set(definitions.map(\.name))
@@ -111,51 +121,59 @@ public struct ProjectionMaintenance: Sendable {
         // (two series of alternating replays of 1M events: medians 3.8 s and 4.1 s, against 4.1 s and 4.3 s
         // with two loaders).
         let stages = try await client.withConnections(2 + Self.loaders) { connections in
-            let (reader, secondReader) = (connections[0], connections[1])
-            try await reader.perform("DROP SCHEMA IF EXISTS \(unescaped: schema) CASCADE", logger: logger)
-            // The tables a swap replaced, if the process stopped before it dropped them.
-            try await reader.perform("DROP SCHEMA IF EXISTS \(unescaped: Self.replacedSchema) CASCADE", logger: logger)
-            let weights = try await loadingCosts(of: definitions, on: reader)
-            let head = try await lastPosition(on: reader)
-            return try await load.run(
-                &replay, upTo: head, reading: reader, alsoReading: [secondReader],
-                loading: Array(connections.dropFirst(2)), weights: weights
-            ) { done in
-                progress(Progress(eventsDone: done, eventsTotal: head, elapsed: ContinuousClock.now - started))
+            try await watch.using(connections) {
+                let (reader, secondReader) = (connections[0], connections[1])
+                try await reader.perform("DROP SCHEMA IF EXISTS \(unescaped: schema) CASCADE", logger: logger)
+                // The tables a swap replaced, if the process stopped before it dropped them.
+                try await reader.perform(
+                    "DROP SCHEMA IF EXISTS \(unescaped: Self.replacedSchema) CASCADE", logger: logger)
+                let weights = try await loadingCosts(of: definitions, on: reader)
+                let head = try await lastPosition(on: reader)
+                return try await load.run(
+                    &replay, upTo: head, reading: reader, alsoReading: [secondReader],
+                    loading: Array(connections.dropFirst(2)), weights: weights
+                ) { done in
+                    progress(Progress(eventsDone: done, eventsTotal: head, elapsed: ContinuousClock.now - started))
+                }
             }
         }
         try await client.withConnection { connection in
-            // Catch up without the lock while the gap is large.
-            while try await lastPosition(on: connection) - replay.position > Self.eventsLeftForTheSwap {
-                try await inSchema(schema, on: connection) {
-                    try await catchUp(&replay, on: connection)
+            try await watch.using(connection) {
+                // Catch up without the lock while the gap is large.
+                while try await lastPosition(on: connection) - replay.position > Self.eventsLeftForTheSwap {
+                    try await inSchema(schema, on: connection) {
+                        try await catchUp(&replay, on: connection)
+                    }
                 }
             }
         }
         let finalPosition = try await client.transaction(logger: logger) { connection in
-            _ = try await EventLogWriter.begin(on: connection, logger: logger)
-            try await connection.perform("SET LOCAL search_path TO \(unescaped: schema), public", logger: logger)
-            try await catchUp(&replay, on: connection)
-            try await connection.perform("SET LOCAL search_path TO public", logger: logger)
-            try await connection.perform("CREATE SCHEMA \(unescaped: Self.replacedSchema)", logger: logger)
-            for definition in definitions {
-                try await connection.perform(
-                    "ALTER TABLE IF EXISTS public.\(unescaped: definition.name) SET SCHEMA \(unescaped: Self.replacedSchema)",
-                    logger: logger)
-                try await connection.perform(
-                    "ALTER TABLE \(unescaped: schema).\(unescaped: definition.name) SET SCHEMA public", logger: logger)
-                try await connection.perform(
-                    """
-                    INSERT INTO projections (name, definition_hash, applied_position, rebuilt_at)
-                    VALUES (\(definition.name), \(definition.hash), \(replay.position), now())
-                    ON CONFLICT (name) DO UPDATE SET definition_hash = excluded.definition_hash,
-                        applied_position = excluded.applied_position, rebuilt_at = excluded.rebuilt_at
-                    """,
-                    logger: logger
-                )
+            try await watch.using(connection) {
+                _ = try await EventLogWriter.begin(on: connection, logger: logger)
+                try await connection.perform("SET LOCAL search_path TO \(unescaped: schema), public", logger: logger)
+                try await catchUp(&replay, on: connection)
+                try await connection.perform("SET LOCAL search_path TO public", logger: logger)
+                try await connection.perform("CREATE SCHEMA \(unescaped: Self.replacedSchema)", logger: logger)
+                for definition in definitions {
+                    try await connection.perform(
+                        "ALTER TABLE IF EXISTS public.\(unescaped: definition.name) SET SCHEMA \(unescaped: Self.replacedSchema)",
+                        logger: logger)
+                    try await connection.perform(
+                        "ALTER TABLE \(unescaped: schema).\(unescaped: definition.name) SET SCHEMA public",
+                        logger: logger)
+                    try await connection.perform(
+                        """
+                        INSERT INTO projections (name, definition_hash, applied_position, rebuilt_at)
+                        VALUES (\(definition.name), \(definition.hash), \(replay.position), now())
+                        ON CONFLICT (name) DO UPDATE SET definition_hash = excluded.definition_hash,
+                            applied_position = excluded.applied_position, rebuilt_at = excluded.rebuilt_at
+                        """,
+                        logger: logger
+                    )
+                }
+                try await connection.perform("DROP SCHEMA \(unescaped: schema) CASCADE", logger: logger)
+                return replay.position
             }
-            try await connection.perform("DROP SCHEMA \(unescaped: schema) CASCADE", logger: logger)
-            return replay.position
         }
         // Not in the swap: dropping the old tables deletes their files as it commits (94 ms for the
         // tables of a million events), and the swap holds the log's append lock, so writers would wait.
