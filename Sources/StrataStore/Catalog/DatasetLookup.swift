@@ -312,6 +312,7 @@ extension PostgresConnection {
     func rows<Statement: PostgresPreparedStatement>(of statement: Statement, logger: Logger)
         async throws -> [Statement.Row]
     {
+        try throwIfClosed()
         var rows: [Statement.Row] = []
         for try await row in try await execute(statement, logger: logger) { rows.append(row) }
         return rows

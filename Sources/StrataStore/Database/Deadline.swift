@@ -77,8 +77,7 @@ final class ConnectionWatch: Sendable {
     ) async throws -> sending Value {
         var sessions: [ObjectIdentifier: Int32] = [:]
         for connection in connections {
-            let pid = try await connection.query("SELECT pg_backend_pid()", logger: logger).collect().first?
-                .decode(Int32.self)
+            let pid = try await connection.rows("SELECT pg_backend_pid()", logger: logger).first?.decode(Int32.self)
             sessions[ObjectIdentifier(connection)] = pid
         }
         state.withLock { state in state.using.merge(sessions) { _, new in new } }

@@ -62,6 +62,7 @@ extension PostgresConnection {
     func pipelined<Last: PostgresPreparedStatement>(_ queries: [PostgresQuery], then last: Last?, logger: Logger)
         async throws -> [[PostgresRow]] where Last.Row == PostgresRow
     {
+        try throwIfClosed()
         let answers: [EventLoopFuture<PostgresQueryResult>] = queries.map { query($0, logger: logger) }
         var lastRows: [PostgresRow]?
         var lastFailure: (any Error)?
@@ -81,6 +82,7 @@ extension PostgresConnection {
     public func perform(_ query: PostgresQuery, logger: Logger, file: String = #fileID, line: Int = #line)
         async throws
     {
+        try throwIfClosed()
         _ = try await self.query(query, logger: logger, file: file, line: line).collect()
     }
 
@@ -94,7 +96,17 @@ extension PostgresConnection {
     public func rows(_ query: PostgresQuery, logger: Logger, file: String = #fileID, line: Int = #line)
         async throws -> [PostgresRow]
     {
-        try await self.query(query, logger: logger, file: file, line: line).get().rows
+        try throwIfClosed()
+        return try await self.query(query, logger: logger, file: file, line: line).get().rows
+    }
+
+    /// Fails with ``DatabaseUnavailable/Reason/connectionLost`` if this connection has closed. PostgresNIO
+    /// never answers a query written to a closed connection: work that goes on after its connection died
+    /// (a ROLLBACK in a `catch`, the next step of an abandoned rebuild) would wait forever, holding all it
+    /// had, where it should fail. (A connection that closes while a query is being written is the
+    /// pool's and the watch's to notice; see ``BoundedPool`` and ``ConnectionWatch``.)
+    func throwIfClosed() throws {
+        if isClosed { throw DatabaseUnavailable(.connectionLost) }
     }
 }
 
