@@ -181,6 +181,49 @@ struct FaultTests {
             #expect(started.duration(to: .now) < .seconds(10), "\(command)")
         }
     }
+
+    /// A command working on the catalog whose PostgreSQL session ends under it says so and exits 10, as a
+    /// client verb does on a 503, so that a script can tell an outage (run it again) from what the command
+    /// found (`verify`'s drift exits 1). Before, both exited 1.
+    @Test func aCommandWhoseDatabaseGoesAwayExitsTen() async throws {
+        let cluster = try await PrivateCluster.start()
+        defer { cluster.remove() }
+        let environment = ["DATABASE_URL": cluster.databaseURL]
+        let migrate = try await blocking { try StrataBinary.run(["migrate"], environment: environment) }
+        try #require(migrate.status == 0, "\(migrate.output)")
+
+        let logger = TestPostgres.logger
+        let verify = try await cluster.client().whileRunning { client in
+            try await client.withConnection { locker in
+                // `verify` reads the log first: it waits for this lock, and its session is ended meanwhile.
+                try await locker.query("BEGIN", logger: logger).collect()
+                try await locker.query("LOCK TABLE events IN ACCESS EXCLUSIVE MODE", logger: logger).collect()
+                let verifying = Task {
+                    try await blocking { try StrataBinary.run(["verify"], environment: environment) }
+                }
+                var ended = 0
+                let deadline = ContinuousClock.now + .seconds(60)
+                while ended == 0, ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(50))
+                    ended =
+                        try await client.query(
+                            """
+                            SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+                            WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()
+                            """, logger: logger
+                        ).collect().first?.decode(Int.self) ?? 0
+                }
+                try await locker.query("ROLLBACK", logger: logger).collect()
+                try #require(ended > 0, "verify was never seen waiting")
+                return try await verifying.value
+            }
+        }
+        #expect(verify.status == 10, "\(verify.output)")
+        #expect(
+            verify.output.contains("PostgreSQL")
+                && verify.output.contains("; run the command again once PostgreSQL is back"),
+            "\(verify.output)")
+    }
 }
 
 /// Runs `body` with a private cluster, `strata serve` on it, and an HTTP client; removes them after.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import StrataStore
+import Synchronization
 
 /// `strata replay`: rebuild projections from the log, while a server may keep serving.
 struct ReplayCommand: AsyncParsableCommand {
@@ -67,6 +68,7 @@ enum ProgressLine {
         let line = String(
             format: "\r%lld / %lld events, %.0f events/s, ETA %.0f s   ", progress.eventsDone, progress.eventsTotal,
             rate, left)
+        isOpen.withLock { $0 = true }
         FileHandle.standardError.write(Data(line.utf8))
     }
 
@@ -77,7 +79,14 @@ enum ProgressLine {
             stages.reading.seconds, stages.projecting.seconds, stages.loading.seconds, stages.finishing.seconds)
     }
 
+    /// Ends the progress line, if one was printed since the last end.
     static func finish() {
-        FileHandle.standardError.write(Data("\n".utf8))
+        let wasOpen = isOpen.withLock { isOpen in
+            defer { isOpen = false }
+            return isOpen
+        }
+        if wasOpen { FileHandle.standardError.write(Data("\n".utf8)) }
     }
+
+    private static let isOpen = Mutex(false)
 }

@@ -1,3 +1,4 @@
+import ArgumentParser
 import EmbeddedPostgres
 import Foundation
 import Logging
@@ -57,6 +58,9 @@ struct DatabaseSession {
     }
 
     /// Runs `body` with a running client on the session's database, then closes the session whatever happens.
+    ///
+    /// PostgreSQL going away meanwhile ends the command with exit status 10, a client verb's for a 503, so
+    /// that a script can tell an outage (run it again) from what the command found (`verify`'s drift: 1).
     static func with<Result: Sendable>(
         _ configuration: StrataConfiguration,
         logger: Logger,
@@ -65,8 +69,16 @@ struct DatabaseSession {
     ) async throws -> Result {
         let session = try await open(configuration, logger: logger, existingOnly: existingOnly)
         defer { session.close() }
-        return try await PostgresClient(configuration: session.clientConfiguration, backgroundLogger: logger)
-            .whileRunning(body)
+        do {
+            return try await PostgresClient(configuration: session.clientConfiguration, backgroundLogger: logger)
+                .whileRunning(body)
+        } catch {
+            guard let outage = DatabaseUnavailable(error) else { throw error }
+            ProgressLine.finish()
+            FileHandle.standardError.write(
+                Data("strata: \(outage); run the command again once PostgreSQL is back\n".utf8))
+            throw ExitCode(ClientFailure.ExitCode.unavailable.rawValue)
+        }
     }
 
     private static func createDatabaseIfMissing(on cluster: EmbeddedPostgres, logger: Logger) async throws {
