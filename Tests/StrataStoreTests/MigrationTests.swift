@@ -122,7 +122,7 @@ struct MigrationTests {
             }
             func exported() async throws -> [String] {
                 var lines: [String] = []
-                try await archive.export { lines.append($0) }
+                _ = try await archive.export { lines.append($0) }
                 return lines
             }
             let stream = UUID()

@@ -31,7 +31,7 @@ extension SplitMix {
         case 3: return Double(bitPattern: next() & 0x7FEF_FFFF_FFFF_FFFF) * (next(below: 2) == 0 ? 1 : -1)
         default:
             let edges: [Double] = [
-                0.1, 1e300, -0.0, 9_007_199_254_740_991, -9_007_199_254_740_991, 1e-7, 5e-324, 1e21,
+                0.1, 1e300, -0.0, 9_007_199_254_740_991, -9_007_199_254_740_991, 1e-7, .leastNonzeroMagnitude, 1e21,
                 .greatestFiniteMagnitude, -.leastNormalMagnitude, 0.30000000000000004,
             ]
             return edges[next(below: edges.count)]
