@@ -72,4 +72,43 @@ struct CutOffResultTests {
             }
         }
     }
+
+    /// PostgresNIO's `withTransaction` sent its ROLLBACK on the connection that had just died, which it
+    /// never answers: a transaction whose connection died under it waited forever.
+    @Test func aTransactionWhoseConnectionDiesFailsAtOnce() async throws {
+        try await withTestDatabase { database in
+            let (client, logger) = (database.client, database.logger)
+            let error = await #expect(throws: (any Error).self) {
+                // Bounded, so that a transaction left waiting fails the test rather than hangs it; generous,
+                // since leasing the second connection can wait on a test cluster busy with other suites.
+                try await withDeadline(.seconds(60)) {
+                    try await client.transaction(logger: logger) { connection in
+                        let pid = try await connection.rows("SELECT pg_backend_pid()", logger: logger).first?
+                            .decode(Int32.self)
+                        try await client.perform("SELECT pg_terminate_backend(\(pid))", logger: logger)
+                        try await connection.closeFuture.get()
+                        try await connection.perform("SELECT 1", logger: logger)
+                    }
+                }
+            }
+            #expect(error.flatMap(DatabaseUnavailable.init)?.reason == .connectionLost, "\(String(describing: error))")
+        }
+    }
+
+    /// A transaction whose body caught a failed statement and went on is rolled back by PostgreSQL
+    /// whatever it asks; that must not pass for a commit.
+    @Test func aTransactionThatRolledBackInsteadOfCommittingSaysSo() async throws {
+        try await withTestDatabase { database in
+            let (client, logger) = (database.client, database.logger)
+            try await client.perform("CREATE TABLE kept (n int PRIMARY KEY)", logger: logger)
+            await #expect(throws: TransactionRolledBack.self) {
+                try await client.transaction(logger: logger) { connection in
+                    try await connection.perform("INSERT INTO kept VALUES (1)", logger: logger)
+                    _ = try? await connection.perform("INSERT INTO kept VALUES (1)", logger: logger)
+                }
+            }
+            let kept = try await client.rows("SELECT count(*) FROM kept", logger: logger).first?.decode(Int.self)
+            #expect(kept == 0)
+        }
+    }
 }

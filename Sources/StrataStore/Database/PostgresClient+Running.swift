@@ -127,20 +127,39 @@ extension PostgresClient {
 }
 
 extension PostgresClient {
-    /// `withTransaction`, but a closure's own error (a version conflict, a refused command) comes out as
-    /// itself once the transaction is rolled back, not wrapped in `PostgresTransactionError`.
+    /// BEGIN, `body`, COMMIT on a pooled connection; ROLLBACK if `body` throws, and its error comes out as
+    /// itself.
+    ///
+    /// Not PostgresNIO's `withTransaction`, which sends its ROLLBACK even on a connection that has closed:
+    /// PostgresNIO never answers a query written to a closed connection, so a transaction whose connection
+    /// died under it (a PostgreSQL restart in the middle of `strata import`) waited forever.
     public func transaction<Result>(
         logger: Logger,
         isolation: isolated (any Actor)? = #isolation,
         _ body: (PostgresConnection) async throws -> sending Result
     ) async throws -> sending Result {
-        do {
-            return try await withTransaction(logger: logger, isolation: isolation, body)
-        } catch let error as PostgresTransactionError {
-            if let closureError = error.closureError, error.rollbackError == nil { throw closureError }
-            throw error
+        try await withConnection(isolation: isolation) { connection in
+            try await connection.perform("BEGIN", logger: logger)
+            let result: Result
+            do {
+                result = try await body(connection)
+            } catch {
+                try? await connection.perform("ROLLBACK", logger: logger)
+                throw error
+            }
+            try connection.throwIfClosed()
+            let ended = try await connection.query("COMMIT", logger: logger).get().metadata.command
+            // A transaction in which a statement failed ends in a ROLLBACK whatever it is asked to do.
+            guard ended == "COMMIT" else { throw TransactionRolledBack() }
+            return result
         }
     }
+}
+
+/// A transaction asked to commit rolled back instead: one of its statements had failed, and its body
+/// went on as if not.
+public struct TransactionRolledBack: Error, CustomStringConvertible {
+    public var description: String { "the transaction rolled back: one of its statements failed" }
 }
 
 /// The prepared statement that follows the queries of ``PostgresConnection/pipelined(_:logger:)``:
