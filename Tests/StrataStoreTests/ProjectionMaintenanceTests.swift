@@ -362,12 +362,13 @@ struct ProjectionMaintenanceTests {
     /// ("copyFrom leaked its continuation"): a PostgreSQL restart under a rebuild hung it, and `POST
     /// /v1/admin/projections/rebuild` never answered. And it stops the process ("Copy mode is only
     /// supported for extended queries") when the COPY's next step reaches the closed connection before
-    /// its handler is gone, which ended this test within three rounds in each of two runs. The rebuild
+    /// its handler is gone, which ended this test (then of ten rounds on 30,000 events) within three
+    /// rounds in each of two runs. The rebuild
     /// now fails as soon as a connection of its own closes, without that step, and the next one lands.
     @Test func aRebuildWhoseCopyLosesItsConnectionFailsPromptlyAndTheNextLands() async throws {
         try await withTestDatabase { database in
             try await CatalogSchema.bundled().prepare(database.client, logger: database.logger)
-            _ = try await SyntheticLog(client: database.client, logger: database.logger).generate(events: 30_000)
+            _ = try await SyntheticLog(client: database.client, logger: database.logger).generate(events: 20_000)
             let logger = database.logger
             let copiesUnderWay = """
                 FROM pg_stat_activity
@@ -375,34 +376,41 @@ struct ProjectionMaintenanceTests {
                   AND pid <> pg_backend_pid()
                 """
             // Each round cuts off a COPY at another point of the load: after it was seen under way that
-            // many times.
-            for sightingsBeforeCut in [0, 1, 2, 4, 0, 3, 1, 6, 2, 0] {
-                var rebuilding = try maintenance(database)
-                rebuilding.batchSize = 1_000
-                let rebuild = Task { [rebuilding] in try await rebuilding.rebuild() }
-                var (sightings, killed) = (0, 0)
-                let deadline = ContinuousClock.now + .seconds(30)
-                while killed == 0, ContinuousClock.now < deadline {
-                    let statement: PostgresQuery =
-                        sightings < sightingsBeforeCut
-                        ? "SELECT count(*) \(unescaped: copiesUnderWay)"
-                        : "SELECT count(pg_terminate_backend(pid)) \(unescaped: copiesUnderWay)"
-                    let count =
-                        try await database.client.query(statement, logger: logger).collect().first?.decode(Int.self)
-                        ?? 0
-                    if sightings < sightingsBeforeCut { sightings += count > 0 ? 1 : 0 } else { killed = count }
+            // many times. A rebuild that ends first (a busy machine sees fewer of its COPYs) is run again.
+            for sightingsBeforeCut in [0, 1, 2, 0, 3, 1, 0, 2] {
+                var (killed, attempts) = (0, 0)
+                while killed == 0 {
+                    attempts += 1
+                    try #require(attempts <= 5, "no COPY was seen to cut off in five rebuilds")
+                    var rebuilding = try maintenance(database)
+                    rebuilding.batchSize = 1_000
+                    // Awaited apart, so that a rebuild that never answers fails the test rather than hangs it.
+                    let outcome = Mutex<Result<ProjectionMaintenance.RebuildReport, any Error>?>(nil)
+                    Task { [rebuilding] in
+                        let result = await Task { try await rebuilding.rebuild() }.result
+                        outcome.withLock { $0 = result }
+                    }
+                    var sightings = 0
+                    let deadline = ContinuousClock.now + .seconds(30)
+                    while killed == 0, outcome.withLock({ $0 == nil }), ContinuousClock.now < deadline {
+                        let statement: PostgresQuery =
+                            sightings < sightingsBeforeCut
+                            ? "SELECT count(*) \(unescaped: copiesUnderWay)"
+                            : "SELECT count(pg_terminate_backend(pid)) \(unescaped: copiesUnderWay)"
+                        let count =
+                            try await database.client.query(statement, logger: logger).collect().first?
+                            .decode(Int.self) ?? 0
+                        if sightings < sightingsBeforeCut { sightings += count > 0 ? 1 : 0 } else { killed = count }
+                    }
+                    guard killed > 0 else { continue }
+                    let answerDeadline = ContinuousClock.now + .seconds(20)
+                    while outcome.withLock({ $0 == nil }), ContinuousClock.now < answerDeadline {
+                        try await Task.sleep(for: .milliseconds(50))
+                    }
+                    let answered = try #require(
+                        outcome.withLock { $0 }, "the rebuild did not answer within 20 s of losing a connection")
+                    #expect(throws: DatabaseUnavailable.self) { try answered.get() }
                 }
-                try #require(killed > 0, "no COPY was seen to cut off")
-                // Awaited apart, so that a rebuild that never answers fails the test rather than hangs it.
-                let outcome = Mutex<Result<ProjectionMaintenance.RebuildReport, any Error>?>(nil)
-                Task { outcome.withLock { [result = await rebuild.result] in $0 = result } }
-                let answerDeadline = ContinuousClock.now + .seconds(20)
-                while outcome.withLock({ $0 == nil }), ContinuousClock.now < answerDeadline {
-                    try await Task.sleep(for: .milliseconds(50))
-                }
-                let answered = try #require(
-                    outcome.withLock { $0 }, "the rebuild did not answer within 20 s of losing a connection")
-                #expect(throws: DatabaseUnavailable.self) { try answered.get() }
             }
 
             try await maintenance(database).rebuild()

@@ -54,7 +54,15 @@ final class ConnectionWatch: Sendable {
     private let client: PostgresClient
     private let logger: Logger
     private let lost: @Sendable () -> Void
-    private let state = Mutex<(using: [ObjectIdentifier: Int32], isLost: Bool)>(([:], false))
+    private let state = Mutex(State())
+
+    private struct State {
+        /// The sessions of the connections in use, by connection.
+        var using: [ObjectIdentifier: Int32] = [:]
+        var isLost = false
+        /// Ending the sessions that were in use when the work was lost.
+        var ending: Task<Void, Never>?
+    }
 
     fileprivate init(client: PostgresClient, logger: Logger, lost: @escaping @Sendable () -> Void) {
         self.client = client
@@ -81,33 +89,54 @@ final class ConnectionWatch: Sendable {
             sessions[ObjectIdentifier(connection)] = pid
         }
         state.withLock { state in state.using.merge(sessions) { _, new in new } }
-        defer { state.withLock { state in for key in sessions.keys { state.using.removeValue(forKey: key) } } }
         for connection in connections {
             let key = ObjectIdentifier(connection)
             connection.closeFuture.whenComplete { [weak self] _ in self?.closed(key) }
         }
-        return try await body()
+        let value: Value
+        do {
+            value = try await body()
+        } catch {
+            await release(sessions, of: connections)
+            throw error
+        }
+        await release(sessions, of: connections)
+        return value
     }
 
     private func closed(_ key: ObjectIdentifier) {
-        let others = state.withLock { state -> [Int32]? in
-            guard state.using[key] != nil, !state.isLost else { return nil }
-            state.isLost = true
-            return state.using.filter { $0.key != key }.map(\.value)
-        }
-        guard let others else { return }
-        lost()
-        guard !others.isEmpty else { return }
         let (client, logger) = (client, logger)
-        Task {
-            // PostgreSQL may be gone, and the sessions with it; then there is nothing to end.
-            try? await withDeadline(.seconds(5)) {
-                try await client.withConnection { connection in
-                    _ = try await connection.query(
-                        "SELECT pg_terminate_backend(pid) FROM unnest(\(others)) AS pid", logger: logger
-                    ).collect()
+        let isFirst = state.withLock { state -> Bool in
+            guard state.using[key] != nil, !state.isLost else { return false }
+            state.isLost = true
+            let others = state.using.filter { $0.key != key }.map(\.value)
+            guard !others.isEmpty else { return true }
+            state.ending = Task {
+                // PostgreSQL may be gone, and the sessions with it; then there is nothing to end.
+                try? await withDeadline(.seconds(5)) {
+                    try await client.withConnection { connection in
+                        try await connection.perform(
+                            "SELECT pg_terminate_backend(pid) FROM unnest(\(others)) AS pid", logger: logger)
+                    }
                 }
             }
+            return true
+        }
+        if isFirst { lost() }
+    }
+
+    /// Stops watching `sessions`. If the work was lost while they were watched, waits until they have
+    /// been ended and their connections have closed: a connection let go of sooner would go back to the
+    /// pool, and its session could be ended under the next user it was handed to.
+    private func release(_ sessions: [ObjectIdentifier: Int32], of connections: [PostgresConnection]) async {
+        let (wasLost, ending) = state.withLock { state in
+            for key in sessions.keys { state.using.removeValue(forKey: key) }
+            return (state.isLost, state.ending)
+        }
+        guard wasLost else { return }
+        await ending?.value
+        for connection in connections where !connection.isClosed {
+            _ = try? await withDeadline(.seconds(5)) { try await connection.closeFuture.get() }
         }
     }
 }
