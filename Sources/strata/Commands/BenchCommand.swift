@@ -16,7 +16,7 @@ struct BenchCommand: AsyncParsableCommand {
             """,
         subcommands: [
             RebuildBench.self, LineageBench.self, HTTPBench.self, UIBench.self, SearchBench.self, FeedBench.self,
-            ReplicaBench.self,
+            ReplicaBench.self, FaultBench.self,
         ]
     )
 

@@ -1,0 +1,291 @@
+import ArgumentParser
+import AsyncHTTPClient
+import EmbeddedPostgres
+import Foundation
+import PostgresNIO
+import StrataStore
+import Synchronization
+
+/// `strata bench faults`: PostgreSQL restarted in immediate mode, again and again, under a running
+/// `strata serve` that is writing, reading and rebuilding, on a cluster of its own (the bench must be
+/// able to stop and start it). Writers create datasets with an `Idempotency-Key` and retry a 503 or a
+/// lost answer with the same key, as `docs/operations.md` tells clients to; afterwards every write
+/// acknowledged must be in the catalog, and the projections must match the log.
+struct FaultBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "faults",
+        abstract: "PostgreSQL restarted under writes, reads and rebuilds: what was acknowledged against what is kept.")
+
+    @Option(help: "Seconds of load") var seconds = 60
+    @Option(help: "Mean seconds between two restarts (each wait is drawn from half to one and a half of it)")
+    var restartEvery = 8.0
+    @Option(help: "Writers, each creating datasets one after another") var writers = 8
+    @Option(help: "Readers, each listing a page of datasets after another") var readers = 8
+    @Option(help: "Events in the synthetic log, which a rebuild replays") var events = 200_000
+    @OptionGroup var output: BenchOutput
+
+    func run() async throws {
+        let log = !output.json
+        let logger = try StrataConfiguration(database: DatabaseOptions.parse([])).makeLogger()
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("strata-bench-faults-\(getpid())")
+            .path
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let cluster = try EmbeddedPostgres.start(
+            .init(dataDirectory: folder + "/cluster", removeWhenProcessExits: true), logger: logger)
+        defer { try? cluster.stop() }
+        func endpoint(_ database: String) -> DatabaseEndpoint {
+            DatabaseEndpoint(
+                address: .unixSocket(path: cluster.unixSocketPath), username: EmbeddedPostgres.superuser,
+                password: nil, database: database)
+        }
+        try await PostgresClient(configuration: endpoint("postgres").clientConfiguration, backgroundLogger: logger)
+            .whileRunning { try await $0.perform("CREATE DATABASE strata", logger: logger) }
+        let catalog = endpoint("strata")
+        let generated = try await PostgresClient(configuration: catalog.clientConfiguration, backgroundLogger: logger)
+            .whileRunning { client in
+                let schema = try CatalogSchema.bundled()
+                try await schema.prepare(client, logger: logger)
+                let count = try await SyntheticLog(client: client, logger: logger).generate(events: events)
+                _ = try await ProjectionMaintenance(client: client, catalog: schema.projections, logger: logger)
+                    .rebuild()
+                return count
+            }
+        if log { print("generated \(generated) events") }
+
+        let server = try await ServerUnderTest.start(databaseURL: catalog.url, arguments: ["--insecure-no-auth"])
+        defer { server.stop() }
+        let http = HTTPClient(eventLoopGroupProvider: .singleton)
+        let tally = FaultTally()
+        let end = ContinuousClock.now + .seconds(seconds)
+        await withTaskGroup(of: Void.self) { group in
+            for writer in 0..<writers {
+                group.addTask { await Self.write(as: writer, until: end, to: server.baseURL, http: http, tally: tally) }
+            }
+            for _ in 0..<readers {
+                group.addTask {
+                    while ContinuousClock.now < end {
+                        tally.count(
+                            "reads",
+                            await Self.status(
+                                of: HTTPClientRequest(url: server.baseURL + "/v1/datasets?limit=50"), http))
+                    }
+                }
+            }
+            group.addTask {
+                while ContinuousClock.now < end {
+                    var request = HTTPClientRequest(url: server.baseURL + "/v1/admin/projections/rebuild")
+                    request.method = .POST
+                    tally.count("rebuilds", await Self.status(of: request, http, timeout: .seconds(300)))
+                    try? await Task.sleep(for: .seconds(2))
+                }
+            }
+            group.addTask {
+                while ContinuousClock.now < end {
+                    tally.sample(rss: server.currentRSSBytes)
+                    try? await Task.sleep(for: .seconds(1))
+                }
+            }
+            group.addTask {
+                while true {
+                    let wait = restartEvery * Double.random(in: 0.5...1.5)
+                    guard ContinuousClock.now + .seconds(wait) < end else { break }
+                    try? await Task.sleep(for: .seconds(wait))
+                    do {
+                        try cluster.stopServer(mode: .immediate)
+                        try cluster.startServer()
+                        tally.restarted()
+                        if log {
+                            print("restart \(tally.restarts): server RSS \(Self.megabytes(server.currentRSSBytes))")
+                        }
+                    } catch {
+                        print("could not restart PostgreSQL: \(error)")
+                    }
+                }
+            }
+        }
+        try? await http.shutdown()
+
+        // What the catalog holds of the writers' datasets, and whether its projections match its log.
+        let (kept, verified) = try await PostgresClient(
+            configuration: catalog.clientConfiguration, backgroundLogger: logger
+        ).whileRunning { client in
+            let rows = try await client.rows(
+                "SELECT name FROM dataset_identities WHERE namespace = \(Self.namespace)", logger: logger)
+            let names = Set(try rows.map { try $0.decode(String.self) })
+            let report = try await ProjectionMaintenance(
+                client: client, catalog: try ProjectionCatalog.bundled(), logger: logger
+            ).verify()
+            return (names, report.isClean)
+        }
+        let serverDied = !isProcessAlive(server.pid)
+        if serverDied {
+            let kept = FileManager.default.temporaryDirectory.appendingPathComponent(
+                "strata-bench-faults-serve-\(server.pid).log"
+            ).path
+            try? FileManager.default.copyItem(atPath: server.logPath, toPath: kept)
+            let serverLog = (try? String(contentsOfFile: server.logPath, encoding: .utf8)) ?? ""
+            let lines = serverLog.split(separator: "\n", omittingEmptySubsequences: false)
+            let start =
+                lines.firstIndex { $0.contains("Fatal error") || $0.contains("crashed") } ?? max(0, lines.count - 40)
+            print("strata serve died under the bench (its whole log: \(kept)):")
+            print(lines[start...].prefix(40).joined(separator: "\n"))
+        }
+        let figures = tally.figures(kept: kept, projectionsMatchTheLog: verified, peakRSS: server.peakRSSBytes)
+        if log {
+            for line in figures.lines { print(line) }
+        } else {
+            print(try BenchJSON.document(["faults": figures.json]))
+        }
+        guard !serverDied, figures.lost == 0, figures.serverErrors == 0, verified else {
+            throw BenchError(
+                "the server died, acknowledged writes were lost, a 5xx other than 503 was answered, or the "
+                    + "projections drifted")
+        }
+    }
+
+    static let namespace = "bench-faults"
+
+    /// Creates datasets one after another, each until it is acknowledged: a 503 or a lost answer is sent
+    /// again with the same key, so the write is applied once whichever attempt lands.
+    private static func write(
+        as writer: Int, until end: ContinuousClock.Instant, to baseURL: String, http: HTTPClient, tally: FaultTally
+    ) async {
+        var number = 0
+        while ContinuousClock.now < end {
+            number += 1
+            let name = "w\(writer)-\(number)"
+            var request = HTTPClientRequest(url: baseURL + "/v1/datasets")
+            request.method = .POST
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.headers.add(name: "Idempotency-Key", value: "bench-faults-\(name)")
+            request.body = .bytes(ByteBuffer(string: #"{"namespace":"\#(namespace)","name":"\#(name)"}"#))
+            var attempts = 0
+            while ContinuousClock.now < end {
+                attempts += 1
+                let status = await Self.status(of: request, http)
+                tally.count("writes", status)
+                if status == 201 {
+                    tally.acknowledged(name, attempts: attempts)
+                    break
+                }
+                guard status == 503 || status == nil else {
+                    tally.refused(name)
+                    break
+                }
+                try? await Task.sleep(for: .milliseconds(200))
+            }
+        }
+    }
+
+    /// The answer's status, nil if none came (a connection refused, reset or timed out).
+    private static func status(of request: HTTPClientRequest, _ http: HTTPClient, timeout: Duration = .seconds(30))
+        async -> Int?
+    {
+        do {
+            let response = try await http.execute(request, timeout: .seconds(Int64(timeout.components.seconds)))
+            _ = try await response.body.collect(upTo: 64 << 20)
+            return Int(response.status.code)
+        } catch {
+            return nil
+        }
+    }
+
+    static func megabytes(_ bytes: Int?) -> String {
+        bytes.map { String(format: "%.0f MB", Double($0) / 1_048_576) } ?? "?"
+    }
+}
+
+/// What the bench saw, from every task at once.
+private final class FaultTally: Sendable {
+    private struct State {
+        var statuses: [String: [String: Int]] = [:]
+        var acknowledged: Set<String> = []
+        var refused: Set<String> = []
+        var retried = 0
+        var restarts = 0
+        var restartedAt: [ContinuousClock.Instant] = []
+        var acknowledgedAt: [ContinuousClock.Instant] = []
+        var peakSampledRSS = 0
+    }
+
+    private let state = Mutex(State())
+
+    var restarts: Int { state.withLock { $0.restarts } }
+
+    func count(_ kind: String, _ status: Int?) {
+        state.withLock { $0.statuses[kind, default: [:]][status.map(String.init) ?? "no answer", default: 0] += 1 }
+    }
+
+    func acknowledged(_ name: String, attempts: Int) {
+        state.withLock { state in
+            state.acknowledged.insert(name)
+            state.retried += attempts > 1 ? 1 : 0
+            state.acknowledgedAt.append(.now)
+        }
+    }
+
+    func refused(_ name: String) {
+        _ = state.withLock { $0.refused.insert(name) }
+    }
+
+    func restarted() {
+        state.withLock { state in
+            state.restarts += 1
+            state.restartedAt.append(.now)
+        }
+    }
+
+    func sample(rss: Int?) {
+        guard let rss else { return }
+        state.withLock { $0.peakSampledRSS = max($0.peakSampledRSS, rss) }
+    }
+
+    struct Figures {
+        var lines: [String]
+        var json: [String: Any]
+        var lost: Int
+        var serverErrors: Int
+    }
+
+    func figures(kept: Set<String>, projectionsMatchTheLog: Bool, peakRSS: Int?) -> Figures {
+        let state = state.withLock { $0 }
+        let lost = state.acknowledged.subtracting(kept)
+        // From a restart back to PostgreSQL accepting connections to the next write acknowledged.
+        let recoveries = state.restartedAt.compactMap { restart in
+            state.acknowledgedAt.filter { $0 > restart }.min().map { restart.duration(to: $0) }
+        }
+        let seconds = recoveries.map { Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18 }
+            .sorted()
+        let serverErrors = state.statuses.values.flatMap { $0 }.filter {
+            guard let code = Int($0.key) else { return false }
+            return code >= 500 && code != 503
+        }.map(\.value).reduce(0, +)
+        func answers(_ kind: String) -> String {
+            (state.statuses[kind] ?? [:]).sorted { $0.key < $1.key }.map { "\($0.value)× \($0.key)" }
+                .joined(separator: ", ")
+        }
+        let recovery =
+            seconds.isEmpty
+            ? "none measured"
+            : String(format: "median %.2f s, longest %.2f s", seconds[seconds.count / 2], seconds.last ?? 0)
+        let lines = [
+            "PostgreSQL restarts (immediate mode): \(state.restarts)",
+            "writes acknowledged: \(state.acknowledged.count) (\(state.retried) after a retry with their key); "
+                + "kept: \(state.acknowledged.count - lost.count); lost: \(lost.count); refused: \(state.refused.count)",
+            "answers to writes: \(answers("writes"))",
+            "answers to reads: \(answers("reads"))",
+            "answers to rebuilds: \(answers("rebuilds"))",
+            "5xx other than 503: \(serverErrors)",
+            "from a restart to the next write acknowledged: \(recovery)",
+            "projections match the log: \(projectionsMatchTheLog ? "yes" : "NO")",
+            "server RSS: peak \(FaultBench.megabytes(peakRSS)) (sampled each second: \(FaultBench.megabytes(state.peakSampledRSS)))",
+        ]
+        let json: [String: Any] = [
+            "restarts": state.restarts, "acknowledged": state.acknowledged.count, "retried": state.retried,
+            "lost": lost.count, "refused": state.refused.count, "server_errors": serverErrors,
+            "answers": state.statuses, "recovery_seconds": seconds,
+            "projections_match_the_log": projectionsMatchTheLog, "peak_rss_bytes": peakRSS ?? 0,
+        ]
+        return Figures(lines: lines, json: json, lost: lost.count, serverErrors: serverErrors)
+    }
+}
