@@ -32,6 +32,25 @@ struct BenchTests {
         }
     }
 
+    /// `strata bench faults` runs on a cluster of its own. Here without restarts (they can still end the
+    /// server inside PostgresNIO, see docs/operations.md, which the bench must report, not the suite):
+    /// its writers' datasets are all kept, and its figures come as one document.
+    @Test func theFaultBenchCountsWhatWasAcknowledgedAgainstWhatWasKept() async throws {
+        let run = try Self.standardOutput(
+            [
+                StrataBinary.path, "bench", "faults", "--seconds", "3", "--restart-every", "1000", "--writers", "2",
+                "--readers", "1", "--events", "500", "--json",
+            ], databaseURL: "")
+        #expect(run.status == 0, "\(run.output)")
+        let document = try JSONSerialization.jsonObject(with: Data(run.output.utf8)) as? [String: Any]
+        let figures = try #require(document?["faults"] as? [String: Any], "\(run.output)")
+        #expect(figures["restarts"] as? Int == 0)
+        #expect((figures["acknowledged"] as? Int ?? 0) > 0)
+        #expect(figures["lost"] as? Int == 0)
+        #expect(figures["server_errors"] as? Int == 0)
+        #expect(figures["projections_match_the_log"] as? Bool == true)
+    }
+
     /// What the command printed on standard output alone (its progress and logs go to standard error).
     static func standardOutput(_ command: [String], databaseURL: String) throws -> (status: Int32, output: String) {
         let run = try ProcessRunner.run(
