@@ -33,14 +33,11 @@ struct FaultBench: AsyncParsableCommand {
         let cluster = try EmbeddedPostgres.start(
             .init(dataDirectory: folder + "/cluster", removeWhenProcessExits: true), logger: logger)
         defer { try? cluster.stop() }
-        func endpoint(_ database: String) -> DatabaseEndpoint {
-            DatabaseEndpoint(
-                address: .unixSocket(path: cluster.unixSocketPath), username: EmbeddedPostgres.superuser,
-                password: nil, database: database)
-        }
-        try await PostgresClient(configuration: endpoint("postgres").clientConfiguration, backgroundLogger: logger)
-            .whileRunning { try await $0.perform("CREATE DATABASE strata", logger: logger) }
-        let catalog = endpoint("strata")
+        try await PostgresClient(
+            configuration: cluster.endpoint(database: "postgres").clientConfiguration, backgroundLogger: logger
+        )
+        .whileRunning { try await $0.perform("CREATE DATABASE strata", logger: logger) }
+        let catalog = cluster.endpoint(database: "strata")
         let generated = try await PostgresClient(configuration: catalog.clientConfiguration, backgroundLogger: logger)
             .whileRunning { client in
                 let schema = try CatalogSchema.bundled()

@@ -29,18 +29,13 @@ struct ReplicaBench: AsyncParsableCommand {
             .init(dataDirectory: folder + "/primary", removeWhenProcessExits: true, servesReplicas: true),
             logger: logger)
         defer { try? primary.stop() }
-        func endpoint(_ cluster: EmbeddedPostgres, _ database: String) -> DatabaseEndpoint {
-            DatabaseEndpoint(
-                address: .unixSocket(path: cluster.unixSocketPath), username: EmbeddedPostgres.superuser,
-                password: nil, database: database)
-        }
         try await PostgresClient(
-            configuration: endpoint(primary, "postgres").clientConfiguration, backgroundLogger: logger
+            configuration: primary.endpoint(database: "postgres").clientConfiguration, backgroundLogger: logger
         )
         .whileRunning { try await $0.perform("CREATE DATABASE strata", logger: logger) }
         let count = datasets
         let ids = try await PostgresClient(
-            configuration: endpoint(primary, "strata").clientConfiguration, backgroundLogger: logger
+            configuration: primary.endpoint(database: "strata").clientConfiguration, backgroundLogger: logger
         ).whileRunning { client in
             let schema = try CatalogSchema.bundled()
             try await schema.prepare(client, logger: logger)
@@ -57,11 +52,11 @@ struct ReplicaBench: AsyncParsableCommand {
         if log { print("generated \(ids.count) datasets; a streaming replica follows the primary") }
 
         let alone = try await ServerUnderTest.start(
-            databaseURL: endpoint(primary, "strata").url, arguments: ["--insecure-no-auth"])
+            databaseURL: primary.endpoint(database: "strata").url, arguments: ["--insecure-no-auth"])
         defer { alone.stop() }
         let scaled = try await ServerUnderTest.start(
-            databaseURL: endpoint(primary, "strata").url, arguments: ["--insecure-no-auth"],
-            environment: ["STRATA_READ_DATABASE_URL": endpoint(replica, "strata").url])
+            databaseURL: primary.endpoint(database: "strata").url, arguments: ["--insecure-no-auth"],
+            environment: ["STRATA_READ_DATABASE_URL": replica.endpoint(database: "strata").url])
         defer { scaled.stop() }
 
         var settings = HTTPClient.Configuration()

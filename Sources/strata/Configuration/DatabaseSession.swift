@@ -44,10 +44,7 @@ struct DatabaseSession {
             throw error
         }
         return DatabaseSession(
-            endpoint: DatabaseEndpoint(
-                address: .unixSocket(path: cluster.unixSocketPath), username: EmbeddedPostgres.superuser,
-                password: nil, database: embeddedDatabaseName
-            ),
+            endpoint: cluster.endpoint(database: embeddedDatabaseName),
             embedded: cluster
         )
     }
@@ -101,6 +98,15 @@ struct DatabaseSession {
                 // Another Strata process created it between our look and our CREATE: just as good.
             }
         }
+    }
+}
+
+extension EmbeddedPostgres {
+    /// `database` on this cluster, as its superuser, over its socket.
+    func endpoint(database: String) -> DatabaseEndpoint {
+        DatabaseEndpoint(
+            address: .unixSocket(path: unixSocketPath), username: EmbeddedPostgres.superuser, password: nil,
+            database: database)
     }
 }
 
