@@ -7,10 +7,9 @@ import Testing
 
 @Suite("A result cut off when PostgreSQL goes away")
 struct CutOffResultTests {
-    /// PostgreSQL stops (immediate mode, as a crash or a failover would) while a long answer is being
-    /// read. Read through PostgresNIO's `async` `query`, whose rows stream to the task, this traps the
-    /// process (`RowStreamStateMachine.channelReadComplete`); read through ``PostgresConnection/rows(_:logger:file:line:)``,
-    /// the query fails with a lost connection and the process goes on.
+    /// PostgreSQL stops (immediate mode, as a crash or a failover would) while long answers are being read
+    /// through ``PostgresConnection/rows(_:logger:file:line:)``: the query fails with a lost connection,
+    /// whole answers only are taken, and the process goes on.
     @Test func aLongAnswerCutOffFailsItsQueryAndNotTheProcess() async throws {
         let privateCluster = try await PrivateCluster.start()
         defer { privateCluster.remove() }
@@ -42,6 +41,36 @@ struct CutOffResultTests {
         #expect(failure.map { DatabaseUnavailable($0) != nil } ?? connection.isClosed, "\(String(describing: failure))")
         try? await connection.close()
         #expect(answered % 20000 == 0, "whole answers only")
+    }
+
+    /// An answer PostgresNIO streams (its `async` `query`, its prepared statements) whose connection ends
+    /// while the stream waits for its reader to ask for more. Blocked writing to a reader that has not
+    /// asked, the backend dies without a word; NIO reads what was left and the end of input with a
+    /// read-complete that no read asked for, on which PostgresNIO 1.33 traps (`RowStreamStateMachine`,
+    /// "How can we receive a body part…"): without ``UnaskedReadCompleteFilter``, which every connection
+    /// gets on its first query, this ends the test process. With it, the stream fails and nothing else.
+    @Test func aStreamedAnswerWhoseConnectionEndsWhileItWaitsFailsAndNotTheProcess() async throws {
+        try await withTestDatabase { database in
+            let logger = database.logger
+            let connection = try await PostgresConnection.connect(
+                configuration: try DatabaseEndpoint(url: database.url).connectionConfiguration(), id: 1, logger: logger)
+            let pid = try #require(try await connection.rows("SELECT pg_backend_pid()", logger: logger).first)
+                .decode(Int32.self)
+            // 20 MB: far more than the socket holds, so the backend is left blocked in the middle of it.
+            let rows = try await connection.query(
+                "SELECT repeat('x', 1000) FROM generate_series(1, 20000)", logger: logger)
+            var iterator = rows.makeAsyncIterator()
+            #expect(try await iterator.next() != nil)
+            try await database.client.perform("SELECT pg_terminate_backend(\(pid))", logger: logger)
+            try await connection.closeFuture.get()
+            var read = 1
+            let error = await #expect(throws: (any Error).self) {
+                while try await iterator.next() != nil { read += 1 }
+            }
+            #expect(error.flatMap(DatabaseUnavailable.init) != nil, "\(String(describing: error))")
+            #expect(read < 20000)
+            try? await connection.close()
+        }
     }
 
     /// PostgresNIO never answers a query written to a connection that has closed, so work that went on

@@ -32,19 +32,19 @@ struct BenchTests {
         }
     }
 
-    /// `strata bench faults` runs on a cluster of its own. Here without restarts (they can still end the
-    /// server inside PostgresNIO, see docs/operations.md, which the bench must report, not the suite):
-    /// its writers' datasets are all kept, and its figures come as one document.
+    /// `strata bench faults` runs on a cluster of its own and restarts it in immediate mode under load:
+    /// the server lives through the restarts, its writers' acknowledged datasets are all kept, no answer
+    /// is a 5xx other than 503, and its figures come as one document.
     @Test func theFaultBenchCountsWhatWasAcknowledgedAgainstWhatWasKept() async throws {
         let run = try Self.standardOutput(
             [
-                StrataBinary.path, "bench", "faults", "--seconds", "3", "--restart-every", "1000", "--writers", "2",
-                "--readers", "1", "--events", "500", "--json",
+                StrataBinary.path, "bench", "faults", "--seconds", "10", "--restart-every", "2.5", "--writers", "4",
+                "--readers", "4", "--events", "2000", "--json",
             ], databaseURL: "")
         #expect(run.status == 0, "\(run.output)")
         let document = try JSONSerialization.jsonObject(with: Data(run.output.utf8)) as? [String: Any]
         let figures = try #require(document?["faults"] as? [String: Any], "\(run.output)")
-        #expect(figures["restarts"] as? Int == 0)
+        #expect((figures["restarts"] as? Int ?? 0) >= 1)
         #expect((figures["acknowledged"] as? Int ?? 0) > 0)
         #expect(figures["lost"] as? Int == 0)
         #expect(figures["server_errors"] as? Int == 0)

@@ -196,8 +196,8 @@ struct FaultTests {
         let verify = try await cluster.client().whileRunning { client in
             try await client.withConnection { locker in
                 // `verify` reads the log first: it waits for this lock, and its session is ended meanwhile.
-                try await locker.query("BEGIN", logger: logger).collect()
-                try await locker.query("LOCK TABLE events IN ACCESS EXCLUSIVE MODE", logger: logger).collect()
+                try await locker.perform("BEGIN", logger: logger)
+                try await locker.perform("LOCK TABLE events IN ACCESS EXCLUSIVE MODE", logger: logger)
                 let verifying = Task {
                     try await blocking { try StrataBinary.run(["verify"], environment: environment) }
                 }
@@ -213,7 +213,7 @@ struct FaultTests {
                             """, logger: logger
                         ).collect().first?.decode(Int.self) ?? 0
                 }
-                try await locker.query("ROLLBACK", logger: logger).collect()
+                try await locker.perform("ROLLBACK", logger: logger)
                 try #require(ended > 0, "verify was never seen waiting")
                 return try await verifying.value
             }

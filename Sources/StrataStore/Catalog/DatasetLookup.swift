@@ -305,22 +305,21 @@ private func decodeDocumentAndHead(
 }
 
 extension PostgresConnection {
-    /// Runs a prepared statement and collects its rows, which stream to this task: only for statements
-    /// that answer at most one row, or a few short ones (a page of keys) that PostgreSQL sends in one
-    /// piece. PostgresNIO traps when PostgreSQL goes away between two pieces of a streamed answer (see
-    /// ``rows(_:logger:file:line:)``); statements that can answer more use ``gatheredRows(of:logger:)``.
+    /// Runs a prepared statement and collects its rows, which stream to this task, a hop to it for each
+    /// piece: for statements that answer one row or a few short ones (a page of keys). Statements that
+    /// answer many documents use ``gatheredRows(of:logger:)``.
     func rows<Statement: PostgresPreparedStatement>(of statement: Statement, logger: Logger)
         async throws -> [Statement.Row]
     {
-        try throwIfClosed()
+        try await ensureUsable(logger: logger)
         var rows: [Statement.Row] = []
         for try await row in try await execute(statement, logger: logger) { rows.append(row) }
         return rows
     }
 
     /// A statement's rows, run unprepared and gathered on the event loop: for statements that answer many
-    /// documents, which arrive in pieces (see ``rows(of:logger:)``). They lose only their parse: PostgreSQL
-    /// plans them anew for each array of ids anyway.
+    /// documents, which arrive in pieces (see ``rows(_:logger:file:line:)``). They lose only their parse:
+    /// PostgreSQL plans them anew for each array of ids anyway.
     func gatheredRows<Statement: PostgresPreparedStatement>(of statement: Statement, logger: Logger)
         async throws -> [Statement.Row]
     {

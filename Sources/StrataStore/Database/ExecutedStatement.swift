@@ -1,15 +1,16 @@
 import Foundation
 import PostgresNIO
-import Synchronization
 
 /// A statement prepared with SQL's own `PREPARE` on each connection that runs it, and run by `EXECUTE`
 /// with its arguments written as literals: a plain query, whose rows are gathered on the event loop
 /// (see ``PostgresNIO/PostgresConnection/rows(_:logger:file:line:)``), yet parsed and planned once per
 /// connection as a prepared statement is.
 ///
-/// For statements whose answers can be long: PostgresNIO's own prepared statements stream their rows to
-/// the reading task, and it traps when PostgreSQL goes away between two pieces of a streamed answer.
-/// Unprepared, the lineage walk's statements cost it a quarter of its throughput in parsing and planning.
+/// For statements whose answers can be long. PostgresNIO's own prepared statements stream their rows to
+/// the reading task, which used to end the process when PostgreSQL went away between two pieces of an
+/// answer (now prevented for every stream by ``UnaskedReadCompleteFilter``); gathered, the rows need no
+/// hop to the reading task between pieces. Unprepared, the lineage walk's statements cost it a quarter of
+/// its throughput in parsing and planning.
 protocol ExecutedStatement: Sendable {
     associatedtype Row
     /// The name it is prepared under, one per text.
@@ -54,7 +55,7 @@ extension PostgresConnection {
     /// Prepares `Statement` on this connection, unless it already is; the first call on a connection
     /// asks `pg_prepared_statements`, in a round trip, and prepares it in another if it must.
     func prepare<Statement: ExecutedStatement>(_: Statement.Type, logger: Logger) async throws {
-        if PreparedOnConnections.shared.holds(Statement.name, on: self) { return }
+        if ConnectionRecords.shared.holds(Statement.name, on: self) { return }
         // Asked, not assumed: a PREPARE whose answer was lost may have happened, and a second one would
         // fail (and, in a transaction, fail the transaction).
         let prepared = try await rows(
@@ -65,7 +66,7 @@ extension PostgresConnection {
                 PostgresQuery(unsafeSQL: "PREPARE \(Statement.name)(\(parameters)) AS \(Statement.sql)"),
                 logger: logger)
         }
-        PreparedOnConnections.shared.record(Statement.name, on: self)
+        ConnectionRecords.shared.recordPrepared(Statement.name, on: self)
     }
 
     /// `statement`'s rows, gathered; prepared on this connection first if it is not yet.
@@ -74,50 +75,5 @@ extension PostgresConnection {
     {
         try await prepare(Statement.self, logger: logger)
         return try await rows(statement.execution, logger: logger).map(statement.decodeRow)
-    }
-}
-
-/// Which statements each open connection has prepared (see ``ExecutedStatement``).
-private final class PreparedOnConnections: Sendable {
-    static let shared = PreparedOnConnections()
-
-    private struct Entry {
-        /// Weak, and compared on every look-up, so that a new connection that happens to take a closed
-        /// one's address is not taken for it.
-        weak var connection: PostgresConnection?
-        var names: Set<String>
-    }
-
-    private let entries = Mutex<[ObjectIdentifier: Entry]>([:])
-
-    func holds(_ name: String, on connection: PostgresConnection) -> Bool {
-        entries.withLock { entries in
-            guard let entry = entries[ObjectIdentifier(connection)], entry.connection === connection else {
-                return false
-            }
-            return entry.names.contains(name)
-        }
-    }
-
-    func record(_ name: String, on connection: PostgresConnection) {
-        let key = ObjectIdentifier(connection)
-        let isNew = entries.withLock { entries in
-            if let entry = entries[key], entry.connection === connection {
-                entries[key]?.names.insert(name)
-                return false
-            }
-            entries[key] = Entry(connection: connection, names: [name])
-            return true
-        }
-        // Registered after the entry is made, so that a connection already closed removes it at once.
-        if isNew {
-            connection.closeFuture.whenComplete { [weak self, weak connection] _ in
-                self?.entries.withLock { entries in
-                    if entries[key]?.connection == nil || entries[key]?.connection === connection {
-                        entries[key] = nil
-                    }
-                }
-            }
-        }
     }
 }

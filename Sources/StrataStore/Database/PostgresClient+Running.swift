@@ -62,7 +62,7 @@ extension PostgresConnection {
     func pipelined<Last: PostgresPreparedStatement>(_ queries: [PostgresQuery], then last: Last?, logger: Logger)
         async throws -> [[PostgresRow]] where Last.Row == PostgresRow
     {
-        try throwIfClosed()
+        try await ensureUsable(logger: logger)
         let answers: [EventLoopFuture<PostgresQueryResult>] = queries.map { query($0, logger: logger) }
         var lastRows: [PostgresRow]?
         var lastFailure: (any Error)?
@@ -82,22 +82,33 @@ extension PostgresConnection {
     public func perform(_ query: PostgresQuery, logger: Logger, file: String = #fileID, line: Int = #line)
         async throws
     {
-        try throwIfClosed()
+        try await ensureUsable(logger: logger)
         _ = try await self.query(query, logger: logger, file: file, line: line).collect()
     }
 
     /// Runs `query` and answers all its rows, gathered on the connection's event loop as they arrive.
     ///
-    /// Not PostgresNIO's `async` `query`, whose rows stream to the task that reads them: PostgresNIO 1.33
-    /// traps (`RowStreamStateMachine.channelReadComplete`, "How can we receive a body part…") when
-    /// PostgreSQL closes a connection in the middle of a result while the reading task has not yet asked
-    /// for more, as an immediate shutdown or a killed backend does under load. Gathered on the event loop,
-    /// more is asked for as soon as rows arrive. Every result that can be held whole is read here.
+    /// Not PostgresNIO's `async` `query`, whose rows stream to the task that reads them and which asks
+    /// PostgreSQL for more only once that task has taken them. Gathered on the event loop, more is asked
+    /// for as soon as rows arrive. Every result that can be held whole is read here. (A stream cut off
+    /// while it waited for its reader used to end the process; see ``UnaskedReadCompleteFilter``.)
     public func rows(_ query: PostgresQuery, logger: Logger, file: String = #fileID, line: Int = #line)
         async throws -> [PostgresRow]
     {
-        try throwIfClosed()
+        try await ensureUsable(logger: logger)
         return try await self.query(query, logger: logger, file: file, line: line).get().rows
+    }
+
+    /// ``throwIfClosed()``, and on a connection's first use, adds its ``UnaskedReadCompleteFilter``: every
+    /// query Strata runs begins here.
+    func ensureUsable(logger: Logger) async throws {
+        try throwIfClosed()
+        do {
+            try await addUnaskedReadCompleteFilter(logger: logger)
+        } catch {
+            // The channel closed before the filter could be added.
+            throw DatabaseUnavailable(.connectionLost)
+        }
     }
 
     /// Fails with ``DatabaseUnavailable/Reason/connectionLost`` if this connection has closed. PostgresNIO

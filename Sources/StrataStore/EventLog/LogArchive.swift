@@ -20,8 +20,7 @@ public struct LogArchive: Sendable {
         var after = position
         var count = 0
         while true {
-            // Gathered, a page at a time: PostgresNIO traps when PostgreSQL goes away in the middle of a
-            // streamed answer (see `PostgresConnection.rows(_:logger:)`).
+            // Gathered, a page at a time (see `PostgresConnection.rows(_:logger:)`).
             let rows = try await client.rows(
                 """
                 SELECT global_position, json_build_object(

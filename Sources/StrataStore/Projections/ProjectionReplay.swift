@@ -33,8 +33,7 @@ struct ReplayEvent: Sendable {
     )
         async throws -> [ReplayEvent]
     {
-        // Gathered, not streamed: PostgresNIO traps when PostgreSQL goes away in the middle of a streamed
-        // answer (see `PostgresConnection.rows(_:logger:)`), and a page is held whole anyway.
+        // Gathered, not streamed (see `PostgresConnection.rows(_:logger:)`): a page is held whole anyway.
         let rows = try await connection.rows(
             """
             SELECT global_position, stream_id, event_type, data::text FROM events
