@@ -20,7 +20,9 @@ struct FaultBench: AsyncParsableCommand {
     @Option(help: "Mean seconds between two restarts (each wait is drawn from half to one and a half of it)")
     var restartEvery = 8.0
     @Option(help: "Writers, each creating datasets one after another") var writers = 8
-    @Option(help: "Readers, each listing a page of datasets after another") var readers = 8
+    @Option(
+        help: "Readers, each asking in turn for a list page, a dataset, its lineage, a search and a page of the log")
+    var readers = 8
     @Option(help: "Events in the synthetic log, which a rebuild replays") var events = 200_000
     @OptionGroup var output: BenchOutput
 
@@ -58,14 +60,9 @@ struct FaultBench: AsyncParsableCommand {
             for writer in 0..<writers {
                 group.addTask { await Self.write(as: writer, until: end, to: server.baseURL, http: http, tally: tally) }
             }
-            for _ in 0..<readers {
+            for reader in 0..<readers {
                 group.addTask {
-                    while ContinuousClock.now < end {
-                        tally.count(
-                            "reads",
-                            await Self.status(
-                                of: HTTPClientRequest(url: server.baseURL + "/v1/datasets?limit=50"), http))
-                    }
+                    await Self.read(as: reader, until: end, from: server.baseURL, http: http, tally: tally)
                 }
             }
             group.addTask {
@@ -174,16 +171,60 @@ struct FaultBench: AsyncParsableCommand {
         }
     }
 
+    /// Reads one kind of answer after another, so that every way the server reads PostgreSQL (a list
+    /// page, a dataset by id, a lineage walk, a search, the log) is under way when PostgreSQL goes away.
+    private static func read(
+        as reader: Int, until end: ContinuousClock.Instant, from baseURL: String, http: HTTPClient, tally: FaultTally
+    ) async {
+        var ids: [String] = []
+        var turn = reader
+        while ContinuousClock.now < end {
+            turn += 1
+            let (kind, path): (ReadKind, String)
+            switch (turn % 5, ids.randomElement()) {
+            case (1, let id?): (kind, path) = (.dataset, "/v1/datasets/\(id)")
+            case (2, let id?): (kind, path) = (.lineage, "/v1/datasets/\(id)/lineage?depth=3")
+            case (3, _): (kind, path) = (.search, "/v1/search?q=dataset-\(Int.random(in: 0..<1000))&limit=20")
+            case (4, _): (kind, path) = (.log, "/v1/events?after=\(Int.random(in: 0..<100_000))&limit=100")
+            default: (kind, path) = (.list, "/v1/datasets?limit=50&namespace=bench\(Int.random(in: 0..<50))")
+            }
+            let (status, body) = await Self.answer(to: HTTPClientRequest(url: baseURL + path), http)
+            tally.count(kind.rawValue, status)
+            if kind == .list, status == 200, let body,
+                let page = try? JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any],
+                let datasets = page["datasets"] as? [[String: Any]]
+            {
+                ids = datasets.compactMap { $0["id"] as? String }
+            }
+        }
+    }
+
+    /// What a reader asks for, named as the figures name it.
+    enum ReadKind: String, CaseIterable {
+        case list = "list pages"
+        case dataset = "datasets by id"
+        case lineage = "lineage walks"
+        case search = "searches"
+        case log = "log pages"
+    }
+
     /// The answer's status, nil if none came (a connection refused, reset or timed out).
     private static func status(of request: HTTPClientRequest, _ http: HTTPClient, timeout: Duration = .seconds(30))
         async -> Int?
     {
+        await answer(to: request, http, timeout: timeout).status
+    }
+
+    /// The answer's status and body, nil if none came (a connection refused, reset or timed out).
+    private static func answer(to request: HTTPClientRequest, _ http: HTTPClient, timeout: Duration = .seconds(30))
+        async -> (status: Int?, body: ByteBuffer?)
+    {
         do {
             let response = try await http.execute(request, timeout: .seconds(Int64(timeout.components.seconds)))
-            _ = try await response.body.collect(upTo: 64 << 20)
-            return Int(response.status.code)
+            let body = try await response.body.collect(upTo: 64 << 20)
+            return (Int(response.status.code), body)
         } catch {
-            return nil
+            return (nil, nil)
         }
     }
 
@@ -270,7 +311,9 @@ private final class FaultTally: Sendable {
             "writes acknowledged: \(state.acknowledged.count) (\(state.retried) after a retry with their key); "
                 + "kept: \(state.acknowledged.count - lost.count); lost: \(lost.count); refused: \(state.refused.count)",
             "answers to writes: \(answers("writes"))",
-            "answers to reads: \(answers("reads"))",
+        ]
+        let reads = FaultBench.ReadKind.allCases.map { "answers to \($0.rawValue): \(answers($0.rawValue))" }
+        let rest = [
             "answers to rebuilds: \(answers("rebuilds"))",
             "5xx other than 503: \(serverErrors)",
             "from a restart to the next write acknowledged: \(recovery)",
@@ -283,6 +326,6 @@ private final class FaultTally: Sendable {
             "answers": state.statuses, "recovery_seconds": seconds,
             "projections_match_the_log": projectionsMatchTheLog, "peak_rss_bytes": peakRSS ?? 0,
         ]
-        return Figures(lines: lines, json: json, lost: lost.count, serverErrors: serverErrors)
+        return Figures(lines: lines + reads + rest, json: json, lost: lost.count, serverErrors: serverErrors)
     }
 }
