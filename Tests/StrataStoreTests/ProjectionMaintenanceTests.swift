@@ -229,6 +229,43 @@ struct ProjectionMaintenanceTests {
         }
     }
 
+    /// A read that holds one projection table and then asks for another while a rebuild swaps them all,
+    /// as a search reads the words and then the states. The swap used to take the states, then wait for
+    /// the words; the read waited for the states; PostgreSQL ended one of them as a deadlock, and a
+    /// search answered 500 (found by `strata bench faults`). The swap now gives way to the read, which
+    /// goes on, and lands once the read is done.
+    @Test func aReadHoldingOneTableWhileARebuildSwapsThemAllIsNoDeadlock() async throws {
+        try await withTestDatabase { database in
+            let logger = database.logger
+            let writer = CatalogWriter(pool: database.pool, logger: logger)
+            _ = try await RandomWorkload(writer: writer, clients: 2).run(commands: 50)
+            let rebuilding = try await database.makeClient().whileRunning { reader in
+                try await reader.transaction(logger: logger) { connection in
+                    try await connection.perform("SELECT count(*) FROM dataset_words", logger: logger)
+                    let rebuilding = Task { try await maintenance(database).rebuild() }
+                    // Until the swap waits for this transaction's hold on the words.
+                    let deadline = ContinuousClock.now + .seconds(60)
+                    var waiting = 0
+                    while waiting == 0, ContinuousClock.now < deadline {
+                        try await Task.sleep(for: .milliseconds(10))
+                        waiting =
+                            try await database.client.rows(
+                                """
+                                SELECT count(*) FROM pg_locks WHERE NOT granted AND mode = 'AccessExclusiveLock'
+                                AND relation = 'public.dataset_words'::regclass
+                                """, logger: logger
+                            ).first?.decode(Int.self) ?? 0
+                    }
+                    try #require(waiting > 0, "the swap was never seen waiting for the words")
+                    try await connection.perform("SELECT count(*) FROM dataset_states", logger: logger)
+                    return rebuilding
+                }
+            }
+            _ = try await rebuilding.value
+            #expect(try await maintenance(database).verify().isClean)
+        }
+    }
+
     /// A process that stopped right after a swap committed left the replaced tables behind, in their
     /// schema of their own: the next rebuild drops them and swaps as usual.
     @Test func tablesAnEarlierSwapReplacedAreDroppedByTheNextRebuild() async throws {

@@ -19,6 +19,9 @@ public struct DatabaseUnavailable: Error, Sendable, Equatable, CustomStringConve
         case refused
         /// A batch's COMMIT was sent and its answer lost, and the log could not be asked whether it landed.
         case outcomeUnknown
+        /// PostgreSQL ended the work to break a deadlock with other work, or could not serialize it with
+        /// other work; none of it happened, and the same request again will most likely go through.
+        case conflict
     }
 
     public var reason: Reason
@@ -36,6 +39,7 @@ public struct DatabaseUnavailable: Error, Sendable, Equatable, CustomStringConve
         case .refused: return "PostgreSQL refused the connection (shutting down, starting up or full)"
         case .outcomeUnknown:
             return "the connection to PostgreSQL was lost while a write committed; retry with the same Idempotency-Key"
+        case .conflict: return "PostgreSQL ended the work to break a conflict with other work (a deadlock)"
         }
     }
 
@@ -70,9 +74,10 @@ public struct DatabaseUnavailable: Error, Sendable, Equatable, CustomStringConve
         case .server:
             guard let state = error.serverInfo?[.sqlState] else { return nil }
             // Class 08: connection exceptions; 57P01–57P03: admin or crash shutdown, cannot connect now;
-            // 53300: too many connections.
+            // 53300: too many connections; 40P01 and 40001: a deadlock broken, a serialization failure.
             if state.hasPrefix("08") { return .connectionLost }
             if ["57P01", "57P02", "57P03", "53300"].contains(state) { return .refused }
+            if ["40P01", "40001"].contains(state) { return .conflict }
             return nil
         default:
             return nil

@@ -153,6 +153,7 @@ public struct ProjectionMaintenance: Sendable {
                 try await connection.perform("SET LOCAL search_path TO \(unescaped: schema), public", logger: logger)
                 try await catchUp(&replay, on: connection)
                 try await connection.perform("SET LOCAL search_path TO public", logger: logger)
+                try await lockLiveTables(definitions.map(\.name), on: connection)
                 try await connection.perform("CREATE SCHEMA \(unescaped: Self.replacedSchema)", logger: logger)
                 for definition in definitions {
                     try await connection.perform(
@@ -185,6 +186,49 @@ public struct ProjectionMaintenance: Sendable {
         return RebuildReport(
             projections: definitions.map(\.name), events: finalPosition, position: finalPosition, elapsed: elapsed,
             stages: stages)
+    }
+
+    /// How long the swap waits for a table that a read holds before it lets go of all it took; well
+    /// below PostgreSQL's `deadlock_timeout` (1 s), so that the swap gives way before a deadlock is
+    /// broken by ending one side.
+    static let swapLockWait = "100ms"
+    /// How many times the swap tries to take the live tables before it gives up with a 503.
+    static let swapLockAttempts = 100
+
+    /// Takes every live table the swap replaces, all of them or none.
+    ///
+    /// Taken one by one, as the swap's `ALTER`s took them, a read that held a later table and then
+    /// asked for an earlier one (a search reads the words, then the states) waited for the swap while the
+    /// swap waited for it, and PostgreSQL ended one of them as a deadlock: a search answered 500. Reads
+    /// take tables in their own queries' order, so no order of the swap's suits them all. So the swap
+    /// waits for a table only briefly, and on a timeout lets go of every table it took, which lets the
+    /// read go on; then it tries again, after a pause of a read's length.
+    private func lockLiveTables(_ names: [String], on connection: PostgresConnection) async throws {
+        let live = try await connection.rows(
+            """
+            SELECT name FROM unnest(\(names)) AS name
+            WHERE to_regclass('public.' || quote_ident(name)) IS NOT NULL ORDER BY name
+            """,
+            logger: logger
+        ).map { try $0.decode(String.self) }
+        guard !live.isEmpty else { return }
+        let tables = live.map { "public.\($0)" }.joined(separator: ", ")
+        for attempt in 1... {
+            try await connection.perform("SAVEPOINT swap_locks", logger: logger)
+            try await connection.perform("SET LOCAL lock_timeout = '\(unescaped: Self.swapLockWait)'", logger: logger)
+            do {
+                try await connection.perform("LOCK TABLE \(unescaped: tables) IN ACCESS EXCLUSIVE MODE", logger: logger)
+                // Released, the savepoint keeps its locks and its setting, which the rest of the swap must not.
+                try await connection.perform("RELEASE SAVEPOINT swap_locks", logger: logger)
+                try await connection.perform("SET LOCAL lock_timeout TO DEFAULT", logger: logger)
+                return
+            } catch let error as PSQLError where error.serverInfo?[.sqlState] == "55P03" {
+                // Rolled back to, the savepoint lets go of the tables taken, and of the setting.
+                try await connection.perform("ROLLBACK TO SAVEPOINT swap_locks", logger: logger)
+                guard attempt < Self.swapLockAttempts else { throw DatabaseUnavailable(.timedOut) }
+                try await Task.sleep(for: .milliseconds(Int.random(in: 20...100)))
+            }
+        }
     }
 
     /// What loading each projection's table again will roughly cost, judged by its live table, by which
