@@ -52,10 +52,7 @@ struct CutOffResultTests {
     @Test func aStreamedAnswerWhoseConnectionEndsWhileItWaitsFailsAndNotTheProcess() async throws {
         try await withTestDatabase { database in
             let logger = database.logger
-            let connection = try await PostgresConnection.connect(
-                configuration: try DatabaseEndpoint(url: database.url).connectionConfiguration(), id: 1, logger: logger)
-            let pid = try #require(try await connection.rows("SELECT pg_backend_pid()", logger: logger).first)
-                .decode(Int32.self)
+            let (connection, pid) = try await Self.connectionOfItsOwn(to: database)
             // 20 MB: far more than the socket holds, so the backend is left blocked in the middle of it.
             let rows = try await connection.query(
                 "SELECT repeat('x', 1000) FROM generate_series(1, 20000)", logger: logger)
@@ -80,10 +77,7 @@ struct CutOffResultTests {
     @Test func aQueryOnAConnectionThatHasClosedFailsAtOnce() async throws {
         try await withTestDatabase { database in
             let logger = database.logger
-            let connection = try await PostgresConnection.connect(
-                configuration: try DatabaseEndpoint(url: database.url).connectionConfiguration(), id: 1, logger: logger)
-            let pid = try #require(try await connection.rows("SELECT pg_backend_pid()", logger: logger).first)
-                .decode(Int32.self)
+            let (connection, pid) = try await Self.connectionOfItsOwn(to: database)
             try await database.client.perform("SELECT pg_terminate_backend(\(pid))", logger: logger)
             try await connection.closeFuture.get()
 
@@ -139,5 +133,15 @@ struct CutOffResultTests {
             let kept = try await client.rows("SELECT count(*) FROM kept", logger: logger).first?.decode(Int.self)
             #expect(kept == 0)
         }
+    }
+
+    /// A connection to `database` outside its pool, and its backend's process id, to end it by.
+    static func connectionOfItsOwn(to database: TestDatabase) async throws -> (PostgresConnection, Int32) {
+        let connection = try await PostgresConnection.connect(
+            configuration: try DatabaseEndpoint(url: database.url).connectionConfiguration(), id: 1,
+            logger: database.logger)
+        let pid = try #require(try await connection.rows("SELECT pg_backend_pid()", logger: database.logger).first)
+            .decode(Int32.self)
+        return (connection, pid)
     }
 }
