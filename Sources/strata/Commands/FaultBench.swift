@@ -92,7 +92,7 @@ struct FaultBench: AsyncParsableCommand {
                             print("restart \(tally.restarts): server RSS \(Self.megabytes(server.currentRSSBytes))")
                         }
                     } catch {
-                        print("could not restart PostgreSQL: \(error)")
+                        Self.warn("could not restart PostgreSQL: \(error)")
                     }
                 }
             }
@@ -112,25 +112,32 @@ struct FaultBench: AsyncParsableCommand {
             return (names, report.isClean)
         }
         let serverDied = !isProcessAlive(server.pid)
-        if serverDied {
-            let kept = FileManager.default.temporaryDirectory.appendingPathComponent(
+        let figures = tally.figures(kept: kept, projectionsMatchTheLog: verified, peakRSS: server.peakRSSBytes)
+        let failed = serverDied || figures.lost > 0 || figures.serverErrors > 0 || !verified
+        if failed {
+            // The server's log goes with it when it stops: kept, since it says what went wrong.
+            let keptLog = FileManager.default.temporaryDirectory.appendingPathComponent(
                 "strata-bench-faults-serve-\(server.pid).log"
             ).path
-            try? FileManager.default.copyItem(atPath: server.logPath, toPath: kept)
-            let serverLog = (try? String(contentsOfFile: server.logPath, encoding: .utf8)) ?? ""
-            let lines = serverLog.split(separator: "\n", omittingEmptySubsequences: false)
-            let start =
-                lines.firstIndex { $0.contains("Fatal error") || $0.contains("crashed") } ?? max(0, lines.count - 40)
-            print("strata serve died under the bench (its whole log: \(kept)):")
-            print(lines[start...].prefix(40).joined(separator: "\n"))
+            try? FileManager.default.copyItem(atPath: server.logPath, toPath: keptLog)
+            if serverDied {
+                let serverLog = (try? String(contentsOfFile: server.logPath, encoding: .utf8)) ?? ""
+                let lines = serverLog.split(separator: "\n", omittingEmptySubsequences: false)
+                let start =
+                    lines.firstIndex { $0.contains("Fatal error") || $0.contains("crashed") }
+                    ?? max(0, lines.count - 40)
+                Self.warn("strata serve died under the bench (its whole log: \(keptLog)):")
+                Self.warn(lines[start...].prefix(40).joined(separator: "\n"))
+            } else {
+                Self.warn("the server's log: \(keptLog)")
+            }
         }
-        let figures = tally.figures(kept: kept, projectionsMatchTheLog: verified, peakRSS: server.peakRSSBytes)
         if log {
             for line in figures.lines { print(line) }
         } else {
             print(try BenchJSON.document(["faults": figures.json]))
         }
-        guard !serverDied, figures.lost == 0, figures.serverErrors == 0, verified else {
+        guard !failed else {
             throw BenchError(
                 "the server died, acknowledged writes were lost, a 5xx other than 503 was answered, or the "
                     + "projections drifted")
@@ -226,6 +233,11 @@ struct FaultBench: AsyncParsableCommand {
         } catch {
             return (nil, nil)
         }
+    }
+
+    /// What went wrong, on standard error, so that `--json` keeps standard output one document.
+    private static func warn(_ text: String) {
+        FileHandle.standardError.write(Data((text + "\n").utf8))
     }
 
     static func megabytes(_ bytes: Int?) -> String {
