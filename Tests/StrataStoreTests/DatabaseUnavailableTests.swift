@@ -1,5 +1,6 @@
 import PostgresNIO
 import StrataTestSupport
+import Synchronization
 import Testing
 
 @testable import StrataStore
@@ -14,6 +15,8 @@ struct DatabaseUnavailableTests {
             let logger = database.logger
             try await database.client.perform("CREATE TABLE pair (n int PRIMARY KEY)", logger: logger)
             try await database.client.perform("INSERT INTO pair VALUES (1), (2)", logger: logger)
+            // Each holds its first row before either asks for its second, however slow either is to start.
+            let holding = Holding()
             let failures = try await database.makeClient().whileRunning { other in
                 await withTaskGroup(of: (any Error)?.self) { group in
                     for (client, first, second) in [(database.client, 1, 2), (other, 2, 1)] {
@@ -22,7 +25,11 @@ struct DatabaseUnavailableTests {
                                 try await client.transaction(logger: logger) { connection in
                                     try await connection.perform(
                                         "UPDATE pair SET n = n WHERE n = \(first)", logger: logger)
-                                    try await Task.sleep(for: .milliseconds(300))
+                                    holding.rows.withLock { $0 += 1 }
+                                    let deadline = ContinuousClock.now + .seconds(60)
+                                    while holding.rows.withLock({ $0 }) < 2, ContinuousClock.now < deadline {
+                                        try await Task.sleep(for: .milliseconds(10))
+                                    }
                                     try await connection.perform(
                                         "UPDATE pair SET n = n WHERE n = \(second)", logger: logger)
                                 }
@@ -39,4 +46,9 @@ struct DatabaseUnavailableTests {
             #expect(failures.first.flatMap(DatabaseUnavailable.init)?.reason == .conflict, "\(failures)")
         }
     }
+}
+
+/// How many of the test's transactions hold their first row.
+private final class Holding: Sendable {
+    let rows = Mutex(0)
 }
