@@ -33,8 +33,9 @@ struct BenchTests {
     }
 
     /// `strata bench faults` runs on a cluster of its own and restarts it in immediate mode under load:
-    /// the server lives through the restarts, its writers' acknowledged datasets are all kept, no answer
-    /// is a 5xx other than 503, and its figures come as one document.
+    /// the server lives through the restarts, its writers' acknowledged datasets are all kept (published,
+    /// where the publish was acknowledged), no answer is a 5xx other than 503, and its figures come as one
+    /// document.
     @Test func theFaultBenchCountsWhatWasAcknowledgedAgainstWhatWasKept() async throws {
         let run = try Self.standardOutput(
             [
@@ -47,6 +48,8 @@ struct BenchTests {
         #expect((figures["restarts"] as? Int ?? 0) >= 1)
         #expect((figures["acknowledged"] as? Int ?? 0) > 0)
         #expect(figures["lost"] as? Int == 0)
+        #expect((figures["publishes"] as? Int ?? 0) > 0)
+        #expect(figures["publishes_lost"] as? Int == 0)
         #expect(figures["server_errors"] as? Int == 0)
         #expect(figures["projections_match_the_log"] as? Bool == true)
     }

@@ -8,9 +8,10 @@ import Synchronization
 
 /// `strata bench faults`: PostgreSQL restarted in immediate mode, again and again, under a running
 /// `strata serve` that is writing, reading and rebuilding, on a cluster of its own (the bench must be
-/// able to stop and start it). Writers create datasets with an `Idempotency-Key` and retry a 503 or a
-/// lost answer with the same key, as `docs/operations.md` tells clients to; afterwards every write
-/// acknowledged must be in the catalog, and the projections must match the log.
+/// able to stop and start it). Writers create datasets and publish them, each request with an
+/// `Idempotency-Key`, and retry a 503 or a lost answer with the same key, as `docs/operations.md` tells
+/// clients to; afterwards every dataset whose create was acknowledged must be in the catalog, published
+/// if its publish was, and the projections must match the log.
 struct FaultBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "faults",
@@ -19,7 +20,7 @@ struct FaultBench: AsyncParsableCommand {
     @Option(help: "Seconds of load") var seconds = 60
     @Option(help: "Mean seconds between two restarts (each wait is drawn from half to one and a half of it)")
     var restartEvery = 8.0
-    @Option(help: "Writers, each creating datasets one after another") var writers = 8
+    @Option(help: "Writers, each creating a dataset and publishing it, one after another") var writers = 8
     @Option(
         help: "Readers, each asking in turn for a list page, a dataset, its lineage, a search and a page of the log")
     var readers = 8
@@ -104,8 +105,15 @@ struct FaultBench: AsyncParsableCommand {
             configuration: catalog.clientConfiguration, backgroundLogger: logger
         ).whileRunning { client in
             let rows = try await client.rows(
-                "SELECT name FROM dataset_identities WHERE namespace = \(Self.namespace)", logger: logger)
-            let names = Set(try rows.map { try $0.decode(String.self) })
+                """
+                SELECT i.name, s.status FROM dataset_identities i
+                JOIN dataset_states s ON s.dataset_id = i.dataset_id AND s.valid_to IS NULL
+                WHERE i.namespace = \(Self.namespace)
+                """, logger: logger)
+            let names = try rows.reduce(into: [String: String]()) { names, row in
+                let (name, status) = try row.decode((String, String).self)
+                names[name] = status
+            }
             let report = try await ProjectionMaintenance(
                 client: client, catalog: try ProjectionCatalog.bundled(), logger: logger
             ).verify()
@@ -113,7 +121,8 @@ struct FaultBench: AsyncParsableCommand {
         }
         let serverDied = !isProcessAlive(server.pid)
         let figures = tally.figures(kept: kept, projectionsMatchTheLog: verified, peakRSS: server.peakRSSBytes)
-        let failed = serverDied || figures.lost > 0 || figures.serverErrors > 0 || !verified
+        let failed =
+            serverDied || figures.lost > 0 || figures.lostPublishes > 0 || figures.serverErrors > 0 || !verified
         if failed {
             // The server's log goes with it when it stops: kept, since it says what went wrong.
             let keptLog = FileManager.default.temporaryDirectory.appendingPathComponent(
@@ -146,8 +155,8 @@ struct FaultBench: AsyncParsableCommand {
 
     static let namespace = "bench-faults"
 
-    /// Creates datasets one after another, each until it is acknowledged: a 503 or a lost answer is sent
-    /// again with the same key, so the write is applied once whichever attempt lands.
+    /// Creates datasets one after another and publishes each, every request until it is acknowledged: a
+    /// 503 or a lost answer is sent again with the same key, so it is applied once whichever attempt lands.
     private static func write(
         as writer: Int, until end: ContinuousClock.Instant, to baseURL: String, http: HTTPClient, tally: FaultTally
     ) async {
@@ -155,27 +164,50 @@ struct FaultBench: AsyncParsableCommand {
         while ContinuousClock.now < end {
             number += 1
             let name = "w\(writer)-\(number)"
-            var request = HTTPClientRequest(url: baseURL + "/v1/datasets")
-            request.method = .POST
-            request.headers.add(name: "Content-Type", value: "application/json")
-            request.headers.add(name: "Idempotency-Key", value: "bench-faults-\(name)")
-            request.body = .bytes(ByteBuffer(string: #"{"namespace":"\#(namespace)","name":"\#(name)"}"#))
-            var attempts = 0
-            while ContinuousClock.now < end {
-                attempts += 1
-                let status = await Self.status(of: request, http)
-                tally.count("writes", status)
-                if status == 201 {
-                    tally.acknowledged(name, attempts: attempts)
-                    break
-                }
-                guard status == 503 || status == nil else {
-                    tally.refused(name)
-                    break
-                }
-                try? await Task.sleep(for: .milliseconds(200))
+            var create = HTTPClientRequest(url: baseURL + "/v1/datasets")
+            create.method = .POST
+            create.headers.add(name: "Content-Type", value: "application/json")
+            create.headers.add(name: "Idempotency-Key", value: "bench-faults-\(name)")
+            // With a version's fields, so that it has a draft to publish.
+            create.body = .bytes(
+                ByteBuffer(
+                    string:
+                        #"{"namespace":"\#(namespace)","name":"\#(name)","owner":"bench","location":"s3://bench/\#(name)/","#
+                        + #""schema":[{"name":"id","type":"bigint"}]}"#))
+            let created = await untilAcknowledged(create, counted: "writes", until: end, http: http, tally: tally)
+            guard created.status == 201 else {
+                if created.status != 503 && created.status != nil { tally.refused(name) }
+                continue
             }
+            tally.acknowledged(name, attempts: created.attempts)
+            guard let body = created.body,
+                let dataset = try? JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any],
+                let id = dataset["id"] as? String
+            else { continue }
+            var publish = HTTPClientRequest(url: baseURL + "/v1/datasets/\(id)/publish")
+            publish.method = .POST
+            publish.headers.add(name: "Idempotency-Key", value: "bench-faults-publish-\(name)")
+            let published = await untilAcknowledged(publish, counted: "publishes", until: end, http: http, tally: tally)
+            if let status = published.status, (200..<300).contains(status) { tally.published(name) }
         }
+    }
+
+    /// Sends `request` until it is answered otherwise than with a 503 or not at all, or the load ends;
+    /// the last answer, and how many attempts it took.
+    private static func untilAcknowledged(
+        _ request: HTTPClientRequest, counted kind: String, until end: ContinuousClock.Instant, http: HTTPClient,
+        tally: FaultTally
+    ) async -> (status: Int?, body: ByteBuffer?, attempts: Int) {
+        var attempts = 0
+        var answer: (status: Int?, body: ByteBuffer?) = (nil, nil)
+        while ContinuousClock.now < end {
+            attempts += 1
+            answer = await Self.answer(to: request, http)
+            tally.count(kind, answer.status)
+            guard answer.status == 503 || answer.status == nil else { break }
+            try? await Task.sleep(for: .milliseconds(200))
+        }
+        return (answer.status, answer.body, attempts)
     }
 
     /// Reads one kind of answer after another, so that every way the server reads PostgreSQL (a list
@@ -251,6 +283,7 @@ private final class FaultTally: Sendable {
         var statuses: [String: [String: Int]] = [:]
         var acknowledged: Set<String> = []
         var refused: Set<String> = []
+        var published: Set<String> = []
         var retried = 0
         var restarts = 0
         var restartedAt: [ContinuousClock.Instant] = []
@@ -274,6 +307,10 @@ private final class FaultTally: Sendable {
         }
     }
 
+    func published(_ name: String) {
+        _ = state.withLock { $0.published.insert(name) }
+    }
+
     func refused(_ name: String) {
         _ = state.withLock { $0.refused.insert(name) }
     }
@@ -294,12 +331,15 @@ private final class FaultTally: Sendable {
         var lines: [String]
         var json: [String: Any]
         var lost: Int
+        var lostPublishes: Int
         var serverErrors: Int
     }
 
-    func figures(kept: Set<String>, projectionsMatchTheLog: Bool, peakRSS: Int?) -> Figures {
+    /// `kept`: the status of each of the writers' datasets the catalog holds, by name.
+    func figures(kept: [String: String], projectionsMatchTheLog: Bool, peakRSS: Int?) -> Figures {
         let state = state.withLock { $0 }
-        let lost = state.acknowledged.subtracting(kept)
+        let lost = state.acknowledged.subtracting(kept.keys)
+        let lostPublishes = state.published.filter { kept[$0] != "published" }
         // From a restart back to PostgreSQL accepting connections to the next write acknowledged.
         let recoveries = state.restartedAt.compactMap { restart in
             state.acknowledgedAt.filter { $0 > restart }.min().map { restart.duration(to: $0) }
@@ -323,6 +363,9 @@ private final class FaultTally: Sendable {
             "writes acknowledged: \(state.acknowledged.count) (\(state.retried) after a retry with their key); "
                 + "kept: \(state.acknowledged.count - lost.count); lost: \(lost.count); refused: \(state.refused.count)",
             "answers to writes: \(answers("writes"))",
+            "publishes acknowledged: \(state.published.count); kept: \(state.published.count - lostPublishes.count); "
+                + "lost: \(lostPublishes.count)",
+            "answers to publishes: \(answers("publishes"))",
         ]
         let reads = FaultBench.ReadKind.allCases.map { "answers to \($0.rawValue): \(answers($0.rawValue))" }
         let rest = [
@@ -335,9 +378,12 @@ private final class FaultTally: Sendable {
         let json: [String: Any] = [
             "restarts": state.restarts, "acknowledged": state.acknowledged.count, "retried": state.retried,
             "lost": lost.count, "refused": state.refused.count, "server_errors": serverErrors,
+            "publishes": state.published.count, "publishes_lost": lostPublishes.count,
             "answers": state.statuses, "recovery_seconds": seconds,
             "projections_match_the_log": projectionsMatchTheLog, "peak_rss_bytes": peakRSS ?? 0,
         ]
-        return Figures(lines: lines + reads + rest, json: json, lost: lost.count, serverErrors: serverErrors)
+        return Figures(
+            lines: lines + reads + rest, json: json, lost: lost.count, lostPublishes: lostPublishes.count,
+            serverErrors: serverErrors)
     }
 }
