@@ -266,6 +266,60 @@ struct ProjectionMaintenanceTests {
         }
     }
 
+    /// A read's snapshot and the tables it reads are of one moment. A read that took its snapshot, then
+    /// found the projections swapped before it first read one, would read the rebuilt tables: their rows
+    /// loaded frozen, visible to every snapshot however old, and their last rows caught up by the swap,
+    /// visible to none from before it. Here a dataset archived after the read's snapshot must be answered
+    /// as it was at the read's position: a draft.
+    @Test func aReadThatBeganBeforeASwapAnswersItsOwnPosition() async throws {
+        try await withTestDatabase { database in
+            let logger = database.logger
+            let writer = CatalogWriter(pool: database.pool, logger: logger)
+            _ = try await RandomWorkload(writer: writer, clients: 2).run(commands: 50)
+            let reader = CatalogReader(pool: database.pool, logger: logger)
+            let (snapshotTaken, tookSnapshot) = AsyncStream<Void>.makeStream()
+            let (mayRead, letRead) = AsyncStream<Void>.makeStream()
+            let dataset = UUIDv7.make()
+            #expect(
+                try await writer.submit(
+                    request(
+                        .dataset(dataset, .create(namespace: "ns", name: "d", fields: VersionFields(), clonedFrom: nil))
+                    )
+                ).status == 200)
+            let reading = Task {
+                try await reader.read { snapshot in
+                    tookSnapshot.yield()
+                    for await _ in mayRead { break }
+                    return try await snapshot.dataset(dataset)?.document
+                }
+            }
+            for await _ in snapshotTaken { break }
+            #expect(try await writer.submit(request(.dataset(dataset, .archive(reason: "later")))).status == 200)
+            let rebuiltBefore = try await lastRebuild(in: database)
+            let rebuilding = Task { try await maintenance(database).rebuild() }
+            // Until the rebuild has swapped, or its swap waits for the read.
+            let deadline = ContinuousClock.now + .seconds(60)
+            var swapWaits = false
+            while !swapWaits, ContinuousClock.now < deadline {
+                if try await lastRebuild(in: database) != rebuiltBefore { break }
+                try await Task.sleep(for: .milliseconds(10))
+                swapWaits =
+                    try await database.client.rows(
+                        """
+                        SELECT count(*) > 0 FROM pg_locks
+                        WHERE NOT granted AND mode = 'AccessExclusiveLock' AND locktype = 'relation'
+                        """, logger: logger
+                    ).first?.decode(Bool.self) ?? false
+            }
+            letRead.yield()
+            let (document, position) = try await reading.value
+            let answered = try #require(document, "the dataset was not found at position \(position)")
+            #expect(answered.contains(#""status":"draft""#), "at position \(position): \(answered)")
+            _ = try await rebuilding.value
+            #expect(try await maintenance(database).verify().isClean)
+        }
+    }
+
     /// A process that stopped right after a swap committed left the replaced tables behind, in their
     /// schema of their own: the next rebuild drops them and swaps as usual.
     @Test func tablesAnEarlierSwapReplacedAreDroppedByTheNextRebuild() async throws {
@@ -462,6 +516,20 @@ private func rebuildSchemasLeft(in database: TestDatabase) async throws -> Int? 
         "SELECT count(*) FROM pg_namespace WHERE nspname IN ('strata_rebuild', 'strata_replaced')",
         logger: database.logger
     ).collect().first?.decode(Int.self)
+}
+
+/// A command as a client sends it, answered with the dataset's document.
+private func request(_ target: CatalogWriter.Request.Target) -> CatalogWriter.Request {
+    CatalogWriter.Request(
+        target: target,
+        metadata: EventMetadata(actor: "test"), occurredAt: Date(),
+        respond: { StoredResponse(status: 200, headers: [:], body: Documents.dataset($0.state)) })
+}
+
+/// When the projections were last rebuilt (nil before any rebuild).
+private func lastRebuild(in database: TestDatabase) async throws -> Date? {
+    try await database.client.rows("SELECT max(rebuilt_at) FROM projections", logger: database.logger).first?
+        .decode(Date?.self)
 }
 
 private func maintenance(_ database: TestDatabase) throws -> ProjectionMaintenance {

@@ -195,7 +195,7 @@ public struct ProjectionMaintenance: Sendable {
     /// How many times the swap tries to take the live tables before it gives up with a 503.
     static let swapLockAttempts = 100
 
-    /// Takes every live table the swap replaces, all of them or none.
+    /// Takes every live table the swap replaces, and the registry of projections, all of them or none.
     ///
     /// Taken one by one, as the swap's `ALTER`s took them, a read that held a later table and then
     /// asked for an earlier one (a search reads the words, then the states) waited for the swap while the
@@ -212,7 +212,9 @@ public struct ProjectionMaintenance: Sendable {
             logger: logger
         ).map { try $0.decode(String.self) }
         guard !live.isEmpty else { return }
-        let tables = live.map { "public.\($0)" }.joined(separator: ", ")
+        // The registry first: a read locks it before it takes its snapshot (see `CatalogReader`), so a
+        // swap that waits for a read holds nothing else meanwhile.
+        let tables = (["public.projections"] + live.map { "public.\($0)" }).joined(separator: ", ")
         for attempt in 1... {
             try await connection.perform("SAVEPOINT swap_locks", logger: logger)
             try await connection.perform("SET LOCAL lock_timeout = '\(unescaped: Self.swapLockWait)'", logger: logger)
