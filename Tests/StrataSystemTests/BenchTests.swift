@@ -34,8 +34,8 @@ struct BenchTests {
 
     /// `strata bench faults` runs on a cluster of its own and restarts it in immediate mode under load:
     /// the server lives through the restarts, its writers' acknowledged datasets are all kept (published,
-    /// where the publish was acknowledged), no answer is a 5xx other than 503, and its figures come as one
-    /// document.
+    /// where the publish was acknowledged), no answer is a 5xx other than 503, every answer asked for again
+    /// as of its position comes back the same, and its figures come as one document.
     @Test func theFaultBenchCountsWhatWasAcknowledgedAgainstWhatWasKept() async throws {
         let run = try Self.standardOutput(
             [
@@ -52,6 +52,9 @@ struct BenchTests {
         #expect(figures["publishes_lost"] as? Int == 0)
         #expect(figures["server_errors"] as? Int == 0)
         #expect(figures["projections_match_the_log"] as? Bool == true)
+        #expect((figures["as_of_replays"] as? Int ?? 0) > 0)
+        #expect(figures["as_of_differed"] as? Int == 0)
+        #expect(figures["vanished"] as? Int == 0)
     }
 
     /// What the command printed on standard output alone (its progress and logs go to standard error).

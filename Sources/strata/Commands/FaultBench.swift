@@ -11,7 +11,9 @@ import Synchronization
 /// able to stop and start it). Writers create datasets and publish them, each request with an
 /// `Idempotency-Key`, and retry a 503 or a lost answer with the same key, as `docs/operations.md` tells
 /// clients to; afterwards every dataset whose create was acknowledged must be in the catalog, published
-/// if its publish was, and the projections must match the log.
+/// if its publish was, and the projections must match the log. Readers ask again for every answer they
+/// get, as of the position it carried, and the two must be the same bytes; a dataset once listed must
+/// never be missing.
 struct FaultBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "faults",
@@ -123,6 +125,7 @@ struct FaultBench: AsyncParsableCommand {
         let figures = tally.figures(kept: kept, projectionsMatchTheLog: verified, peakRSS: server.peakRSSBytes)
         let failed =
             serverDied || figures.lost > 0 || figures.lostPublishes > 0 || figures.serverErrors > 0 || !verified
+            || figures.unreproduced > 0 || figures.vanished > 0
         if failed {
             // The server's log goes with it when it stops: kept, since it says what went wrong.
             let keptLog = FileManager.default.temporaryDirectory.appendingPathComponent(
@@ -148,8 +151,8 @@ struct FaultBench: AsyncParsableCommand {
         }
         guard !failed else {
             throw BenchError(
-                "the server died, acknowledged writes were lost, a 5xx other than 503 was answered, or the "
-                    + "projections drifted")
+                "the server died, acknowledged writes were lost, a 5xx other than 503 was answered, an answer "
+                    + "differed as of its own position, a dataset went missing, or the projections drifted")
         }
     }
 
@@ -202,7 +205,8 @@ struct FaultBench: AsyncParsableCommand {
         var answer: (status: Int?, body: ByteBuffer?) = (nil, nil)
         while ContinuousClock.now < end {
             attempts += 1
-            answer = await Self.answer(to: request, http)
+            let answered = await Self.answer(to: request, http)
+            answer = (answered.status, answered.body)
             tally.count(kind, answer.status)
             guard answer.status == 503 || answer.status == nil else { break }
             try? await Task.sleep(for: .milliseconds(200))
@@ -225,10 +229,23 @@ struct FaultBench: AsyncParsableCommand {
             case (2, let id?): (kind, path) = (.lineage, "/v1/datasets/\(id)/lineage?depth=3")
             case (3, _): (kind, path) = (.search, "/v1/search?q=dataset-\(Int.random(in: 0..<1000))&limit=20")
             case (4, _): (kind, path) = (.log, "/v1/events?after=\(Int.random(in: 0..<100_000))&limit=100")
-            default: (kind, path) = (.list, "/v1/datasets?limit=50&namespace=bench\(Int.random(in: 0..<50))")
+            default:
+                // Half of the pages are of the writers' namespace, which every write changes: an answer
+                // that mixed two moments would show there.
+                let namespace = Bool.random() ? Self.namespace : "bench\(Int.random(in: 0..<50))"
+                (kind, path) = (.list, "/v1/datasets?limit=50&status=all&sort=-updated_at&namespace=\(namespace)")
             }
-            let (status, body) = await Self.answer(to: HTTPClientRequest(url: baseURL + path), http)
+            let (status, body, position) = await Self.answer(to: HTTPClientRequest(url: baseURL + path), http)
             tally.count(kind.rawValue, status)
+            // Datasets are never deleted: one a list page showed is found by id, and has a lineage.
+            if status == 404, kind == .dataset || kind == .lineage { tally.vanished(path) }
+            if status == 200, kind.takesAsOf, let body, let position {
+                let separator = path.contains("?") ? "&" : "?"
+                let asOf = "\(path)\(separator)as_of=\(position)"
+                let replay = await Self.answer(to: HTTPClientRequest(url: baseURL + asOf), http)
+                // A 503 or no answer (PostgreSQL restarting) compares nothing.
+                if replay.status == 200 { tally.replayed(asOf, same: replay.body == body) }
+            }
             if kind == .list, status == 200, let body,
                 let page = try? JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any],
                 let datasets = page["datasets"] as? [[String: Any]]
@@ -245,6 +262,10 @@ struct FaultBench: AsyncParsableCommand {
         case lineage = "lineage walks"
         case search = "searches"
         case log = "log pages"
+
+        /// Whether the answer carries the position it reflects, and can be asked for as of it (the log's
+        /// pages are addressed by position already).
+        var takesAsOf: Bool { self != .log }
     }
 
     /// The answer's status, nil if none came (a connection refused, reset or timed out).
@@ -254,16 +275,17 @@ struct FaultBench: AsyncParsableCommand {
         await answer(to: request, http, timeout: timeout).status
     }
 
-    /// The answer's status and body, nil if none came (a connection refused, reset or timed out).
+    /// The answer's status, body and `Strata-Position`, nil if none came (a connection refused, reset or
+    /// timed out).
     private static func answer(to request: HTTPClientRequest, _ http: HTTPClient, timeout: Duration = .seconds(30))
-        async -> (status: Int?, body: ByteBuffer?)
+        async -> (status: Int?, body: ByteBuffer?, position: String?)
     {
         do {
             let response = try await http.execute(request, timeout: .seconds(Int64(timeout.components.seconds)))
             let body = try await response.body.collect(upTo: 64 << 20)
-            return (Int(response.status.code), body)
+            return (Int(response.status.code), body, response.headers.first(name: "Strata-Position"))
         } catch {
-            return (nil, nil)
+            return (nil, nil, nil)
         }
     }
 
@@ -289,6 +311,11 @@ private final class FaultTally: Sendable {
         var restartedAt: [ContinuousClock.Instant] = []
         var acknowledgedAt: [ContinuousClock.Instant] = []
         var peakSampledRSS = 0
+        var replays = 0
+        /// The requests, with `as_of`, whose answer differed from the one they repeat.
+        var unreproduced: [String] = []
+        /// The requests answered 404 for a dataset that had been listed.
+        var vanished: [String] = []
     }
 
     private let state = Mutex(State())
@@ -309,6 +336,17 @@ private final class FaultTally: Sendable {
 
     func published(_ name: String) {
         _ = state.withLock { $0.published.insert(name) }
+    }
+
+    func replayed(_ request: String, same: Bool) {
+        state.withLock { state in
+            state.replays += 1
+            if !same { state.unreproduced.append(request) }
+        }
+    }
+
+    func vanished(_ request: String) {
+        state.withLock { $0.vanished.append(request) }
     }
 
     func refused(_ name: String) {
@@ -333,6 +371,8 @@ private final class FaultTally: Sendable {
         var lost: Int
         var lostPublishes: Int
         var serverErrors: Int
+        var unreproduced: Int
+        var vanished: Int
     }
 
     /// `kept`: the status of each of the writers' datasets the catalog holds, by name.
@@ -370,6 +410,10 @@ private final class FaultTally: Sendable {
         let reads = FaultBench.ReadKind.allCases.map { "answers to \($0.rawValue): \(answers($0.rawValue))" }
         let rest = [
             "answers to rebuilds: \(answers("rebuilds"))",
+            "answers asked for again as of their position: \(state.replays); differed: \(state.unreproduced.count)"
+                + state.unreproduced.prefix(3).map { " (\($0))" }.joined(),
+            "datasets listed, then not found: \(state.vanished.count)"
+                + state.vanished.prefix(3).map { " (\($0))" }.joined(),
             "5xx other than 503: \(serverErrors)",
             "from a restart to the next write acknowledged: \(recovery)",
             "projections match the log: \(projectionsMatchTheLog ? "yes" : "NO")",
@@ -381,9 +425,11 @@ private final class FaultTally: Sendable {
             "publishes": state.published.count, "publishes_lost": lostPublishes.count,
             "answers": state.statuses, "recovery_seconds": seconds,
             "projections_match_the_log": projectionsMatchTheLog, "peak_rss_bytes": peakRSS ?? 0,
+            "as_of_replays": state.replays, "as_of_differed": state.unreproduced.count,
+            "vanished": state.vanished.count,
         ]
         return Figures(
             lines: lines + reads + rest, json: json, lost: lost.count, lostPublishes: lostPublishes.count,
-            serverErrors: serverErrors)
+            serverErrors: serverErrors, unreproduced: state.unreproduced.count, vanished: state.vanished.count)
     }
 }
