@@ -320,6 +320,53 @@ struct ProjectionMaintenanceTests {
         }
     }
 
+    /// A verify compares the live tables with a replay of the log in one snapshot. A rebuild that swapped
+    /// in its tables while a verify replayed would show the verify rows its snapshot was never meant to
+    /// see, and hide others from it: a clean catalog reported drifted. Here the verify stops once it has
+    /// its snapshot, a dataset is archived and a rebuild runs; the verify must find the catalog clean, and
+    /// the rebuild finish after it.
+    @Test func aVerifyAndARebuildDoNotOverlap() async throws {
+        try await withTestDatabase { database in
+            let logger = database.logger
+            let writer = CatalogWriter(pool: database.pool, logger: logger)
+            _ = try await RandomWorkload(writer: writer, clients: 2).run(commands: 50)
+            let dataset = UUIDv7.make()
+            let create = DatasetCommand.create(namespace: "ns", name: "d", fields: VersionFields(), clonedFrom: nil)
+            #expect(try await writer.submit(request(.dataset(dataset, create))).status == 200)
+            let (replaying, startedReplaying) = AsyncStream<Void>.makeStream()
+            let mayGoOn = DispatchSemaphore(value: 0)
+            let verifying = Task {
+                try await maintenance(database).verify { _ in
+                    // Only the first time: the stream is finished after it.
+                    if case .terminated = startedReplaying.yield() { return }
+                    startedReplaying.finish()
+                    // The verify's thread waits here, in the middle of its snapshot, a minute at most.
+                    _ = mayGoOn.wait(timeout: .now() + 60)
+                }
+            }
+            for await _ in replaying { break }
+            #expect(try await writer.submit(request(.dataset(dataset, .archive(reason: "later")))).status == 200)
+            let rebuiltBefore = try await lastRebuild(in: database)
+            let rebuilding = Task { try await maintenance(database).rebuild() }
+            // Until the rebuild has swapped, or waits for the verify to end.
+            let deadline = ContinuousClock.now + .seconds(60)
+            var rebuildWaits = false
+            while !rebuildWaits, ContinuousClock.now < deadline {
+                if try await lastRebuild(in: database) != rebuiltBefore { break }
+                try await Task.sleep(for: .milliseconds(10))
+                rebuildWaits =
+                    try await database.client.rows(
+                        "SELECT count(*) > 0 FROM pg_locks WHERE NOT granted AND locktype = 'advisory'", logger: logger
+                    ).first?.decode(Bool.self) ?? false
+            }
+            mayGoOn.signal()
+            let report = try await verifying.value
+            #expect(report.isClean, "\(report.tables.filter { !$0.matches })")
+            _ = try await rebuilding.value
+            #expect(try await maintenance(database).verify().isClean)
+        }
+    }
+
     /// A process that stopped right after a swap committed left the replaced tables behind, in their
     /// schema of their own: the next rebuild drops them and swaps as usual.
     @Test func tablesAnEarlierSwapReplacedAreDroppedByTheNextRebuild() async throws {

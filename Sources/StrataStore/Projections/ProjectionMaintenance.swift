@@ -288,30 +288,51 @@ public struct ProjectionMaintenance: Sendable {
     /// Rebuilds every projection into a scratch schema, inside one snapshot of the log and the live
     /// tables, and compares each table: row count and an ordered checksum, and on a mismatch the first
     /// row that differs. The scratch schema is rolled back; nothing changes.
+    ///
+    /// A verify waits for a rebuild under way, and a rebuild waits for the verifies under way: a swap
+    /// between the verify's snapshot and its reading of the live tables would show it the rebuilt ones,
+    /// whose rows were loaded frozen (seen by every snapshot, however old) and caught up by the swap (seen
+    /// by none from before it), and it would report a clean catalog drifted. The lock is taken before
+    /// the snapshot, which the transaction's first statement takes.
     public func verify(progress: @Sendable (Progress) -> Void = { _ in }) async throws -> VerifyReport {
+        try await client.withConnection { connection in
+            try await connection.perform("SELECT pg_advisory_lock_shared(\(Self.rebuildLock))", logger: logger)
+            do {
+                let report = try await verify(on: connection, progress: progress)
+                try await connection.perform("SELECT pg_advisory_unlock_shared(\(Self.rebuildLock))", logger: logger)
+                return report
+            } catch {
+                try? await connection.perform(
+                    "SELECT pg_advisory_unlock_shared(\(Self.rebuildLock))", logger: logger)
+                throw error
+            }
+        }
+    }
+
+    private func verify(on connection: PostgresConnection, progress: @Sendable (Progress) -> Void) async throws
+        -> VerifyReport
+    {
         let definitions = catalog.definitions
         let started = ContinuousClock.now
         let schema = "strata_verify"
         let load = BulkLoad(schema: schema, definitions: definitions, batchSize: batchSize, logger: logger)
-        return try await client.withConnection { connection in
-            try await connection.perform("BEGIN TRANSACTION ISOLATION LEVEL REPEATABLE READ", logger: logger)
-            do {
-                let head = try await lastPosition(on: connection)
-                var replay = ParallelReplay(tables: Set(definitions.map(\.name)))
-                // One connection reads and loads: the log and the live tables are seen in one snapshot.
-                try await load.run(&replay, upTo: head, reading: connection, loading: []) { done in
-                    progress(Progress(eventsDone: done, eventsTotal: head, elapsed: ContinuousClock.now - started))
-                }
-                var checks: [VerifyReport.TableCheck] = []
-                for definition in definitions {
-                    checks.append(try await compare(definition.name, live: "public", rebuilt: schema, on: connection))
-                }
-                try await connection.perform("ROLLBACK", logger: logger)
-                return VerifyReport(position: head, tables: checks)
-            } catch {
-                try? await connection.perform("ROLLBACK", logger: logger)
-                throw error
+        try await connection.perform("BEGIN TRANSACTION ISOLATION LEVEL REPEATABLE READ", logger: logger)
+        do {
+            let head = try await lastPosition(on: connection)
+            var replay = ParallelReplay(tables: Set(definitions.map(\.name)))
+            // One connection reads and loads: the log and the live tables are seen in one snapshot.
+            try await load.run(&replay, upTo: head, reading: connection, loading: []) { done in
+                progress(Progress(eventsDone: done, eventsTotal: head, elapsed: ContinuousClock.now - started))
             }
+            var checks: [VerifyReport.TableCheck] = []
+            for definition in definitions {
+                checks.append(try await compare(definition.name, live: "public", rebuilt: schema, on: connection))
+            }
+            try await connection.perform("ROLLBACK", logger: logger)
+            return VerifyReport(position: head, tables: checks)
+        } catch {
+            try? await connection.perform("ROLLBACK", logger: logger)
+            throw error
         }
     }
 
