@@ -33,8 +33,8 @@ struct BenchTests {
     }
 
     /// `strata bench faults` runs on a cluster of its own and restarts it in immediate mode under load:
-    /// the server lives through the restarts, its writers' acknowledged datasets are all kept (published,
-    /// where the publish was acknowledged), no answer is a 5xx other than 503, every answer asked for again
+    /// the server lives through the restarts, its writers' acknowledged datasets are all kept (edited and
+    /// published, where the edit and the publish were acknowledged), no retry conflicts with itself, no answer is a 5xx other than 503, every answer asked for again
     /// as of its position comes back the same, and its figures come as one document.
     @Test func theFaultBenchCountsWhatWasAcknowledgedAgainstWhatWasKept() async throws {
         let run = try Self.standardOutput(
@@ -48,6 +48,9 @@ struct BenchTests {
         #expect((figures["restarts"] as? Int ?? 0) >= 1)
         #expect((figures["acknowledged"] as? Int ?? 0) > 0)
         #expect(figures["lost"] as? Int == 0)
+        #expect((figures["edits"] as? Int ?? 0) > 0)
+        #expect(figures["edits_lost"] as? Int == 0)
+        #expect(figures["conflicts"] as? Int == 0)
         #expect((figures["publishes"] as? Int ?? 0) > 0)
         #expect(figures["publishes_lost"] as? Int == 0)
         #expect(figures["server_errors"] as? Int == 0)

@@ -8,10 +8,12 @@ import Synchronization
 
 /// `strata bench faults`: PostgreSQL restarted in immediate mode, again and again, under a running
 /// `strata serve` that is writing, reading and rebuilding, on a cluster of its own (the bench must be
-/// able to stop and start it). Writers create datasets and publish them, each request with an
-/// `Idempotency-Key`, and retry a 503 or a lost answer with the same key, as `docs/operations.md` tells
-/// clients to; afterwards every dataset whose create was acknowledged must be in the catalog, published
-/// if its publish was, and the projections must match the log. Readers ask again for every answer they
+/// able to stop and start it). Writers create datasets, edit and publish them, each request with an
+/// `Idempotency-Key` (and the edit and the publish with `If-Match`), and retry a 503 or a lost answer
+/// with the same key, as `docs/operations.md` tells clients to; afterwards every dataset whose create
+/// was acknowledged must be in the catalog, with its edit if that was acknowledged, published if its
+/// publish was, and the projections must match the log. A retry of a write that had landed must get its
+/// answer again, never a version conflict with itself. Readers ask again for every answer they
 /// get, as of the position it carried, and the two must be the same bytes; a dataset once listed must
 /// never be missing.
 struct FaultBench: AsyncParsableCommand {
@@ -22,7 +24,7 @@ struct FaultBench: AsyncParsableCommand {
     @Option(help: "Seconds of load") var seconds = 60
     @Option(help: "Mean seconds between two restarts (each wait is drawn from half to one and a half of it)")
     var restartEvery = 8.0
-    @Option(help: "Writers, each creating a dataset and publishing it, one after another") var writers = 8
+    @Option(help: "Writers, each creating a dataset, editing and publishing it, one after another") var writers = 8
     @Option(
         help: "Readers, each asking in turn for a list page, a dataset, its lineage, a search and a page of the log")
     var readers = 8
@@ -106,15 +108,18 @@ struct FaultBench: AsyncParsableCommand {
         let (kept, verified) = try await PostgresClient(
             configuration: catalog.clientConfiguration, backgroundLogger: logger
         ).whileRunning { client in
+            // Each dataset's status and its latest version's description.
             let rows = try await client.rows(
                 """
-                SELECT i.name, s.status FROM dataset_identities i
+                SELECT i.name, s.status, w.description FROM dataset_identities i
                 JOIN dataset_states s ON s.dataset_id = i.dataset_id AND s.valid_to IS NULL
+                LEFT JOIN versions v ON v.dataset_id = i.dataset_id AND v.version = s.latest_version
+                LEFT JOIN dataset_words w ON w.dataset_id = v.dataset_id AND w.words_key = v.words_key
                 WHERE i.namespace = \(Self.namespace)
                 """, logger: logger)
-            let names = try rows.reduce(into: [String: String]()) { names, row in
-                let (name, status) = try row.decode((String, String).self)
-                names[name] = status
+            let names = try rows.reduce(into: [String: FaultTally.Kept]()) { names, row in
+                let (name, status, description) = try row.decode((String, String, String?).self)
+                names[name] = FaultTally.Kept(status: status, description: description)
             }
             let report = try await ProjectionMaintenance(
                 client: client, catalog: try ProjectionCatalog.bundled(), logger: logger
@@ -124,8 +129,9 @@ struct FaultBench: AsyncParsableCommand {
         let serverDied = !isProcessAlive(server.pid)
         let figures = tally.figures(kept: kept, projectionsMatchTheLog: verified, peakRSS: server.peakRSSBytes)
         let failed =
-            serverDied || figures.lost > 0 || figures.lostPublishes > 0 || figures.serverErrors > 0 || !verified
-            || figures.unreproduced > 0 || figures.vanished > 0
+            serverDied || figures.lost > 0 || figures.lostEdits > 0 || figures.lostPublishes > 0
+            || figures.serverErrors > 0 || figures.conflicts > 0 || !verified || figures.unreproduced > 0
+            || figures.vanished > 0
         if failed {
             // The server's log goes with it when it stops: kept, since it says what went wrong.
             let keptLog = FileManager.default.temporaryDirectory.appendingPathComponent(
@@ -151,15 +157,19 @@ struct FaultBench: AsyncParsableCommand {
         }
         guard !failed else {
             throw BenchError(
-                "the server died, acknowledged writes were lost, a 5xx other than 503 was answered, an answer "
-                    + "differed as of its own position, a dataset went missing, or the projections drifted")
+                "the server died, acknowledged writes were lost, a 5xx other than 503 was answered, a retried "
+                    + "write conflicted with itself, an answer differed as of its own position, a dataset went "
+                    + "missing, or the projections drifted")
         }
     }
 
     static let namespace = "bench-faults"
 
-    /// Creates datasets one after another and publishes each, every request until it is acknowledged: a
-    /// 503 or a lost answer is sent again with the same key, so it is applied once whichever attempt lands.
+    /// Creates datasets one after another, edits and publishes each, every request until it is
+    /// acknowledged: a 503 or a lost answer is sent again with the same key, so it is applied once
+    /// whichever attempt lands. The edit and the publish carry `If-Match` with the stream version the
+    /// write before answered: no one else writes the dataset, so a 412 is a retry that conflicted with
+    /// its own first attempt.
     private static func write(
         as writer: Int, until end: ContinuousClock.Instant, to baseURL: String, http: HTTPClient, tally: FaultTally
     ) async {
@@ -183,16 +193,37 @@ struct FaultBench: AsyncParsableCommand {
                 continue
             }
             tally.acknowledged(name, attempts: created.attempts)
-            guard let body = created.body,
-                let dataset = try? JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any],
-                let id = dataset["id"] as? String
-            else { continue }
+            guard let (id, createdVersion) = Self.idAndVersion(created.body) else { continue }
+            var edit = HTTPClientRequest(url: baseURL + "/v1/datasets/\(id)")
+            edit.method = .PATCH
+            edit.headers.add(name: "Content-Type", value: "application/json")
+            edit.headers.add(name: "Idempotency-Key", value: "bench-faults-edit-\(name)")
+            edit.headers.add(name: "If-Match", value: "\"\(createdVersion)\"")
+            edit.body = .bytes(ByteBuffer(string: #"{"description":"\#(Self.description(of: name))"}"#))
+            let edited = await untilAcknowledged(edit, counted: "edits", until: end, http: http, tally: tally)
+            if edited.status == 412 { tally.conflicted("PATCH /v1/datasets/\(id) (\(name))") }
+            guard edited.status == 200, let (_, editedVersion) = Self.idAndVersion(edited.body) else { continue }
+            tally.edited(name)
             var publish = HTTPClientRequest(url: baseURL + "/v1/datasets/\(id)/publish")
             publish.method = .POST
             publish.headers.add(name: "Idempotency-Key", value: "bench-faults-publish-\(name)")
+            publish.headers.add(name: "If-Match", value: "\"\(editedVersion)\"")
             let published = await untilAcknowledged(publish, counted: "publishes", until: end, http: http, tally: tally)
+            if published.status == 412 { tally.conflicted("POST /v1/datasets/\(id)/publish (\(name))") }
             if let status = published.status, (200..<300).contains(status) { tally.published(name) }
         }
+    }
+
+    /// The description a writer's edit gives its dataset.
+    static func description(of name: String) -> String { "edited \(name)" }
+
+    /// A dataset's id and stream version, from a write's answer.
+    private static func idAndVersion(_ body: ByteBuffer?) -> (id: String, version: Int)? {
+        guard let body,
+            let dataset = try? JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any],
+            let id = dataset["id"] as? String, let version = dataset["stream_version"] as? Int
+        else { return nil }
+        return (id, version)
     }
 
     /// Sends `request` until it is answered otherwise than with a 503 or not at all, or the load ends;
@@ -305,7 +336,10 @@ private final class FaultTally: Sendable {
         var statuses: [String: [String: Int]] = [:]
         var acknowledged: Set<String> = []
         var refused: Set<String> = []
+        var edited: Set<String> = []
         var published: Set<String> = []
+        /// Writes answered 412 though no one else wrote their dataset.
+        var conflicts: [String] = []
         var retried = 0
         var restarts = 0
         var restartedAt: [ContinuousClock.Instant] = []
@@ -332,6 +366,14 @@ private final class FaultTally: Sendable {
             state.retried += attempts > 1 ? 1 : 0
             state.acknowledgedAt.append(.now)
         }
+    }
+
+    func edited(_ name: String) {
+        _ = state.withLock { $0.edited.insert(name) }
+    }
+
+    func conflicted(_ request: String) {
+        state.withLock { $0.conflicts.append(request) }
     }
 
     func published(_ name: String) {
@@ -369,17 +411,27 @@ private final class FaultTally: Sendable {
         var lines: [String]
         var json: [String: Any]
         var lost: Int
+        var lostEdits: Int
         var lostPublishes: Int
+        var conflicts: Int
         var serverErrors: Int
         var unreproduced: Int
         var vanished: Int
     }
 
-    /// `kept`: the status of each of the writers' datasets the catalog holds, by name.
-    func figures(kept: [String: String], projectionsMatchTheLog: Bool, peakRSS: Int?) -> Figures {
+    /// What the catalog holds of one of the writers' datasets.
+    struct Kept {
+        var status: String
+        /// Its latest version's.
+        var description: String?
+    }
+
+    /// `kept`: what the catalog holds of each of the writers' datasets, by name.
+    func figures(kept: [String: Kept], projectionsMatchTheLog: Bool, peakRSS: Int?) -> Figures {
         let state = state.withLock { $0 }
         let lost = state.acknowledged.subtracting(kept.keys)
-        let lostPublishes = state.published.filter { kept[$0] != "published" }
+        let lostEdits = state.edited.filter { kept[$0]?.description != FaultBench.description(of: $0) }
+        let lostPublishes = state.published.filter { kept[$0]?.status != "published" }
         // From a restart back to PostgreSQL accepting connections to the next write acknowledged.
         let recoveries = state.restartedAt.compactMap { restart in
             state.acknowledgedAt.filter { $0 > restart }.min().map { restart.duration(to: $0) }
@@ -403,6 +455,9 @@ private final class FaultTally: Sendable {
             "writes acknowledged: \(state.acknowledged.count) (\(state.retried) after a retry with their key); "
                 + "kept: \(state.acknowledged.count - lost.count); lost: \(lost.count); refused: \(state.refused.count)",
             "answers to writes: \(answers("writes"))",
+            "edits acknowledged: \(state.edited.count); kept: \(state.edited.count - lostEdits.count); "
+                + "lost: \(lostEdits.count)",
+            "answers to edits: \(answers("edits"))",
             "publishes acknowledged: \(state.published.count); kept: \(state.published.count - lostPublishes.count); "
                 + "lost: \(lostPublishes.count)",
             "answers to publishes: \(answers("publishes"))",
@@ -415,6 +470,8 @@ private final class FaultTally: Sendable {
             "datasets listed, then not found: \(state.vanished.count)"
                 + state.vanished.prefix(3).map { " (\($0))" }.joined(),
             "5xx other than 503: \(serverErrors)",
+            "retries that conflicted with their own first attempt: \(state.conflicts.count)"
+                + state.conflicts.prefix(3).map { " (\($0))" }.joined(),
             "from a restart to the next write acknowledged: \(recovery)",
             "projections match the log: \(projectionsMatchTheLog ? "yes" : "NO")",
             "server RSS: peak \(FaultBench.megabytes(peakRSS)) (sampled each second: \(FaultBench.megabytes(state.peakSampledRSS)))",
@@ -423,13 +480,15 @@ private final class FaultTally: Sendable {
             "restarts": state.restarts, "acknowledged": state.acknowledged.count, "retried": state.retried,
             "lost": lost.count, "refused": state.refused.count, "server_errors": serverErrors,
             "publishes": state.published.count, "publishes_lost": lostPublishes.count,
+            "edits": state.edited.count, "edits_lost": lostEdits.count, "conflicts": state.conflicts.count,
             "answers": state.statuses, "recovery_seconds": seconds,
             "projections_match_the_log": projectionsMatchTheLog, "peak_rss_bytes": peakRSS ?? 0,
             "as_of_replays": state.replays, "as_of_differed": state.unreproduced.count,
             "vanished": state.vanished.count,
         ]
         return Figures(
-            lines: lines + reads + rest, json: json, lost: lost.count, lostPublishes: lostPublishes.count,
+            lines: lines + reads + rest, json: json, lost: lost.count, lostEdits: lostEdits.count,
+            lostPublishes: lostPublishes.count, conflicts: state.conflicts.count,
             serverErrors: serverErrors, unreproduced: state.unreproduced.count, vanished: state.vanished.count)
     }
 }
