@@ -280,12 +280,8 @@ struct ProjectionMaintenanceTests {
             let (snapshotTaken, tookSnapshot) = AsyncStream<Void>.makeStream()
             let (mayRead, letRead) = AsyncStream<Void>.makeStream()
             let dataset = UUIDv7.make()
-            #expect(
-                try await writer.submit(
-                    request(
-                        .dataset(dataset, .create(namespace: "ns", name: "d", fields: VersionFields(), clonedFrom: nil))
-                    )
-                ).status == 200)
+            let create = DatasetCommand.create(namespace: "ns", name: "d", fields: VersionFields(), clonedFrom: nil)
+            #expect(try await writer.submit(request(.dataset(dataset, create))).status == 200)
             let reading = Task {
                 try await reader.read { snapshot in
                     tookSnapshot.yield()
@@ -295,22 +291,9 @@ struct ProjectionMaintenanceTests {
             }
             for await _ in snapshotTaken { break }
             #expect(try await writer.submit(request(.dataset(dataset, .archive(reason: "later")))).status == 200)
-            let rebuiltBefore = try await lastRebuild(in: database)
-            let rebuilding = Task { try await maintenance(database).rebuild() }
             // Until the rebuild has swapped, or its swap waits for the read.
-            let deadline = ContinuousClock.now + .seconds(60)
-            var swapWaits = false
-            while !swapWaits, ContinuousClock.now < deadline {
-                if try await lastRebuild(in: database) != rebuiltBefore { break }
-                try await Task.sleep(for: .milliseconds(10))
-                swapWaits =
-                    try await database.client.rows(
-                        """
-                        SELECT count(*) > 0 FROM pg_locks
-                        WHERE NOT granted AND mode = 'AccessExclusiveLock' AND locktype = 'relation'
-                        """, logger: logger
-                    ).first?.decode(Bool.self) ?? false
-            }
+            let rebuilding = try await rebuild(
+                database, untilSwappedOrWaiting: "mode = 'AccessExclusiveLock' AND locktype = 'relation'")
             letRead.yield()
             let (document, position) = try await reading.value
             let answered = try #require(document, "the dataset was not found at position \(position)")
@@ -346,19 +329,8 @@ struct ProjectionMaintenanceTests {
             }
             for await _ in replaying { break }
             #expect(try await writer.submit(request(.dataset(dataset, .archive(reason: "later")))).status == 200)
-            let rebuiltBefore = try await lastRebuild(in: database)
-            let rebuilding = Task { try await maintenance(database).rebuild() }
             // Until the rebuild has swapped, or waits for the verify to end.
-            let deadline = ContinuousClock.now + .seconds(60)
-            var rebuildWaits = false
-            while !rebuildWaits, ContinuousClock.now < deadline {
-                if try await lastRebuild(in: database) != rebuiltBefore { break }
-                try await Task.sleep(for: .milliseconds(10))
-                rebuildWaits =
-                    try await database.client.rows(
-                        "SELECT count(*) > 0 FROM pg_locks WHERE NOT granted AND locktype = 'advisory'", logger: logger
-                    ).first?.decode(Bool.self) ?? false
-            }
+            let rebuilding = try await rebuild(database, untilSwappedOrWaiting: "locktype = 'advisory'")
             mayGoOn.signal()
             let report = try await verifying.value
             #expect(report.isClean, "\(report.tables.filter { !$0.matches })")
@@ -573,10 +545,26 @@ private func request(_ target: CatalogWriter.Request.Target) -> CatalogWriter.Re
         respond: { StoredResponse(status: 200, headers: [:], body: Documents.dataset($0.state)) })
 }
 
-/// When the projections were last rebuilt (nil before any rebuild).
-private func lastRebuild(in database: TestDatabase) async throws -> Date? {
-    try await database.client.rows("SELECT max(rebuilt_at) FROM projections", logger: database.logger).first?
-        .decode(Date?.self)
+/// Starts a rebuild and answers it once it has swapped its tables in, or once it waits for a lock that
+/// `waiting` (a condition on `pg_locks`) describes; a minute at most.
+private func rebuild(_ database: TestDatabase, untilSwappedOrWaiting waiting: String) async throws -> Task<
+    ProjectionMaintenance.RebuildReport, any Error
+> {
+    func lastRebuild() async throws -> Date? {
+        try await database.client.rows("SELECT max(rebuilt_at) FROM projections", logger: database.logger).first?
+            .decode(Date?.self)
+    }
+    let rebuiltBefore = try await lastRebuild()
+    let rebuilding = Task { try await maintenance(database).rebuild() }
+    let deadline = ContinuousClock.now + .seconds(60)
+    while ContinuousClock.now < deadline, try await lastRebuild() == rebuiltBefore {
+        try await Task.sleep(for: .milliseconds(10))
+        let waits = try await database.client.rows(
+            "SELECT count(*) > 0 FROM pg_locks WHERE NOT granted AND \(unescaped: waiting)", logger: database.logger
+        ).first?.decode(Bool.self)
+        if waits == true { break }
+    }
+    return rebuilding
 }
 
 private func maintenance(_ database: TestDatabase) throws -> ProjectionMaintenance {
