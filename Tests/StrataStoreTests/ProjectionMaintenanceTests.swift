@@ -273,15 +273,10 @@ struct ProjectionMaintenanceTests {
     /// as it was at the read's position: a draft.
     @Test func aReadThatBeganBeforeASwapAnswersItsOwnPosition() async throws {
         try await withTestDatabase { database in
-            let logger = database.logger
-            let writer = CatalogWriter(pool: database.pool, logger: logger)
-            _ = try await RandomWorkload(writer: writer, clients: 2).run(commands: 50)
-            let reader = CatalogReader(pool: database.pool, logger: logger)
+            let (writer, dataset) = try await catalogWithADraft(database)
+            let reader = CatalogReader(pool: database.pool, logger: database.logger)
             let (snapshotTaken, tookSnapshot) = AsyncStream<Void>.makeStream()
             let (mayRead, letRead) = AsyncStream<Void>.makeStream()
-            let dataset = UUIDv7.make()
-            let create = DatasetCommand.create(namespace: "ns", name: "d", fields: VersionFields(), clonedFrom: nil)
-            #expect(try await writer.submit(request(.dataset(dataset, create))).status == 200)
             let reading = Task {
                 try await reader.read { snapshot in
                     tookSnapshot.yield()
@@ -310,12 +305,7 @@ struct ProjectionMaintenanceTests {
     /// the rebuild finish after it.
     @Test func aVerifyAndARebuildDoNotOverlap() async throws {
         try await withTestDatabase { database in
-            let logger = database.logger
-            let writer = CatalogWriter(pool: database.pool, logger: logger)
-            _ = try await RandomWorkload(writer: writer, clients: 2).run(commands: 50)
-            let dataset = UUIDv7.make()
-            let create = DatasetCommand.create(namespace: "ns", name: "d", fields: VersionFields(), clonedFrom: nil)
-            #expect(try await writer.submit(request(.dataset(dataset, create))).status == 200)
+            let (writer, dataset) = try await catalogWithADraft(database)
             let (replaying, startedReplaying) = AsyncStream<Void>.makeStream()
             let mayGoOn = DispatchSemaphore(value: 0)
             let verifying = Task {
@@ -535,6 +525,16 @@ private func rebuildSchemasLeft(in database: TestDatabase) async throws -> Int? 
         "SELECT count(*) FROM pg_namespace WHERE nspname IN ('strata_rebuild', 'strata_replaced')",
         logger: database.logger
     ).collect().first?.decode(Int.self)
+}
+
+/// A catalog of a random workload's datasets and a draft, "d", which the test goes on to change.
+private func catalogWithADraft(_ database: TestDatabase) async throws -> (CatalogWriter, dataset: UUID) {
+    let writer = CatalogWriter(pool: database.pool, logger: database.logger)
+    _ = try await RandomWorkload(writer: writer, clients: 2).run(commands: 50)
+    let dataset = UUIDv7.make()
+    let create = DatasetCommand.create(namespace: "ns", name: "d", fields: VersionFields(), clonedFrom: nil)
+    #expect(try await writer.submit(request(.dataset(dataset, create))).status == 200)
+    return (writer, dataset)
 }
 
 /// A command as a client sends it, answered with the dataset's document.
