@@ -390,6 +390,11 @@ public struct CatalogSnapshot: Sendable {
     /// creation order) paging continues after the last id and never repeats or skips a dataset that stays
     /// in the filter; in another order the caller pins the position and pages by offset, which is as
     /// stable. Owner, tags, format and description are the current version's.
+    ///
+    /// The page's state rows are found first, joined only to what the filter and the order read, and
+    /// their documents put together afterwards for the page alone (mostly rendered before, see
+    /// ``RenderedDocuments``). Joined to every dataset's events and current version before the sort, a
+    /// page of a namespace of 18,000 datasets sorted by name took 37 ms; 16 ms so.
     public func datasets(_ filter: ListFilter) async throws -> (datasets: [ListedDataset], more: Bool) {
         let statuses = filter.statuses.map(\.rawValue)
         let pattern = filter.query?.lowercased()
@@ -413,15 +418,24 @@ public struct CatalogSnapshot: Sendable {
                 }
             order = "\(key), s.dataset_id \(direction)"
         }
+        // What the filter and the order read beyond the state and the identity: the others are joined on
+        // a constant false, which PostgreSQL's planner drops.
+        let created = filter.sort?.key == .createdAt || filter.createdBy != nil
+        let updated = filter.sort?.key == .updatedAt
+        let version = filter.tag != nil || filter.owner != nil || filter.format != nil || pattern != nil
         // This statement's text changes with its filters, so it is planned at every call, and choosing
-        // the order of its seven joins took PostgreSQL ~1.6 ms of a ~2.2 ms page. The joins are written
-        // in the order that serves every filter and sort (the states first, then what they refer to), so
-        // the planner keeps that order, for this transaction only, and plans in ~0.4 ms.
+        // the order of its joins took PostgreSQL ~1.6 ms of a ~2.2 ms page. The joins are written in the
+        // order that serves every filter and sort (the states first, then what they refer to), so the
+        // planner keeps that order, for this transaction only, and plans in ~0.4 ms.
         try await connection.perform("SELECT set_config('join_collapse_limit', '1', true)", logger: logger)
         let rows = try await connection.rows(
             """
-            SELECT \(unescaped: Self.listedColumns), s.valid_from
-            FROM dataset_states s \(unescaped: Self.documentJoins)
+            SELECT s.dataset_id, s.valid_from
+            FROM dataset_states s
+            JOIN dataset_identities i ON i.dataset_id = s.dataset_id
+            LEFT JOIN events c ON \(unescaped: "\(created)") AND c.global_position = i.valid_from
+            LEFT JOIN events u ON \(unescaped: "\(updated)") AND u.global_position = s.valid_from
+            LEFT JOIN LATERAL (\(unescaped: Self.currentVersion)) v ON \(unescaped: "\(version)")
             WHERE CASE WHEN \(isHead) THEN s.valid_to IS NULL
                   ELSE s.valid_from <= \(position) AND (s.valid_to IS NULL OR s.valid_to > \(position)) END
               AND s.status = ANY(\(statuses))
@@ -445,23 +459,38 @@ public struct CatalogSnapshot: Sendable {
             """,
             logger: logger
         )
-        var page: [ListedDataset] = []
-        for row in rows {
-            let cells = row.makeRandomAccess()
-            // A document rendered from the same state row before is the same: only the row's key is decoded.
-            let key = StateRowKey(
-                dataset: try cells[0].decode(UUID.self),
-                stateFrom: try cells[Self.documentColumnCount + 2].decode(Int64.self))
-            if let document = rendered.listed.document(for: key) {
-                page.append(ListedDataset(id: key.dataset, document: document))
-            } else {
-                let listed = try Self.listedDataset(cells)
-                rendered.listed.keep(listed.document, for: key)
-                page.append(listed)
-            }
+        let keys = try rows.map { row in
+            let (dataset, stateFrom) = try row.decode((UUID, Int64).self)
+            return StateRowKey(dataset: dataset, stateFrom: stateFrom)
         }
-        let more = page.count > filter.limit
-        return (Array(page.prefix(filter.limit)), more)
+        let shown = Array(keys.prefix(filter.limit))
+        let documents = try await Self.listedDocuments(
+            of: shown, on: connection, rendered: rendered.listed, logger: logger)
+        let page = try shown.map { key in
+            guard let document = documents[key] else {
+                throw UnreadableProjectionRow(
+                    description: "the state row of \(key.dataset) at \(key.stateFrom) went missing")
+            }
+            return ListedDataset(id: key.dataset, document: document)
+        }
+        return (page, keys.count > filter.limit)
+    }
+
+    /// The listed documents of the state rows `keys`: those rendered before, and the others rendered now,
+    /// by one statement, and kept. A row not found (its table swapped by a rebuild since, for a read
+    /// outside a snapshot) is left out.
+    static func listedDocuments(
+        of keys: [StateRowKey], on connection: PostgresConnection, rendered: RenderedDocuments<String>, logger: Logger
+    ) async throws -> [StateRowKey: String] {
+        var found = rendered.documents(for: keys)
+        guard found.count < keys.count else { return found }
+        let missing = keys.filter { found[$0] == nil }
+        let rows = try await connection.gatheredRows(of: StateRowsByKey(missing), logger: logger)
+        let byKey = Dictionary(
+            try rows.map { ($0.key, try listedDataset($0.cells).document) }, uniquingKeysWith: { first, _ in first })
+        rendered.keep(byKey)
+        found.merge(byKey, uniquingKeysWith: { first, _ in first })
+        return found
     }
 
     /// All versions, newest first.
@@ -637,14 +666,17 @@ public struct CatalogSnapshot: Sendable {
     static let documentDetails = """
         JOIN events c ON c.global_position = i.valid_from
         JOIN events u ON u.global_position = s.valid_from
-        LEFT JOIN LATERAL (
-            SELECT cv.valid_from, w.owner, w.description, w.tags, w.format
-            FROM versions cv JOIN dataset_words w ON w.dataset_id = cv.dataset_id AND w.words_key = cv.words_key
-            WHERE cv.dataset_id = s.dataset_id
-              AND cv.version = coalesce(s.published_version, nullif(s.latest_version, 0))
-            LIMIT 1
-        ) v ON true
+        LEFT JOIN LATERAL (\(currentVersion)) v ON true
         LEFT JOIN events d ON d.global_position = v.valid_from
+        """
+
+    /// The current version of the state `s` (its published one, else its latest draft), with its words.
+    static let currentVersion = """
+        SELECT cv.valid_from, w.owner, w.description, w.tags, w.format
+        FROM versions cv JOIN dataset_words w ON w.dataset_id = cv.dataset_id AND w.words_key = cv.words_key
+        WHERE cv.dataset_id = s.dataset_id
+          AND cv.version = coalesce(s.published_version, nullif(s.latest_version, 0))
+        LIMIT 1
         """
 
     /// ``documentColumns``, then how the dataset has been used: a row of the list.

@@ -99,16 +99,8 @@ struct HeadPage: Sendable {
         let rows = try await run(connection, logger)
         guard let head = rows.first?.head else { return nil }
         let shown = rows.prefix(size).map(\.key)
-        var found = documents.documents(for: shown)
-        if found.count < shown.count {
-            let missing = shown.filter { found[$0] == nil }
-            let rendered = try await connection.gatheredRows(of: StateRowsByKey(missing), logger: logger)
-            let byKey = Dictionary(
-                try rendered.map { ($0.key, try CatalogSnapshot.listedDataset($0.cells).document) },
-                uniquingKeysWith: { first, _ in first })
-            documents.keep(byKey)
-            found.merge(byKey, uniquingKeysWith: { first, _ in first })
-        }
+        let found = try await CatalogSnapshot.listedDocuments(
+            of: shown, on: connection, rendered: documents, logger: logger)
         var page: [CatalogSnapshot.ListedDataset] = []
         page.reserveCapacity(shown.count)
         for key in shown {
