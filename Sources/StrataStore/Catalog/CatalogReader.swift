@@ -419,7 +419,7 @@ public struct CatalogSnapshot: Sendable {
             order = "\(key), s.dataset_id \(direction)"
         }
         // What the filter and the order read beyond the state and the identity: the others are joined on
-        // a constant false, which PostgreSQL's planner drops.
+        // a constant false, which PostgreSQL answers without reading them.
         let created = filter.sort?.key == .createdAt || filter.createdBy != nil
         let updated = filter.sort?.key == .updatedAt
         let version = filter.tag != nil || filter.owner != nil || filter.format != nil || pattern != nil
