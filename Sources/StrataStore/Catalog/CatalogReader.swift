@@ -142,6 +142,9 @@ public struct CatalogReader: Sendable {
     ) async throws -> (result: Result, position: Int64)? {
         let logger = logger
         let isReplica = pool !== self.pool
+        // A statement that failed to prepare stays failed on its connection (see `dataset(_:asOf:…)`), and a
+        // list's documents are a prepared statement: a replica answers once it holds the catalog's tables.
+        if isReplica, try await !currentReads(on: pool).holdsTheCatalog() { return nil }
         return try await pool.withConnection { connection in
             do {
                 // The registry of projections is locked before the snapshot is taken (a LOCK takes none),
