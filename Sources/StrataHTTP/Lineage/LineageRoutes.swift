@@ -167,7 +167,7 @@ enum LineageDocuments {
 
     /// The graph's document, written straight into bytes with its members in sorted order: the bytes
     /// ``edge(from:to:job:runID:)``, ``node(_:)`` and ``ref(_:)`` would give through ``encode(_:)``, without
-    /// a dictionary per node and edge sorted on the way out, which was a fifth of the server's time
+    /// a dictionary per node and edge sorted on the way out, which was about a seventh of the server's time
     /// answering a lineage walk.
     static func graph(_ graph: LineageGraph) -> String {
         let concealed = graph.concealedDatasets
