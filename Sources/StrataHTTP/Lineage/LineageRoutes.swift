@@ -172,12 +172,12 @@ enum LineageDocuments {
     static func graph(_ graph: LineageGraph) -> String {
         let concealed = graph.concealedDatasets
         var writer = CanonicalJSONWriter(capacity: 256 * (graph.nodes.count + graph.edges.count + 1))
-        func write(_ ref: VersionRef) {
+        func write(_ dataset: UUID, version: Int?) {
             writer.beginObject()
             writer.key("dataset_id")
-            writer.value(ref.datasetID)
+            writer.value(dataset)
             writer.key("version")
-            writer.value(ref.version)
+            writer.value(version)
             writer.endObject()
         }
         writer.beginObject()
@@ -188,7 +188,7 @@ enum LineageDocuments {
             let hidden = concealed.contains(edge.to.datasetID)
             writer.beginObject()
             writer.key("from")
-            write(edge.from)
+            write(edge.from.datasetID, version: edge.from.version)
             writer.key("job")
             if let job = edge.job, !hidden {
                 writer.beginObject()
@@ -203,7 +203,7 @@ enum LineageDocuments {
             writer.key("run_id")
             writer.value(hidden ? nil : edge.runID)
             writer.key("to")
-            write(edge.to)
+            write(edge.to.datasetID, version: edge.to.version)
             writer.endObject()
         }
         writer.endArray()
@@ -229,16 +229,7 @@ enum LineageDocuments {
         }
         writer.endArray()
         writer.key("root")
-        if let root = graph.root {
-            write(root)
-        } else {
-            writer.beginObject()
-            writer.key("dataset_id")
-            writer.value(graph.rootDataset)
-            writer.key("version")
-            writer.null()
-            writer.endObject()
-        }
+        write(graph.rootDataset, version: graph.root?.version)
         writer.endObject()
         return writer.string
     }
