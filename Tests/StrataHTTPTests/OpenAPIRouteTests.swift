@@ -12,7 +12,7 @@ struct OpenAPIRouteTests {
     @Test func everyRouteIsInTheSpecAndEveryOperationInTheSpecIsARoute() async throws {
         let documented = try Self.specOperations()
         let served = try await withTestDatabase { database in
-            let router = buildRouter(try StrataServices(database: .fixed(database.client), logger: database.logger))
+            let router = servedRoutes(try StrataServices(database: .fixed(database.client), logger: database.logger))
             return Set(router.routes.map { Self.operation(method: $0.method.rawValue, path: $0.path.description) })
         }
         // Both sides must have been read, in the same notation, for the comparison to mean anything.

@@ -43,9 +43,13 @@ struct AccessPolicy: RouterMiddleware {
                 "this needs the \(needed.rawValue) role; the token has \(caller.role.rawValue)")
         }
         var context = context
-        if let onBehalfOf = request.headers[.strataActor], (1...256).contains(onBehalfOf.count),
-            !onBehalfOf.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
-        {
+        if let onBehalfOf = request.headers[.strataActor] {
+            // Dropped, a name the caller thought recorded would be missing from the audit trail.
+            guard (1...256).contains(onBehalfOf.count),
+                !onBehalfOf.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
+            else {
+                throw invalidParameter("Strata-Actor", "must be 1 to 256 characters, none of them control characters")
+            }
             context.onBehalfOf = onBehalfOf
         }
         return try await next(request, context)

@@ -190,7 +190,16 @@ let requestLimits = HTTP1Channel.Configuration.DecoderConfiguration(
 
 /// The routes, separate from the server so tests can drive them in-process.
 public func buildRouter(_ services: StrataServices) -> Router<StrataRequestContext> {
-    let router = Router(context: StrataRequestContext.self)
+    let router = servedRoutes(services)
+    router.refuseUnservedMethods()
+    return router
+}
+
+/// The routes the API serves, which `Schemas/openapi.yaml` describes, without the 405s for the methods
+/// their paths do not take.
+public func servedRoutes(_ services: StrataServices) -> Router<StrataRequestContext> {
+    // HEAD wherever GET: RFC 9110 §9.1 asks every general-purpose server for both.
+    let router = Router(context: StrataRequestContext.self, options: .autoGenerateHeadEndpoints)
     router.add(middleware: RequestContextMiddleware())
     router.add(middleware: MetricsMiddleware())
     router.add(middleware: ProblemMiddleware())
