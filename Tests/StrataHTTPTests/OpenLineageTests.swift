@@ -177,6 +177,47 @@ struct OpenLineageTests {
         }
     }
 
+    /// A run reading `input` to write `output`, as a minimal OpenLineage client sends it.
+    static func run(_ input: String, _ output: String, outputNamespace: String = "lake") -> String {
+        #"{"eventTime": "2026-03-14T09:00:00Z", "eventType": "COMPLETE", "run": {"runId": "\#(UUID())"}, "job": {"namespace": "airflow", "name": "make_\#(output)"}, "inputs": [{"namespace": "lake", "name": "\#(input)"}], "outputs": [{"namespace": "\#(outputNamespace)", "name": "\#(output)"}]}"#
+    }
+
+    /// A batch's events go to the pipeline together: they share a commit, yet each is decided after the
+    /// ones before it (a dataset an earlier event registered is the one a later event reads), and one
+    /// refused changes nothing for the others.
+    @Test func aBatchIsAppliedInOrderInOneCommitAndARefusedEventSparesTheOthers() async throws {
+        try await withTestApp { admin, _ in
+            let client = try await admin.granting("etl", role: "writer", namespaces: ["lake"])
+            let position = HTTPField.Name("Strata-Position")!
+            let before = try #require(Int(try await admin.send(.get, "/v1/events?limit=1").headers[position] ?? ""))
+
+            let events = [
+                Self.run("a", "b"), Self.run("b", "c"), Self.run("b", "x", outputNamespace: "finance"),
+                Self.run("c", "d"), Self.run("a", "b"),
+            ]
+            let summary = try await client.send(
+                .post, "/api/v1/lineage/batch", json: "[\(events.joined(separator: ", "))]"
+            ).json()
+            #expect(summary["successful"]?.intValue == 4, "\(summary)")
+            let failed = summary["failed_events"]?.arrayValue ?? []
+            #expect(failed.map { $0["index"]?.intValue } == [2])
+            #expect(failed.first?["status"]?.intValue == 403, "the token may not write to finance")
+
+            let d = try #require(try await Self.dataset(client, "lake", "d")?["id"]?.stringValue)
+            let upstream = try await client.send(.get, "/v1/datasets/\(d)/lineage?direction=upstream&depth=5").json()
+            let names = Set((upstream["nodes"]?.arrayValue ?? []).compactMap { $0["name"]?.stringValue })
+            #expect(names == ["a", "b", "c", "d"], "each run read the dataset the one before it wrote")
+            let created = try await client.send(.get, "/v1/events?type=DatasetCreated&after=\(before)").json()
+            let createdNames = (created["events"]?.arrayValue ?? []).compactMap { $0["data"]?["name"]?.stringValue }
+            #expect(createdNames.sorted() == ["a", "b", "c", "d"], "b, written twice, is one dataset")
+
+            let appended = try await client.send(.get, "/v1/events?after=\(before)").json()["events"]?.arrayValue ?? []
+            let commits = Set(appended.compactMap { $0["recorded_at"]?.stringValue })
+            #expect(!appended.isEmpty)
+            #expect(commits.count == 1, "the batch's events were recorded at \(commits.count) moments")
+        }
+    }
+
     @Test func invalidEventsAreRefusedNamingTheFieldAndABatchReportsEachFailure() async throws {
         try await withTestApp { client, _ in
             let noTime = try await client.send(

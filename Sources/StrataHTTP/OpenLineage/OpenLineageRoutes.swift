@@ -18,11 +18,12 @@ struct OpenLineageRoutes {
     /// One `RunEvent`, `DatasetEvent` or `JobEvent`; 201 when applied.
     @Sendable func single(_ request: Request, context: StrataRequestContext) async throws -> Response {
         let body = try await RequestBody.read(request, context: context, rules: BodyRules(fields: [:]), skipRules: true)
-        return storedResponse(try await submit(body, request: request, context: context))
+        return storedResponse(try await writer.submit(try write(body, request: request, context: context)))
     }
 
-    /// An array of events, each applied on its own: the good ones are appended, each failure is reported
-    /// with its index; the answer summarises them.
+    /// An array of events, each applied on its own, in order: the good ones are appended, each failure is
+    /// reported with its index; the answer summarises them. The events go to the append pipeline together,
+    /// so a batch of 100 shares a commit or two instead of waiting for 100, one after another.
     @Sendable func batch(_ request: Request, context: StrataRequestContext) async throws -> Response {
         var request = request
         let bytes = try await request.collectBody(upTo: context.maxUploadSize * 8)
@@ -36,30 +37,41 @@ struct OpenLineageRoutes {
                 status: .unprocessableContent, code: "validation_failed", detail: "a batch is a JSON array of events",
                 errors: [.init(path: "", message: "must be an array")])
         }
-        var failures: [JSONValue] = []
-        // The batch answers the position of the last event it appended, so its caller can read its writes.
-        var lastPosition: Int64?
+        var failures: [Int: JSONValue] = [:]
+        func fail(_ index: Int, _ error: any Error) {
+            let problem = ProblemMiddleware.problem(for: error, logger: context.identifiedLogger)
+            let fieldErrors: [JSONValue] = (problem.errors ?? []).map { fieldError in
+                let path: JSONValue = .string("/\(index)" + fieldError.path)
+                return .object(["path": path, "message": .string(fieldError.message)])
+            }
+            let failure: [String: JSONValue] = [
+                "index": .number(Double(index)), "status": .number(Double(problem.status.code)),
+                "code": .string(problem.code), "detail": .string(problem.detail), "errors": .array(fieldErrors),
+            ]
+            failures[index] = .object(failure)
+        }
+        var writes: [(index: Int, write: CatalogWriter.Request)] = []
         for (index, event) in events.enumerated() {
             do {
                 guard case .object(let object) = event else {
                     throw OpenLineageParser.invalid("", "an OpenLineage event is a JSON object")
                 }
                 let body = RequestBody(object: object, bytes: ByteBuffer(string: LineageDocuments.encode(event)))
-                let answer = try await submit(body, request: request, context: context, partOfBatch: index)
+                writes.append((index, try write(body, request: request, context: context, partOfBatch: index)))
+            } catch {
+                fail(index, error)
+            }
+        }
+        // The batch answers the position of the last event it appended, so its caller can read its writes.
+        var lastPosition: Int64?
+        for (index, result) in zip(writes.map(\.index), await writer.submit(all: writes.map(\.write))) {
+            switch result {
+            case .success(let answer):
                 if let position = answer.headers["Strata-Position"].flatMap(Int64.init) {
                     lastPosition = max(lastPosition ?? position, position)
                 }
-            } catch {
-                let problem = ProblemMiddleware.problem(for: error, logger: context.identifiedLogger)
-                let fieldErrors: [JSONValue] = (problem.errors ?? []).map { fieldError in
-                    let path: JSONValue = .string("/\(index)" + fieldError.path)
-                    return .object(["path": path, "message": .string(fieldError.message)])
-                }
-                let failure: [String: JSONValue] = [
-                    "index": .number(Double(index)), "status": .number(Double(problem.status.code)),
-                    "code": .string(problem.code), "detail": .string(problem.detail), "errors": .array(fieldErrors),
-                ]
-                failures.append(.object(failure))
+            case .failure(let error):
+                fail(index, error)
             }
         }
         let succeeded = events.count - failures.count
@@ -67,20 +79,20 @@ struct OpenLineageRoutes {
         let summary = JSONValue.object([
             "status": .string(status), "received": .number(Double(events.count)),
             "successful": .number(Double(succeeded)), "failed": .number(Double(failures.count)),
-            "failed_events": .array(failures),
+            "failed_events": .array(failures.sorted { $0.key < $1.key }.map(\.value)),
         ])
         return jsonResponse(
             .ok, body: LineageDocuments.encode(summary),
             headers: lastPosition.map { [.strataPosition: "\($0)"] } ?? [:])
     }
 
-    /// Applies one event. `body` is what an `Idempotency-Key` binds: the request's body, or in a batch
-    /// the event's own JSON.
-    private func submit(
+    /// The write that applies one event. `body` is what an `Idempotency-Key` binds: the request's body,
+    /// or in a batch the event's own JSON.
+    private func write(
         _ body: RequestBody, request: Request, context: StrataRequestContext, partOfBatch index: Int? = nil
-    ) async throws -> StoredResponse {
+    ) throws -> CatalogWriter.Request {
         let (ingest, producer) = try OpenLineageParser.parse(.object(body.object))
-        let write = try CatalogWriter.Request(
+        return try CatalogWriter.Request(
             .openLineage(ingest, newIDs: (ingest.inputs + ingest.outputs).map { _ in makeID() }), from: request,
             context: context, body: body, at: clock(), producer: producer,
             runID: ingest.runID, partOfBatch: index
@@ -97,7 +109,6 @@ struct OpenLineageRoutes {
                     ]))
             )
         }
-        return try await writer.submit(write)
     }
 }
 

@@ -86,7 +86,7 @@ public actor CatalogWriter {
 
     private struct Pending {
         var request: Request
-        var continuation: CheckedContinuation<StoredResponse, any Error>
+        var answer: @Sendable (Result<StoredResponse, any Error>) -> Void
     }
 
     private let pool: BoundedPool
@@ -126,7 +126,23 @@ public actor CatalogWriter {
     /// Queues `request` and answers its response once the batch holding it has committed.
     public func submit(_ request: Request) async throws -> StoredResponse {
         try await withCheckedThrowingContinuation { continuation in
-            queue.append(Pending(request: request, continuation: continuation))
+            queue.append(Pending(request: request, answer: { continuation.resume(with: $0) }))
+            beginBatchIfDue()
+        }
+    }
+
+    /// Queues `requests` one after another, none of anyone else's between them, and answers each one's
+    /// outcome once the batches holding them have committed. Each is decided seeing the ones before it,
+    /// as if they had been submitted one at a time and waited for, and a refused one changes nothing for
+    /// the others; but they share batches, where one at a time each would wait for a commit of its own
+    /// (an OpenLineage batch of 100 events is one batch, not 100).
+    public func submit(all requests: [Request]) async -> [Result<StoredResponse, any Error>] {
+        guard !requests.isEmpty else { return [] }
+        return await withCheckedContinuation { continuation in
+            let answers = Answers(count: requests.count) { continuation.resume(returning: $0) }
+            for (index, request) in requests.enumerated() {
+                queue.append(Pending(request: request, answer: { answers.set(index, $0) }))
+            }
             beginBatchIfDue()
         }
     }
@@ -151,13 +167,13 @@ public actor CatalogWriter {
     private func run(_ batch: [Pending]) async {
         let attempt = BatchAttempt { [weak self] in Task { await self?.decided() } }
         let results = await commit(batch.map(\.request), attempt: attempt)
-        for (pending, result) in zip(batch, results) { pending.continuation.resume(with: result) }
+        for (pending, result) in zip(batch, results) { pending.answer(result) }
         // The commands that queued while this batch waited for a connection in vain would wait as long
         // again, and their callers longer than the deadline promises: they get the same answer.
         if case .failure(let error) = results.first, (error as? DatabaseUnavailable)?.reason == .unreachable {
             let waiting = queue
             queue.removeAll()
-            for pending in waiting { pending.continuation.resume(throwing: error) }
+            for pending in waiting { pending.answer(.failure(error)) }
         }
         // A batch that failed before it decided frees the way here.
         attempt.decided()
@@ -240,6 +256,27 @@ public actor CatalogWriter {
             "append batch outcome unknown",
             metadata: ["event_id": "\(probe)", "error": "\(String(reflecting: lastError))"])
         return requests.map { _ in .failure(DatabaseUnavailable(.outcomeUnknown)) }
+    }
+}
+
+/// The answers to requests submitted together, handed over once the last is in.
+private final class Answers: Sendable {
+    private let state: Mutex<(results: [Result<StoredResponse, any Error>?], missing: Int)>
+    private let done: @Sendable ([Result<StoredResponse, any Error>]) -> Void
+
+    init(count: Int, done: @escaping @Sendable ([Result<StoredResponse, any Error>]) -> Void) {
+        self.state = Mutex((Array(repeating: nil, count: count), count))
+        self.done = done
+    }
+
+    func set(_ index: Int, _ result: Result<StoredResponse, any Error>) {
+        let all = state.withLock { state -> [Result<StoredResponse, any Error>]? in
+            precondition(state.results[index] == nil, "request \(index) answered twice")
+            state.results[index] = result
+            state.missing -= 1
+            return state.missing == 0 ? state.results.map { $0! } : nil
+        }
+        if let all { done(all) }
     }
 }
 
