@@ -108,12 +108,17 @@ struct LoadGenerator: Sendable {
 }
 
 extension HTTPClient {
-    /// Sends `request` and answers whether it came back with `status`; the body is read and dropped.
-    func attempt(_ request: HTTPClientRequest, expecting status: HTTPResponseStatus = .ok) async -> Attempt {
+    /// Sends `request` and answers whether it came back with `status` (and a body `answering` accepts, if
+    /// given); the body is read and dropped.
+    func attempt(
+        _ request: HTTPClientRequest, expecting status: HTTPResponseStatus = .ok,
+        answering: ((String) -> Bool)? = nil
+    ) async -> Attempt {
         do {
             let response = try await execute(request, timeout: .seconds(30))
-            _ = try await response.body.collect(upTo: 64 << 20)
-            return response.status == status ? .succeeded : .failed
+            let body = try await response.body.collect(upTo: 64 << 20)
+            guard response.status == status else { return .failed }
+            return answering.map { $0(String(buffer: body)) } ?? true ? .succeeded : .failed
         } catch {
             return .failed
         }

@@ -37,7 +37,7 @@ struct HTTPBench: AsyncParsableCommand {
     var generator: LoadGeneratorKind?
     @Option(
         help:
-            "Only these workloads, comma-separated: health, select, append, get, auth, list, lineage, pipeline, create, edit, publish, mixed, soak"
+            "Only these workloads, comma-separated: health, select, append, get, auth, list, lineage, pipeline, create, edit, publish, openlineage, mixed, soak"
     )
     var only: String?
 
@@ -53,6 +53,9 @@ struct HTTPBench: AsyncParsableCommand {
     }
 
     static let adminSecret = "strata_bench-admin-secret-0123456789abcdef"
+    static let (openLineageClients, openLineageBatch) = (2, 100)
+    static let openLineageSingle = "POST /api/v1/lineage, \(openLineageClients) clients"
+    static let openLineageBatched = "POST /api/v1/lineage/batch of \(openLineageBatch), \(openLineageClients) clients"
 
     static func measure(
         configuration: StrataConfiguration, logger: Logger, connections: Int, seconds: Int, datasets: Int,
@@ -288,6 +291,36 @@ struct HTTPBench: AsyncParsableCommand {
                     let target = ids[index * share + iteration]
                     return await http.attempt(request(served, "/v1/datasets/\(target.lowercased)/publish", .POST))
                 })
+            // OpenLineage, as a scheduler's emitter sends it: a few clients, each event a run that reads
+            // one of 100 inputs and writes a dataset of its own. Singles are the baseline of a batch of
+            // 100: the same events, one request each. A batch counts only if every event in it landed.
+            if only?.contains("openlineage") ?? true {
+                let emitters = LoadGenerator(concurrency: Self.openLineageClients)
+                @Sendable func event(_ client: Int, _ iteration: Int, _ index: Int) -> String {
+                    let tag = "\(client)-\(iteration)-\(index)-\(UUID().uuidString.prefix(8))"
+                    return #"""
+                        {"eventTime": "2026-03-14T09:00:00Z", "eventType": "COMPLETE", "run": {"runId": "\#(tag)"}, \#
+                        "job": {"namespace": "bench", "name": "job-\#(index % 20)"}, \#
+                        "inputs": [{"namespace": "ol", "name": "in-\#(index % 100)"}], \#
+                        "outputs": [{"namespace": "ol", "name": "out-\#(tag)"}]}
+                        """#
+                }
+                report(
+                    await emitters.run(Self.openLineageSingle, for: duration) { client, iteration in
+                        await http.attempt(
+                            request(served, "/api/v1/lineage", .POST, json: event(client, iteration, iteration)),
+                            expecting: .created)
+                    })
+                let size = Self.openLineageBatch
+                report(
+                    await emitters.run(Self.openLineageBatched, for: duration) { client, iteration in
+                        let events = (0..<size).map { event(client, iteration, $0) }
+                        return await http.attempt(
+                            request(
+                                served, "/api/v1/lineage/batch", .POST, json: "[\(events.joined(separator: ","))]"),
+                            answering: { $0.contains(#""successful":\#(size)"#) })
+                    })
+            }
             @Sendable func mixed(_ index: Int, _ iteration: Int) async -> Attempt {
                 switch (index + iteration) % 20 {
                 case 0:
@@ -377,6 +410,8 @@ struct HTTPBench: AsyncParsableCommand {
                 "list_per_select": medianOfRounds(
                     ratio("GET /v1/datasets?limit=50", per: select), readRatios.map(\.list)),
                 "health_per_get": ratio("baseline: GET /healthz", per: get),
+                "openlineage_batched_events_per_single": ratio(Self.openLineageBatched, per: Self.openLineageSingle)
+                    .map { $0 * Double(Self.openLineageBatch) },
             ].compactMapValues { $0 }
             let median = { (results: [LoadResult]) in
                 results.map { $0.milliseconds(at: 50) }.sorted().dropFirst(results.count / 2).first ?? 0
