@@ -218,6 +218,31 @@ struct OpenLineageTests {
         }
     }
 
+    /// A batch of more events than one pipeline batch decides goes in more than one commit, and its
+    /// order holds across them: each event reads what the one before it wrote.
+    @Test func aBatchLargerThanThePipelinesGoesInTurnsInOrder() async throws {
+        try await withTestApp { client, _ in
+            let position = HTTPField.Name("Strata-Position")!
+            let before = try #require(Int(try await client.send(.get, "/v1/events?limit=1").headers[position] ?? ""))
+            let events = (0..<300).map { Self.run("n\($0)", "n\($0 + 1)") }
+            let summary = try await client.send(
+                .post, "/api/v1/lineage/batch", json: "[\(events.joined(separator: ", "))]"
+            ).json()
+            #expect(summary["successful"]?.intValue == 300, "\(summary)")
+            let recorded =
+                try await client.send(
+                    .get, "/v1/events?type=LineageRecorded&after=\(before)&limit=1000"
+                ).json()["events"]?.arrayValue ?? []
+            #expect(recorded.count == 300)
+            #expect(Set(recorded.compactMap { $0["recorded_at"]?.stringValue }).count == 2, "256 events, then 44")
+            let last = try #require(try await Self.dataset(client, "lake", "n300")?["id"]?.stringValue)
+            let upstream =
+                try await client.send(.get, "/v1/datasets/\(last)/lineage?direction=upstream&depth=60")
+                .json()["nodes"]?.arrayValue ?? []
+            #expect(upstream.count == 61, "n240 … n300, one chain across the turns")
+        }
+    }
+
     @Test func invalidEventsAreRefusedNamingTheFieldAndABatchReportsEachFailure() async throws {
         try await withTestApp { client, _ in
             let noTime = try await client.send(

@@ -23,7 +23,8 @@ struct OpenLineageRoutes {
 
     /// An array of events, each applied on its own, in order: the good ones are appended, each failure is
     /// reported with its index; the answer summarises them. The events go to the append pipeline together,
-    /// so a batch of 100 shares a commit or two instead of waiting for 100, one after another.
+    /// a pipeline batch's worth at a time, so 100 of them share a commit instead of waiting for 100, one
+    /// after another.
     @Sendable func batch(_ request: Request, context: StrataRequestContext) async throws -> Response {
         var request = request
         let bytes = try await request.collectBody(upTo: context.maxUploadSize * 8)
@@ -64,14 +65,19 @@ struct OpenLineageRoutes {
         }
         // The batch answers the position of the last event it appended, so its caller can read its writes.
         var lastPosition: Int64?
-        for (index, result) in zip(writes.map(\.index), await writer.submit(all: writes.map(\.write))) {
-            switch result {
-            case .success(let answer):
-                if let position = answer.headers["Strata-Position"].flatMap(Int64.init) {
-                    lastPosition = max(lastPosition ?? position, position)
+        // A pipeline batch's worth at a time: a request of thousands of events lets other writers in
+        // between them, rather than holding them until its last event is decided.
+        for start in stride(from: 0, to: writes.count, by: writer.maximumBatch) {
+            let chunk = writes[start..<min(start + writer.maximumBatch, writes.count)]
+            for (index, result) in zip(chunk.map(\.index), await writer.submit(all: chunk.map(\.write))) {
+                switch result {
+                case .success(let answer):
+                    if let position = answer.headers["Strata-Position"].flatMap(Int64.init) {
+                        lastPosition = max(lastPosition ?? position, position)
+                    }
+                case .failure(let error):
+                    fail(index, error)
                 }
-            case .failure(let error):
-                fail(index, error)
             }
         }
         let succeeded = events.count - failures.count

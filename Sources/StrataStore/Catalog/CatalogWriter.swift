@@ -92,7 +92,8 @@ public actor CatalogWriter {
     private let pool: BoundedPool
     private let logger: Logger
     private let makeEventID: @Sendable () -> UUID
-    private let maximumBatch: Int
+    /// The most commands one batch decides.
+    public nonisolated let maximumBatch: Int
     private var queue: [Pending] = []
     /// Whether a batch has begun and not yet decided its commands: the commands that queue meanwhile
     /// wait for it to decide, and form the next batch then.
