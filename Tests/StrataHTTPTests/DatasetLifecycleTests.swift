@@ -305,6 +305,16 @@ struct DatasetLifecycleTests {
             #expect(try dry.json()["impact"] == .array([]))
             #expect(try dry.json()["status"]?.stringValue == "published")
             #expect(try await client.send(.get, "/v1/datasets/\(id)").json()["status"]?.stringValue == "published")
+            // Its If-Match counts as the retire's own would: stale is 412, malformed 400, current 200.
+            let etag = try #require(dry.headers[.eTag])
+            let dryRun = #"{"reason": "x", "dry_run": true}"#
+            for (ifMatch, status) in [
+                ("\"1\"", HTTPResponse.Status.preconditionFailed), ("x", .badRequest), (etag, .ok),
+            ] {
+                let answer = try await client.send(
+                    .post, "/v1/datasets/\(id)/retire", json: dryRun, headers: ["If-Match": ifMatch])
+                #expect(answer.status == status, "If-Match \(ifMatch): \(answer.text)")
+            }
             let retired = try await client.send(.post, "/v1/datasets/\(id)/retire", json: #"{"reason": "x"}"#)
             #expect(try retired.json()["retired_reason"]?.stringValue == "x")
             #expect(try retired.json()["impact"] == .array([]))

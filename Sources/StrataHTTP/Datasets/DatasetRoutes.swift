@@ -92,6 +92,10 @@ struct DatasetRoutes {
         }
         let impact = downstream.filter { $0.status != DatasetStatus.retired.rawValue }.map(LineageDocuments.node)
         if body.bool("dry_run") == true {
+            // The answer the retire itself would give, appending nothing: a stale If-Match is 412 here too.
+            if let expected = try ifMatch(request), expected != state.streamVersion {
+                throw CatalogError.versionConflict(expected: expected, actual: state.streamVersion)
+            }
             _ = try DatasetDecider.decide(.retire(reason: reason), state: state)
             return jsonResponse(
                 .ok, body: withImpact(Documents.dataset(state), impact),
