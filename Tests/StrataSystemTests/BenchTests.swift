@@ -58,6 +58,8 @@ struct BenchTests {
         #expect((figures["as_of_replays"] as? Int ?? 0) > 0)
         #expect(figures["as_of_differed"] as? Int == 0)
         #expect(figures["vanished"] as? Int == 0)
+        #expect((figures["openlineage_runs"] as? Int ?? 0) > 0)
+        #expect(figures["openlineage_runs_lost"] as? Int == 0)
     }
 
     /// What the command printed on standard output alone (its progress and logs go to standard error).

@@ -10,9 +10,10 @@ import Synchronization
 /// `strata serve` that is writing, reading and rebuilding, on a cluster of its own (the bench must be
 /// able to stop and start it). Writers create datasets, edit and publish them, each request with an
 /// `Idempotency-Key` (and the edit and the publish with `If-Match`), and retry a 503 or a lost answer
-/// with the same key, as `docs/operations.md` tells clients to; afterwards every dataset whose create
-/// was acknowledged must be in the catalog, with its edit if that was acknowledged, published if its
-/// publish was, and the projections must match the log. A retry of a write that had landed must get its
+/// with the same key, as `docs/operations.md` tells clients to; emitters send batches of OpenLineage
+/// runs the same way. Afterwards every dataset whose create was acknowledged must be in the catalog,
+/// with its edit if that was acknowledged, published if its publish was, every acknowledged run's
+/// lineage must be recorded, and the projections must match the log. A retry of a write that had landed must get its
 /// answer again, never a version conflict with itself. Readers ask again for every answer they
 /// get, as of the position it carried, and the two must be the same bytes; a dataset once listed must
 /// never be missing.
@@ -28,6 +29,7 @@ struct FaultBench: AsyncParsableCommand {
     @Option(
         help: "Readers, each asking in turn for a list page, a dataset, its lineage, a search and a page of the log")
     var readers = 8
+    @Option(help: "OpenLineage emitters, each sending batches of 20 runs") var emitters = 2
     @Option(help: "Events in the synthetic log, which a rebuild replays") var events = 200_000
     @OptionGroup var output: BenchOutput
 
@@ -64,6 +66,9 @@ struct FaultBench: AsyncParsableCommand {
         await withTaskGroup(of: Void.self) { group in
             for writer in 0..<writers {
                 group.addTask { await Self.write(as: writer, until: end, to: server.baseURL, http: http, tally: tally) }
+            }
+            for emitter in 0..<emitters {
+                group.addTask { await Self.emit(as: emitter, until: end, to: server.baseURL, http: http, tally: tally) }
             }
             for reader in 0..<readers {
                 group.addTask {
@@ -105,7 +110,7 @@ struct FaultBench: AsyncParsableCommand {
         try? await http.shutdown()
 
         // What the catalog holds of the writers' datasets, and whether its projections match its log.
-        let (kept, verified) = try await PostgresClient(
+        let (kept, recordedRuns, verified) = try await PostgresClient(
             configuration: catalog.clientConfiguration, backgroundLogger: logger
         ).whileRunning { client in
             // Each dataset's status and its latest version's description.
@@ -121,15 +126,24 @@ struct FaultBench: AsyncParsableCommand {
                 let (name, status, description) = try row.decode((String, String, String?).self)
                 names[name] = FaultTally.Kept(status: status, description: description)
             }
+            // The runs whose lineage was recorded: their output exists and has an edge into it.
+            let recorded = try await client.rows(
+                """
+                SELECT i.name FROM dataset_identities i
+                WHERE i.namespace = \(Self.openLineageNamespace)
+                  AND EXISTS (SELECT 1 FROM lineage_edges e WHERE e.to_dataset = i.dataset_id)
+                """, logger: logger
+            ).map { try $0.decode(String.self) }
             let report = try await ProjectionMaintenance(
                 client: client, catalog: try ProjectionCatalog.bundled(), logger: logger
             ).verify()
-            return (names, report.isClean)
+            return (names, Set(recorded), report.isClean)
         }
         let serverDied = !isProcessAlive(server.pid)
-        let figures = tally.figures(kept: kept, projectionsMatchTheLog: verified, peakRSS: server.peakRSSBytes)
+        let figures = tally.figures(
+            kept: kept, recordedRuns: recordedRuns, projectionsMatchTheLog: verified, peakRSS: server.peakRSSBytes)
         let failed =
-            serverDied || figures.lost > 0 || figures.lostEdits > 0 || figures.lostPublishes > 0
+            serverDied || figures.lost > 0 || figures.lostEdits > 0 || figures.lostPublishes > 0 || figures.lostRuns > 0
             || figures.serverErrors > 0 || figures.conflicts > 0 || !verified || figures.unreproduced > 0
             || figures.vanished > 0
         if failed {
@@ -212,6 +226,62 @@ struct FaultBench: AsyncParsableCommand {
             if published.status == 412 { tally.conflicted("POST /v1/datasets/\(id)/publish (\(name))") }
             if let status = published.status, (200..<300).contains(status) { tally.published(name) }
         }
+    }
+
+    static let openLineageNamespace = "bench-faults-openlineage"
+    static let openLineageBatch = 20
+
+    /// Sends batches of OpenLineage runs, each run writing a dataset of its own, every batch with an
+    /// `Idempotency-Key` and sent again until each of its events is acknowledged (a 503 for the batch, no
+    /// answer, or events that failed with 503 send it again; the events that landed answer as they did).
+    private static func emit(
+        as emitter: Int, until end: ContinuousClock.Instant, to baseURL: String, http: HTTPClient, tally: FaultTally
+    ) async {
+        var number = 0
+        while ContinuousClock.now < end {
+            number += 1
+            let names = (0..<openLineageBatch).map { "e\(emitter)-\(number)-\($0)" }
+            let events = names.enumerated().map { index, name in
+                #"{"eventTime":"2026-03-14T09:00:00Z","eventType":"COMPLETE","run":{"runId":"\#(name)"},"#
+                    + #""job":{"namespace":"bench","name":"emitter-\#(emitter)"},"#
+                    + #""inputs":[{"namespace":"\#(openLineageNamespace)","name":"source-\#(index % 5)"}],"#
+                    + #""outputs":[{"namespace":"\#(openLineageNamespace)","name":"\#(name)"}]}"#
+            }
+            var batch = HTTPClientRequest(url: baseURL + "/api/v1/lineage/batch")
+            batch.method = .POST
+            batch.headers.add(name: "Content-Type", value: "application/json")
+            batch.headers.add(name: "Idempotency-Key", value: "bench-faults-openlineage-\(emitter)-\(number)")
+            batch.body = .bytes(ByteBuffer(string: "[\(events.joined(separator: ","))]"))
+            var attempts = 0
+            while ContinuousClock.now < end {
+                attempts += 1
+                let answered = await Self.answer(to: batch, http)
+                tally.count("OpenLineage batches", answered.status)
+                if answered.status == 200, let failures = Self.failedStatuses(answered.body) {
+                    if failures.isEmpty {
+                        tally.emitted(names, attempts: attempts)
+                        break
+                    }
+                    guard failures.allSatisfy({ $0 == 503 }) else {
+                        tally.refused("OpenLineage batch \(emitter)-\(number)")
+                        break
+                    }
+                } else if answered.status != 503 && answered.status != nil {
+                    tally.refused("OpenLineage batch \(emitter)-\(number)")
+                    break
+                }
+                try? await Task.sleep(for: .milliseconds(200))
+            }
+        }
+    }
+
+    /// The statuses of the events an OpenLineage batch's summary reports failed.
+    private static func failedStatuses(_ body: ByteBuffer?) -> [Int]? {
+        guard let body,
+            let summary = try? JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any],
+            let failed = summary["failed_events"] as? [[String: Any]]
+        else { return nil }
+        return failed.map { $0["status"] as? Int ?? 0 }
     }
 
     /// The description a writer's edit gives its dataset.
@@ -338,6 +408,9 @@ private final class FaultTally: Sendable {
         var refused: Set<String> = []
         var edited: Set<String> = []
         var published: Set<String> = []
+        /// OpenLineage runs whose batch answered that every event landed.
+        var emitted: Set<String> = []
+        var emittedRetried = 0
         /// Writes answered 412 though no one else wrote their dataset.
         var conflicts: [String] = []
         var retried = 0
@@ -365,6 +438,13 @@ private final class FaultTally: Sendable {
             state.acknowledged.insert(name)
             state.retried += attempts > 1 ? 1 : 0
             state.acknowledgedAt.append(.now)
+        }
+    }
+
+    func emitted(_ runs: [String], attempts: Int) {
+        state.withLock { state in
+            state.emitted.formUnion(runs)
+            state.emittedRetried += attempts > 1 ? 1 : 0
         }
     }
 
@@ -413,6 +493,7 @@ private final class FaultTally: Sendable {
         var lost: Int
         var lostEdits: Int
         var lostPublishes: Int
+        var lostRuns: Int
         var conflicts: Int
         var serverErrors: Int
         var unreproduced: Int
@@ -426,10 +507,14 @@ private final class FaultTally: Sendable {
         var description: String?
     }
 
-    /// `kept`: what the catalog holds of each of the writers' datasets, by name.
-    func figures(kept: [String: Kept], projectionsMatchTheLog: Bool, peakRSS: Int?) -> Figures {
+    /// `kept`: what the catalog holds of each of the writers' datasets, by name; `recordedRuns`: the
+    /// OpenLineage runs whose lineage the catalog holds.
+    func figures(kept: [String: Kept], recordedRuns: Set<String>, projectionsMatchTheLog: Bool, peakRSS: Int?)
+        -> Figures
+    {
         let state = state.withLock { $0 }
         let lost = state.acknowledged.subtracting(kept.keys)
+        let lostRuns = state.emitted.subtracting(recordedRuns)
         let lostEdits = state.edited.filter { kept[$0]?.description != FaultBench.description(of: $0) }
         let lostPublishes = state.published.filter { kept[$0]?.status != "published" }
         // From a restart back to PostgreSQL accepting connections to the next write acknowledged.
@@ -461,6 +546,9 @@ private final class FaultTally: Sendable {
             "publishes acknowledged: \(state.published.count); kept: \(state.published.count - lostPublishes.count); "
                 + "lost: \(lostPublishes.count)",
             "answers to publishes: \(answers("publishes"))",
+            "OpenLineage runs acknowledged: \(state.emitted.count) (\(state.emittedRetried) batches after a retry "
+                + "with their key); kept: \(state.emitted.count - lostRuns.count); lost: \(lostRuns.count)",
+            "answers to OpenLineage batches: \(answers("OpenLineage batches"))",
         ]
         let reads = FaultBench.ReadKind.allCases.map { "answers to \($0.rawValue): \(answers($0.rawValue))" }
         let rest = [
@@ -484,11 +572,12 @@ private final class FaultTally: Sendable {
             "answers": state.statuses, "recovery_seconds": seconds,
             "projections_match_the_log": projectionsMatchTheLog, "peak_rss_bytes": peakRSS ?? 0,
             "as_of_replays": state.replays, "as_of_differed": state.unreproduced.count,
-            "vanished": state.vanished.count,
+            "vanished": state.vanished.count, "openlineage_runs": state.emitted.count,
+            "openlineage_runs_lost": lostRuns.count,
         ]
         return Figures(
             lines: lines + reads + rest, json: json, lost: lost.count, lostEdits: lostEdits.count,
-            lostPublishes: lostPublishes.count, conflicts: state.conflicts.count,
+            lostPublishes: lostPublishes.count, lostRuns: lostRuns.count, conflicts: state.conflicts.count,
             serverErrors: serverErrors, unreproduced: state.unreproduced.count, vanished: state.vanished.count)
     }
 }
