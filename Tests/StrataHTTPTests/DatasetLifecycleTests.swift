@@ -305,16 +305,25 @@ struct DatasetLifecycleTests {
             #expect(try dry.json()["impact"] == .array([]))
             #expect(try dry.json()["status"]?.stringValue == "published")
             #expect(try await client.send(.get, "/v1/datasets/\(id)").json()["status"]?.stringValue == "published")
-            // Its If-Match counts as the retire's own would: stale is 412, malformed 400, current 200.
+            // Its If-Match counts as the retire's own would: stale is 412, malformed 400, current 200 — in
+            // each of the forms the document allows, and no other.
             let etag = try #require(dry.headers[.eTag])
+            let version = etag.trimmingCharacters(in: CharacterSet(charactersIn: "\""))
             let dryRun = #"{"reason": "x", "dry_run": true}"#
+            let malformed = [
+                "x", "\"\(version)", "+\(version)", "W/\(version)", "\"\"", String(repeating: "9", count: 19),
+            ]
             for (ifMatch, status) in [
-                ("\"1\"", HTTPResponse.Status.preconditionFailed), ("x", .badRequest), (etag, .ok),
-            ] {
+                ("\"1\"", HTTPResponse.Status.preconditionFailed), (etag, .ok), ("W/\(etag)", .ok), (version, .ok),
+                ("*", .ok),
+            ] + malformed.map({ ($0, .badRequest) }) {
                 let answer = try await client.send(
                     .post, "/v1/datasets/\(id)/retire", json: dryRun, headers: ["If-Match": ifMatch])
                 #expect(answer.status == status, "If-Match \(ifMatch): \(answer.text)")
             }
+            let missing = try await client.send(
+                .post, "/v1/datasets/\(UUID())/retire", json: dryRun, headers: ["If-Match": "\"7\""])
+            #expect(missing.status == .notFound, "a dataset that does not exist is not found, whatever the If-Match")
             let retired = try await client.send(.post, "/v1/datasets/\(id)/retire", json: #"{"reason": "x"}"#)
             #expect(try retired.json()["retired_reason"]?.stringValue == "x")
             #expect(try retired.json()["impact"] == .array([]))

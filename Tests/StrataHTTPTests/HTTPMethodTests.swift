@@ -6,7 +6,7 @@ import Testing
 
 /// The methods a path takes: HEAD wherever GET, and for any other method a path does not take, 405
 /// naming the ones it does — not the 404 of a path that does not exist.
-@Suite("HTTP methods")
+@Suite("HTTP methods", .serialized)
 struct HTTPMethodTests {
     static let position = HTTPField.Name("Strata-Position")!
 
@@ -25,6 +25,23 @@ struct HTTPMethodTests {
             }
             #expect(try await client.send(.head, "/v1/datasets/\(UUID())").status == .notFound)
             #expect(try await client.presenting(nil).send(.head, "/v1/datasets/\(id)").status == .unauthorized)
+        }
+    }
+
+    /// A HEAD's body is dropped unwritten; it must still be counted, and must not stay active forever.
+    @Test func aHeadIsCountedAndEnds() async throws {
+        try await withTestApp { client, _ in
+            for _ in 0..<3 { try await client.send(.head, "/healthz") }
+            let metrics = try await client.send(.get, "/metrics").text.split(separator: "\n")
+            let active = metrics.filter { $0.hasPrefix("http_server_active_requests") && $0.contains("\"HEAD\"") }
+            #expect(!active.isEmpty, "no gauge of active HEADs")
+            #expect(active.allSatisfy { $0.hasSuffix(" 0") || $0.hasSuffix(" 0.0") }, "\(active)")
+            let counted = metrics.first {
+                $0.hasPrefix("http_server_request_duration_count") && $0.contains("\"HEAD\"")
+                    && $0.contains("\"/healthz\"")
+            }
+            let count = counted.flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0
+            #expect(count >= 3, "\(counted ?? "no count of HEAD /healthz")")
         }
     }
 
@@ -71,6 +88,8 @@ struct HTTPMethodTests {
             }
             let history = try await client.send(.get, "/v1/datasets/\(id)/history").json()["events"]?.arrayValue
             #expect(history?.count == 2, "only the create's events")
+            let read = try await client.send(.get, "/v1/datasets/\(id)", headers: ["Strata-Actor": ""])
+            #expect(read.status == .ok, "a read records no one, and ignores the header")
             let accepted = try await client.send(
                 .post, "/v1/datasets/\(id)/archive", json: "{}",
                 headers: ["Strata-Actor": String(repeating: "é", count: 256)])

@@ -43,7 +43,8 @@ struct AccessPolicy: RouterMiddleware {
                 "this needs the \(needed.rawValue) role; the token has \(caller.role.rawValue)")
         }
         var context = context
-        if let onBehalfOf = request.headers[.strataActor] {
+        // Only a write records it; a read ignores it, as it ignores any header it does not use.
+        if request.method != .get && request.method != .head, let onBehalfOf = request.headers[.strataActor] {
             // Dropped, a name the caller thought recorded would be missing from the audit trail.
             guard (1...256).contains(onBehalfOf.count),
                 !onBehalfOf.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })

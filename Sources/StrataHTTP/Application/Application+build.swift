@@ -201,7 +201,7 @@ public func servedRoutes(_ services: StrataServices) -> Router<StrataRequestCont
     // HEAD wherever GET: RFC 9110 §9.1 asks every general-purpose server for both.
     let router = Router(context: StrataRequestContext.self, options: .autoGenerateHeadEndpoints)
     router.add(middleware: RequestContextMiddleware())
-    router.add(middleware: MetricsMiddleware())
+    router.add(middleware: RequestMetrics())
     router.add(middleware: ProblemMiddleware())
     router.add(middleware: RequestHygiene())
     router.add(middleware: services.webUI.assets())

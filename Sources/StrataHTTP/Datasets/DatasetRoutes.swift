@@ -84,6 +84,11 @@ struct DatasetRoutes {
         let id = try datasetID(context)
         let body = try await RequestBody.read(request, context: context, rules: RequestSchemas.retireDataset)
         let reason = body.string("reason")!
+        let dryRun = body.bool("dry_run") == true
+        let expected = dryRun ? try ifMatch(request) : nil
+        // A dry run that checks If-Match reads the primary: a replica behind the write that gave the
+        // ETag would call it stale.
+        let reader = expected == nil ? reader : reader.primaryOnly
         // What retiring would break: every dataset downstream that is not retired itself.
         let ((state, downstream), position) = try await reader.read(
             scope: try context.caller().scope, atLeast: context.minPosition
@@ -91,9 +96,11 @@ struct DatasetRoutes {
             (try await snapshot.state(of: id), try await snapshot.impact(of: id))
         }
         let impact = downstream.filter { $0.status != DatasetStatus.retired.rawValue }.map(LineageDocuments.node)
-        if body.bool("dry_run") == true {
-            // The answer the retire itself would give, appending nothing: a stale If-Match is 412 here too.
-            if let expected = try ifMatch(request), expected != state.streamVersion {
+        if dryRun {
+            // The answer the retire itself would give, appending nothing: a stale If-Match is 412 here too,
+            // once the dataset is found.
+            guard state.exists else { throw DomainError.datasetNotFound }
+            if let expected, expected != state.streamVersion {
                 throw CatalogError.versionConflict(expected: expected, actual: state.streamVersion)
             }
             _ = try DatasetDecider.decide(.retire(reason: reason), state: state)

@@ -46,13 +46,15 @@ extension CatalogWriter.Request {
     }
 }
 
-/// `If-Match: "7"` (weak or bare forms too); `*` and absence mean no precondition.
+/// `If-Match: "7"` (`W/"7"` and a bare `7` too); `*` and absence mean no precondition. Anything else —
+/// a half-quoted tag, a sign, a number past 18 digits — is refused, as the OpenAPI document's pattern says.
 func ifMatch(_ request: Request) throws -> Int64? {
-    guard let header = request.headers[.ifMatch]?.trimmingCharacters(in: .whitespaces), header != "*" else {
-        return nil
-    }
-    let bare = header.hasPrefix("W/") ? String(header.dropFirst(2)) : header
-    guard let version = Int64(bare.trimmingCharacters(in: CharacterSet(charactersIn: "\""))) else {
+    guard let header = request.headers[.ifMatch], header != "*" else { return nil }
+    let quoted = header.hasPrefix("\"") ? header.dropFirst() : header.hasPrefix("W/\"") ? header.dropFirst(3) : nil
+    let digits = quoted.map { $0.hasSuffix("\"") ? $0.dropLast() : "" } ?? header[...]
+    guard (1...18).contains(digits.count), digits.allSatisfy({ $0.isASCII && $0.isNumber }),
+        let version = Int64(digits)
+    else {
         throw invalidParameter("If-Match", "must be an ETag this service sent, such as \"7\"")
     }
     return version

@@ -108,6 +108,7 @@ public actor CatalogWriter {
         maximumBatch: Int = 256,
         makeEventID: @escaping @Sendable () -> UUID = UUIDv7.make
     ) {
+        precondition(maximumBatch > 0, "a batch holds at least one command")
         self.pool = pool
         self.logger = logger
         self.maximumBatch = maximumBatch
