@@ -324,6 +324,9 @@ struct DatasetLifecycleTests {
             let missing = try await client.send(
                 .post, "/v1/datasets/\(UUID())/retire", json: dryRun, headers: ["If-Match": "\"7\""])
             #expect(missing.status == .notFound, "a dataset that does not exist is not found, whatever the If-Match")
+            let emptyKey = try await client.send(
+                .post, "/v1/datasets/\(id)/retire", json: dryRun, headers: ["Idempotency-Key": ""])
+            #expect(emptyKey.status == .badRequest, "an Idempotency-Key the retire would refuse")
             let retired = try await client.send(.post, "/v1/datasets/\(id)/retire", json: #"{"reason": "x"}"#)
             #expect(try retired.json()["retired_reason"]?.stringValue == "x")
             #expect(try retired.json()["impact"] == .array([]))

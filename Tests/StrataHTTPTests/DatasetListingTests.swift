@@ -47,6 +47,28 @@ struct DatasetListingTests {
     }
 
     /// A listed dataset is its document, byte for byte, as a read by id gives it, with its usage added.
+    /// An empty text filter would filter on the empty text, matching nothing (or, for `q`, everything)
+    /// without a word: it is refused, naming the parameter, as is one over its length.
+    @Test func anEmptyOrOverlongTextFilterIsRefused() async throws {
+        try await withTestApp { client, _ in
+            try await client.createDataset(namespace: "sales", name: "orders", fields: #""tags": ["prod"]"#)
+            let overlong = String(repeating: "t", count: 257)
+            for (path, parameter) in [
+                ("/v1/datasets?namespace=", "namespace"), ("/v1/datasets?tag=", "tag"),
+                ("/v1/datasets?owner=", "owner"),
+                ("/v1/datasets?q=", "q"), ("/v1/datasets?created_by=", "created_by"),
+                ("/v1/datasets?tag=\(overlong)", "tag"), ("/v1/search?q=orders&tag=", "tag"),
+                ("/v1/search?q=orders&namespace=", "namespace"), ("/v1/search?q=orders&created_by=", "created_by"),
+            ] {
+                let response = try await client.send(.get, path)
+                #expect(response.status == .badRequest, "\(path.prefix(60)): \(response.status)")
+                #expect(try response.json()["errors"]?.arrayValue?.first?["path"]?.stringValue == parameter)
+            }
+            let tagged = try await client.send(.get, "/v1/datasets?tag=prod&namespace=sales").json()
+            #expect(tagged["datasets"]?.arrayValue?.count == 1)
+        }
+    }
+
     @Test func aListedDatasetIsItsDocumentWithItsUsage() async throws {
         try await withTestApp { client, _ in
             let id = try await client.createDataset(

@@ -259,6 +259,9 @@ struct OpenLineageTests {
 
             let good = try Self.fixture("dataset-event.json")
             let batch = "[\(good), {\"eventTime\": \"yesterday\"}, \(try Self.fixture("run-complete.json"))]"
+            let badKey = try await client.send(
+                .post, "/api/v1/lineage/batch", json: batch, headers: ["Idempotency-Key": ""])
+            #expect(badKey.status == .badRequest, "a header of the request is refused for the whole batch")
             let summary = try await client.send(.post, "/api/v1/lineage/batch", json: batch).json()
             #expect(summary["status"]?.stringValue == "partial")
             #expect(summary["successful"]?.intValue == 2)

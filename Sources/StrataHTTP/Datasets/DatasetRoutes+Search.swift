@@ -14,9 +14,9 @@ extension DatasetRoutes {
         }
         guard text.count <= 1024 else { throw invalidParameter("q", "must be at most 1024 characters") }
         var filter = CatalogSnapshot.SearchFilter(text: text)
-        filter.namespace = query["namespace"].map(String.init)
-        filter.tag = query["tag"].map(String.init)
-        filter.owner = query["owner"].map(String.init)
+        filter.namespace = try textParameter("namespace", in: query, maxLength: 1024)
+        filter.tag = try textParameter("tag", in: query, maxLength: 256)
+        filter.owner = try textParameter("owner", in: query, maxLength: 256)
         filter.format = try formatParameter(query["format"].map(String.init))
         if let statuses = query["status"].map(String.init) { filter.statuses = try parseStatuses(statuses) }
         let provenance = try ProvenanceFilters(query)
@@ -69,7 +69,7 @@ struct ProvenanceFilters {
     var producedBy: CatalogSnapshot.ListFilter.Job?
 
     init(_ query: Parameters) throws {
-        createdBy = query["created_by"].map(String.init)
+        createdBy = try textParameter("created_by", in: query, maxLength: 256)
         if let inUse = query["in_use"].map(String.init) {
             guard let value = Bool(inUse) else { throw invalidParameter("in_use", "must be true or false") }
             self.inUse = value

@@ -100,6 +100,7 @@ struct DatasetRoutes {
             // The answer the retire itself would give, appending nothing: a stale If-Match is 412 here too,
             // once the dataset is found.
             guard state.exists else { throw DomainError.datasetNotFound }
+            _ = try idempotencyKey(request)
             if let expected, expected != state.streamVersion {
                 throw CatalogError.versionConflict(expected: expected, actual: state.streamVersion)
             }
@@ -176,10 +177,10 @@ struct DatasetRoutes {
     @Sendable func list(_ request: Request, context: StrataRequestContext) async throws -> Response {
         let query = request.uri.queryParameters
         var filter = CatalogSnapshot.ListFilter()
-        filter.namespace = query["namespace"].map(String.init)
-        filter.tag = query["tag"].map(String.init)
-        filter.owner = query["owner"].map(String.init)
-        filter.query = query["q"].map(String.init)
+        filter.namespace = try textParameter("namespace", in: query, maxLength: 1024)
+        filter.tag = try textParameter("tag", in: query, maxLength: 256)
+        filter.owner = try textParameter("owner", in: query, maxLength: 256)
+        filter.query = try textParameter("q", in: query, maxLength: 1024)
         filter.format = try formatParameter(query["format"].map(String.init))
         if let statuses = query["status"].map(String.init) {
             filter.statuses = try parseStatuses(statuses)

@@ -51,3 +51,13 @@ func storedResponse(_ stored: StoredResponse) -> Response {
         body: .init(byteBuffer: ByteBuffer(string: stored.body))
     )
 }
+
+/// A text filter from the query string: nil when absent; present, 1 to `maxLength` characters. An empty
+/// `tag=` would otherwise filter on the empty text and silently match nothing (or, for `q=`, everything).
+func textParameter(_ name: String, in query: Parameters, maxLength: Int) throws -> String? {
+    guard let value = query[Substring(name)].map(String.init) else { return nil }
+    guard (1...maxLength).contains(value.count) else {
+        throw invalidParameter(name, "must be 1 to \(maxLength) characters")
+    }
+    return value
+}

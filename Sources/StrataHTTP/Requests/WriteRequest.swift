@@ -22,10 +22,7 @@ extension CatalogWriter.Request {
     ) throws {
         let caller = try context.caller()
         var idempotency: IdempotencyClaim?
-        if let key = request.headers[.idempotencyKey], let body {
-            guard (1...256).contains(key.count) else {
-                throw invalidParameter("Idempotency-Key", "must be 1 to 256 characters")
-            }
+        if let key = try idempotencyKey(request), let body {
             // Each write of a batch request claims the key with its place in the batch, so a retried
             // batch replays each write's answer rather than finding the key taken by a different body.
             idempotency = IdempotencyClaim(
@@ -44,6 +41,15 @@ extension CatalogWriter.Request {
                 producer: producer, runID: runID),
             occurredAt: Timestamp.truncated(time), idempotency: idempotency, respond: respond)
     }
+}
+
+/// `Idempotency-Key`: nil when absent; present, 1 to 256 characters.
+func idempotencyKey(_ request: Request) throws -> String? {
+    guard let key = request.headers[.idempotencyKey] else { return nil }
+    guard (1...256).contains(key.count) else {
+        throw invalidParameter("Idempotency-Key", "must be 1 to 256 characters")
+    }
+    return key
 }
 
 /// `If-Match: "7"` (`W/"7"` and a bare `7` too); `*` and absence mean no precondition. Anything else —
