@@ -57,7 +57,8 @@ struct DatasetListingTests {
                 ("/v1/datasets?namespace=", "namespace"), ("/v1/datasets?tag=", "tag"),
                 ("/v1/datasets?owner=", "owner"),
                 ("/v1/datasets?q=", "q"), ("/v1/datasets?created_by=", "created_by"),
-                ("/v1/datasets?tag=\(overlong)", "tag"), ("/v1/search?q=orders&tag=", "tag"),
+                ("/v1/datasets?tag=\(overlong)", "tag"), ("/v1/datasets?namespace=sa%0Fles", "namespace"),
+                ("/v1/search?q=orders&tag=", "tag"),
                 ("/v1/search?q=orders&namespace=", "namespace"), ("/v1/search?q=orders&created_by=", "created_by"),
             ] {
                 let response = try await client.send(.get, path)

@@ -14,7 +14,7 @@ extension DatasetRoutes {
         }
         guard text.count <= 1024 else { throw invalidParameter("q", "must be at most 1024 characters") }
         var filter = CatalogSnapshot.SearchFilter(text: text)
-        filter.namespace = try textParameter("namespace", in: query, maxLength: 1024)
+        filter.namespace = try textParameter("namespace", in: query, maxLength: 1024, allowingControlCharacters: false)
         filter.tag = try textParameter("tag", in: query, maxLength: 256)
         filter.owner = try textParameter("owner", in: query, maxLength: 256)
         filter.format = try formatParameter(query["format"].map(String.init))

@@ -177,7 +177,7 @@ struct DatasetRoutes {
     @Sendable func list(_ request: Request, context: StrataRequestContext) async throws -> Response {
         let query = request.uri.queryParameters
         var filter = CatalogSnapshot.ListFilter()
-        filter.namespace = try textParameter("namespace", in: query, maxLength: 1024)
+        filter.namespace = try textParameter("namespace", in: query, maxLength: 1024, allowingControlCharacters: false)
         filter.tag = try textParameter("tag", in: query, maxLength: 256)
         filter.owner = try textParameter("owner", in: query, maxLength: 256)
         filter.query = try textParameter("q", in: query, maxLength: 1024)

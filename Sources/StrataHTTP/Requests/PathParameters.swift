@@ -52,12 +52,20 @@ func storedResponse(_ stored: StoredResponse) -> Response {
     )
 }
 
-/// A text filter from the query string: nil when absent; present, 1 to `maxLength` characters. An empty
+/// A text filter from the query string: nil when absent; present, 1 to `maxLength` characters (and none
+/// of them a control character, for a filter on what cannot hold one, such as a namespace). An empty
 /// `tag=` would otherwise filter on the empty text and silently match nothing (or, for `q=`, everything).
-func textParameter(_ name: String, in query: Parameters, maxLength: Int) throws -> String? {
+func textParameter(
+    _ name: String, in query: Parameters, maxLength: Int, allowingControlCharacters: Bool = true
+) throws -> String? {
     guard let value = query[Substring(name)].map(String.init) else { return nil }
     guard (1...maxLength).contains(value.count) else {
         throw invalidParameter(name, "must be 1 to \(maxLength) characters")
+    }
+    if !allowingControlCharacters,
+        value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
+    {
+        throw invalidParameter(name, "must not contain control characters")
     }
     return value
 }
