@@ -32,6 +32,12 @@ struct EventFeedTests {
             #expect(try await types("type=TokenCreated").isEmpty)
             #expect(try await types("stream_id=\(first)") == ["DatasetCreated", "DatasetVersionDrafted"])
             #expect(try await types("actor=bob") == ["DatasetPublished"])
+            // A misspelt type or an empty actor would page nothing and say nothing: they are refused.
+            for (query, parameter) in [("type=DatasetCreate", "type"), ("actor=", "actor")] {
+                let refused = try await reader.send(.get, "/v1/events?\(query)")
+                #expect(refused.status == .badRequest, "\(query)")
+                #expect(try refused.json()["errors"]?.arrayValue?.first?["path"]?.stringValue == parameter)
+            }
             #expect(try await types("since=\(start)").count == 3)
             #expect(try await types("after=\(publishedAt - 1)") == ["DatasetPublished"])
             let page = try await reader.send(.get, "/v1/events?limit=2").json()

@@ -122,12 +122,18 @@ struct EventRoutes {
             }
             filter.limit = value
         }
-        filter.type = query["type"].map(String.init)
+        if let type = query["type"].map(String.init) {
+            // A misspelt type would page nothing, and say nothing.
+            guard LogEvent.allTypes.contains(type) else {
+                throw invalidParameter("type", "must be one of \(LogEvent.allTypes.joined(separator: ", "))")
+            }
+            filter.type = type
+        }
         if let stream = query["stream_id"].map(String.init) {
             guard let id = UUID(uuidString: stream) else { throw invalidParameter("stream_id", "must be a UUID") }
             filter.streamID = id
         }
-        filter.actor = query["actor"].map(String.init)
+        filter.actor = try textParameter("actor", in: query, maxLength: 256)
         filter.since = try time(query["since"].map(String.init), "since")
         filter.until = try time(query["until"].map(String.init), "until")
         return filter
