@@ -66,6 +66,22 @@ extension FaultTests {
                 .GET, server.baseURL + "/v1/datasets/\(id)", headers: ["Strata-Min-Position": position])
             #expect(guarded.status == 200, "\(guarded.body)")
             #expect(await client.send(.GET, server.baseURL + "/v1/datasets/\(id)").status == 404)
+
+            // A retire reports what it breaks as the primary has it, downstream made a moment ago included.
+            let downstream = await client.send(
+                .POST, server.baseURL + "/v1/datasets", json: #"{"namespace": "ryw", "name": "downstream"}"#)
+            let downstreamID = try #require(downstream.json["id"] as? String)
+            let edge = await client.send(
+                .POST, server.baseURL + "/v1/lineage",
+                json:
+                    #"{"job": {"namespace": "etl", "name": "copy"}, "run_id": "r1", "inputs": [{"dataset_id": "\#(id)"}], "outputs": [{"dataset_id": "\#(downstreamID)"}]}"#
+            )
+            #expect(edge.status == 201 || edge.status == 200, "\(edge.body)")
+            let retired = await client.send(
+                .POST, server.baseURL + "/v1/datasets/\(id)/retire", json: #"{"reason": "replaced"}"#)
+            #expect(retired.status == 200, "\(retired.body)")
+            let impact = (retired.json["impact"] as? [[String: Any]])?.compactMap { $0["dataset_id"] as? String }
+            #expect(impact == [downstreamID], "\(retired.body)")
             try await Task.sleep(for: .seconds(1.5))
             let metrics = await client.send(.GET, server.baseURL + "/metrics").body
             let lag = metrics.split(separator: "\n").first { $0.hasPrefix("strata_replica_lag_positions{") }

@@ -86,9 +86,10 @@ struct DatasetRoutes {
         let reason = body.string("reason")!
         let dryRun = body.bool("dry_run") == true
         let expected = dryRun ? try ifMatch(request) : nil
-        // A dry run that checks If-Match reads the primary: a replica behind the write that gave the
-        // ETag would call it stale.
-        let reader = expected == nil ? reader : reader.primaryOnly
+        // The retire itself, and a dry run that checks If-Match, read the primary: a replica behind would
+        // leave out of the impact a dataset made downstream a moment ago, which retiring breaks all the
+        // same, and call stale the ETag of a write it has not replayed yet.
+        let reader = dryRun && expected == nil ? reader : reader.primaryOnly
         // What retiring would break: every dataset downstream that is not retired itself.
         let ((state, downstream), position) = try await reader.read(
             scope: try context.caller().scope, atLeast: context.minPosition
