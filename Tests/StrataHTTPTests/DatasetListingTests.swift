@@ -140,6 +140,11 @@ struct DatasetListingTests {
                 #expect(response.status == .ok, "\(query): \(response.text)")
                 return (try response.json()["datasets"]?.arrayValue ?? []).compactMap { $0["id"]?.stringValue }
             }
+            func allIDs(_ query: String) async throws -> [String] {
+                let response = try await client.send(.get, "/v1/datasets?\(query)")
+                #expect(response.status == .ok, "\(query): \(response.text)")
+                return (try response.json()["datasets"]?.arrayValue ?? []).compactMap { $0["id"]?.stringValue }
+            }
             #expect(try await ids("sort=name") == [alpha, mid, zeta])
             #expect(try await ids("sort=-name") == [zeta, mid, alpha])
             #expect(try await ids("sort=created_at") == [zeta, alpha, mid])
@@ -173,6 +178,14 @@ struct DatasetListingTests {
                 _ = try await client.createDataset(namespace: "sorting", name: "aaa-\(seen.count)")
             } while cursor != nil
             #expect(seen == [zeta, mid, alpha])
+
+            // Across namespaces, by creation (walked from the log's creations): newest first, and as of a
+            // position, only what existed there.
+            let created = try await allIDs("sort=-created_at")
+            #expect(created.count == 6 && Array(created.suffix(3)) == [mid, alpha, zeta], "\(created)")
+            #expect(try await allIDs("sort=created_at&limit=2") == [zeta, alpha])
+            #expect(try await allIDs("sort=-created_at&as_of=\(position)") == [mid, alpha, zeta])
+            #expect(try await allIDs("sort=-created_at&status=retired").isEmpty)
 
             for bad in ["sort=size", "in_use=maybe", "used_since=yesterday", "produced_by=nojob", "format=xlsx"] {
                 let answer = try await client.send(.get, "/v1/datasets?\(bad)")

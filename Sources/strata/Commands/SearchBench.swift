@@ -68,25 +68,31 @@ struct SearchBench: AsyncParsableCommand {
                 results.append(("search: \(name), median \(matches.sorted()[matches.count / 2]) matches", timings))
             }
             for (name, sort) in [
-                ("id order", nil), ("sorted by -last_used_at", .init(key: .lastUsedAt, descending: true)),
+                ("id order", nil), ("sorted by name", .init(key: .name, descending: false)),
+                ("sorted by -created_at", .init(key: .createdAt, descending: true)),
+                ("sorted by -updated_at", .init(key: .updatedAt, descending: true)),
+                ("sorted by -last_used_at", .init(key: .lastUsedAt, descending: true)),
             ]
                 as [(String, CatalogSnapshot.ListFilter.Sort?)]
             {
-                var timings: [Duration] = []
-                for round in 0..<rounds {
-                    var filter = CatalogSnapshot.ListFilter(limit: 50)
-                    filter.sort = sort
-                    filter.namespace = round % 2 == 0 ? nil : "bench/layer-\(round % layers.count)"
-                    let began = ContinuousClock.now
-                    _ = try await reader.read { [filter] in try await $0.datasets(filter) }
-                    timings.append(ContinuousClock.now - began)
+                for inNamespace in [false, true] {
+                    var timings: [Duration] = []
+                    for round in 0..<rounds {
+                        var filter = CatalogSnapshot.ListFilter(limit: 50)
+                        filter.sort = sort
+                        filter.namespace = inNamespace ? "bench/layer-\(round % layers.count)" : nil
+                        let began = ContinuousClock.now
+                        _ = try await reader.read { [filter] in try await $0.datasets(filter) }
+                        timings.append(ContinuousClock.now - began)
+                    }
+                    let scope = inNamespace ? "one namespace of \(perLayer)" : "all"
+                    results.append(("list, 50 a page, \(scope), \(name)", timings))
                 }
-                results.append(("list, 50 a page, \(name)", timings))
             }
             for (name, timings) in results {
                 let sorted = timings.sorted()
                 let at = { (q: Double) in sorted[min(sorted.count - 1, Int(Double(sorted.count) * q))].milliseconds }
-                let label = name.padding(toLength: 58, withPad: " ", startingAt: 0)
+                let label = name.padding(toLength: 66, withPad: " ", startingAt: 0)
                 if log { print(label + String(format: " p50 %8.2f ms  p99 %8.2f ms", at(0.5), at(0.99))) }
                 figures.value.append(["name": name, "p50_ms": at(0.5), "p99_ms": at(0.99)])
             }
