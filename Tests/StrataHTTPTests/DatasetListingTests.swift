@@ -187,6 +187,20 @@ struct DatasetListingTests {
             #expect(try await allIDs("sort=-created_at&as_of=\(position)") == [mid, alpha, zeta])
             #expect(try await allIDs("sort=-created_at&status=retired").isEmpty)
 
+            // By last change (walked from the log's events): the dataset edited last comes first, ties in
+            // time go by id, and as of before the edit its last change was its creation, the oldest.
+            try await Task.sleep(for: .milliseconds(5))
+            let touched = try await client.send(.patch, "/v1/datasets/\(zeta)", json: #"{"description": "touched"}"#)
+            let touchedAt = Int(touched.headers[HTTPField.Name("Strata-Position")!] ?? "") ?? 0
+            let changed = try await client.send(.get, "/v1/datasets?sort=-updated_at").json()
+            let keys = (changed["datasets"]?.arrayValue ?? []).map {
+                ($0["updated_at"]?.stringValue ?? "", $0["id"]?.stringValue ?? "")
+            }
+            #expect(keys.count == 6 && keys.first?.1 == zeta, "\(keys)")
+            #expect(zip(keys, keys.dropFirst()).allSatisfy { $0 >= $1 }, "\(keys)")
+            #expect(try await allIDs("sort=-updated_at&as_of=\(touchedAt - 1)").last == zeta)
+            #expect(try await allIDs("sort=updated_at&as_of=\(touchedAt - 1)").first == zeta)
+
             for bad in ["sort=size", "in_use=maybe", "used_since=yesterday", "produced_by=nojob", "format=xlsx"] {
                 let answer = try await client.send(.get, "/v1/datasets?\(bad)")
                 #expect(answer.status == .badRequest, "\(bad)")
