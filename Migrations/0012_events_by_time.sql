@@ -7,7 +7,8 @@
 -- Creations: one entry per dataset. Changes: one entry per dataset event, which a walk checks against the
 -- dataset's state row (its last event begins it); token events are left out.
 --
--- Built once over an existing log (a second or two per million events), holding writes meanwhile.
+-- Built once over an existing log, holding writes meanwhile: 1.3 s for both over 1.6 million events here,
+-- the second 13% of the log's size.
 CREATE INDEX events_dataset_creations_by_time ON events (occurred_at, stream_id) INCLUDE (global_position)
     WHERE event_type = 'DatasetCreated';
 CREATE INDEX events_dataset_changes_by_time ON events (occurred_at, stream_id) INCLUDE (global_position)
