@@ -30,6 +30,19 @@ struct WebUITests {
             #expect(try await browser.strings("#datasets tbody tr", "dataset.id") == ui.listed("status=all&tag=pii"))
             try await browser.show(ui.baseURL, "#/?status=retired")
             #expect(try await browser.strings("#datasets tbody tr", "dataset.id") == [catalog.legacy])
+            // The order chosen in the form is the list's, and the form shows it.
+            try await browser.show(ui.baseURL, "#/")
+            try await browser.run(
+                """
+                document.querySelector('#filters [name=sort]').value = '-updated_at';
+                document.querySelector('#filters').requestSubmit();
+                """)
+            try await browser.waitFor("document.body.dataset.view === '#/?sort=-updated_at' || null")
+            let changed = try await ui.listed("sort=-updated_at")
+            let oldestFirst = try await ui.listed("")
+            #expect(changed.count > 2 && changed != oldestFirst)
+            #expect(try await browser.strings("#datasets tbody tr", "dataset.id") == changed)
+            #expect(try await browser.strings("#filters [name=sort]", "value") == ["-updated_at"])
             // Words in the search box are a ranked search, row for row as the API ranks them, each row
             // saying what matched.
             try await browser.show(ui.baseURL, "#/?q=customer_id")

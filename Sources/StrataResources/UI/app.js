@@ -169,13 +169,13 @@ function mayWrite(namespace) {
 async function showCatalog(show, parameters) {
   const filters = {
     namespace: parameters.namespace, status: parameters.status, tag: parameters.tag, owner: parameters.owner,
-    q: parameters.q, as_of: parameters.as_of,
+    q: parameters.q, sort: parameters.sort, as_of: parameters.as_of,
   };
   // Words to look for go to the ranked search (names, columns, tags, owners, descriptions…); without
   // them, the list. Both take the same filters and page the same way.
   const searching = Boolean(filters.q && filters.q.trim());
   const { body, position } = await api(searching
-    ? `/v1/search${query({ ...filters, limit: PAGE_SIZE, cursor: parameters.cursor })}`
+    ? `/v1/search${query({ ...filters, sort: undefined, limit: PAGE_SIZE, cursor: parameters.cursor })}`
     : `/v1/datasets${query({ ...filters, q: undefined, limit: PAGE_SIZE, cursor: parameters.cursor })}`);
   const datasets = searching ? body.results : body.datasets;
   const field = (name, label, attributes = {}) =>
@@ -183,12 +183,15 @@ async function showCatalog(show, parameters) {
   const status = h("select", { name: "status" },
     [["", "draft, published"], ["all", "all"], ["draft", "draft"], ["published", "published"], ["archived", "archived"], ["retired", "retired"]]
       .map(([value, text]) => h("option", { value, selected: (filters.status ?? "") === value }, text)));
+  const order = h("select", { name: "sort", title: "the order of the list; a search ranks what it finds" },
+    [["", "oldest first"], ["-created_at", "newest first"], ["-updated_at", "recently changed"], ["-last_used_at", "recently used"], ["name", "name"]]
+      .map(([value, text]) => h("option", { value, selected: (filters.sort ?? "") === value }, text)));
   const form = h("form", { class: "filters", id: "filters", onsubmit: (event) => {
     event.preventDefault();
     go("/", Object.fromEntries(new FormData(form)));
   } },
   field("q", "Search", { placeholder: "a name, column, tag, owner or words of a description" }), field("namespace", "Namespace"), h("label", {}, "Status", status), field("tag", "Tag"),
-  field("owner", "Owner"), field("as_of", "As of (position or time)", { placeholder: "now" }),
+  field("owner", "Owner"), h("label", {}, "Order", order), field("as_of", "As of (position or time)", { placeholder: "now" }),
   h("button", { type: "submit" }, "Filter"), h("a", { class: "button secondary", href: "#/" }, "Clear"));
 
   const matched = (dataset) => (dataset.matched ?? []).filter((match) => match.field !== "namespace")
