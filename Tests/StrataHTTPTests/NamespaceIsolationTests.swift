@@ -84,6 +84,9 @@ struct NamespaceIsolationTests {
             #expect(try await listed("namespace=alpha").isEmpty)
             #expect(try await listed("q=secret").isEmpty)
             #expect(try await listed("as_of=\(catalog.position)") == [catalog.beta1, catalog.beta2])
+            for sort in ["-created_at", "-updated_at", "last_used_at", "name"] {
+                #expect(try await listed("sort=\(sort)") == [catalog.beta1, catalog.beta2], "\(sort)")
+            }
 
             // The feed: the namespace's events only, and no grants of access.
             let feed = try await reader.send(.get, "/v1/events?limit=10000")
