@@ -331,10 +331,17 @@ struct FaultBench: AsyncParsableCommand {
             case (3, _): (kind, path) = (.search, "/v1/search?q=dataset-\(Int.random(in: 0..<1000))&limit=20")
             case (4, _): (kind, path) = (.log, "/v1/events?after=\(Int.random(in: 0..<100_000))&limit=100")
             default:
-                // Half of the pages are of the writers' namespace, which every write changes: an answer
-                // that mixed two moments would show there.
-                let namespace = Bool.random() ? Self.namespace : "bench\(Int.random(in: 0..<50))"
-                (kind, path) = (.list, "/v1/datasets?limit=50&status=all&sort=-updated_at&namespace=\(namespace)")
+                // A third of the pages are of the writers' namespace, which every write changes: an answer
+                // that mixed two moments would show there. A third are of the whole catalog, newest or
+                // last changed first, walked from the log's index by time.
+                let sort = Bool.random() ? "-updated_at" : "-created_at"
+                let namespace =
+                    switch Int.random(in: 0..<3) {
+                    case 0: "&namespace=\(Self.namespace)"
+                    case 1: "&namespace=bench\(Int.random(in: 0..<50))"
+                    default: ""
+                    }
+                (kind, path) = (.list, "/v1/datasets?limit=50&status=all&sort=\(sort)\(namespace)")
             }
             let (status, body, position) = await Self.answer(to: HTTPClientRequest(url: baseURL + path), http)
             tally.count(kind.rawValue, status)
