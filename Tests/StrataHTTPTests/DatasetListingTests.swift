@@ -200,6 +200,13 @@ struct DatasetListingTests {
             #expect(zip(keys, keys.dropFirst()).allSatisfy { $0 >= $1 }, "\(keys)")
             #expect(try await allIDs("sort=-updated_at&as_of=\(touchedAt - 1)").last == zeta)
             #expect(try await allIDs("sort=updated_at&as_of=\(touchedAt - 1)").first == zeta)
+            // Every dataset here is in one namespace, so the walks answer as the namespace's sort does.
+            for query in [
+                "sort=-updated_at", "sort=-created_at", "sort=created_at", "sort=-updated_at&as_of=\(touchedAt - 1)",
+                "sort=-created_at&as_of=\(position)", "sort=-updated_at&limit=2", "sort=updated_at",
+            ] {
+                #expect(try await allIDs(query) == ids(query), "\(query)")
+            }
 
             for bad in ["sort=size", "in_use=maybe", "used_since=yesterday", "produced_by=nojob", "format=xlsx"] {
                 let answer = try await client.send(.get, "/v1/datasets?\(bad)")

@@ -434,10 +434,24 @@ public struct CatalogSnapshot: Sendable {
         // events of that kind in time order (`Migrations/0012`) and stops once it is full; from the states,
         // it meant finding every dataset's creation or last event and sorting them all. A change walked
         // counts when it is its dataset's last (as of the position): the event its state row begins at.
-        // As of a position far behind the head, the walk would first pass every event since, in the index
-        // (~0.15 µs each: 120 ms for 800,000); beyond 100,000 of them (15 ms, the cost of sorting some
-        // 4,000 datasets at ~3.6 µs each) the datasets there are sorted instead.
-        let walked = withinNamespaces || head - position > 100_000 ? nil : filter.sort?.key
+        // A walk stops once its page is full, so it pays only where most of what it passes is listed:
+        // - not as of a position far behind the head, where it would first pass every event since, in
+        //   the index (~0.15 µs each: 120 ms for 800,000); beyond 100,000 of them (15 ms, the cost of
+        //   sorting some 4,000 datasets at ~3.6 µs each) the datasets there are sorted instead;
+        // - not under a filter that few datasets may pass (a tag, an owner, words, a producer, use, or only
+        //   archived or retired ones), which could walk the whole log to fill a page or find it empty;
+        // - not by last change oldest first, which would pass every change superseded since.
+        let fewMayPass =
+            filter.tag != nil || filter.owner != nil || filter.format != nil || pattern != nil
+            || filter.createdBy != nil || filter.inUse || filter.producedBy != nil
+            || !filter.statuses.contains(where: { $0 == .draft || $0 == .published })
+        let walked: ListFilter.SortKey? =
+            switch filter.sort {
+            case _ where withinNamespaces || fewMayPass || head - position > 100_000: nil
+            case let sort? where sort.key == .createdAt: .createdAt
+            case let sort? where sort.key == .updatedAt && sort.descending: .updatedAt
+            default: nil
+            }
         let datasetsJoined =
             switch walked {
             case .createdAt:
