@@ -179,6 +179,35 @@ extension TestDatabase {
             }
         }
     }
+
+    /// Runs `body` while another connection terminates each backend of this database that it finds in
+    /// `pg_sleep`, within 20 ms of its falling asleep: how a test loses a connection in the middle of its
+    /// work, at a moment of the test's choosing. Answers `body`'s result and how many it terminated.
+    public func terminatingSleepers<Result: Sendable>(
+        _ body: @Sendable () async throws -> Result
+    ) async throws -> (result: Result, terminated: Int) {
+        let (logger, name) = (self.logger, self.name)
+        return try await makeClient().whileRunning { killer in
+            try await withThrowingTaskGroup(of: Int.self, returning: (Result, Int).self) { group in
+                group.addTask {
+                    var terminated = 0
+                    while !Task.isCancelled {
+                        terminated += try await killer.query(
+                            """
+                            SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                            WHERE datname = \(name) AND wait_event = 'PgSleep' AND pid <> pg_backend_pid()
+                            """, logger: logger
+                        ).collect().count
+                        try? await Task.sleep(for: .milliseconds(20))
+                    }
+                    return terminated
+                }
+                let result = try await body()
+                group.cancelAll()
+                return (result, try await group.next() ?? 0)
+            }
+        }
+    }
 }
 
 extension DatabaseDeadlines {

@@ -75,7 +75,7 @@ public struct StrataServices: Sendable {
         self.migrations = try MigrationRunner.bundled()
         self.projections = try ProjectionCatalog.bundled()
         self.writer = CatalogWriter(pool: pool, logger: logger)
-        let replicaPools = database.replicas.map { BoundedPool(client: $0, deadlines: deadlines) }
+        let replicaPools = database.replicas.map { BoundedPool(client: $0, deadlines: deadlines, readRetries: 0) }
         self.reader = CatalogReader(pool: pool, replicas: replicaPools, logger: logger)
         self.replicaLag = ReplicaLag(primary: pool, replicas: replicaPools, logger: logger)
         self.monitor = DatabaseMonitor(

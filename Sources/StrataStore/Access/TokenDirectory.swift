@@ -100,7 +100,7 @@ public final class TokenDirectory: Service, Sendable {
     private func reloadIfChanged(began started: ContinuousClock.Instant) async throws {
         let known = snapshot.withLock { $0.position }
         let logger = logger
-        let loaded = try await pool.withConnection { connection -> Snapshot? in
+        let loaded = try await pool.reading { connection -> Snapshot? in
             let position = try await Self.lastTokenEvent(on: connection, logger: logger)
             guard position != known else { return nil }
             var callers: [String: Caller] = [:]

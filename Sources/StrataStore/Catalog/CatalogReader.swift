@@ -145,7 +145,7 @@ public struct CatalogReader: Sendable {
         // A statement that failed to prepare stays failed on its connection (see `dataset(_:asOf:…)`), and a
         // list's documents are a prepared statement: a replica answers once it holds the catalog's tables.
         if isReplica, try await !currentReads(on: pool).holdsTheCatalog() { return nil }
-        return try await pool.withConnection { connection in
+        return try await pool.reading { connection in
             do {
                 // The registry of projections is locked before the snapshot is taken (a LOCK takes none),
                 // and a rebuild's swap locks it too: so no swap comes between this snapshot and the

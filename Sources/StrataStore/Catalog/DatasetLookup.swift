@@ -25,7 +25,7 @@ extension CatalogReader {
                 else { return nil }
                 return (document, head)
             case .position(let position):
-                return try await pool.withConnection { connection in
+                return try await pool.reading { connection in
                     try await connection.rows(
                         of: DatasetAsOf(
                             id: id, namespaces: namespaces, position: max(0, position), documents: rendered.datasets),
@@ -159,7 +159,7 @@ final class CurrentDatasetReads: Sendable {
         if alone {
             defer { handOver() }
             batchSizes.record(1)
-            return try await pool.withConnection { [logger, documents] connection in
+            return try await pool.reading { [logger, documents] connection in
                 try await connection.rows(of: CurrentDataset(id: id, documents: documents), logger: logger).first
             }
         }
@@ -190,7 +190,7 @@ final class CurrentDatasetReads: Sendable {
     /// Whether the database holds the tables the statements here read; once it does, it always will.
     func holdsTheCatalog() async throws -> Bool {
         if catalogSeen.withLock({ $0 }) { return true }
-        let found = try await pool.withConnection { [logger] connection in
+        let found = try await pool.reading { [logger] connection in
             try await connection.rows(
                 """
                 SELECT to_regclass('dataset_states') IS NOT NULL AND to_regclass('dataset_identities') IS NOT NULL
@@ -208,7 +208,7 @@ final class CurrentDatasetReads: Sendable {
     /// being rebuilt) leaves its read to the general read, as a dataset not found does.
     private func fetch(_ ids: [UUID]) async throws -> [UUID: Answer] {
         batchSizes.record(ids.count)
-        return try await pool.withConnection { [logger, documents] connection in
+        return try await pool.reading { [logger, documents] connection in
             let rows = try await connection.rows(of: CurrentStateKeys(ids: ids), logger: logger)
             var found = documents.documents(for: rows.map(\.key))
             if found.count < rows.count {

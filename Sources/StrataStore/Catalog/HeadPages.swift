@@ -20,7 +20,7 @@ extension CatalogReader {
             @Sendable func answer(on pool: BoundedPool) async throws -> HeadPage.Answer? {
                 // A statement that failed to prepare stays failed on its connection (see `dataset(_:asOf:…)`).
                 if pool !== self.pool, try await !currentReads(on: pool).holdsTheCatalog() { return nil }
-                return try await pool.withConnection {
+                return try await pool.reading {
                     try await page.answer(on: $0, documents: documents, logger: logger)
                 }
             }

@@ -45,14 +45,22 @@ public final class BoundedPool: Sendable {
         var connectionLost: (@Sendable () -> Void)?
     }
 
+    /// How many times ``reading(_:)`` runs a read again whose connection was lost.
+    public let readRetries: Int
+
+    /// `readRetries`: ``retriesAfterLostConnection`` for the primary; none for a replica, since a read
+    /// that a replica failed is the primary's to answer at once (see ``CatalogReader``), not after the
+    /// replica's connect deadline.
     public init(
         client: RenewingClient,
         deadlines: DatabaseDeadlines = .standard,
-        reachability: DatabaseReachability = DatabaseReachability()
+        reachability: DatabaseReachability = DatabaseReachability(),
+        readRetries: Int = BoundedPool.retriesAfterLostConnection
     ) {
         self.client = client
         self.deadlines = deadlines
         self.reachability = reachability
+        self.readRetries = readRetries
     }
 
     /// A pool of `client`'s connections, which is never renewed (see ``RenewingClient/init(fixed:)``).
@@ -64,7 +72,7 @@ public final class BoundedPool: Sendable {
     public func allowing(work: Duration) -> BoundedPool {
         var deadlines = deadlines
         deadlines.work = work
-        return BoundedPool(client: client, deadlines: deadlines, reachability: reachability)
+        return BoundedPool(client: client, deadlines: deadlines, reachability: reachability, readRetries: readRetries)
     }
 
     /// Runs `body` on a pooled connection. Without one, it answers after `deadlines.connect` if
@@ -88,7 +96,16 @@ public final class BoundedPool: Sendable {
                                 PoolUsage.leased.decrement()
                                 self.unwatch(connection)
                             }
-                            return try await body(connection)
+                            do {
+                                return try await body(connection)
+                            } catch let error
+                                where DatabaseUnavailable(error)?.reason == .connectionLost && !connection.isClosed
+                            {
+                                // PostgreSQL says it ends a session (57P01, 57P02) before it closes it: given
+                                // back open, the connection would be the next caller's, and fail it too.
+                                try? await connection.close().get()
+                                throw error
+                            }
                         }
                         race.finish(.success(result))
                     } catch {
@@ -120,6 +137,34 @@ public final class BoundedPool: Sendable {
             race.finish(.failure(CancellationError()))
         }
     }
+
+    /// ``withConnection(_:)`` for work that changes nothing: a read whose connection is lost runs again on
+    /// another, up to ``readRetries`` times.
+    ///
+    /// When PostgreSQL restarts, every pooled connection dies with it, and the pool learns of each death a
+    /// few milliseconds later, when it reads the connection's end: reads that were under way, and reads
+    /// handed a connection in those milliseconds, fail. Such a read is safe to run again, and the next
+    /// attempt waits for a new connection within the same deadlines as the first: a restart that takes
+    /// less than ``DatabaseDeadlines/connect`` is then a slow answer, not a 503. A deadline or an
+    /// unreachable database ends the read as before.
+    public func reading<Result: Sendable>(
+        _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
+    ) async throws -> Result {
+        var attempt = 0
+        while true {
+            do {
+                return try await withConnection(body)
+            } catch let error where attempt < readRetries && DatabaseUnavailable(error)?.reason == .connectionLost {
+                attempt += 1
+                PoolUsage.readsAgain.increment()
+            }
+        }
+    }
+
+    /// How many times work that lost its connection, and is known to have changed nothing, runs again: a
+    /// read on the primary here, a batch of writes in ``CatalogWriter``. Work that loses its connection
+    /// every time (work that ends PostgreSQL itself, say) must not end it forever.
+    public static let retriesAfterLostConnection = 2
 
     private func watch<Value>(_ connection: PostgresConnection, for race: BoundedRace<Value>) {
         let key = ObjectIdentifier(connection)
@@ -231,4 +276,6 @@ private final class Alarm: Sendable {
 /// private, so the pool's users count themselves here.
 enum PoolUsage {
     static let leased = Meter(label: "strata_db_connections_in_use")
+    /// Reads run again because their connection was lost (see ``BoundedPool/reading(_:)``).
+    static let readsAgain = Counter(label: "strata_db_reads_retried_total")
 }

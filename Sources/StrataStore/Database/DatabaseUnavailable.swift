@@ -73,10 +73,12 @@ public struct DatabaseUnavailable: Error, Sendable, Equatable, CustomStringConve
         case .serverClosedConnection, .clientClosedConnection, .uncleanShutdown: return .connectionLost
         case .server:
             guard let state = error.serverInfo?[.sqlState] else { return nil }
-            // Class 08: connection exceptions; 57P01–57P03: admin or crash shutdown, cannot connect now;
-            // 53300: too many connections; 40P01 and 40001: a deadlock broken, a serialization failure.
-            if state.hasPrefix("08") { return .connectionLost }
-            if ["57P01", "57P02", "57P03", "53300"].contains(state) { return .refused }
+            // Class 08: connection exceptions; 57P01 and 57P02: the server ends this session (terminated,
+            // shutting down, or another backend crashed), the last thing said on it; 57P03: cannot connect
+            // now (starting up, shutting down); 53300: too many connections; 40P01 and 40001: a deadlock
+            // broken, a serialization failure.
+            if state.hasPrefix("08") || ["57P01", "57P02"].contains(state) { return .connectionLost }
+            if ["57P03", "53300"].contains(state) { return .refused }
             if ["40P01", "40001"].contains(state) { return .conflict }
             return nil
         default:
