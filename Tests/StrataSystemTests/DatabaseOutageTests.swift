@@ -14,6 +14,10 @@ import Testing
 /// with a release build compiling alongside). Waiting for a pooled connection instead would take 10 s.
 private let outageAnswerBound: Duration = .seconds(6)
 
+/// The same for a request under way when PostgreSQL went down: the work whose connection was lost runs
+/// again, up to twice, and each attempt waits out the connect deadline before it gives up.
+private let inFlightOutageAnswerBound: Duration = outageAnswerBound + .milliseconds(1500) * 2
+
 /// PostgreSQL restarts, stops and ends sessions under a running `strata serve` while writers are busy;
 /// and (`NodeFaultTests.swift`) the server crashes, several servers share the database, and the feed is
 /// pushed to them. Each test runs its own cluster and server processes, and is bounded in time.
@@ -89,7 +93,8 @@ struct FaultTests {
             print("a stop under load: \(summary(answers))")
             let duringOutage = answers.filter { $0.answer.status == 503 }
             #expect(!duringOutage.isEmpty)
-            #expect(duringOutage.allSatisfy { $0.answer.elapsed < outageAnswerBound }, "\(summary(duringOutage))")
+            #expect(
+                duringOutage.allSatisfy { $0.answer.elapsed < inFlightOutageAnswerBound }, "\(summary(duringOutage))")
             try await expectNothingAcknowledgedWasLost(answers, cluster: cluster, server: server)
         }
     }
@@ -122,7 +127,13 @@ struct FaultTests {
             print("append backends killed mid-batch: \(kills); \(summary(answers))")
             #expect(kills >= 5, "the test must actually kill batches")
             #expect(answers.allSatisfy { $0.answer.status == 201 }, "retries with the same key must all succeed")
-            #expect(answers.contains { $0.attempts > 1 })
+            // The kills cost the writers time more than errors: the pipeline decided the commands of the
+            // batches killed before their COMMIT again, rather than answering them 503.
+            let metrics = await client.send(.GET, server.baseURL + "/metrics").body
+            let retried = metrics.split(separator: "\n").first { $0.hasPrefix("strata_append_batches_retried_total ") }
+            #expect(
+                retried.flatMap { Double($0.split(separator: " ").last ?? "") }.map { $0 >= 1 } == true,
+                "\(retried ?? "no retry metric")")
             try await expectNothingAcknowledgedWasLost(answers, cluster: cluster, server: server)
             // Exactly once: every key made one dataset, the one its final answer named.
             let created = try await cluster.client().whileRunning { client in

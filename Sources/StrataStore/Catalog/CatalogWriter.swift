@@ -18,7 +18,9 @@ import Synchronization
 /// Every batch is bounded in time (see ``BoundedPool``) and may lose its connection at any point. A
 /// batch that fails before its COMMIT is sent fails as a whole: nothing of it landed. If the connection
 /// dies during the COMMIT itself, the outcome is found out from the log, by one of the batch's event
-/// ids, before anyone is answered. Either way the pipeline goes on with the next batch.
+/// ids, before anyone is answered. Either way the pipeline goes on with the next batch; the commands of
+/// a batch that lost its connection and landed nothing go into it again (a few times at most), since
+/// that is what PostgreSQL restarting looks like.
 public actor CatalogWriter {
     /// One write: what to do, to which dataset, and the request's envelope.
     public struct Request: Sendable {
@@ -87,6 +89,8 @@ public actor CatalogWriter {
     private struct Pending {
         var request: Request
         var answer: @Sendable (Result<StoredResponse, any Error>) -> Void
+        /// How many batches holding this command lost their connection with nothing appended.
+        var lostConnections = 0
     }
 
     private let pool: BoundedPool
@@ -99,6 +103,7 @@ public actor CatalogWriter {
     /// wait for it to decide, and form the next batch then.
     private var deciding = false
     private let batchSizes = Recorder(label: "strata_append_batch_size")
+    private let batchesAgain = Counter(label: "strata_append_batches_retried_total")
     /// What the last batch cost, for tests that hold the pipeline to a constant number of statements.
     public private(set) var lastBatch = BatchStatistics()
 
@@ -169,7 +174,27 @@ public actor CatalogWriter {
     private func run(_ batch: [Pending]) async {
         let attempt = BatchAttempt { [weak self] in Task { await self?.decided() } }
         let results = await commit(batch.map(\.request), attempt: attempt)
-        for (pending, result) in zip(batch, results) { pending.answer(result) }
+        // A command whose batch lost its connection appended nothing (``settle(_:failedWith:attempt:)``
+        // makes sure), so it is decided again in a later batch, ahead of the commands queued since, as
+        // its caller would on a 503: a PostgreSQL restart then costs the caller time, not an error.
+        var again: [Pending] = []
+        for (pending, result) in zip(batch, results) {
+            if case .failure(let error) = result, (error as? DatabaseUnavailable)?.reason == .connectionLost,
+                pending.lostConnections < BoundedPool.retriesAfterLostConnection
+            {
+                var retried = pending
+                retried.lostConnections += 1
+                again.append(retried)
+            } else {
+                pending.answer(result)
+            }
+        }
+        if !again.isEmpty {
+            logger.notice(
+                "append batch lost its connection; its commands go again", metadata: ["commands": "\(again.count)"])
+            batchesAgain.increment()
+            queue.insert(contentsOf: again, at: 0)
+        }
         // The commands that queued while this batch waited for a connection in vain would wait as long
         // again, and their callers longer than the deadline promises: they get the same answer.
         if case .failure(let error) = results.first, (error as? DatabaseUnavailable)?.reason == .unreachable {
@@ -179,6 +204,7 @@ public actor CatalogWriter {
         }
         // A batch that failed before it decided frees the way here.
         attempt.decided()
+        beginBatchIfDue()
     }
 
     private func commit(_ requests: [Request], attempt: BatchAttempt) async -> [Result<StoredResponse, any Error>] {
@@ -237,26 +263,22 @@ public actor CatalogWriter {
         // Nothing appended: whether the COMMIT landed changes nothing anyone was told.
         guard let probe else { return results }
         // The batch's own transaction may still be committing: give the question twice the time the batch
-        // had, and ask again if the asking connection is lost too (PostgreSQL may be restarting).
+        // had. The question is a read, asked again if the asking connection is lost too (PostgreSQL may be
+        // restarting).
         let patient = pool.allowing(work: pool.deadlines.work * 2)
-        var lastError: any Error = outage
-        for _ in 1...3 {
-            do {
-                if try await EventLogWriter.wasAppended(probe, pool: patient, logger: logger) {
-                    logger.notice(
-                        "append batch committed though its connection was lost", metadata: ["event_id": "\(probe)"])
-                    return results
-                }
-                logger.warning("append batch lost with its connection", metadata: ["reason": "\(outage)"])
-                return requests.map { _ in .failure(outage) }
-            } catch {
-                lastError = error
-                guard DatabaseUnavailable(error)?.reason == .connectionLost else { break }
+        do {
+            if try await EventLogWriter.wasAppended(probe, pool: patient, logger: logger) {
+                logger.notice(
+                    "append batch committed though its connection was lost", metadata: ["event_id": "\(probe)"])
+                return results
             }
+            logger.warning("append batch lost with its connection", metadata: ["reason": "\(outage)"])
+            return requests.map { _ in .failure(outage) }
+        } catch {
+            logger.error(
+                "append batch outcome unknown",
+                metadata: ["event_id": "\(probe)", "error": "\(String(reflecting: error))"])
         }
-        logger.error(
-            "append batch outcome unknown",
-            metadata: ["event_id": "\(probe)", "error": "\(String(reflecting: lastError))"])
         return requests.map { _ in .failure(DatabaseUnavailable(.outcomeUnknown)) }
     }
 }

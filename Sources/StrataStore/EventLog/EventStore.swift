@@ -190,7 +190,7 @@ public struct EventLogWriter: Sendable {
     /// answer for a batch whose connection died while its COMMIT was under way. Taking the append lock
     /// waits out the batch's own transaction if PostgreSQL has not noticed the lost client yet.
     static func wasAppended(_ eventID: UUID, pool: BoundedPool, logger: Logger) async throws -> Bool {
-        try await pool.withConnection { connection in
+        try await pool.reading { connection in
             try await connection.perform("BEGIN", logger: logger)
             _ = try await EventLogWriter.begin(on: connection, logger: logger)
             let found = try await connection.rows(
