@@ -79,7 +79,8 @@ struct FaultBench: AsyncParsableCommand {
                 while ContinuousClock.now < end {
                     var request = HTTPClientRequest(url: server.baseURL + "/v1/admin/projections/rebuild")
                     request.method = .POST
-                    tally.count("rebuilds", await Self.status(of: request, http, timeout: .seconds(300)))
+                    let answered = await Self.answer(to: request, http, timeout: .seconds(300))
+                    tally.count("rebuilds", answered.status, why: answered.why)
                     try? await Task.sleep(for: .seconds(2))
                 }
             }
@@ -256,7 +257,7 @@ struct FaultBench: AsyncParsableCommand {
             while ContinuousClock.now < end {
                 attempts += 1
                 let answered = await Self.answer(to: batch, http)
-                tally.count("OpenLineage batches", answered.status)
+                tally.count("OpenLineage batches", answered.status, why: answered.why)
                 if answered.status == 200, let failures = Self.failedStatuses(answered.body) {
                     if failures.isEmpty {
                         tally.emitted(names, attempts: attempts)
@@ -308,7 +309,7 @@ struct FaultBench: AsyncParsableCommand {
             attempts += 1
             let answered = await Self.answer(to: request, http)
             answer = (answered.status, answered.body)
-            tally.count(kind, answer.status)
+            tally.count(kind, answer.status, why: answered.why)
             guard answer.status == 503 || answer.status == nil else { break }
             try? await Task.sleep(for: .milliseconds(200))
         }
@@ -343,8 +344,8 @@ struct FaultBench: AsyncParsableCommand {
                     }
                 (kind, path) = (.list, "/v1/datasets?limit=50&status=all&sort=\(sort)\(namespace)")
             }
-            let (status, body, position) = await Self.answer(to: HTTPClientRequest(url: baseURL + path), http)
-            tally.count(kind.rawValue, status)
+            let (status, body, position, why) = await Self.answer(to: HTTPClientRequest(url: baseURL + path), http)
+            tally.count(kind.rawValue, status, why: why)
             // Datasets are never deleted: one a list page showed is found by id, and has a lineage.
             if status == 404, kind == .dataset || kind == .lineage { tally.vanished(path) }
             if status == 200, kind.takesAsOf, let body, let position {
@@ -377,23 +378,22 @@ struct FaultBench: AsyncParsableCommand {
     }
 
     /// The answer's status, nil if none came (a connection refused, reset or timed out).
-    private static func status(of request: HTTPClientRequest, _ http: HTTPClient, timeout: Duration = .seconds(30))
-        async -> Int?
-    {
-        await answer(to: request, http, timeout: timeout).status
-    }
-
     /// The answer's status, body and `Strata-Position`, nil if none came (a connection refused, reset or
-    /// timed out).
+    /// timed out); and for a 503 or no answer, why: the problem's detail, or the transport's error.
     private static func answer(to request: HTTPClientRequest, _ http: HTTPClient, timeout: Duration = .seconds(30))
-        async -> (status: Int?, body: ByteBuffer?, position: String?)
+        async -> (status: Int?, body: ByteBuffer?, position: String?, why: String?)
     {
         do {
             let response = try await http.execute(request, timeout: .seconds(Int64(timeout.components.seconds)))
             let body = try await response.body.collect(upTo: 64 << 20)
-            return (Int(response.status.code), body, response.headers.first(name: "Strata-Position"))
+            let status = Int(response.status.code)
+            let why =
+                status == 503
+                ? (try? JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any])?["detail"] as? String
+                : nil
+            return (status, body, response.headers.first(name: "Strata-Position"), why)
         } catch {
-            return (nil, nil, nil)
+            return (nil, nil, nil, String(describing: error))
         }
     }
 
@@ -436,8 +436,10 @@ private final class FaultTally: Sendable {
 
     var restarts: Int { state.withLock { $0.restarts } }
 
-    func count(_ kind: String, _ status: Int?) {
-        state.withLock { $0.statuses[kind, default: [:]][status.map(String.init) ?? "no answer", default: 0] += 1 }
+    /// One answer of `kind`, counted by its status, and a 503 or a missing answer also by why.
+    func count(_ kind: String, _ status: Int?, why: String?) {
+        let key = (status.map(String.init) ?? "no answer") + (why.map { " (\($0))" } ?? "")
+        state.withLock { $0.statuses[kind, default: [:]][key, default: 0] += 1 }
     }
 
     func acknowledged(_ name: String, attempts: Int) {
@@ -531,9 +533,16 @@ private final class FaultTally: Sendable {
         let seconds = recoveries.map { Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18 }
             .sorted()
         let serverErrors = state.statuses.values.flatMap { $0 }.filter {
-            guard let code = Int($0.key) else { return false }
+            guard let code = Int($0.key.prefix { $0.isNumber }) else { return false }
             return code >= 500 && code != 503
         }.map(\.value).reduce(0, +)
+        /// How many answers of these kinds were 503s: what a restart cost the clients that saw it.
+        func unavailable(_ kinds: [String]) -> Int {
+            kinds.flatMap { (state.statuses[$0] ?? [:]).filter { $0.key.hasPrefix("503") }.map(\.value) }.reduce(0, +)
+        }
+        let writeKinds = ["writes", "edits", "publishes", "OpenLineage batches"]
+        let (writes503, reads503) = (unavailable(writeKinds), unavailable(FaultBench.ReadKind.allCases.map(\.rawValue)))
+        let perRestart = { (count: Int) in String(format: "%.2f", Double(count) / Double(max(1, state.restarts))) }
         func answers(_ kind: String) -> String {
             (state.statuses[kind] ?? [:]).sorted { $0.key < $1.key }.map { "\($0.value)× \($0.key)" }
                 .joined(separator: ", ")
@@ -565,6 +574,8 @@ private final class FaultTally: Sendable {
             "datasets listed, then not found: \(state.vanished.count)"
                 + state.vanished.prefix(3).map { " (\($0))" }.joined(),
             "5xx other than 503: \(serverErrors)",
+            "503s: \(writes503) to writes (\(perRestart(writes503)) a restart), \(reads503) to reads "
+                + "(\(perRestart(reads503)) a restart)",
             "retries that conflicted with their own first attempt: \(state.conflicts.count)"
                 + state.conflicts.prefix(3).map { " (\($0))" }.joined(),
             "from a restart to the next write acknowledged: \(recovery)",
@@ -574,6 +585,7 @@ private final class FaultTally: Sendable {
         let json: [String: Any] = [
             "restarts": state.restarts, "acknowledged": state.acknowledged.count, "retried": state.retried,
             "lost": lost.count, "refused": state.refused.count, "server_errors": serverErrors,
+            "unavailable_writes": writes503, "unavailable_reads": reads503,
             "publishes": state.published.count, "publishes_lost": lostPublishes.count,
             "edits": state.edited.count, "edits_lost": lostEdits.count, "conflicts": state.conflicts.count,
             "answers": state.statuses, "recovery_seconds": seconds,
