@@ -194,6 +194,36 @@ struct FaultTests {
         }
     }
 
+    /// A client verb run while PostgreSQL restarts keeps asking while the server answers 503, and its
+    /// write lands once; with `--retry-for 0` it exits 10 at the first 503, for a script to decide.
+    @Test func aClientVerbWaitsThroughARestartAndItsWriteLandsOnce() async throws {
+        try await withServer { cluster, server, client in
+            let environment = ["STRATA_URL": server.baseURL, "STRATA_TOKEN": ServerProcess.adminToken]
+            try await blocking { try cluster.cluster.stopServer(mode: .fast) }
+            let impatient = try await blocking {
+                try StrataBinary.run(["ds", "create", "ns/impatient", "--retry-for", "0"], environment: environment)
+            }
+            #expect(impatient.status == 10, "\(impatient.output)")
+            #expect(!impatient.output.contains("asking again"), "\(impatient.output)")
+
+            let creating = Task {
+                try await blocking {
+                    try StrataBinary.run(["ds", "create", "ns/patient", "--retry-for", "60"], environment: environment)
+                }
+            }
+            // Long enough for the verb to be answered 503 at least once.
+            try await Task.sleep(for: .seconds(3))
+            try await blocking { try cluster.cluster.startServer() }
+            let patient = try await creating.value
+            #expect(patient.status == 0, "\(patient.output)")
+            #expect(patient.output.contains("asking again"), "\(patient.output)")
+
+            let listed = await client.send(.GET, server.baseURL + "/v1/datasets?namespace=ns&status=all")
+            let names = (listed.json["datasets"] as? [[String: Any]])?.compactMap { $0["name"] as? String }
+            #expect(names == ["patient"], "\(listed.body)")
+        }
+    }
+
     /// A command working on the catalog whose PostgreSQL session ends under it says so and exits 10, as a
     /// client verb does on a 503, so that a script can tell an outage (run it again) from what the command
     /// found (`verify`'s drift exits 1). Before, both exited 1.

@@ -13,12 +13,17 @@ struct ClientOptions: ParsableArguments {
     var token: String?
     @Option(name: [.short, .customLong("output")], help: "table (for people) or json (the API's bytes)")
     var output: OutputFormat = .table
+    @Option(help: "Seconds to keep asking while the server answers 503 or a write's answer is lost (0: never)")
+    var retryFor: Double = 10
 
     enum OutputFormat: String, ExpressibleByArgument {
         case table, json
     }
 
     func validate() throws {
+        guard retryFor >= 0, retryFor.isFinite else {
+            throw ValidationError("--retry-for takes a number of seconds, 0 or more, not \(retryFor)")
+        }
         guard let scheme = URL(string: baseURL)?.scheme?.lowercased(), ["http", "https"].contains(scheme),
             URL(string: baseURL)?.host?.isEmpty == false
         else {
@@ -66,6 +71,12 @@ struct StrataClient: Sendable {
         }
     }
 
+    /// Sends one request and answers its 2xx answer, or throws the failure.
+    ///
+    /// A write carries an `Idempotency-Key` of its own, so that it can be sent again safely. While the
+    /// server answers 503 (PostgreSQL restarting) or closes the connection before answering, the request
+    /// goes again, after the server's `Retry-After`, until `--retry-for` has passed: a verb run during a
+    /// restart is slower, not failed, and a write it repeats is applied once.
     func send(_ method: HTTPMethod, _ path: String, json: String? = nil, headers: [String: String] = [:])
         async throws -> Answer
     {
@@ -78,16 +89,48 @@ struct StrataClient: Sendable {
             request.body = .bytes(ByteBuffer(string: json))
         }
         for (name, value) in headers { request.headers.add(name: name, value: value) }
-        let response: HTTPClientResponse
-        do {
-            response = try await http.execute(request, timeout: .seconds(60))
-        } catch {
-            throw ClientFailure(unreachable: options.baseURL, error)
+        if method != .GET, method != .HEAD, !request.headers.contains(name: "Idempotency-Key") {
+            request.headers.add(name: "Idempotency-Key", value: "strata-cli-\(UUID().uuidString.lowercased())")
         }
-        let body = String(buffer: try await response.body.collect(upTo: 256 << 20))
-        let answer = Answer(status: Int(response.status.code), headers: response.headers, body: body)
-        guard (200..<300).contains(answer.status) else { throw ClientFailure(answer) }
-        return answer
+        let giveUpAt = ContinuousClock.now + .milliseconds(Int64(options.retryFor * 1000))
+        while true {
+            let answer: Answer
+            do {
+                let response = try await http.execute(request, timeout: .seconds(60))
+                let body = String(buffer: try await response.body.collect(upTo: 256 << 20))
+                answer = Answer(status: Int(response.status.code), headers: response.headers, body: body)
+            } catch let error as HTTPClientError where error == .remoteConnectionClosed {
+                // Every request here is safe to repeat: a read, or a write with its key.
+                guard let wait = Self.pause(before: giveUpAt) else {
+                    throw ClientFailure(unreachable: options.baseURL, error)
+                }
+                Self.say("the server closed the connection before answering; asking again in \(wait)")
+                try await Task.sleep(for: wait)
+                continue
+            } catch {
+                throw ClientFailure(unreachable: options.baseURL, error)
+            }
+            if (200..<300).contains(answer.status) { return answer }
+            let failure = ClientFailure(answer)
+            guard answer.status == 503,
+                let wait = Self.pause(before: giveUpAt, retryAfter: answer.headers.first(name: "Retry-After"))
+            else { throw failure }
+            Self.say("\(failure.message); asking again in \(wait)")
+            try await Task.sleep(for: wait)
+        }
+    }
+
+    /// How long to wait before asking again: the server's `Retry-After` (seconds), else half a second,
+    /// never more than 5 s; nil when that would pass `giveUpAt`.
+    private static func pause(before giveUpAt: ContinuousClock.Instant, retryAfter: String? = nil) -> Duration? {
+        let seconds = min(5, max(0.5, retryAfter.flatMap(Double.init) ?? 0.5))
+        let wait = Duration.milliseconds(Int64(seconds * 1000))
+        return ContinuousClock.now + wait <= giveUpAt ? wait : nil
+    }
+
+    /// A note on standard error, where the verb's answer on standard output stays whole.
+    private static func say(_ text: String) {
+        FileHandle.standardError.write(Data("strata: \(text)\n".utf8))
     }
 
     /// A dataset's id from an id or `namespace/name` (the last `/` separates the name). A name is looked
