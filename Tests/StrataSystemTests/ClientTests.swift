@@ -147,6 +147,55 @@ struct ClientTests {
         }
     }
 
+    /// `events tail --follow` outlives a restart of the server it follows: it follows again from the last
+    /// event it printed, so what is appended after the restart is printed, and nothing twice.
+    @Test func aFollowerFollowsAgainAcrossARestartOfTheServer() async throws {
+        let (cluster, first) = try await PrivateCluster.startServed()
+        defer {
+            first.stop()
+            cluster.remove()
+        }
+        let port = try #require(Int(first.baseURL.split(separator: ":").last ?? ""))
+        let followed = cluster.folder + "/follow.out"
+        let follower = try ProcessRunner.start(
+            [StrataBinary.path, "events", "tail", "--follow", "--after", "0", "-o", "json", "--retry-for", "60"],
+            outputPath: followed, environment: ["STRATA_URL": first.baseURL, "STRATA_TOKEN": ServerProcess.adminToken])
+        defer {
+            kill(follower, SIGKILL)
+            waitpid(follower, nil, 0)
+        }
+        /// What the follower has printed once it printed an event of `id`, or after 20 s.
+        @Sendable func printed(_ id: String) async throws -> String {
+            let waited = ContinuousClock.now
+            var stream = ""
+            while !stream.contains(#""stream_id":"\#(id)""#) && waited.duration(to: .now) < .seconds(20) {
+                try await Task.sleep(for: .milliseconds(100))
+                stream = (try? String(contentsOfFile: followed, encoding: .utf8)) ?? ""
+            }
+            return stream
+        }
+        try await withHTTPClient { http in
+            let before = await http.send(
+                .POST, first.baseURL + "/v1/datasets", json: #"{"namespace": "raw", "name": "before"}"#)
+            let beforeID = try #require(before.json["id"] as? String, "\(before.body)")
+            #expect(try await printed(beforeID).contains(beforeID))
+
+            first.stop()
+            let second = try await ServerProcess.start(
+                databaseURL: cluster.databaseURL, port: port, logFolder: cluster.folder)
+            defer { second.stop() }
+            let after = await http.send(
+                .POST, second.baseURL + "/v1/datasets", json: #"{"namespace": "raw", "name": "after"}"#)
+            let afterID = try #require(after.json["id"] as? String, "\(after.body)")
+            let stream = try await printed(afterID)
+            #expect(stream.contains(#""stream_id":"\#(afterID)""#), "the follower printed:\n\(stream)")
+            // A create is two events, each printed once.
+            let lines = stream.split(separator: "\n")
+            #expect(lines.filter { $0.contains(#""stream_id":"\#(beforeID)""#) }.count == 2, "\(stream)")
+            #expect(lines.filter { $0.contains(#""stream_id":"\#(afterID)""#) }.count == 2, "\(stream)")
+        }
+    }
+
     /// `--as-of` reads a dataset named by `namespace/name` as the name stood then: the dataset that held
     /// it, though it has since been retired and the name given to another.
     @Test func aNameReadAsOfAPositionIsTheDatasetThatHeldItThen() async throws {

@@ -23,9 +23,11 @@ public final class ServerProcess: Sendable {
         self.logPath = logPath
     }
 
-    /// Starts `strata serve` on a free loopback port against `databaseURL`, and returns once it listens.
+    /// Starts `strata serve` on a free loopback port (or on `port`, where a server that stopped listened)
+    /// against `databaseURL`, and returns once it listens.
     public static func start(
         databaseURL: String,
+        port: Int = 0,
         environment: [String: String] = [:],
         logFolder: String
     ) async throws -> ServerProcess {
@@ -37,7 +39,7 @@ public final class ServerProcess: Sendable {
         ]
         settings.merge(environment) { _, new in new }
         let pid = try ProcessRunner.start(
-            [StrataBinary.path, "serve", "--host", "127.0.0.1", "--port", "0"], outputPath: logPath,
+            [StrataBinary.path, "serve", "--host", "127.0.0.1", "--port", "\(port)"], outputPath: logPath,
             environment: settings)
         let deadline = ContinuousClock.now + .seconds(60)
         while ContinuousClock.now < deadline {

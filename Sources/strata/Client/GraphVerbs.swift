@@ -152,25 +152,58 @@ struct TailEvents: ClientVerb {
 
 extension StrataClient {
     /// Follows `/v1/events/stream` from `after` on, handing each event to `receive` as it arrives; when
-    /// the stream ends (a server restart), resumes from the last event seen with `Last-Event-ID`.
+    /// the stream ends or breaks (the server or PostgreSQL restarting), follows again from the last event
+    /// seen, with `Last-Event-ID`, for as long as `--retry-for` allows the server to stay away.
     func follow(after: Int, _ receive: (JSONValue) -> Void) async throws {
         var last = after
+        var followedOnce = false
+        /// When the stream was last lost, while it has not been followed again since.
+        var lostSince: ContinuousClock.Instant?
         while !Task.isCancelled {
-            var request = HTTPClientRequest(url: options.baseURL + "/v1/events/stream")
-            request.headers.add(name: "Accept", value: "text/event-stream")
-            request.headers.add(name: "Last-Event-ID", value: "\(last)")
-            if let token = options.bearer { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
-            let response: HTTPClientResponse
             do {
-                response = try await http.execute(request, timeout: .hours(24 * 365))
-            } catch {
-                throw ClientFailure(unreachable: options.baseURL, error)
+                try await stream(after: last) {
+                    followedOnce = true
+                    lostSince = nil
+                } receive: { event in
+                    last = event["position"]?.intValue ?? last
+                    receive(event)
+                }
+            } catch let failure as ClientFailure
+                where failure.exitCode == .unreachable || failure.exitCode == .unavailable
+            {
+                // A server that never answered is likely the wrong one: said at once, as every verb says it.
+                guard followedOnce || failure.exitCode == .unavailable else { throw failure }
+                let since = lostSince ?? .now
+                guard since.duration(to: .now) < .milliseconds(Int64(options.retryFor * 1000)) else { throw failure }
+                if lostSince == nil {
+                    FileHandle.standardError.write(Data("strata: \(failure.message); following again\n".utf8))
+                }
+                lostSince = since
             }
-            guard response.status == .ok else {
-                let body = String(buffer: try await response.body.collect(upTo: 1 << 20))
-                throw ClientFailure(Answer(status: Int(response.status.code), headers: response.headers, body: body))
-            }
-            var pending = ""
+            try await Task.sleep(for: .seconds(1))
+        }
+    }
+
+    /// One stream from `after` on, until it ends (`opened` once the server has answered it); throws
+    /// ``ClientFailure`` if it cannot be opened or breaks.
+    private func stream(after: Int, opened: () -> Void, receive: (JSONValue) -> Void) async throws {
+        var request = HTTPClientRequest(url: options.baseURL + "/v1/events/stream")
+        request.headers.add(name: "Accept", value: "text/event-stream")
+        request.headers.add(name: "Last-Event-ID", value: "\(after)")
+        if let token = options.bearer { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        let response: HTTPClientResponse
+        do {
+            response = try await http.execute(request, timeout: .hours(24 * 365))
+        } catch {
+            throw ClientFailure(unreachable: options.baseURL, error)
+        }
+        guard response.status == .ok else {
+            let body = String(buffer: try await response.body.collect(upTo: 1 << 20))
+            throw ClientFailure(Answer(status: Int(response.status.code), headers: response.headers, body: body))
+        }
+        opened()
+        var pending = ""
+        do {
             for try await chunk in response.body {
                 pending += String(buffer: chunk)
                 while let end = pending.range(of: "\n\n") {
@@ -179,11 +212,11 @@ extension StrataClient {
                     let data = message.split(separator: "\n").filter { $0.hasPrefix("data:") }
                         .map { $0.dropFirst(5).drop(while: { $0 == " " }) }.joined(separator: "\n")
                     guard !data.isEmpty, let event = try? JSONValue(parsing: data) else { continue }
-                    last = event["position"]?.intValue ?? last
                     receive(event)
                 }
             }
-            try await Task.sleep(for: .seconds(1))
+        } catch {
+            throw ClientFailure(unreachable: options.baseURL, error)
         }
     }
 }
