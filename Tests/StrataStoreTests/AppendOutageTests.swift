@@ -50,6 +50,29 @@ struct AppendOutageTests {
         }
     }
 
+    /// Commands submitted together are promised to be decided in order, so when their batch loses its
+    /// connection they are answered, not decided again behind the batch after theirs.
+    @Test func commandsSubmittedTogetherWhoseBatchLosesItsConnectionAreAnswered() async throws {
+        try await withTestDatabase { database in
+            try await slowCommits(database, seconds: 20, times: 1)
+            let writer = CatalogWriter(pool: database.pool, logger: database.logger)
+            let ids = [UUIDv7.make(), UUIDv7.make()]
+            let (outcomes, terminated) = try await database.terminatingSleepers {
+                await writer.submit(all: [create(ids[0], "first"), create(ids[1], "second")])
+            }
+            #expect(terminated == 1)
+            for outcome in outcomes {
+                guard case .failure(let error) = outcome else {
+                    Issue.record("a command of the killed batch was answered as done")
+                    continue
+                }
+                #expect(DatabaseUnavailable(error)?.reason == .connectionLost, "\(error)")
+            }
+            let store = EventStore(client: database.client, logger: database.logger)
+            for id in ids { #expect(try await store.readStream(id).isEmpty) }
+        }
+    }
+
     /// A batch that loses its connection every time is not decided forever: after its retries the caller
     /// hears that the database was unavailable, nothing of it landed, and the pipeline goes on.
     @Test func aCommandWhoseBatchesAllLoseTheirConnectionFailsAndThePipelineGoesOn() async throws {

@@ -18,9 +18,9 @@ import Synchronization
 /// Every batch is bounded in time (see ``BoundedPool``) and may lose its connection at any point. A
 /// batch that fails before its COMMIT is sent fails as a whole: nothing of it landed. If the connection
 /// dies during the COMMIT itself, the outcome is found out from the log, by one of the batch's event
-/// ids, before anyone is answered. Either way the pipeline goes on with the next batch; the commands of
-/// a batch that lost its connection and landed nothing go into it again (a few times at most), since
-/// that is what PostgreSQL restarting looks like.
+/// ids, before anyone is answered. Either way the pipeline goes on with the next batch; the commands
+/// submitted alone of a batch that lost its connection and landed nothing go into it again (a few times
+/// at most), since that is what PostgreSQL restarting looks like.
 public actor CatalogWriter {
     /// One write: what to do, to which dataset, and the request's envelope.
     public struct Request: Sendable {
@@ -89,8 +89,10 @@ public actor CatalogWriter {
     private struct Pending {
         var request: Request
         var answer: @Sendable (Result<StoredResponse, any Error>) -> Void
-        /// How many batches holding this command lost their connection with nothing appended.
-        var lostConnections = 0
+        /// How many more times the command is decided again if its batch loses its connection with
+        /// nothing appended. None for the commands of ``submit(all:)``, which are promised to be decided
+        /// in order: once the batch after theirs has begun, theirs would come after it.
+        var retriesLeft: Int
     }
 
     private let pool: BoundedPool
@@ -133,7 +135,10 @@ public actor CatalogWriter {
     /// Queues `request` and answers its response once the batch holding it has committed.
     public func submit(_ request: Request) async throws -> StoredResponse {
         try await withCheckedThrowingContinuation { continuation in
-            queue.append(Pending(request: request, answer: { continuation.resume(with: $0) }))
+            queue.append(
+                Pending(
+                    request: request, answer: { continuation.resume(with: $0) },
+                    retriesLeft: BoundedPool.retriesAfterLostConnection))
             beginBatchIfDue()
         }
     }
@@ -148,7 +153,7 @@ public actor CatalogWriter {
         return await withCheckedContinuation { continuation in
             let answers = Answers(count: requests.count) { continuation.resume(returning: $0) }
             for (index, request) in requests.enumerated() {
-                queue.append(Pending(request: request, answer: { answers.set(index, $0) }))
+                queue.append(Pending(request: request, answer: { answers.set(index, $0) }, retriesLeft: 0))
             }
             beginBatchIfDue()
         }
@@ -180,10 +185,10 @@ public actor CatalogWriter {
         var again: [Pending] = []
         for (pending, result) in zip(batch, results) {
             if case .failure(let error) = result, (error as? DatabaseUnavailable)?.reason == .connectionLost,
-                pending.lostConnections < BoundedPool.retriesAfterLostConnection
+                pending.retriesLeft > 0
             {
                 var retried = pending
-                retried.lostConnections += 1
+                retried.retriesLeft -= 1
                 again.append(retried)
             } else {
                 pending.answer(result)
