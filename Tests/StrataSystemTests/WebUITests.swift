@@ -198,6 +198,27 @@ struct WebUITests {
             #expect(try await browser.consoleErrors() == [])
         }
     }
+    /// A page opened while PostgreSQL restarts asks again while the server answers 503, and shows the
+    /// dataset once PostgreSQL is back, not the problem.
+    @Test func aPageOpenedWhilePostgreSQLRestartsShowsOnceItIsBack() async throws {
+        try await withUI { ui in
+            let id = try await ui.create(#"{"namespace": "ml", "name": "restart_probe"}"#)
+            try await ui.browser.show(ui.baseURL, "#/")
+            try await blocking { try ui.cluster.cluster.stopServer(mode: .fast) }
+            let fragment = "#/datasets/\(id)"
+            try await ui.browser.run("location.hash = arguments[0];", [fragment])
+            // Long enough for the page to be answered 503 at least once.
+            try await Task.sleep(for: .seconds(3))
+            try await blocking { try ui.cluster.cluster.startServer() }
+            try await ui.browser.waitFor(
+                "document.body.dataset.view === '\(fragment)' || null",
+                within: .seconds(40))
+            #expect(try await ui.browser.strings("#dataset", "dataset.id") == [id])
+            #expect(try await ui.browser.strings("#view .problem").isEmpty)
+            let errors = try await ui.browser.consoleErrors()
+            #expect(!errors.isEmpty && errors.allSatisfy { $0.contains("503") }, "\(errors)")
+        }
+    }
 }
 
 /// A server, a browser and an HTTP client for one test; everything is removed afterwards.
@@ -205,6 +226,7 @@ struct UISession: Sendable {
     let http: HTTPClient
     let browser: Browser
     let baseURL: String
+    let cluster: PrivateCluster
 
     func json(_ path: String, token: String = ServerProcess.adminToken) async throws -> [String: Any] {
         let answer = await http.send(.GET, baseURL + path, token: token)
@@ -372,7 +394,7 @@ func withUI(_ body: @Sendable (UISession) async throws -> Void) async throws {
             try await browser.open(server.baseURL + "/")
             try await browser.run("sessionStorage.setItem('strata.token', arguments[0]);", [ServerProcess.adminToken])
             _ = try await browser.consoleErrors()
-            try await body(UISession(http: http, browser: browser, baseURL: server.baseURL))
+            try await body(UISession(http: http, browser: browser, baseURL: server.baseURL, cluster: cluster))
             await browser.close()
         } catch {
             await browser.close()

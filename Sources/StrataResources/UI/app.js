@@ -27,6 +27,11 @@ class Problem extends Error {
   }
 }
 
+// While PostgreSQL restarts the server answers 503 with Retry-After: a request asks again for this long
+// before the page shows the problem. A write carries an Idempotency-Key of its own, so that asking again
+// applies it once.
+const RETRY_FOR_MS = 15000;
+
 async function api(path, { method = "GET", body, headers = {}, signal } = {}) {
   const token = sessionStorage.getItem(TOKEN_KEY);
   const request = { method, headers: { Accept: "application/json", ...headers }, signal };
@@ -35,13 +40,27 @@ async function api(path, { method = "GET", body, headers = {}, signal } = {}) {
     request.headers["Content-Type"] ??= "application/json";
     request.body = JSON.stringify(body);
   }
-  const response = await fetch(path, request);
+  if (method !== "GET" && method !== "HEAD") request.headers["Idempotency-Key"] ??= idempotencyKey();
+  const giveUpAt = Date.now() + RETRY_FOR_MS;
+  let response = await fetch(path, request);
+  while (response.status === 503) {
+    const wait = Math.min(5, Math.max(0.5, Number(response.headers.get("Retry-After")) || 0.5)) * 1000;
+    if (Date.now() + wait > giveUpAt || signal?.aborted) break;
+    await new Promise((resolve) => setTimeout(resolve, wait));
+    response = await fetch(path, request);
+  }
   const type = response.headers.get("Content-Type") || "";
   const payload = type.includes("json") ? await response.json() : await response.text();
   if (!response.ok) {
     throw new Problem(response.status, typeof payload === "object" ? payload : { title: response.statusText, detail: payload });
   }
   return { body: payload, position: Number(response.headers.get("Strata-Position")), etag: response.headers.get("ETag") };
+}
+
+// Random, from getRandomValues: crypto.randomUUID exists only on https and localhost pages.
+function idempotencyKey() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return "strata-ui-" + Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
 }
 
 function query(parameters) {
