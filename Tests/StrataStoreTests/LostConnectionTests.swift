@@ -57,6 +57,29 @@ struct LostConnectionTests {
         }
     }
 
+    /// A replica's pool runs no read again: the reader asks the primary at once instead of waiting out
+    /// the replica's connect deadline.
+    @Test func aPoolWithoutReadRetriesFailsAtTheFirstLostConnection() async throws {
+        try await withTestDatabase(migrated: false) { database in
+            let backends = Backends()
+            let pool = BoundedPool(client: RenewingClient(fixed: database.client), deadlines: .patient, readRetries: 0)
+            let (outcome, terminated) = try await database.terminatingSleepers {
+                await Result(catching: {
+                    try await pool.reading { connection in
+                        backends.add(0)
+                        try await connection.perform("SELECT pg_sleep(60)", logger: database.logger)
+                    }
+                })
+            }
+            #expect(terminated == 1 && backends.pids.withLock { $0.count } == 1)
+            guard case .failure(let error) = outcome else {
+                Issue.record("a read answered although its connection was terminated")
+                return
+            }
+            #expect(DatabaseUnavailable(error)?.reason == .connectionLost, "\(error)")
+        }
+    }
+
     /// A read that fails for its own reasons is not run again: only a lost connection says nothing
     /// about the read.
     @Test func aReadThatFailsOnItsOwnRunsOnce() async throws {
