@@ -96,9 +96,10 @@ struct FaultBench: AsyncParsableCommand {
                     guard ContinuousClock.now + .seconds(wait) < end else { break }
                     try? await Task.sleep(for: .seconds(wait))
                     do {
+                        let stopped = ContinuousClock.now
                         try cluster.stopServer(mode: .immediate)
                         try cluster.startServer()
-                        tally.restarted()
+                        tally.restarted(downFor: stopped.duration(to: .now))
                         if log {
                             print("restart \(tally.restarts): server RSS \(Self.megabytes(server.currentRSSBytes))")
                         }
@@ -423,6 +424,8 @@ private final class FaultTally: Sendable {
         var retried = 0
         var restarts = 0
         var restartedAt: [ContinuousClock.Instant] = []
+        /// From each stop to PostgreSQL accepting connections again.
+        var downFor: [Duration] = []
         var acknowledgedAt: [ContinuousClock.Instant] = []
         var peakSampledRSS = 0
         var replays = 0
@@ -484,10 +487,11 @@ private final class FaultTally: Sendable {
         _ = state.withLock { $0.refused.insert(name) }
     }
 
-    func restarted() {
+    func restarted(downFor outage: Duration) {
         state.withLock { state in
             state.restarts += 1
             state.restartedAt.append(.now)
+            state.downFor.append(outage)
         }
     }
 
@@ -530,8 +534,16 @@ private final class FaultTally: Sendable {
         let recoveries = state.restartedAt.compactMap { restart in
             state.acknowledgedAt.filter { $0 > restart }.min().map { restart.duration(to: $0) }
         }
-        let seconds = recoveries.map { Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18 }
-            .sorted()
+        func sortedSeconds(_ durations: [Duration]) -> [Double] {
+            durations.map { Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18 }.sorted()
+        }
+        func medianAndLongest(_ seconds: [Double]) -> String {
+            seconds.isEmpty
+                ? "none measured"
+                : String(format: "median %.2f s, longest %.2f s", seconds[seconds.count / 2], seconds.last ?? 0)
+        }
+        let seconds = sortedSeconds(recoveries)
+        let downSeconds = sortedSeconds(state.downFor)
         let serverErrors = state.statuses.values.flatMap { $0 }.filter {
             guard let code = Int($0.key.prefix { $0.isNumber }) else { return false }
             return code >= 500 && code != 503
@@ -547,12 +559,11 @@ private final class FaultTally: Sendable {
             (state.statuses[kind] ?? [:]).sorted { $0.key < $1.key }.map { "\($0.value)× \($0.key)" }
                 .joined(separator: ", ")
         }
-        let recovery =
-            seconds.isEmpty
-            ? "none measured"
-            : String(format: "median %.2f s, longest %.2f s", seconds[seconds.count / 2], seconds.last ?? 0)
+        let recovery = medianAndLongest(seconds)
         let lines = [
-            "PostgreSQL restarts (immediate mode): \(state.restarts)",
+            "PostgreSQL restarts (immediate mode): \(state.restarts); down from the stop to accepting connections "
+                + "again: \(medianAndLongest(downSeconds)), \(downSeconds.filter { $0 > 1.5 }.count) of them over the "
+                + "1.5 s connect deadline",
             "writes acknowledged: \(state.acknowledged.count) (\(state.retried) after a retry with their key); "
                 + "kept: \(state.acknowledged.count - lost.count); lost: \(lost.count); refused: \(state.refused.count)",
             "answers to writes: \(answers("writes"))",
@@ -588,7 +599,7 @@ private final class FaultTally: Sendable {
             "unavailable_writes": writes503, "unavailable_reads": reads503,
             "publishes": state.published.count, "publishes_lost": lostPublishes.count,
             "edits": state.edited.count, "edits_lost": lostEdits.count, "conflicts": state.conflicts.count,
-            "answers": state.statuses, "recovery_seconds": seconds,
+            "answers": state.statuses, "recovery_seconds": seconds, "down_seconds": downSeconds,
             "projections_match_the_log": projectionsMatchTheLog, "peak_rss_bytes": peakRSS ?? 0,
             "as_of_replays": state.replays, "as_of_differed": state.unreproduced.count,
             "vanished": state.vanished.count, "openlineage_runs": state.emitted.count,
