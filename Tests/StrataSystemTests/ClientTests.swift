@@ -196,6 +196,36 @@ struct ClientTests {
         }
     }
 
+    /// A follower whose server cannot read the log (PostgreSQL down) for longer than `--retry-for` says so
+    /// and stops. The server answers a stream before it reads the log, so answering is not following.
+    /// (Without tokens, so that the server answers the stream without asking PostgreSQL who calls.)
+    @Test func aFollowerGivesUpWhenTheLogStaysUnreadableLongerThanItsRetryWindow() async throws {
+        let cluster = try await PrivateCluster.start()
+        defer { cluster.remove() }
+        let server = try await ServerProcess.start(
+            databaseURL: cluster.databaseURL, arguments: ["--insecure-no-auth"], logFolder: cluster.folder)
+        defer { server.stop() }
+        let followed = cluster.folder + "/follow.out"
+        let follower = try ProcessRunner.start(
+            [StrataBinary.path, "events", "tail", "--follow", "--after", "0", "-o", "json", "--retry-for", "2"],
+            outputPath: followed, environment: ["STRATA_URL": server.baseURL])
+        let waited = ContinuousClock.now
+        while ((try? String(contentsOfFile: followed, encoding: .utf8)) ?? "").isEmpty,
+            waited.duration(to: .now) < .seconds(20)
+        {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        try await blocking { try cluster.cluster.stopServer(mode: .fast) }
+        let status = ServerProcess.waitForExit(follower, within: .seconds(30))
+        if status == nil {
+            kill(follower, SIGKILL)
+            waitpid(follower, nil, 0)
+        }
+        let printed = (try? String(contentsOfFile: followed, encoding: .utf8)) ?? ""
+        #expect(status == 3, "the follower printed:\n\(printed)")
+        #expect(printed.contains("following again"), "\(printed)")
+    }
+
     /// `--as-of` reads a dataset named by `namespace/name` as the name stood then: the dataset that held
     /// it, though it has since been retired and the name given to another.
     @Test func aNameReadAsOfAPositionIsTheDatasetThatHeldItThen() async throws {

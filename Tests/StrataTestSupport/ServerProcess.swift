@@ -28,6 +28,7 @@ public final class ServerProcess: Sendable {
     public static func start(
         databaseURL: String,
         port: Int = 0,
+        arguments: [String] = [],
         environment: [String: String] = [:],
         logFolder: String
     ) async throws -> ServerProcess {
@@ -39,7 +40,7 @@ public final class ServerProcess: Sendable {
         ]
         settings.merge(environment) { _, new in new }
         let pid = try ProcessRunner.start(
-            [StrataBinary.path, "serve", "--host", "127.0.0.1", "--port", "\(port)"], outputPath: logPath,
+            [StrataBinary.path, "serve", "--host", "127.0.0.1", "--port", "\(port)"] + arguments, outputPath: logPath,
             environment: settings)
         let deadline = ContinuousClock.now + .seconds(60)
         while ContinuousClock.now < deadline {
@@ -88,7 +89,7 @@ public final class ServerProcess: Sendable {
         _ = waitForExit(within: .seconds(10))
     }
 
-    private static func waitForExit(_ pid: pid_t, within limit: Duration) -> Int32? {
+    public static func waitForExit(_ pid: pid_t, within limit: Duration) -> Int32? {
         let deadline = ContinuousClock.now + limit
         var status: Int32 = 0
         repeat {

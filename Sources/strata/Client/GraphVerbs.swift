@@ -163,6 +163,7 @@ extension StrataClient {
             do {
                 try await stream(after: last) {
                     followedOnce = true
+                } flowing: {
                     lostSince = nil
                 } receive: { event in
                     last = event["position"]?.intValue ?? last
@@ -184,9 +185,13 @@ extension StrataClient {
         }
     }
 
-    /// One stream from `after` on, until it ends (`opened` once the server has answered it); throws
-    /// ``ClientFailure`` if it cannot be opened or breaks.
-    private func stream(after: Int, opened: () -> Void, receive: (JSONValue) -> Void) async throws {
+    /// One stream from `after` on, until it ends; throws ``ClientFailure`` if it cannot be opened or
+    /// breaks. `opened` once the server has answered it; `flowing` at each piece of it that arrives (an
+    /// event, or a heartbeat): the server answers before it reads the log, so only that says the stream
+    /// works.
+    private func stream(
+        after: Int, opened: () -> Void, flowing: () -> Void, receive: (JSONValue) -> Void
+    ) async throws {
         var request = HTTPClientRequest(url: options.baseURL + "/v1/events/stream")
         request.headers.add(name: "Accept", value: "text/event-stream")
         request.headers.add(name: "Last-Event-ID", value: "\(after)")
@@ -205,6 +210,7 @@ extension StrataClient {
         var pending = ""
         do {
             for try await chunk in response.body {
+                flowing()
                 pending += String(buffer: chunk)
                 while let end = pending.range(of: "\n\n") {
                     let message = pending[..<end.lowerBound]
