@@ -21,8 +21,8 @@ struct ClientOptions: ParsableArguments {
     }
 
     func validate() throws {
-        guard retryFor >= 0, retryFor.isFinite else {
-            throw ValidationError("--retry-for takes a number of seconds, 0 or more, not \(retryFor)")
+        guard (0...86_400).contains(retryFor) else {
+            throw ValidationError("--retry-for takes a number of seconds from 0 to 86400, not \(retryFor)")
         }
         guard let scheme = URL(string: baseURL)?.scheme?.lowercased(), ["http", "https"].contains(scheme),
             URL(string: baseURL)?.host?.isEmpty == false
