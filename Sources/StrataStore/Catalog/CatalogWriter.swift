@@ -93,6 +93,8 @@ public actor CatalogWriter {
         /// nothing appended. None for the commands of ``submit(all:)``, which are promised to be decided
         /// in order: once the batch after theirs has begun, theirs would come after it.
         var retriesLeft: Int
+        /// The ``submit(all:)`` call it came with, nil if it came alone.
+        var group: UInt64?
     }
 
     private let pool: BoundedPool
@@ -101,6 +103,8 @@ public actor CatalogWriter {
     /// The most commands one batch decides.
     public nonisolated let maximumBatch: Int
     private var queue: [Pending] = []
+    /// How many ``submit(all:)`` calls there have been: each one's commands share its number.
+    private var groups: UInt64 = 0
     /// Whether a batch has begun and not yet decided its commands: the commands that queue meanwhile
     /// wait for it to decide, and form the next batch then.
     private var deciding = false
@@ -150,10 +154,12 @@ public actor CatalogWriter {
     /// (an OpenLineage batch of 100 events is one batch, not 100).
     public func submit(all requests: [Request]) async -> [Result<StoredResponse, any Error>] {
         guard !requests.isEmpty else { return [] }
+        groups += 1
         return await withCheckedContinuation { continuation in
             let answers = Answers(count: requests.count) { continuation.resume(returning: $0) }
             for (index, request) in requests.enumerated() {
-                queue.append(Pending(request: request, answer: { answers.set(index, $0) }, retriesLeft: 0))
+                queue.append(
+                    Pending(request: request, answer: { answers.set(index, $0) }, retriesLeft: 0, group: groups))
             }
             beginBatchIfDue()
         }
@@ -198,7 +204,10 @@ public actor CatalogWriter {
             logger.notice(
                 "append batch lost its connection; its commands go again", metadata: ["commands": "\(again.count)"])
             batchesAgain.increment()
-            queue.insert(contentsOf: again, at: 0)
+            // Behind the rest of a group a batch already began: none of anyone else's between its commands.
+            let group = queue.first?.group
+            let at = group == nil ? 0 : queue.firstIndex { $0.group != group } ?? queue.count
+            queue.insert(contentsOf: again, at: at)
         }
         // The commands that queued while this batch waited for a connection in vain would wait as long
         // again, and their callers longer than the deadline promises: they get the same answer.

@@ -144,9 +144,10 @@ public final class BoundedPool: Sendable {
     /// When PostgreSQL restarts, every pooled connection dies with it, and the pool learns of each death a
     /// few milliseconds later, when it reads the connection's end: reads that were under way, and reads
     /// handed a connection in those milliseconds, fail. Such a read is safe to run again, and the next
-    /// attempt waits for a new connection within the same deadlines as the first: a restart that takes
-    /// less than ``DatabaseDeadlines/connect`` is then a slow answer, not a 503. A deadline or an
-    /// unreachable database ends the read as before.
+    /// attempt waits for a new connection within deadlines of its own (so a read that keeps losing its
+    /// connection may take up to three times them in all): a restart that takes less than
+    /// ``DatabaseDeadlines/connect`` is then a slow answer, not a 503. A deadline or an unreachable
+    /// database ends the read as before.
     public func reading<Result: Sendable>(
         _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
     ) async throws -> Result {
