@@ -192,12 +192,17 @@ extension TestDatabase {
                 group.addTask {
                     var terminated = 0
                     while !Task.isCancelled {
-                        terminated += try await killer.query(
-                            """
-                            SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-                            WHERE datname = \(name) AND wait_event = 'PgSleep' AND pid <> pg_backend_pid()
-                            """, logger: logger
-                        ).collect().count
+                        do {
+                            terminated += try await killer.query(
+                                """
+                                SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                                WHERE datname = \(name) AND wait_event = 'PgSleep' AND pid <> pg_backend_pid()
+                                """, logger: logger
+                            ).collect().count
+                        } catch  where Task.isCancelled {
+                            // Cancelled in the middle of its query: the body is done, and so is this.
+                            break
+                        }
                         try? await Task.sleep(for: .milliseconds(20))
                     }
                     return terminated
