@@ -33,27 +33,12 @@ struct LostConnectionTests {
     /// forever: after its retries, its caller hears that the connection was lost, a 503.
     @Test func aReadThatLosesEveryConnectionGivesUpAfterItsRetries() async throws {
         try await withTestDatabase(migrated: false) { database in
-            let backends = Backends()
-            let (outcome, terminated) = try await database.terminatingSleepers {
-                await Result(catching: {
-                    try await database.pool.reading { connection in
-                        let pid = try await connection.rows("SELECT pg_backend_pid()", logger: database.logger)
-                            .first!.decode(Int32.self)
-                        backends.add(pid)
-                        try await connection.perform("SELECT pg_sleep(60)", logger: database.logger)
-                    }
-                })
-            }
+            let (outcome, ran, terminated) = try await readTerminatedEachTime(on: database.pool, database)
             // An attempt may also be handed a connection whose end the pool has not read yet, and fail
             // before it runs: it counts, but terminates no backend.
-            let ran = backends.pids.withLock { $0.count }
             #expect(ran >= 2 && ran <= 1 + BoundedPool.retriesAfterLostConnection, "\(ran) attempts ran")
             #expect(terminated == ran)
-            guard case .failure(let error) = outcome else {
-                Issue.record("a read answered although every connection it had was terminated")
-                return
-            }
-            #expect(DatabaseUnavailable(error)?.reason == .connectionLost, "\(error)")
+            expectConnectionLost(outcome, "a read answered although every connection it had was terminated")
         }
     }
 
@@ -61,22 +46,10 @@ struct LostConnectionTests {
     /// the replica's connect deadline.
     @Test func aPoolWithoutReadRetriesFailsAtTheFirstLostConnection() async throws {
         try await withTestDatabase(migrated: false) { database in
-            let backends = Backends()
             let pool = BoundedPool(client: RenewingClient(fixed: database.client), deadlines: .patient, readRetries: 0)
-            let (outcome, terminated) = try await database.terminatingSleepers {
-                await Result(catching: {
-                    try await pool.reading { connection in
-                        backends.add(0)
-                        try await connection.perform("SELECT pg_sleep(60)", logger: database.logger)
-                    }
-                })
-            }
-            #expect(terminated == 1 && backends.pids.withLock { $0.count } == 1)
-            guard case .failure(let error) = outcome else {
-                Issue.record("a read answered although its connection was terminated")
-                return
-            }
-            #expect(DatabaseUnavailable(error)?.reason == .connectionLost, "\(error)")
+            let (outcome, ran, terminated) = try await readTerminatedEachTime(on: pool, database)
+            #expect(ran == 1 && terminated == 1)
+            expectConnectionLost(outcome, "a read answered although its connection was terminated")
         }
     }
 
@@ -99,6 +72,36 @@ struct LostConnectionTests {
             #expect(DatabaseUnavailable(error) == nil, "\(error)")
         }
     }
+}
+
+/// Runs a read on `pool` that notes its backend and sleeps, while every sleeping backend is terminated:
+/// its outcome, how many attempts of it ran, and how many backends were terminated.
+private func readTerminatedEachTime(
+    on pool: BoundedPool, _ database: TestDatabase
+) async throws -> (outcome: Result<Void, any Error>, ran: Int, terminated: Int) {
+    let backends = Backends()
+    let (outcome, terminated) = try await database.terminatingSleepers {
+        await Result(catching: {
+            try await pool.reading { connection in
+                let pid = try await connection.rows("SELECT pg_backend_pid()", logger: database.logger)
+                    .first!.decode(Int32.self)
+                backends.add(pid)
+                try await connection.perform("SELECT pg_sleep(60)", logger: database.logger)
+            }
+        })
+    }
+    return (outcome, backends.pids.withLock { $0.count }, terminated)
+}
+
+/// Records an issue (`answered`) unless `outcome` failed because its connection was lost.
+func expectConnectionLost<Success>(
+    _ outcome: Result<Success, any Error>, _ answered: Comment, sourceLocation: SourceLocation = #_sourceLocation
+) {
+    guard case .failure(let error) = outcome else {
+        Issue.record(answered, sourceLocation: sourceLocation)
+        return
+    }
+    #expect(DatabaseUnavailable(error)?.reason == .connectionLost, "\(error)", sourceLocation: sourceLocation)
 }
 
 /// The backends a read ran on, one per attempt.
