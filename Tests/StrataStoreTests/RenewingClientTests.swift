@@ -50,8 +50,15 @@ struct RenewingClientTests {
                 return await group.reduce(into: []) { $0.append($1) }
             }
         }
-        // Long enough for the pool to fail several connects and drop all but one of its connections.
+        // Long enough for the pool to fail several connects and drop all but one of its connections; and
+        // at least until it has failed one, which on a machine busy with the rest of the suite can take
+        // longer (once, in CI, PostgreSQL was back before the pool had tried, and nothing was renewed).
         try await Task.sleep(for: .seconds(2))
+        let waited = ContinuousClock.now
+        while !clients.isWaitingForPostgreSQL && waited.duration(to: .now) < .seconds(60) {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(clients.isWaitingForPostgreSQL, "the pool never failed to connect while PostgreSQL was down")
         try privateCluster.cluster.startServer()
         // Requests arrive on their own, not one per answer, so some find the pool with no idle connection.
         let arrivedAfter = await withTaskGroup(of: String?.self, returning: [String?].self) { group in

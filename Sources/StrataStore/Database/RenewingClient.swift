@@ -60,6 +60,9 @@ public final class RenewingClient: Service, Sendable {
     /// How many times a fresh client has taken over.
     public var renewals: Int { state.withLock { $0.renewals } }
 
+    /// Whether the client in service failed to connect and a fresh one waits for PostgreSQL.
+    public var isWaitingForPostgreSQL: Bool { state.withLock { $0.current == nil && !$0.stopped } }
+
     /// Runs `body` on a connection of the client in service, waiting (cancellably) while a fresh one
     /// waits for PostgreSQL.
     public func withConnection<Result: Sendable>(
