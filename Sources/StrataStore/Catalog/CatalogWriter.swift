@@ -201,6 +201,8 @@ public actor CatalogWriter {
             }
         }
         if !again.isEmpty {
+            let attempt = BoundedPool.retriesAfterLostConnection - again.map(\.retriesLeft).min()!
+            try? await eventLoopSleep(for: BoundedPool.pause(beforeRetry: attempt))
             logger.notice(
                 "append batch lost its connection; its commands go again", metadata: ["commands": "\(again.count)"])
             batchesAgain.increment()

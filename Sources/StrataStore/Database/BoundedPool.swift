@@ -158,8 +158,17 @@ public final class BoundedPool: Sendable {
             } catch let error where attempt < readRetries && DatabaseUnavailable(error)?.reason == .connectionLost {
                 attempt += 1
                 PoolUsage.readsAgain.increment()
+                try await eventLoopSleep(for: Self.pause(beforeRetry: attempt))
             }
         }
+    }
+
+    /// How long to wait before running work again after its connection was lost: 50 ms, then 200 ms.
+    /// The pool learns that a connection died only once it reads the connection's end; asked again at
+    /// once, it may hand out the same dead connection (on a busy machine, to every attempt: a clean-clone
+    /// run lost all three of a commit probe's that way).
+    public static func pause(beforeRetry attempt: Int) -> Duration {
+        .milliseconds(50 << (2 * (max(1, attempt) - 1)))
     }
 
     /// How many times work that lost its connection, and is known to have changed nothing, runs again: a
