@@ -188,9 +188,9 @@ extension EventSchemaTests {
             )
         }
 
-        /// Characters a name may hold: '/', ':' and spaces, accents, CJK, astral emoji (two UTF-16 units,
-        /// one code point), a combining mark, a non-breaking space, U+2028 and the C1 control NEL, which
-        /// only C0 controls and DEL exclude.
+        /// Characters text may hold: '/', ':' and spaces, accents, CJK, astral emoji (two UTF-16 units,
+        /// one code point), a combining mark, a non-breaking space, U+2028, and the C1 control NEL, which
+        /// only a namespace or name excludes (see ``name()``).
         static let alphabet: [Unicode.Scalar] =
             Array("abcxyzABCXYZ0189-_.~/: /:@%?#'\"\\{}[]".unicodeScalars)
             + [
@@ -198,20 +198,24 @@ extension EventSchemaTests {
                 "\u{2028}", "\u{85}", "\u{FEFF}",
             ]
 
-        mutating func text(_ length: ClosedRange<Int>) -> String {
+        static let nameAlphabet = alphabet.filter { $0.properties.generalCategory != .control }
+
+        mutating func text(_ length: ClosedRange<Int>, from alphabet: [Unicode.Scalar] = alphabet) -> String {
             let count = Int.random(in: length, using: &random)
             var scalars = String.UnicodeScalarView()
-            for _ in 0..<count { scalars.append(Self.alphabet.randomElement(using: &random)!) }
+            for _ in 0..<count { scalars.append(alphabet.randomElement(using: &random)!) }
             return String(scalars)
         }
 
         /// A namespace or name: usually short, sometimes exactly at the 1024-code-point limit.
         mutating func name() -> String {
             switch Int.random(in: 0..<10, using: &random) {
-            case 0: return text(1024...1024)
-            case 1: return "postgres://db-\(Int.random(in: 1...9, using: &random)):5432/\(text(1...12))"
+            case 0: return text(1024...1024, from: Self.nameAlphabet)
+            case 1:
+                return
+                    "postgres://db-\(Int.random(in: 1...9, using: &random)):5432/\(text(1...12, from: Self.nameAlphabet))"
             case 2: return " "
-            default: return text(1...30)
+            default: return text(1...30, from: Self.nameAlphabet)
             }
         }
 

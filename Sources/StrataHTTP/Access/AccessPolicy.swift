@@ -46,9 +46,7 @@ struct AccessPolicy: RouterMiddleware {
         // Only a write records it; a read ignores it, as it ignores any header it does not use.
         if request.method != .get && request.method != .head, let onBehalfOf = request.headers[.strataActor] {
             // Dropped, a name the caller thought recorded would be missing from the audit trail.
-            guard (1...256).contains(onBehalfOf.count),
-                !onBehalfOf.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
-            else {
+            guard (1...256).contains(onBehalfOf.count), !onBehalfOf.containsControlCharacter else {
                 throw invalidParameter("Strata-Actor", "must be 1 to 256 characters, none of them control characters")
             }
             context.onBehalfOf = onBehalfOf

@@ -62,10 +62,17 @@ func textParameter(
     guard (1...maxLength).contains(value.count) else {
         throw invalidParameter(name, "must be 1 to \(maxLength) characters")
     }
-    if !allowingControlCharacters,
-        value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
-    {
+    if !allowingControlCharacters, value.containsControlCharacter {
         throw invalidParameter(name, "must not contain control characters")
     }
     return value
+}
+
+extension StringProtocol {
+    /// Whether any character is a Unicode control character (general category Cc: U+0000–001F and
+    /// U+007F–009F), which a namespace, a name or an audit header may not hold: they cannot be typed,
+    /// shown or told apart from their neighbours.
+    var containsControlCharacter: Bool {
+        unicodeScalars.contains { $0.properties.generalCategory == .control }
+    }
 }

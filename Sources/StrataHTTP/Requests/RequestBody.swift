@@ -195,7 +195,7 @@ indirect enum FieldRule: Sendable {
             let length = text.unicodeScalars.count
             if length < minLength { return fail(minLength == 1 ? "must not be empty" : "is too short") }
             if length > maxLength { return fail("must be at most \(maxLength) characters") }
-            if noControl && text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
+            if noControl && text.containsControlCharacter {
                 return fail("must not contain control characters")
             }
             if case .string(36, 36, _, _) = self, UUID(uuidString: text) == nil { return fail("must be a UUID") }
