@@ -119,6 +119,11 @@ struct SearchTests {
             #expect(facets["tag"]?["orders"]?.intValue == 40)
             #expect(facets["format"]?["parquet"]?.intValue == 40)
             #expect(facets["status"]?["draft"]?.intValue == 40)
+
+            // Without `limit`, a page holds the list's 50: the 40 and the one written after each page.
+            let whole = try await client.send(.get, "/v1/search?q=orders").json()
+            #expect(Self.ids(whole).count == 46)
+            #expect(whole["next_cursor"] == .null)
         }
     }
 
@@ -140,7 +145,12 @@ struct SearchTests {
             #expect(scoped["facets"]?["namespace"]?.objectValue?.keys.sorted() == ["analytics"])
 
             #expect(Self.ids(try await client.send(.get, "/v1/search?q=ledger&namespace=finance").json()) == [id])
-            for bad in ["", "?q=", "?q=x&limit=0", "?q=x&format=xlsx", "?q=x&cursor=nope", "?q=x&status=gone"] {
+            // A page as large as the list's (API.md: search takes "the list's filters, limit, cursor").
+            #expect(try await client.send(.get, "/v1/search?q=ledger&limit=1000").status == .ok)
+            for bad in [
+                "", "?q=", "?q=x&limit=0", "?q=x&limit=1001", "?q=x&format=xlsx", "?q=x&cursor=nope",
+                "?q=x&status=gone",
+            ] {
                 let answer = try await client.send(.get, "/v1/search\(bad)")
                 #expect(answer.status == .badRequest, "\(bad): \(answer.status)")
                 #expect(try answer.json()["code"]?.stringValue == "invalid_parameter", "\(bad)")

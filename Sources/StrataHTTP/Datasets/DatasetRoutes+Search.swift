@@ -24,11 +24,9 @@ extension DatasetRoutes {
         filter.inUse = provenance.inUse
         filter.usedSince = provenance.usedSince
         filter.producedBy = provenance.producedBy
-        if let limit = query["limit"].map(String.init) {
-            guard let value = Int(limit), (1...100).contains(value) else {
-                throw invalidParameter("limit", "must be an integer from 1 to 100")
-            }
-            filter.limit = value
+        // The list's page sizes: search takes "the list's filters, limit, cursor" (API.md).
+        if let limit = try limitParameter(in: query, maximum: CatalogSnapshot.ListFilter.largestPage) {
+            filter.limit = limit
         }
         var asOf = try StrataHTTP.asOf(request)
         if let cursor = query["cursor"].map(String.init) {

@@ -186,11 +186,8 @@ struct DatasetRoutes {
         if let statuses = query["status"].map(String.init) {
             filter.statuses = try parseStatuses(statuses)
         }
-        if let limit = query["limit"].map(String.init) {
-            guard let value = Int(limit), (1...1000).contains(value) else {
-                throw invalidParameter("limit", "must be an integer from 1 to 1000")
-            }
-            filter.limit = value
+        if let limit = try limitParameter(in: query, maximum: CatalogSnapshot.ListFilter.largestPage) {
+            filter.limit = limit
         }
         if let sort = query["sort"].map(String.init) {
             let descending = sort.hasPrefix("-")

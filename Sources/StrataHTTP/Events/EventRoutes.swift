@@ -116,12 +116,7 @@ struct EventRoutes {
             }
             filter.after = value
         }
-        if let limit = query["limit"].map(String.init) {
-            guard let value = Int(limit), (1...10000).contains(value) else {
-                throw invalidParameter("limit", "must be an integer from 1 to 10000")
-            }
-            filter.limit = value
-        }
+        if let limit = try limitParameter(in: query, maximum: 10_000) { filter.limit = limit }
         if let type = query["type"].map(String.init) {
             // A misspelt type would page nothing, and say nothing.
             guard LogEvent.allTypes.contains(type) else {

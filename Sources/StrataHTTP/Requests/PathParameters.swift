@@ -52,6 +52,15 @@ func storedResponse(_ stored: StoredResponse) -> Response {
     )
 }
 
+/// A page size from the query string: nil when absent; present, a whole number from 1 to `maximum`.
+func limitParameter(in query: Parameters, maximum: Int) throws -> Int? {
+    guard let text = query["limit"].map(String.init) else { return nil }
+    guard let value = Int(text), (1...maximum).contains(value) else {
+        throw invalidParameter("limit", "must be an integer from 1 to \(maximum)")
+    }
+    return value
+}
+
 /// A text filter from the query string: nil when absent; present, 1 to `maxLength` characters (and none
 /// of them a control character, for a filter on what cannot hold one, such as a namespace). An empty
 /// `tag=` would otherwise filter on the empty text and silently match nothing (or, for `q=`, everything).

@@ -335,6 +335,10 @@ public struct CatalogSnapshot: Sendable {
         /// Only datasets into which this job recorded lineage.
         public var producedBy: Job?
         public var limit: Int
+        /// A page's size unless asked otherwise, and the largest a page may be asked to be: the list's, and
+        /// search's (see ``SearchFilter``).
+        public static let defaultPage = 50
+        public static let largestPage = 1000
         /// Only datasets whose id sorts after this one: the cursor in id order.
         public var after: UUID?
         /// The order; nil for id order (creation order).
@@ -371,7 +375,8 @@ public struct CatalogSnapshot: Sendable {
 
         public init(
             namespace: String? = nil, statuses: [DatasetStatus] = [.draft, .published], tag: String? = nil,
-            owner: String? = nil, createdBy: String? = nil, query: String? = nil, limit: Int = 50, after: UUID? = nil
+            owner: String? = nil, createdBy: String? = nil, query: String? = nil, limit: Int = defaultPage,
+            after: UUID? = nil
         ) {
             self.namespace = namespace
             self.statuses = statuses

@@ -17,7 +17,7 @@ extension CatalogSnapshot {
         public var inUse = false
         public var usedSince: Date?
         public var producedBy: ListFilter.Job?
-        public var limit = 20
+        public var limit = ListFilter.defaultPage
         public var offset = 0
 
         public init(text: String) { self.text = text }
