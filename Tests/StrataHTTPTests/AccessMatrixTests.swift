@@ -28,7 +28,8 @@ struct AccessMatrixTests {
         "get /v1/datasets/{id}/lineage": .reader, "get /v1/datasets/{id}/impact": .reader,
         "post /api/v1/lineage": .writer, "post /api/v1/lineage/batch": .writer,
         "get /v1/admin/projections": .admin, "post /v1/admin/projections/rebuild": .admin,
-        "post /v1/admin/tokens": .admin, "get /v1/admin/tokens": .admin, "delete /v1/admin/tokens/{name}": .admin,
+        "post /v1/admin/tokens": .admin, "get /v1/admin/tokens": .admin,
+        "get /v1/admin/tokens/{name}": .admin, "delete /v1/admin/tokens/{name}": .admin,
     ]
 
     enum Caller: String, CaseIterable {

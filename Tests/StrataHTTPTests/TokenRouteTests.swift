@@ -1,5 +1,6 @@
 import HTTPTypes
 import HummingbirdTesting
+import StrataCore
 import StrataTestSupport
 import Testing
 
@@ -23,6 +24,30 @@ struct TokenRouteTests {
 
             #expect(try await client.send(.delete, "/v1/admin/tokens/unkeyed").status == .noContent)
             #expect(try await client.send(.delete, "/v1/admin/tokens/unkeyed").status == .notFound)
+        }
+    }
+
+    /// `GET /v1/admin/tokens/{name}` answers the token as the list shows it, never its secret; once revoked
+    /// it is 404, and as of a position before the revocation it is there again.
+    @Test func oneTokenIsShownAsTheListShowsItUntilRevoked() async throws {
+        try await withTestApp { client, _ in
+            _ = try await client.granting("airflow-analytics", role: "writer", namespaces: ["analytics", "raw"])
+            let shown = try await client.send(.get, "/v1/admin/tokens/airflow-analytics")
+            #expect(shown.status == .ok)
+            let listed = try await client.send(.get, "/v1/admin/tokens").json()["tokens"]?.arrayValue
+            let entry = try #require(listed?.first { $0["name"]?.stringValue == "airflow-analytics" })
+            #expect(try JSONValue.object(shown.json()) == entry)
+            #expect(try shown.json()["namespaces"] == .array([.string("analytics"), .string("raw")]))
+            #expect(try shown.json()["token"] == nil, "the secret is shown only when granted")
+            let grantedAt = try #require(shown.headers[HTTPField.Name("Strata-Position")!])
+
+            #expect(try await client.send(.delete, "/v1/admin/tokens/airflow-analytics").status == .noContent)
+            let gone = try await client.send(.get, "/v1/admin/tokens/airflow-analytics")
+            #expect(gone.status == .notFound)
+            #expect(try gone.json()["code"] == .string("not_found"))
+            let then = try await client.send(.get, "/v1/admin/tokens/airflow-analytics?as_of=\(grantedAt)")
+            #expect(then.status == .ok)
+            #expect(try await client.send(.get, "/v1/admin/tokens/nobody").status == .notFound)
         }
     }
 }

@@ -16,6 +16,7 @@ struct TokenRoutes {
     func register(on router: Router<StrataRequestContext>) {
         router.post("/v1/admin/tokens", use: create)
         router.get("/v1/admin/tokens", use: list)
+        router.get("/v1/admin/tokens/{name}", use: show)
         router.delete("/v1/admin/tokens/{name}", use: revoke)
         router.get("/v1/me", use: me)
     }
@@ -78,15 +79,27 @@ struct TokenRoutes {
         let (tokens, position) = try await reader.read(asOf: try asOf(request), atLeast: context.minPosition) {
             try await $0.tokens()
         }
-        let items = tokens.map { token in
-            JSONValue.object([
-                "name": .string(token.name), "role": .string(token.role.rawValue),
-                "namespaces": .array(token.namespaces.map(JSONValue.string)),
-                "created_at": .string(Timestamp.string(from: token.createdAt)), "created_by": .string(token.createdBy),
-            ])
-        }
         return jsonResponse(
-            .ok, body: CanonicalJSON.string(JSONValue.object(["tokens": .array(items)])), position: position)
+            .ok, body: CanonicalJSON.string(JSONValue.object(["tokens": .array(tokens.map(Self.document))])),
+            position: position)
+    }
+
+    /// One token that is not revoked, as the list shows it; 404 for a name no valid token holds.
+    @Sendable func show(_ request: Request, context: StrataRequestContext) async throws -> Response {
+        let name = try pathText("name", context)
+        let (tokens, position) = try await reader.read(asOf: try asOf(request), atLeast: context.minPosition) {
+            try await $0.tokens(named: name)
+        }
+        guard let token = tokens.first else { throw AccessError.tokenNotFound(name) }
+        return jsonResponse(.ok, body: CanonicalJSON.string(Self.document(token)), position: position)
+    }
+
+    private static func document(_ token: TokenSummary) -> JSONValue {
+        .object([
+            "name": .string(token.name), "role": .string(token.role.rawValue),
+            "namespaces": .array(token.namespaces.map(JSONValue.string)),
+            "created_at": .string(Timestamp.string(from: token.createdAt)), "created_by": .string(token.createdBy),
+        ])
     }
 
     @Sendable func revoke(_ request: Request, context: StrataRequestContext) async throws -> Response {

@@ -12,14 +12,15 @@ public struct TokenSummary: Sendable, Equatable {
 }
 
 extension CatalogSnapshot {
-    /// The tokens valid at this snapshot's position, by name; who granted each and when is the envelope
-    /// of its `TokenCreated` event.
-    public func tokens() async throws -> [TokenSummary] {
+    /// The tokens valid at this snapshot's position (only the one called `name`, if given), by name; who
+    /// granted each and when is the envelope of its `TokenCreated` event.
+    public func tokens(named name: String? = nil) async throws -> [TokenSummary] {
         let rows = try await connection.rows(
             """
             SELECT t.name, t.role, t.namespaces, e.occurred_at, e.metadata->>'actor'
             FROM api_tokens t JOIN events e ON e.global_position = t.valid_from
             WHERE t.valid_from <= \(position) AND (t.valid_to IS NULL OR t.valid_to > \(position))
+              AND (\(name)::text IS NULL OR t.name = \(name))
             ORDER BY t.name
             """,
             logger: logger
