@@ -65,6 +65,56 @@ struct ConcurrentWriteTests {
         }
     }
 
+    /// A refused write is answered again, byte for byte, to a retry with its `Idempotency-Key`, however
+    /// the catalog changed in between: the key's request was decided once. Retries racing in one batch
+    /// get the same refusal; a new key decides afresh.
+    @Test func aRefusalIsTheFirstResponseAgainForItsIdempotencyKey() async throws {
+        try await withTestApp { client, _ in
+            let holder = try await client.createDataset(namespace: "analytics", name: "orders")
+            let body = #"{"namespace": "analytics", "name": "orders"}"#
+            let keyed = ["Idempotency-Key": "create-orders-again"]
+            let refusals = try await withThrowingTaskGroup(of: TestResponse.self) { group in
+                for _ in 0..<8 {
+                    group.addTask { try await client.send(.post, "/v1/datasets", json: body, headers: keyed) }
+                }
+                return try await group.reduce(into: [TestResponse]()) { $0.append($1) }
+            }
+            let first = try #require(refusals.first)
+            #expect(first.status == .conflict)
+            #expect(first.problemCode == "name_taken")
+            #expect(first.headers[.contentType] == "application/problem+json")
+            for refusal in refusals { #expect(refusal.status == .conflict && refusal.text == first.text) }
+
+            // The name is free now; the key's request was refused, and is answered so again.
+            try await client.send(.post, "/v1/datasets/\(holder)/retire", json: #"{"reason": "freed"}"#)
+            let retried = try await client.send(.post, "/v1/datasets", json: body, headers: keyed)
+            #expect(retried.status == .conflict)
+            #expect(retried.text == first.text)
+            #expect(retried.headers[.contentType] == "application/problem+json")
+            let other = try await client.send(
+                .post, "/v1/datasets", json: #"{"namespace": "analytics", "name": "other"}"#, headers: keyed)
+            #expect(other.problemCode == "idempotency_key_reused")
+            let fresh = try await client.send(
+                .post, "/v1/datasets", json: body, headers: ["Idempotency-Key": "create-orders-afresh"])
+            #expect(fresh.status == .created)
+
+            // A stale If-Match is refused alike: the retry does not apply the edit it refused.
+            let etag = try #require(try await client.send(.get, "/v1/datasets/\(holder)").headers[.eTag])
+            let eventsBefore = try await client.send(.get, "/v1/datasets/\(holder)/history").json()["events"]?
+                .arrayValue
+            let stale = ["If-Match": "\"1\"", "Idempotency-Key": "edit-stale"]
+            let patch = #"{"description": "late"}"#
+            let conflict = try await client.send(.patch, "/v1/datasets/\(holder)", json: patch, headers: stale)
+            #expect(conflict.status == .preconditionFailed)
+            let again = try await client.send(
+                .patch, "/v1/datasets/\(holder)", json: patch,
+                headers: ["If-Match": etag, "Idempotency-Key": "edit-stale"])
+            #expect(again.status == .preconditionFailed && again.text == conflict.text)
+            let eventsAfter = try await client.send(.get, "/v1/datasets/\(holder)/history").json()["events"]?.arrayValue
+            #expect(eventsAfter == eventsBefore, "nothing appended")
+        }
+    }
+
     @Test func twoCreatorsOfOneNameConcurrentlyGetOneDatasetAndOneNameTaken() async throws {
         try await withTestApp { client, _ in
             let statuses = try await withThrowingTaskGroup(of: TestResponse.self) { group in

@@ -177,6 +177,27 @@ struct OpenLineageTests {
         }
     }
 
+    /// A retried batch answers each event as the first time did, its refused events included, though
+    /// what refused one has changed since: each event's answer is kept under the key and its place.
+    @Test func aRetriedBatchAnswersItsRefusedEventsAsTheFirstTime() async throws {
+        try await withTestApp { client, _ in
+            let archived = try await client.createDataset(namespace: "lake", name: "x")
+            try await client.send(.post, "/v1/datasets/\(archived)/archive", json: "{}")
+            let batch = "[\(Self.run("a", "b")), \(Self.run("b", "x"))]"
+            let keyed = ["Idempotency-Key": "batch-with-a-refusal"]
+            let first = try await client.send(.post, "/api/v1/lineage/batch", json: batch, headers: keyed)
+            #expect(try first.json()["failed"]?.intValue == 1, "\(first.text)")
+            #expect(try first.json()["failed_events"]?.arrayValue?.first?["code"]?.stringValue == "invalid_transition")
+
+            try await client.send(.post, "/v1/datasets/\(archived)/restore", json: "{}")
+            let retried = try await client.send(.post, "/api/v1/lineage/batch", json: batch, headers: keyed)
+            #expect(retried.text == first.text)
+            let afresh = try await client.send(
+                .post, "/api/v1/lineage/batch", json: batch, headers: ["Idempotency-Key": "batch-afresh"])
+            #expect(try afresh.json()["successful"]?.intValue == 2, "\(afresh.text)")
+        }
+    }
+
     /// A run reading `input` to write `output`, as a minimal OpenLineage client sends it.
     static func run(_ input: String, _ output: String, outputNamespace: String = "lake") -> String {
         #"{"eventTime": "2026-03-14T09:00:00Z", "eventType": "COMPLETE", "run": {"runId": "\#(UUID())"}, "job": {"namespace": "airflow", "name": "make_\#(output)"}, "inputs": [{"namespace": "lake", "name": "\#(input)"}], "outputs": [{"namespace": "\#(outputNamespace)", "name": "\#(output)"}]}"#

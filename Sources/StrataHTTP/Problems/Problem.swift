@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import StrataCore
+import StrataStore
 
 /// An RFC 9457 problem document: every error Strata answers has this shape and a machine `code`.
 public struct Problem: Error, Codable, Sendable, Equatable, HTTPResponseError {
@@ -60,6 +61,14 @@ public struct Problem: Error, Codable, Sendable, Equatable, HTTPResponseError {
         try container.encode(detail, forKey: .detail)
         try container.encode(code, forKey: .code)
         try container.encodeIfPresent(errors, forKey: .errors)
+    }
+
+    /// The problem as a response to keep under an `Idempotency-Key`: the bytes ``response(from:context:)``
+    /// sends.
+    var stored: StoredResponse {
+        var headers = ["Content-Type": "application/problem+json"]
+        for field in self.headers { headers[field.name.canonicalName] = field.value }
+        return StoredResponse(status: status.code, headers: headers, body: CanonicalJSON.string(self))
     }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {

@@ -1,3 +1,4 @@
+import Foundation
 import Hummingbird
 import Logging
 import StrataCore
@@ -136,6 +137,8 @@ struct ProblemMiddleware: RouterMiddleware {
     {
         do {
             return try await next(request, context)
+        } catch let refusal as AnsweredRefusal {
+            return storedResponse(refusal.response)
         } catch {
             return try Self.problem(for: error, logger: context.identifiedLogger).response(
                 from: request, context: context)
@@ -150,6 +153,13 @@ struct ProblemMiddleware: RouterMiddleware {
         case let error as CatalogError: return Problem(error)
         case let error as AccessError: return Problem(error)
         case let error as ReadError: return Problem(error)
+        case let refusal as AnsweredRefusal:
+            if let problem = try? JSONDecoder().decode(Problem.self, from: Data(refusal.response.body.utf8)) {
+                return problem
+            }
+            logger.error("an answer kept under an Idempotency-Key is not a problem document")
+            return Problem(
+                status: .internalServerError, code: "internal_error", detail: "the server failed; see its log")
         case let error as any HTTPResponseError: return Problem(error)
         default:
             if let outage = DatabaseUnavailable(error) {

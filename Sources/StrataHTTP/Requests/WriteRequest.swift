@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import Logging
 import StrataCore
 import StrataStore
 
@@ -39,7 +40,17 @@ extension CatalogWriter.Request {
             metadata: EventMetadata(
                 actor: caller.name, onBehalfOf: context.onBehalfOf, requestID: context.requestID, reason: reason,
                 producer: producer, runID: runID),
-            occurredAt: Timestamp.truncated(time), idempotency: idempotency, respond: respond)
+            occurredAt: Timestamp.truncated(time), idempotency: idempotency,
+            refusal: idempotency == nil ? nil : refusalToStore(logger: context.identifiedLogger), respond: respond)
+    }
+}
+
+/// The problem a refusal is answered with, to keep under the request's `Idempotency-Key`; nothing for a
+/// failure of the server's own.
+private func refusalToStore(logger: Logger) -> @Sendable (any Error) -> StoredResponse? {
+    { error in
+        let problem = ProblemMiddleware.problem(for: error, logger: logger)
+        return problem.status.code < 500 ? problem.stored : nil
     }
 }
 

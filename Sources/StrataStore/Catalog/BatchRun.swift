@@ -38,7 +38,10 @@ struct BatchRun {
     /// What became of one request before anything was written.
     private enum Plan {
         case answered(StoredResponse)
+        /// Refused before deciding: its key was used for another request.
         case refused(any Error)
+        /// Refused by the catalog's rules: an answer to keep under its key, if it has one.
+        case ruledOut(any Error)
         /// Accepted: its events (by index into the batch's), and the state of what it is about.
         case accepted(events: Range<Int>, subject: UUID?, dataset: DatasetState?, token: TokenState?)
         /// The same key and request as an earlier one of this batch: the same answer.
@@ -100,7 +103,8 @@ struct BatchRun {
                         token: subject.flatMap { view.tokenStreams[$0] }))
                 if let claim = request.idempotency { claims[ClaimKey(claim)] = index }
             } catch {
-                plans.append(.refused(error))
+                plans.append(.ruledOut(error))
+                if let claim = request.idempotency { claims[ClaimKey(claim)] = index }
             }
         }
 
@@ -112,9 +116,15 @@ struct BatchRun {
         for (index, plan) in plans.enumerated() {
             switch plan {
             case .answered(let response):
-                results.append(.success(response))
+                results.append(
+                    response.status >= 400 ? .failure(AnsweredRefusal(response: response)) : .success(response))
             case .refused(let error):
                 results.append(.failure(error))
+            case .ruledOut(let error):
+                results.append(.failure(error))
+                if let claim = requests[index].idempotency, let response = requests[index].refusal?(error) {
+                    fresh.append((claim, response))
+                }
             case .sameAs(let earlier):
                 results.append(results[earlier])
             case .accepted(let range, let subject, let dataset, let token):

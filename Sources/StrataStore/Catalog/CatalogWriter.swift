@@ -38,6 +38,10 @@ public actor CatalogWriter {
         public var idempotency: IdempotencyClaim?
         /// Turns the outcome into the response to send (and to store, for an idempotent request).
         public var respond: @Sendable (Outcome) -> StoredResponse
+        /// For an idempotent request the catalog's rules refuse: the response to store with its key, so
+        /// that a retry is answered the same refusal (as ``AnsweredRefusal``) rather than decided again
+        /// against a catalog that may have changed since. Nil stores nothing.
+        public var refusal: (@Sendable (any Error) -> StoredResponse?)?
 
         /// Who asks, when, within which namespaces, with which `If-Match`.
         var context: CommandContext {
@@ -53,6 +57,7 @@ public actor CatalogWriter {
             metadata: EventMetadata,
             occurredAt: Date,
             idempotency: IdempotencyClaim? = nil,
+            refusal: (@Sendable (any Error) -> StoredResponse?)? = nil,
             respond: @escaping @Sendable (Outcome) -> StoredResponse
         ) {
             self.target = target
@@ -61,6 +66,7 @@ public actor CatalogWriter {
             self.metadata = metadata
             self.occurredAt = occurredAt
             self.idempotency = idempotency
+            self.refusal = refusal
             self.respond = respond
         }
     }

@@ -14,6 +14,14 @@ public struct StoredResponse: Sendable, Equatable, Codable {
     }
 }
 
+/// A refusal kept under an `Idempotency-Key` (see ``CatalogWriter/Request/refusal``), answered again to
+/// a retry of its request: the same key and body get the first response again, a refusal included.
+public struct AnsweredRefusal: Error, Sendable, Equatable {
+    public var response: StoredResponse
+
+    public init(response: StoredResponse) { self.response = response }
+}
+
 /// An `Idempotency-Key` as a request presents it: the caller it belongs to, and a hash of the request.
 /// The pipeline looks keys up and stores answers in the append transaction, under the log's lock, so
 /// sixteen simultaneous requests with one key cannot both act (see ``BatchRun``).
