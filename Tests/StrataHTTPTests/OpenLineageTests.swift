@@ -35,12 +35,16 @@ struct OpenLineageTests {
 
     @Test func aCompletedRunRegistersItsDatasetsAndRecordsVersionedLineage() async throws {
         try await withTestApp { client, _ in
+            let position = HTTPField.Name("Strata-Position")!
+            let head = try #require(try await client.send(.get, "/v1/events?limit=1").headers[position])
             let start = try await client.send(.post, "/api/v1/lineage", json: try Self.fixture("run-start.json"))
             #expect(start.status == .created)
             #expect(
                 try await client.send(.get, "/v1/events?type=DatasetCreated").json()["events"]?.arrayValue?.isEmpty
                     == true,
                 "START records nothing")
+            #expect(start.headers[position] == head, "a write that appends nothing answers the head it saw")
+            #expect(try start.json()["position"]?.intValue == Int(head))
 
             let complete = try await client.send(.post, "/api/v1/lineage", json: try Self.fixture("run-complete.json"))
             #expect(complete.status == .created, "\(complete.text)")

@@ -42,6 +42,7 @@ struct AdminRoutes {
             "position": .number(Double(report.position)),
             "seconds": .number(Double(report.elapsed.components.seconds)),
         ])
-        return jsonResponse(.ok, body: CanonicalJSON.string(answer))
+        // It appends nothing: its position is the log's, up to which the fresh projections were built.
+        return jsonResponse(.ok, body: CanonicalJSON.string(answer), position: report.position)
     }
 }

@@ -105,11 +105,9 @@ struct OpenLineageRoutes {
             context: context, body: body, at: clock(), producer: producer,
             runID: ingest.runID, partOfBatch: index
         ) { outcome in
-            // An event that changes nothing (START, FAIL, ABORT) has no position of its own to report.
-            var headers = ["Content-Type": "application/json"]
-            if !outcome.events.isEmpty { headers["Strata-Position"] = "\(outcome.position)" }
-            return StoredResponse(
-                status: 201, headers: headers,
+            // An event that changes nothing (START, FAIL, ABORT) reports the log's head it was decided at.
+            StoredResponse(
+                status: 201, headers: ["Content-Type": "application/json", "Strata-Position": "\(outcome.position)"],
                 body: LineageDocuments.encode(
                     .object([
                         "events_appended": .number(Double(outcome.events.count)),

@@ -129,8 +129,11 @@ struct BatchRun {
                 results.append(results[earlier])
             case .accepted(let range, let subject, let dataset, let token):
                 let mine = events[range]
+                // A write that appended nothing reports its dataset's last event, or, about no dataset (an
+                // OpenLineage START), the log's head it was decided at: a position its answer reflects.
                 let position =
-                    range.isEmpty ? subject.flatMap { lastPositions[$0] } ?? 0 : positions[range.upperBound - 1]
+                    range.isEmpty
+                    ? subject.flatMap { lastPositions[$0] } ?? nextPosition - 1 : positions[range.upperBound - 1]
                 var outcome = CatalogWriter.Outcome(
                     state: dataset ?? DatasetState(id: subject ?? UUID()),
                     events: mine.compactMap { if case .dataset(let event) = $0.event { event } else { nil } },
