@@ -15,7 +15,8 @@ extension Problem {
         case .invalidTransition(let action, let status, let detail):
             self.init(
                 status: .conflict, code: "invalid_transition",
-                detail: "cannot \(action) a \(status.rawValue) dataset" + (detail.map { ": \($0)" } ?? "")
+                detail: "cannot \(action) \(status == .archived ? "an" : "a") \(status.rawValue) dataset"
+                    + (detail.map { ": \($0)" } ?? "")
             )
         case .publishCheckFailed(let version, let missing):
             self.init(
