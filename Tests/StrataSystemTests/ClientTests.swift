@@ -257,6 +257,35 @@ struct ClientTests {
         }
     }
 
+    /// A name may hold `/` as a namespace may (OpenLineage names an S3 object `s3://bucket` and
+    /// `path/to/file`): `create --namespace` takes the name whole, and a verb given `namespace/name` finds
+    /// the dataset whichever `/` ends the namespace, the longest namespace first.
+    @Test func aNameHoldingASlashIsCreatedAndFoundByNamespaceAndName() async throws {
+        let (cluster, server) = try await PrivateCluster.startServed()
+        defer {
+            server.stop()
+            cluster.remove()
+        }
+        let created = try Self.strata(
+            ["ds", "create", "features/customers/v3", "--namespace", "s3://ml-bucket"], on: server)
+        #expect(created.status == 0, "\(created.all)")
+        #expect(created.stdout.hasPrefix("created s3://ml-bucket/features/customers/v3: "), "\(created.stdout)")
+        let id = String(created.stdout.split(separator: " ").last ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+
+        let shown = try Self.strata(["ds", "show", "s3://ml-bucket/features/customers/v3", "-o", "json"], on: server)
+        #expect(shown.status == 0, "\(shown.all)")
+        #expect(shown.stdout.contains(#""id":"\#(id)""#) && shown.stdout.contains(#""name":"features/customers/v3""#))
+        let history = try Self.strata(["ds", "history", "s3://ml-bucket/features/customers/v3"], on: server)
+        #expect(history.status == 0, "\(history.all)")
+
+        // Both readings exist: the one with the longer namespace is meant, as `create` without
+        // --namespace reads it.
+        #expect(try Self.strata(["ds", "create", "s3://ml-bucket/features/customers/v3"], on: server).status == 0)
+        let longest = try Self.strata(["ds", "show", "s3://ml-bucket/features/customers/v3", "-o", "json"], on: server)
+        #expect(longest.stdout.contains(#""namespace":"s3://ml-bucket/features/customers""#), "\(longest.stdout)")
+        #expect(try Self.strata(["ds", "show", "s3://ml-bucket/features/nothing"], on: server).status == 6)
+    }
+
     /// What the API lets a clone and a usage carry, the verbs send: a clone's change note, a usage's
     /// properties (a JSON object, else refused before anything is sent).
     @Test func aCloneCarriesItsChangeNoteAndAUsageItsProperties() async throws {

@@ -186,16 +186,24 @@ struct VersionFieldOptions: ParsableArguments {
 struct CreateDataset: ClientVerb {
     static let configuration = CommandConfiguration(commandName: "create", abstract: "Create a dataset: NS/NAME.")
     @OptionGroup var client: ClientOptions
-    @Argument(help: "namespace/name") var dataset: String
+    @Argument(help: "namespace/name (the last / ends the namespace), or the name alone with --namespace")
+    var dataset: String
+    @Option(help: "The namespace; the argument is then the name, whole, though it holds a /.")
+    var namespace: String?
     @OptionGroup var fields: VersionFieldOptions
 
     func perform(_ api: StrataClient) async throws {
-        guard let slash = dataset.lastIndex(of: "/") else {
-            throw ValidationError("give the dataset as namespace/name")
+        let key: (namespace: String, name: String)
+        if let namespace {
+            key = (namespace, dataset)
+        } else if let last = StrataClient.namespaceAndName(splitting: dataset).first {
+            key = last
+        } else {
+            throw ValidationError("give the dataset as namespace/name, or its name with --namespace")
         }
         var body = try fields.fields()
-        body["namespace"] = .string(String(dataset[..<slash]))
-        body["name"] = .string(String(dataset[dataset.index(after: slash)...]))
+        body["namespace"] = .string(key.namespace)
+        body["name"] = .string(key.name)
         show(try await api.send(.POST, "/v1/datasets", json: CanonicalJSON.string(JSONValue.object(body)))) {
             "created \($0.qualifiedName): \($0.text("id"))"
         }

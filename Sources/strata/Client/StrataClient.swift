@@ -133,25 +133,44 @@ struct StrataClient: Sendable {
         FileHandle.standardError.write(Data("strata: \(text)\n".utf8))
     }
 
-    /// A dataset's id from an id or `namespace/name` (the last `/` separates the name). A name is looked
-    /// up `asOf` the read it is for: the dataset that held it then, which may since have been retired and
-    /// the name given to another.
+    /// A dataset's id from an id or `namespace/name`. A name is looked up `asOf` the read it is for: the
+    /// dataset that held it then, which may since have been retired and the name given to another.
+    ///
+    /// Namespaces and names may both hold `/` (OpenLineage names an S3 object `s3://bucket` and
+    /// `path/to/file`), so each `/` is tried as the separator, the last first: the dataset found with the
+    /// longest namespace is the one meant.
     func datasetID(_ reference: String, asOf: String? = nil) async throws -> String {
         if UUID(uuidString: reference) != nil { return reference.lowercased() }
-        guard let slash = reference.lastIndex(of: "/") else {
+        let splits = Self.namespaceAndName(splitting: reference)
+        guard !splits.isEmpty else {
             throw ClientFailure(
                 exitCode: .invalid, message: "'\(reference)' is neither a dataset id nor namespace/name", problem: nil)
         }
-        let namespace = String(reference[..<slash]).addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
-        let name =
-            String(reference[reference.index(after: slash)...])
-            .addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
-        let answer = try await send(
-            .GET, "/v1/namespaces/\(namespace)/datasets/\(name)" + queryString([("as_of", asOf)]))
-        guard let id = answer.json["id"]?.stringValue else {
-            throw ClientFailure(exitCode: .failed, message: "no id in the answer", problem: nil)
+        var notFound: ClientFailure?
+        for (namespace, name) in splits {
+            let path = [namespace, name].map { $0.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "" }
+            do {
+                let answer = try await send(
+                    .GET, "/v1/namespaces/\(path[0])/datasets/\(path[1])" + queryString([("as_of", asOf)]))
+                guard let id = answer.json["id"]?.stringValue else {
+                    throw ClientFailure(exitCode: .failed, message: "no id in the answer", problem: nil)
+                }
+                return id
+            } catch let failure as ClientFailure where failure.exitCode == .notFound {
+                notFound = notFound ?? failure
+            }
         }
-        return id
+        throw notFound!
+    }
+
+    /// Every way to read `reference` as `namespace/name` with neither part empty, the last `/` first.
+    static func namespaceAndName(splitting reference: String) -> [(namespace: String, name: String)] {
+        reference.indices.reversed().compactMap { index in
+            guard reference[index] == "/", index != reference.startIndex,
+                reference.index(after: index) != reference.endIndex
+            else { return nil }
+            return (String(reference[..<index]), String(reference[reference.index(after: index)...]))
+        }
     }
 }
 
@@ -207,8 +226,8 @@ struct ClientFailure: Error, CustomStringConvertible {
         case 404: exitCode = .notFound
         case 409: exitCode = .conflict
         case 412: exitCode = .versionConflict
-        case 400, 413, 415, 422: exitCode = .invalid
         case 503: exitCode = .unavailable
+        case 400..<500: exitCode = .invalid
         default: exitCode = .failed
         }
         var lines = [
