@@ -62,6 +62,13 @@ struct ClientTests {
             "/usr/bin/env", "STRATA_URL=localhost:8080", StrataBinary.path, "ds", "ls",
         ])
         #expect(notAURL.status == 64 && notAURL.output.contains("http://host"), "\(notAURL.output)")
+        // A port past 65535 is a mistyped command line, not a crash (the client) or another port (serve).
+        let pastThePorts = try ProcessRunner.run([
+            "/usr/bin/env", "STRATA_URL=http://127.0.0.1:65536", StrataBinary.path, "ds", "ls",
+        ])
+        #expect(pastThePorts.status == 64 && pastThePorts.output.contains("http://host"), "\(pastThePorts.output)")
+        let serveWrapped = try StrataBinary.run(["serve", "--port", "99999", "--database-url", cluster.databaseURL])
+        #expect(serveWrapped.status == 64 && serveWrapped.output.contains("--port"), "\(serveWrapped.output)")
         let port = try #require(server.baseURL.split(separator: ":").last.map(String.init))
         let secondServe = try ProcessRunner.run(
             ["/usr/bin/env", "DATABASE_URL=\(cluster.databaseURL)", StrataBinary.path, "serve", "--port", port])

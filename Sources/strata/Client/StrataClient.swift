@@ -24,8 +24,10 @@ struct ClientOptions: ParsableArguments {
         guard (0...86_400).contains(retryFor) else {
             throw ValidationError("--retry-for takes a number of seconds from 0 to 86400, not \(retryFor)")
         }
-        guard let scheme = URL(string: baseURL)?.scheme?.lowercased(), ["http", "https"].contains(scheme),
-            URL(string: baseURL)?.host?.isEmpty == false
+        // A port past 65535 would trap in NIO's socket address, not fail.
+        guard let url = URL(string: baseURL), let scheme = url.scheme?.lowercased(),
+            ["http", "https"].contains(scheme),
+            url.host?.isEmpty == false, url.port.map({ (1...65535).contains($0) }) ?? true
         else {
             throw ValidationError("the server's URL must be http://host[:port] or https://…, not '\(baseURL)'")
         }

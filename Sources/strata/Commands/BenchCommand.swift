@@ -61,6 +61,10 @@ struct RebuildBench: AsyncParsableCommand {
     @Option(help: "Rebuilds to time, one after another on the same log") var rounds = defaultRounds
     @OptionGroup var output: BenchOutput
 
+    func validate() throws {
+        guard events >= 1, rounds >= 1 else { throw ValidationError("--events and --rounds must be at least 1") }
+    }
+
     func run() async throws {
         let configuration = try StrataConfiguration(database: database)
         let figures = try await Self.measure(

@@ -24,6 +24,9 @@ struct StrataConfiguration: Sendable {
     var logLevel: Logger.Level
     var http: HTTPServerConfiguration
 
+    /// What `--port` and `STRATA_PORT` may be: 0 asks for any free port.
+    static let ports = 0...65535
+
     init(
         database: DatabaseOptions,
         host: String? = nil,
@@ -41,10 +44,14 @@ struct StrataConfiguration: Sendable {
         }
         logLevel = level
         let environmentPort = try environment["STRATA_PORT"].map { value in
-            guard let port = Int(value), (0...65535).contains(port) else {
+            guard let port = Int(value), Self.ports.contains(port) else {
                 throw ValidationError("STRATA_PORT must be a port number, not '\(value)'")
             }
             return port
+        }
+        // Past 65535 the listener would wrap it to another port and say nothing.
+        if let port, !Self.ports.contains(port) {
+            throw ValidationError("--port must be a port number from 0 to 65535, not \(port)")
         }
         http = HTTPServerConfiguration(
             host: host ?? environment["STRATA_HOST"] ?? "127.0.0.1",
