@@ -54,6 +54,14 @@ struct ClientTests {
         #expect(try Self.strata(["ds", "ls"], on: server, token: nil).status == 4)
         #expect(try Self.strata(["ds", "ls"], on: server, token: "strata_not-a-real-token-000000000").status == 4)
         #expect(try Self.strata(["ds", "create", "raw/bad", "--format", "xlsx"], on: server).status == 9)
+        // The commands on the database itself refuse with the same codes: 7 for a name taken, 6 for none.
+        let onDatabase = ["--database-url", cluster.databaseURL]
+        let grant = ["token", "create", "--name", "ci", "--role", "reader"] + onDatabase
+        #expect(try StrataBinary.run(grant).status == 0)
+        let taken = try StrataBinary.run(grant)
+        #expect(taken.status == 7 && taken.output.contains("already named 'ci'"), "\(taken.output)")
+        let unknown = try StrataBinary.run(["token", "revoke", "nobody"] + onDatabase)
+        #expect(unknown.status == 6 && unknown.output.contains("'nobody'"), "\(unknown.output)")
         let unreachable = try ProcessRunner.run(
             ["/usr/bin/env", "STRATA_URL=http://127.0.0.1:1", StrataBinary.path, "ds", "ls"])
         #expect(unreachable.status == 3, "\(unreachable.output)")
@@ -302,6 +310,10 @@ struct ClientTests {
             cluster.remove()
         }
         #expect(try Self.strata(["ds", "create", "raw/source"], on: server).status == 0)
+        let unchanged = try Self.strata(["ds", "edit", "raw/source"], on: server)
+        #expect(unchanged.status == 0 && unchanged.stdout.contains("unchanged"), "\(unchanged.all)")
+        let edited = try Self.strata(["ds", "edit", "raw/source", "--owner", "team-data"], on: server)
+        #expect(edited.stdout.hasPrefix("drafted v2 of raw/source"), "\(edited.all)")
         let cloned = try Self.strata(
             ["ds", "clone", "raw/source", "--name", "copy", "--change-note", "for the experiment"], on: server)
         #expect(cloned.status == 0, "\(cloned.all)")
@@ -331,7 +343,8 @@ struct ClientTests {
         "getImpact": ["impact"], "listEvents": ["events", "tail"], "streamEvents": ["events", "tail"],
         "whoAmI": ["whoami"],
         // The operator's verbs, which work on the database itself (no server needed).
-        "createToken": ["token", "create"], "listTokens": ["token", "ls"], "revokeToken": ["token", "revoke"],
+        "createToken": ["token", "create"], "listTokens": ["token", "ls"], "getToken": ["token", "ls"],
+        "revokeToken": ["token", "revoke"],
         "listProjections": ["verify"], "rebuildProjections": ["replay"],
     ]
     /// Operations no one calls from a terminal, and who calls them.

@@ -224,8 +224,12 @@ struct EditDataset: ClientVerb {
         var headers: [String: String] = [:]
         if let etag = current.headers.first(name: "ETag") { headers["If-Match"] = etag }
         let patch = CanonicalJSON.string(JSONValue.object(try fields.fields()))
+        let before = current.json["stream_version"]?.intValue
         show(try await api.send(.PATCH, "/v1/datasets/\(id)", json: patch, headers: headers)) {
-            "drafted v\($0["latest_version"]?.intValue ?? 0) of \($0.qualifiedName)"
+            // A patch that changes nothing appends nothing: no version was drafted.
+            $0["stream_version"]?.intValue == before
+                ? "\($0.qualifiedName): unchanged, v\($0["latest_version"]?.intValue ?? 0) already says so"
+                : "drafted v\($0["latest_version"]?.intValue ?? 0) of \($0.qualifiedName)"
         }
     }
 }

@@ -99,7 +99,7 @@ struct TokenCommand: AsyncParsableCommand {
             do {
                 try await TokenCommand.write(request, configuration: configuration, logger: logger)
             } catch AccessError.tokenNotFound {
-                throw ValidationError("no valid token is named '\(name)'")
+                throw TokenCommand.refused("no valid token is named '\(name)'", exit: .notFound)
             }
             print("revoked token '\(name)'")
         }
@@ -114,8 +114,15 @@ struct TokenCommand: AsyncParsableCommand {
             do {
                 _ = try await CatalogWriter(client: client, logger: logger).submit(request)
             } catch AccessError.tokenNameTaken(let name) {
-                throw ValidationError("a valid token is already named '\(name)'; revoke it first")
+                throw refused("a valid token is already named '\(name)'; revoke it first", exit: .conflict)
             }
         }
+    }
+
+    /// Says why on standard error, and exits with the code a client verb gives the same refusal over
+    /// HTTP (409 and 404), not the code of a mistyped command line.
+    static func refused(_ message: String, exit code: ClientFailure.ExitCode) -> ExitCode {
+        FileHandle.standardError.write(Data("strata: \(message)\n".utf8))
+        return ExitCode(code.rawValue)
     }
 }
