@@ -145,6 +145,9 @@ struct SearchTests {
             #expect(scoped["facets"]?["namespace"]?.objectValue?.keys.sorted() == ["analytics"])
 
             #expect(Self.ids(try await client.send(.get, "/v1/search?q=ledger&namespace=finance").json()) == [id])
+            // Words with nothing to search for find nothing, and the answer keeps its shape.
+            let nothing = try await client.send(.get, "/v1/search?q=%21%21").json()
+            #expect(nothing["facets"]?.objectValue?.keys.sorted() == ["format", "namespace", "owner", "status", "tag"])
             // A page as large as the list's (API.md: search takes "the list's filters, limit, cursor").
             #expect(try await client.send(.get, "/v1/search?q=ledger&limit=1000").status == .ok)
             for bad in [

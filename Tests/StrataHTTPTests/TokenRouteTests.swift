@@ -50,4 +50,27 @@ struct TokenRouteTests {
             #expect(try await client.send(.get, "/v1/admin/tokens/nobody").status == .notFound)
         }
     }
+
+    /// The scheme of `Authorization` is case-insensitive (RFC 9110 §11.1), the token is not; a grant's
+    /// empty namespace list is refused for being empty, not for its type.
+    @Test func theBearerSchemeIsReadInAnyCaseAndAnEmptyScopeIsNamedForWhatItLacks() async throws {
+        try await withTestApp { client, _ in
+            for scheme in ["Bearer", "bearer", "BEARER"] {
+                let me = try await client.send(
+                    .get, "/v1/me", headers: ["Authorization": "\(scheme) \(testAdminSecret)"])
+                #expect(me.status == .ok, "\(scheme)")
+            }
+            let wrongCase = try await client.send(
+                .get, "/v1/me", headers: ["Authorization": "Bearer \(testAdminSecret.uppercased())"])
+            #expect(wrongCase.status == .unauthorized)
+            #expect(
+                try await client.send(.get, "/v1/me", headers: ["Authorization": "Basic eDp5"]).status == .unauthorized)
+
+            let empty = try await client.send(
+                .post, "/v1/admin/tokens", json: #"{"name": "x2", "role": "reader", "namespace": []}"#)
+            #expect(empty.status == .unprocessableContent)
+            #expect(
+                try empty.json()["errors"]?.arrayValue?.first?["message"]?.stringValue == "must have at least 1 item")
+        }
+    }
 }

@@ -63,9 +63,17 @@ struct TokenAuthenticator: AuthenticatorMiddleware {
     func authenticate(request: Request, context: Context) async throws -> Caller? {
         // The open routes answer without the database (/healthz above all), whatever a client presents.
         guard AccessRules.requiredRole(request.method, request.uri.path) != nil,
-            let token = request.headers.bearer?.token, !token.isEmpty, token.utf8.count <= 256
+            let token = Self.bearerToken(request.headers[.authorization]), !token.isEmpty, token.utf8.count <= 256
         else { return nil }
-        return try await directory.caller(presenting: token)
+        return try await directory.caller(presenting: String(token))
+    }
+
+    /// The token of `Bearer <token>`, the scheme in any case (RFC 9110 §11.1: `bearer` is `Bearer`).
+    static func bearerToken(_ authorization: String?) -> Substring? {
+        guard let authorization, let space = authorization.firstIndex(of: " "),
+            authorization[..<space].lowercased() == "bearer"
+        else { return nil }
+        return authorization[authorization.index(after: space)...]
     }
 }
 

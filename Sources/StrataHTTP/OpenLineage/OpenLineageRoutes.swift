@@ -57,7 +57,7 @@ struct OpenLineageRoutes {
         for (index, event) in events.enumerated() {
             do {
                 guard case .object(let object) = event else {
-                    throw OpenLineageParser.invalid("", "an OpenLineage event is a JSON object")
+                    throw OpenLineageParser.invalid("", "must be a JSON object")
                 }
                 let body = RequestBody(object: object, bytes: ByteBuffer(string: LineageDocuments.encode(event)))
                 writes.append((index, try write(body, request: request, context: context, partOfBatch: index)))
@@ -122,7 +122,7 @@ struct OpenLineageRoutes {
 /// facet objects, unknown facets (kept), no `eventType`. Anything it cannot use is a 422 naming the field.
 enum OpenLineageParser {
     static func parse(_ value: JSONValue) throws -> (OpenLineageIngest, producer: String?) {
-        guard case .object(let event) = value else { throw invalid("", "an OpenLineage event is a JSON object") }
+        guard case .object(let event) = value else { throw invalid("", "must be a JSON object") }
         if let path = RequestBody.firstNul(in: value, at: "") {
             throw invalid(path, "must not contain the character U+0000")
         }

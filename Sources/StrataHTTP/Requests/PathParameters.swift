@@ -20,7 +20,7 @@ func versionNumber(_ context: StrataRequestContext) throws -> Int {
 /// `integer`), so a larger one is refused here rather than by the database.
 func versionNumber(_ text: some StringProtocol, parameter: String) throws -> Int {
     guard let number = Int(text), (1...Int(Int32.max)).contains(number) else {
-        throw invalidParameter(parameter, "a version number is an integer from 1 to \(Int32.max)")
+        throw invalidParameter(parameter, "must be a version number: an integer from 1 to \(Int32.max)")
     }
     return number
 }

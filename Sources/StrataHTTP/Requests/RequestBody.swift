@@ -187,7 +187,14 @@ indirect enum FieldRule: Sendable {
             (.oneOf(_, true), .null), (.array(_, _, _, true, _), .null), (.record(_, true), .null):
             return []
         case (.anyOf(let rules), _):
-            return rules.contains { $0.check(value, at: path).isEmpty } ? [] : fail("must be \(expectation)")
+            let complaints = rules.map { $0.check(value, at: path) }
+            if complaints.contains(where: \.isEmpty) { return [] }
+            // A value of the type one rule takes gets that rule's complaint (an empty array: "must have at
+            // least 1 item"), not "must be a string or an array".
+            let ofItsType = zip(rules, complaints).filter { rule, complaint in
+                complaint != [.init(path: path, message: "must be \(rule.expectation)")]
+            }
+            return ofItsType.count == 1 ? ofItsType[0].1 : fail("must be \(expectation)")
         case (.tokenName, .string(let text)):
             return TokenName.isValid(text)
                 ? [] : fail("must be 1 to 128 letters, digits and . _ @ : + -, starting with a letter or digit")

@@ -36,6 +36,9 @@ extension CatalogSnapshot {
         public var matched: [(field: String, text: String)]
     }
 
+    /// What `facets` counts, every key present even when nothing matched.
+    static let facetNames = ["namespace", "status", "tag", "format", "owner"]
+
     public struct SearchPage: Sendable {
         public var hits: [SearchHit]
         /// Counts over every match, not only this page: facet name → value → datasets.
@@ -56,7 +59,10 @@ extension CatalogSnapshot {
     /// a property key), then by id.
     public func search(_ filter: SearchFilter) async throws -> SearchPage {
         let words = filter.words
-        guard !words.isEmpty else { return SearchPage(hits: [], facets: [:], more: false) }
+        guard !words.isEmpty else {
+            return SearchPage(
+                hits: [], facets: Dictionary(uniqueKeysWithValues: Self.facetNames.map { ($0, [:]) }), more: false)
+        }
         // Only letters and digits reach to_tsquery, so the query text cannot be malformed.
         let query = words.map { $0.count < Self.shortestPrefix ? $0 : "\($0):*" }.joined(separator: " & ")
         let exact = filter.text.trimmingCharacters(in: .whitespaces).lowercased()
