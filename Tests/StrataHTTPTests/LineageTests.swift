@@ -181,6 +181,8 @@ struct LineageTests {
             #expect(
                 dot.text.hasPrefix("digraph lineage {") && dot.text.contains("->")
                     && dot.text.contains("spark.featurize"))
+            // Graphviz breaks a label's line at \n; an escaped \\n would show as the two characters.
+            #expect(dot.text.contains(#"/features\nv1 (draft)""#) && !dot.text.contains(#"\\n"#), "\(dot.text)")
 
             let dry = try await client.send(
                 .post, "/v1/datasets/\(raw)/retire", json: #"{"reason": "x", "dry_run": true}"#

@@ -236,8 +236,13 @@ enum LineageDocuments {
 
     /// Graphviz text: `curl …/lineage?format=dot | dot -Tsvg > lineage.svg`.
     static func dot(_ graph: LineageGraph) -> String {
-        func quoted(_ text: String) -> String {
-            "\"" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+        /// A DOT string of `lines`, each on a line of its own: a backslash in the text is escaped, so the
+        /// `\n` between lines is written after escaping, or Graphviz shows a backslash and an n.
+        func quoted(_ lines: String...) -> String {
+            let escaped = lines.map {
+                $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+            }
+            return "\"" + escaped.joined(separator: "\\n") + "\""
         }
         func nodeID(_ dataset: UUID, _ version: Int?) -> String {
             quoted(dataset.lowercased + (graph.root == nil ? "" : "@\(version ?? 0)"))
@@ -247,10 +252,10 @@ enum LineageDocuments {
         for node in graph.nodes {
             let label =
                 node.isConcealed
-                ? "\(node.datasetID.lowercased)\\nv\(node.version ?? 0)"
-                : "\(node.namespace)/\(node.name)\\nv\(node.version ?? 0) (\(node.status))"
+                ? quoted(node.datasetID.lowercased, "v\(node.version ?? 0)")
+                : quoted("\(node.namespace)/\(node.name)", "v\(node.version ?? 0) (\(node.status))")
             let style = node.distance == 0 ? ", style=bold" : ""
-            lines.append("  \(nodeID(node.datasetID, node.version)) [label=\(quoted(label))\(style)];")
+            lines.append("  \(nodeID(node.datasetID, node.version)) [label=\(label)\(style)];")
         }
         for edge in graph.edges {
             let from = nodeID(edge.from.datasetID, edge.from.version)
