@@ -181,6 +181,28 @@ struct OpenLineageTests {
         }
     }
 
+    /// An emitter that sends a run's COMPLETE again without a key (OpenLineage clients retry that way)
+    /// appends it again, since nothing tells it from a second run that did the same, but a lineage query
+    /// shows the edge once; another run between the same datasets is an edge of its own.
+    @Test func aRunSentTwiceIsOneEdgeInItsLineage() async throws {
+        try await withTestApp { client, _ in
+            let complete = try Self.fixture("run-complete.json")
+            for _ in 0..<2 {
+                #expect(try await client.send(.post, "/api/v1/lineage", json: complete).status == .created)
+            }
+            let output = try #require(
+                try await Self.dataset(client, Self.warehouse, "analytics.public.daily_orders")?["id"]?.stringValue)
+            let lineage = "/v1/datasets/\(output)/lineage?direction=upstream"
+            #expect(try await client.send(.get, lineage).json()["edges"]?.arrayValue?.count == 1)
+
+            let otherRun = complete.replacingOccurrences(
+                of: "0195f0a1-7c3e-7a10-9d2e-3b1f4c5d6e7f", with: "0195f0a1-7c3e-7a10-9d2e-3b1f4c5d6e70")
+            #expect(otherRun != complete, "the fixture names its run")
+            #expect(try await client.send(.post, "/api/v1/lineage", json: otherRun).status == .created)
+            #expect(try await client.send(.get, lineage).json()["edges"]?.arrayValue?.count == 2)
+        }
+    }
+
     /// A retried batch answers each event as the first time did, its refused events included, though
     /// what refused one has changed since: each event's answer is kept under the key and its place.
     @Test func aRetriedBatchAnswersItsRefusedEventsAsTheFirstTime() async throws {

@@ -29,6 +29,16 @@ public struct LineageGraph: Sendable, Equatable {
         /// Where the edge was recorded, which orders edges and keeps each one once.
         public var position: Int64
         public var ordinal: Int
+
+        /// What the edge says, whenever it was recorded: from what, to what, by which job and run.
+        struct Fact: Hashable {
+            var from: VersionRef
+            var to: VersionRef
+            var job: DatasetEvent.LineageRecorded.Job?
+            var runID: String?
+        }
+
+        var fact: Fact { Fact(from: from, to: to, job: job, runID: runID) }
     }
 
     public var root: VersionRef?
@@ -89,9 +99,15 @@ extension CatalogSnapshot {
         // UUIDs order as their text does; formatting the text for every comparison cost a tenth of the
         // server's time answering a graph.
         .sorted { ($0.distance, $0.datasetID, $0.version ?? 0) < ($1.distance, $1.datasetID, $1.version ?? 0) }
+        // One fact recorded again (an OpenLineage emitter sending a run's COMPLETE a second time, with no
+        // key to tell it is a retry) is one edge: the first record of it.
+        var first: [LineageGraph.Edge.Fact: LineageGraph.Edge] = [:]
+        for edge in edges.sorted(by: { ($0.position, $0.ordinal) < ($1.position, $1.ordinal) }) {
+            if first[edge.fact] == nil { first[edge.fact] = edge }
+        }
         return LineageGraph(
             root: version.map { VersionRef(datasetID: root, version: $0) }, rootDataset: root, nodes: nodes,
-            edges: edges.sorted { ($0.position, $0.ordinal) < ($1.position, $1.ordinal) }
+            edges: first.values.sorted { ($0.position, $0.ordinal) < ($1.position, $1.ordinal) }
         )
     }
 
