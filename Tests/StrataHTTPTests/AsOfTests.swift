@@ -64,6 +64,27 @@ struct AsOfTests {
             #expect(garbage.status == .badRequest && garbage.problemCode == "invalid_parameter")
         }
     }
+
+    /// `Strata-Min-Position` promises an answer that reflects at least that position: one the log has
+    /// not reached was answered to no write, and is refused rather than answered from an earlier head.
+    @Test func aMinimumPositionPastTheLogIsRefusedOnEveryRead() async throws {
+        try await withTestApp { client, _ in
+            let written = try await client.send(.post, "/v1/datasets", json: #"{"namespace": "a", "name": "b"}"#)
+            let id = try #require(try written.json()["id"]?.stringValue)
+            let position = try #require(written.headers[HTTPField.Name("Strata-Position")!])
+            let reads = [
+                "/v1/datasets/\(id)", "/v1/datasets", "/v1/datasets?namespace=a&sort=name", "/v1/datasets/\(id)/history",
+                "/v1/search?q=b", "/v1/datasets/\(id)/lineage",
+            ]
+            for uri in reads {
+                let own = try await client.send(.get, uri, headers: ["Strata-Min-Position": position])
+                #expect(own.status == .ok, "\(uri): \(own.text)")
+                let past = try await client.send(.get, uri, headers: ["Strata-Min-Position": "\(Int(position)! + 1000)"])
+                #expect(past.status == .badRequest && past.problemCode == "invalid_parameter", "\(uri): \(past.text)")
+                #expect(past.text.contains("Strata-Min-Position"), "\(uri)")
+            }
+        }
+    }
 }
 
 /// One random lifecycle step through the API; refusals are part of the workload.

@@ -97,6 +97,13 @@ extension Problem {
                 detail: "as_of \(requested) is beyond the end of the log (\(head)); its answer could still change",
                 errors: [.init(path: "as_of", message: "must not exceed \(head)")]
             )
+        case .minimumBeyondHead(let requested, let head):
+            self.init(
+                status: .badRequest, code: "invalid_parameter",
+                detail:
+                    "Strata-Min-Position \(requested) is beyond the end of the log (\(head)): no write answered it",
+                errors: [.init(path: "Strata-Min-Position", message: "must not exceed \(head)")]
+            )
         }
     }
 

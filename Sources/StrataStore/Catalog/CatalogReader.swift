@@ -89,7 +89,7 @@ public struct CatalogReader: Sendable {
         }) {
             return answer
         }
-        guard let answer = try await read(on: pool, asOf: asOf, scope: scope, atLeast: nil, body) else {
+        guard let answer = try await read(on: pool, asOf: asOf, scope: scope, atLeast: minimum, body) else {
             preconditionFailure("the primary answers every read")
         }
         return answer
@@ -133,6 +133,7 @@ public struct CatalogReader: Sendable {
     }
 
     /// One read on `pool`; nil if it has not replayed as far as the read needs (only asked of replicas).
+    /// The primary refuses a read that needs more than its whole log.
     private func read<Result: Sendable>(
         on pool: BoundedPool,
         asOf: AsOf,
@@ -173,6 +174,8 @@ public struct CatalogReader: Sendable {
                         try await connection.perform("ROLLBACK", logger: logger)
                         return nil
                     }
+                } else {
+                    try Self.primary(atHead: head, holds: minimum)
                 }
                 let position: Int64
                 switch asOf {
@@ -200,6 +203,12 @@ public struct CatalogReader: Sendable {
                 throw error
             }
         }
+    }
+
+    /// Throws unless the primary, whose log's head is `head`, holds `minimum`: every position a write
+    /// answered is in the primary's log, so a `Strata-Min-Position` past it was never answered to anyone.
+    static func primary(atHead head: Int64, holds minimum: Int64?) throws {
+        if let minimum, minimum > head { throw ReadError.minimumBeyondHead(requested: minimum, head: head) }
     }
 }
 
@@ -234,6 +243,9 @@ private final class ReplicaTurn: Sendable {
 public enum ReadError: Error, Equatable {
     /// `as_of` names a position the log has not reached: its answer could still change.
     case asOfBeyondHead(requested: Int64, head: Int64)
+    /// `Strata-Min-Position` names a position the log has not reached: no write answered it, so no answer
+    /// can reflect it.
+    case minimumBeyondHead(requested: Int64, head: Int64)
 }
 
 /// A projection row this build cannot read: the projection is from a different build, or was altered.

@@ -45,7 +45,12 @@ extension CatalogReader {
             return row.1 >= needed ? .some(row) : nil
         }
         let found: (CatalogSnapshot.DatasetDocument, Int64)?
-        if let onReplica { found = onReplica } else { found = try await lookUp(on: pool) }
+        if let onReplica {
+            found = onReplica
+        } else {
+            found = try await lookUp(on: pool)
+            if let (_, head) = found { try Self.primary(atHead: head, holds: minimum) }
+        }
         if let (document, head) = found {
             if case .position(let position) = asOf {
                 // A snapshot that has not reached the position asked for cannot answer it.

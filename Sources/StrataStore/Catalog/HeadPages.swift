@@ -30,7 +30,12 @@ extension CatalogReader {
                 return answer.position >= needed ? .some(answer) : nil
             }
             let found: HeadPage.Answer?
-            if let onReplica { found = onReplica } else { found = try await answer(on: pool) }
+            if let onReplica {
+                found = onReplica
+            } else {
+                found = try await answer(on: pool)
+                if let found { try Self.primary(atHead: found.position, holds: minimum) }
+            }
             if let found { return found }
         }
         let (page, position) = try await read(asOf: asOf, scope: scope, atLeast: minimum) {
