@@ -20,4 +20,20 @@ struct AdminRouteTests {
             #expect(try rebuilt.json()["position"]?.intValue == Int(head))
         }
     }
+
+    /// Each projection's rows are counted as PostgreSQL counts them, not the planner's estimate, which
+    /// reads 0 until the table is first analyzed.
+    @Test func theProjectionsListCountsTheRowsWritten() async throws {
+        try await withTestApp { client, _ in
+            for index in 0..<3 { _ = try await client.createDataset(namespace: "analytics", name: "set-\(index)") }
+            var rows: Int?
+            // PostgreSQL's statistics reach other sessions within a second or so of a commit.
+            for _ in 0..<50 where (rows ?? 0) < 3 {
+                let list = try await client.send(.get, "/v1/admin/projections").json()["projections"]?.arrayValue
+                rows = list?.first { $0["name"]?.stringValue == "dataset_identities" }?["rows"]?.intValue
+                if (rows ?? 0) < 3 { try await Task.sleep(for: .milliseconds(200)) }
+            }
+            #expect(rows == 3)
+        }
+    }
 }

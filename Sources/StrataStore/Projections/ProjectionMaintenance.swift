@@ -420,7 +420,8 @@ public struct ProjectionMaintenance: Sendable {
         let rows = try await client.rows(
             """
             SELECT p.name, p.definition_hash, p.applied_position, p.rebuilt_at,
-                   coalesce((SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass('public.' || p.name)), 0)
+                   coalesce((SELECT n_live_tup FROM pg_stat_user_tables
+                             WHERE relid = to_regclass('public.' || p.name)), 0)
             FROM projections p ORDER BY p.name
             """,
             logger: logger
