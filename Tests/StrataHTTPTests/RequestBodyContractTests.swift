@@ -113,6 +113,17 @@ struct RequestBodyContractTests {
                     body: ByteBuffer(string: #"{"namespace": "analytics", "name": "refused"}"#))
                 #expect(response.status == .unsupportedMediaType, "\(contentType): \(response.status)")
             }
+            // A content coding the server does not undo is 415 too (RFC 9110), not JSON broken "at byte 0";
+            // identity is no coding at all.
+            for (coding, expected) in [("gzip", HTTPResponse.Status.unsupportedMediaType), ("identity", .created)] {
+                var fields = HTTPFields()
+                fields[.contentType] = "application/json"
+                fields[.contentEncoding] = coding
+                let response = try await client.execute(
+                    uri: "/v1/datasets", method: .post, headers: fields,
+                    body: ByteBuffer(string: #"{"namespace": "analytics", "name": "coded-\#(coding)"}"#))
+                #expect(response.status == expected, "\(coding): \(response.status) \(response.text)")
+            }
         }
     }
 
