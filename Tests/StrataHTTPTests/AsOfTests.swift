@@ -73,13 +73,15 @@ struct AsOfTests {
             let id = try #require(try written.json()["id"]?.stringValue)
             let position = try #require(written.headers[HTTPField.Name("Strata-Position")!])
             let reads = [
-                "/v1/datasets/\(id)", "/v1/datasets", "/v1/datasets?namespace=a&sort=name", "/v1/datasets/\(id)/history",
+                "/v1/datasets/\(id)", "/v1/datasets", "/v1/datasets?namespace=a&sort=name",
+                "/v1/datasets/\(id)/history",
                 "/v1/search?q=b", "/v1/datasets/\(id)/lineage",
             ]
             for uri in reads {
                 let own = try await client.send(.get, uri, headers: ["Strata-Min-Position": position])
                 #expect(own.status == .ok, "\(uri): \(own.text)")
-                let past = try await client.send(.get, uri, headers: ["Strata-Min-Position": "\(Int(position)! + 1000)"])
+                let past = try await client.send(
+                    .get, uri, headers: ["Strata-Min-Position": "\(Int(position)! + 1000)"])
                 #expect(past.status == .badRequest && past.problemCode == "invalid_parameter", "\(uri): \(past.text)")
                 #expect(past.text.contains("Strata-Min-Position"), "\(uri)")
             }

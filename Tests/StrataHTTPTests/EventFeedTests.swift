@@ -72,6 +72,16 @@ struct EventFeedTests {
                 let bad = try await client.send(.get, path)
                 #expect(bad.status == .badRequest && bad.problemCode == "invalid_parameter", "\(path)")
             }
+
+            // A poller at the head is answered the head again; one past it was never answered there, and a
+            // next_after of its own would have it skip whatever is appended up to it.
+            let head = try #require(
+                try await client.send(.get, "/v1/events?limit=1").headers[HTTPField.Name("Strata-Position")!])
+            let atHead = try await client.send(.get, "/v1/events?after=\(head)")
+            #expect(try atHead.json()["next_after"]?.intValue == Int(head))
+            let past = try await client.send(.get, "/v1/events?after=\(Int(head)! + 1000)")
+            #expect(past.status == .badRequest && past.problemCode == "invalid_parameter", "\(past.text)")
+            #expect(try past.json()["errors"]?.arrayValue?.first?["path"]?.stringValue == "after")
         }
     }
 

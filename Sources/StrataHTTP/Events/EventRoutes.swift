@@ -29,10 +29,20 @@ struct EventRoutes {
     /// it can appear later.
     @Sendable func page(_ request: Request, context: StrataRequestContext) async throws -> Response {
         let filter = try eventFilter(request, context: context, defaultLimit: 100)
-        let (events, position) = try await reader.read(
-            asOf: try asOf(request), scope: try context.caller().scope, atLeast: context.minPosition
-        ) {
-            try await $0.events(filter)
+        // `after` is a position the poller was answered, so the read reflects at least it: a replica that has
+        // not replayed it waits, and on the primary one past the log's end was answered to no one.
+        let events: [RecordedEvent]
+        let position: Int64
+        do {
+            (events, position) = try await reader.read(
+                asOf: try asOf(request), scope: try context.caller().scope,
+                atLeast: max(context.minPosition ?? 0, filter.after)
+            ) {
+                try await $0.events(filter)
+            }
+        } catch ReadError.minimumBeyondHead(let requested, let head) where requested == filter.after {
+            throw invalidParameter(
+                "after", "is beyond the end of the log (\(head)); a next_after is never past it")
         }
         let nextAfter = events.count == filter.limit ? events.last!.position : max(position, filter.after)
         let documents = try events.map { try $0.document() }
