@@ -28,6 +28,7 @@ struct HealthTests {
                 let ready = try await client.execute(uri: "/readyz", method: .get)
                 #expect(ready.status == .serviceUnavailable)
                 #expect(ready.headers[.contentType] == "application/problem+json")
+                #expect(ready.headers[.retryAfter] != nil, "a 503 says when to ask again")
                 let problem = try JSONDecoder().decode(Problem.self, from: Data(buffer: ready.body))
                 #expect(problem.code == "not_ready")
                 #expect(problem.detail.contains("0001_events.sql"))

@@ -145,6 +145,16 @@ struct SearchTests {
             #expect(scoped["facets"]?["namespace"]?.objectValue?.keys.sorted() == ["analytics"])
 
             #expect(Self.ids(try await client.send(.get, "/v1/search?q=ledger&namespace=finance").json()) == [id])
+            // A cursor naming a position past the log's end was given by no one: the cursor is refused, not
+            // an as_of the client never sent.
+            let future = Data("99999999.0".utf8).base64EncodedString()
+                .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+                .replacingOccurrences(of: "=", with: "")
+            for uri in ["/v1/search?q=ledger&cursor=\(future)", "/v1/datasets?sort=name&cursor=\(future)"] {
+                let refused = try await client.send(.get, uri)
+                #expect(refused.status == .badRequest, "\(uri): \(refused.text)")
+                #expect(try refused.json()["errors"]?.arrayValue?.first?["path"]?.stringValue == "cursor", "\(uri)")
+            }
             // Words with nothing to search for find nothing, and the answer keeps its shape.
             let nothing = try await client.send(.get, "/v1/search?q=%21%21").json()
             #expect(nothing["facets"]?.objectValue?.keys.sorted() == ["format", "namespace", "owner", "status", "tag"])

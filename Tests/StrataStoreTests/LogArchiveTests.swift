@@ -51,7 +51,13 @@ struct LogArchiveTests {
                 var broken = lines
                 broken[broken.count / 2] = #"{"position": "#
                 let error = await #expect(throws: ImportError.self) { try await archive.importLog(broken) }
-                #expect("\(error!)".contains("line \(lines.count / 2 + 1)"))
+                #expect("\(error!)".contains("line \(lines.count / 2 + 1): not an exported event: it is not JSON"))
+                // What is wrong is said as a person fixing the file needs it, not as the decoder's debug text.
+                var untyped = lines
+                untyped[1] = #"{"position": 2}"#
+                let missing = await #expect(throws: ImportError.self) { try await archive.importLog(untyped) }
+                #expect("\(missing!)".contains("line 2: not an exported event: '"), "\(missing!)")
+                #expect("\(missing!)".contains("' is missing") && !"\(missing!)".contains("CodingKeys"), "\(missing!)")
                 var gap = lines
                 gap.remove(at: 1)  // the first stream's version 2 is missing
                 await #expect(throws: ImportError.self) { try await archive.importLog(gap) }

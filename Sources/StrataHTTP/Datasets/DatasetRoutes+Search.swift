@@ -29,17 +29,18 @@ extension DatasetRoutes {
             filter.limit = limit
         }
         var asOf = try StrataHTTP.asOf(request)
+        var pinned: Int64?
         if let cursor = query["cursor"].map(String.init) {
             guard let (position, offset) = SearchCursor.decode(cursor) else {
                 throw invalidParameter("cursor", "is not a cursor")
             }
-            asOf = .position(position)
+            (asOf, pinned) = (.position(position), position)
             filter.offset = offset
         }
-        let (page, position) = try await reader.read(
-            asOf: asOf, scope: try context.caller().scope, atLeast: context.minPosition
-        ) { [filter] in
-            try await $0.search(filter)
+        let (page, position) = try await pinnedByCursor(pinned) { [filter, asOf] in
+            try await reader.read(asOf: asOf, scope: try context.caller().scope, atLeast: context.minPosition) {
+                try await $0.search(filter)
+            }
         }
         var results: [JSONValue] = []
         for hit in page.hits {

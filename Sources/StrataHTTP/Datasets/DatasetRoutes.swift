@@ -204,21 +204,24 @@ struct DatasetRoutes {
         filter.usedSince = provenance.usedSince
         filter.producedBy = provenance.producedBy
         var snapshot = try asOf(request)
+        var pinned: Int64?
         if let cursor = query["cursor"].map(String.init) {
             // A sorted list pages by offset at the position of its first page; id order pages by id.
             if filter.sort != nil {
                 guard let (position, offset) = SearchCursor.decode(cursor) else {
                     throw invalidParameter("cursor", "is not a cursor of this order")
                 }
-                snapshot = .position(position)
+                (snapshot, pinned) = (.position(position), position)
                 filter.offset = offset
             } else {
                 guard let after = ListCursor.decode(cursor) else { throw invalidParameter("cursor", "is not a cursor") }
                 filter.after = after
             }
         }
-        let page = try await reader.datasets(
-            filter, asOf: snapshot, scope: try context.caller().scope, atLeast: context.minPosition)
+        let page = try await pinnedByCursor(pinned) { [filter, snapshot] in
+            try await reader.datasets(
+                filter, asOf: snapshot, scope: try context.caller().scope, atLeast: context.minPosition)
+        }
         let position = page.position
         var next = "null"
         if page.more {
@@ -377,6 +380,16 @@ func jsonResponse(_ status: HTTPResponse.Status, body: String, headers: [HTTPFie
     fields[.contentType] = "application/json"
     for (name, value) in headers { fields[name] = value }
     return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(string: body)))
+}
+
+/// Runs a read pinned to the position a cursor carries; a position past the log's end was put in no
+/// cursor this service gave, and is refused as the cursor, not as an `as_of` the client never sent.
+func pinnedByCursor<Result>(_ position: Int64?, _ read: () async throws -> Result) async throws -> Result {
+    do {
+        return try await read()
+    } catch ReadError.asOfBeyondHead(let requested, _) where requested == position {
+        throw invalidParameter("cursor", "is not a cursor this service gave: it names a position past the log's end")
+    }
 }
 
 /// The opaque `cursor` of a dataset list: the last id of the page, base64url-encoded.

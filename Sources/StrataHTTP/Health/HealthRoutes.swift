@@ -19,7 +19,10 @@ struct HealthRoutes<Context: RequestContext> {
         router.get("/healthz") { _, _ in Self.statusBody("ok") }
         router.get("/readyz") { _, _ -> Response in
             if let reason = await readiness.unreadiness() {
-                throw Problem(status: .serviceUnavailable, code: "not_ready", detail: reason)
+                // A 503 says when to ask again, as the catalog's own do.
+                throw Problem(
+                    status: .serviceUnavailable, code: "not_ready", detail: reason,
+                    headers: [.retryAfter: "\(Problem.retryAfterSeconds)"])
             }
             return Self.statusBody("ready", catchingUp: rebuilding?.projections ?? [])
         }

@@ -7,7 +7,9 @@ import StrataStore
 func datasetID(_ context: StrataRequestContext) throws -> UUID {
     let text = try pathText("id", context)
     guard let id = UUID(uuidString: text) else {
-        throw Problem(status: .badRequest, code: "invalid_id", detail: "'\(text)' is not a dataset id (a UUID)")
+        // A UUID is 36 characters: past 64, what was sent is shown cut, not echoed back whole.
+        let shown = text.count > 64 ? text.prefix(64) + "…" : Substring(text)
+        throw Problem(status: .badRequest, code: "invalid_id", detail: "'\(shown)' is not a dataset id (a UUID)")
     }
     return id
 }

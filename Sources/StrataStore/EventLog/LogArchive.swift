@@ -81,6 +81,24 @@ public struct LogArchive: Sendable {
     /// Loads an export into a catalog whose log is empty, keeping positions, ids, stream versions and
     /// timestamps, all in one transaction: a malformed or inconsistent line imports nothing. Answers the
     /// number of events imported; the caller then builds the projections from them.
+    /// What is wrong with a line, for the person who must fix it: the member and the trouble, not the
+    /// decoder's debug description.
+    static func reason(_ error: DecodingError) -> String {
+        func member(_ path: [any CodingKey]) -> String {
+            path.isEmpty
+                ? "the line"
+                : "'" + path.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".") + "'"
+        }
+        switch error {
+        case .keyNotFound(let key, let context): return "\(member(context.codingPath + [key])) is missing"
+        case .typeMismatch(_, let context), .valueNotFound(_, let context):
+            return "\(member(context.codingPath)) has the wrong type"
+        case .dataCorrupted(let context) where context.codingPath.isEmpty: return "it is not JSON"
+        case .dataCorrupted(let context): return "\(member(context.codingPath)) is not valid"
+        @unknown default: return "\(error)"
+        }
+    }
+
     public func importLog(_ lines: some Sequence<String>) async throws -> Int {
         try await client.transaction(logger: logger) { connection in
             _ = try await EventLogWriter.begin(on: connection, logger: logger)
@@ -99,8 +117,8 @@ public struct LogArchive: Sendable {
                 let line: Line
                 do {
                     line = try JSONDecoder().decode(Line.self, from: Data(text.utf8))
-                } catch {
-                    throw ImportError.malformed(line: number, reason: "not an exported event: \(error)")
+                } catch let error as DecodingError {
+                    throw ImportError.malformed(line: number, reason: "not an exported event: \(Self.reason(error))")
                 }
                 guard line.position > lastPosition else {
                     throw ImportError.malformed(
