@@ -200,6 +200,30 @@ public final class EmbeddedPostgres: Sendable {
         ])
     }
 
+    /// Whether the server runs, as its `postmaster.pid` says; the file a killed server left behind, naming
+    /// a process that is gone, does not count.
+    public var isServerRunning: Bool { RunningServer.read(clusterDirectory: layout.clusterDirectory) != nil }
+
+    /// Starts the server again if this process owns the cluster and the server does not run (it crashed,
+    /// or was killed or stopped under us), and returns once it accepts connections; answers whether it
+    /// started it. PostgreSQL recovers from its WAL as it starts, so nothing it committed is lost.
+    /// Blocks: call it off Swift's cooperative threads.
+    public func restartIfDown() throws -> Bool {
+        guard isOwner else { return false }
+        let lock = try FileLock(path: layout.lockFile)
+        defer { lock.release() }
+        // A launcher that adopted the cluster when it thought us gone runs it now; and a server may have
+        // come back while we waited for the lock.
+        guard OwnerRecord.read(layout.ownerFile) == ownerRecord, !isServerRunning else { return false }
+        logger.warning(
+            "the embedded PostgreSQL is not running; starting it again",
+            metadata: ["data_dir": "\(layout.dataDirectory)"])
+        try Self.startServer(command: command, layout: layout)
+        try waitUntilReady(seconds: 60)
+        logger.notice("the embedded PostgreSQL runs again", metadata: ["data_dir": "\(layout.dataDirectory)"])
+        return true
+    }
+
     /// Starts the server again after ``stopServer(mode:)``, and returns once it accepts connections.
     public func startServer() throws {
         try Self.startServer(command: command, layout: layout)

@@ -33,8 +33,12 @@ struct ServeCommand: AsyncParsableCommand {
             database: DatabaseClients(primary: session.endpoint, replicas: replicas, logger: logger), logger: logger,
             monitorEndpoint: try session.endpoint.connectionConfiguration(), access: access)
         let app = buildApplication(configuration.http, services: services)
+        var running: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: app)]
+        if let cluster = session.embedded {
+            running.append(.init(service: EmbeddedSupervisor(cluster: cluster, logger: logger)))
+        }
         var group = ServiceGroupConfiguration(
-            services: [.init(service: app)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+            services: running, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         group.maximumGracefulShutdownDuration = Self.gracefulShutdownLimit
         do {
             try await ServiceGroup(configuration: group).run()
