@@ -122,12 +122,28 @@ struct ClientTests {
         #expect(use.status == 0 && use.stdout.contains("training-run-42 used v1"), "\(use.all)")
         let history = try Self.strata(["ds", "history", "raw/orders"], on: server)
         #expect(history.stdout.contains("DatasetPublished") && history.stdout.contains("DatasetVersionUsed"))
+        // The audit trail answers who, when, what and why: the fields a version changed, its use.
+        #expect(history.stdout.contains("WHAT AND WHY") && !history.stdout.contains("STREAM"), "\(history.stdout)")
+        #expect(history.stdout.contains("v1: "), "\(history.stdout)")
+        #expect(history.stdout.contains("v1 by training-run-42"), "\(history.stdout)")
         let used = try Self.strata(["ds", "ls", "--in-use", "--sort", "-last_used_at"], on: server)
         #expect(used.status == 0 && used.stdout.contains("raw/orders") && !used.stdout.contains("orders_clean"))
         let listing = try Self.strata(["ds", "ls"], on: server)
         #expect(listing.stdout.contains("raw/orders") && listing.stdout.contains("analytics/orders_clean"))
+        // Search pages as the list does: the page says how to get the next.
+        let firstHit = try Self.strata(["ds", "search", "orders", "--limit", "1"], on: server)
+        let more = try #require(firstHit.stdout.components(separatedBy: "(more: --cursor ").last?.dropLast(2))
+        let secondHit = try Self.strata(
+            ["ds", "search", "orders", "--limit", "1", "--cursor", String(more)], on: server)
+        #expect(secondHit.status == 0 && !secondHit.stdout.contains("(more:"), "\(secondHit.all)")
+        #expect(Set([firstHit.stdout, secondHit.stdout].map { $0.contains("raw/orders ") }) == [true, false])
         let retire = try Self.strata(["ds", "retire", "raw/orders", "--reason", "replaced", "--dry-run"], on: server)
         #expect(retire.stdout.contains("affect 1 dataset(s)") && retire.stdout.contains("analytics/orders_clean"))
+        #expect(
+            try Self.strata(["ds", "archive", "analytics/orders_clean", "--reason", "superseded"], on: server).status
+                == 0)
+        let why = try Self.strata(["ds", "history", "analytics/orders_clean"], on: server)
+        #expect(why.stdout.contains(#"DatasetArchived"#) && why.stdout.contains(#""superseded""#), "\(why.stdout)")
         let tail = try Self.strata(["events", "tail", "--after", "0", "-o", "json"], on: server)
         #expect(tail.stdout.split(separator: "\n").count >= 8, "\(tail.stdout)")
 

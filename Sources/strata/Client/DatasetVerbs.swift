@@ -86,6 +86,7 @@ struct SearchDatasets: ClientVerb {
     @Option var tag: String?
     @Option var format: String?
     @Option var limit: Int?
+    @Option(help: "The next page: what the page before said after --cursor") var cursor: String?
     @Option(name: .customLong("as-of")) var asOf: String?
 
     func perform(_ api: StrataClient) async throws {
@@ -93,11 +94,13 @@ struct SearchDatasets: ClientVerb {
             "/v1/search"
             + queryString([
                 ("q", text), ("namespace", namespace), ("status", status), ("tag", tag), ("format", format),
-                ("limit", limit.map(String.init)), ("as_of", asOf),
+                ("limit", limit.map(String.init)), ("cursor", cursor), ("as_of", asOf),
             ])
         show(try await api.send(.GET, path)) { json in
-            TextTable.render(
+            let next = json["next_cursor"]?.stringValue.map { "\n(more: --cursor \($0))" } ?? ""
+            return TextTable.render(
                 ["SCORE", "NAMESPACE/NAME", "STATUS", "MATCHED"], (json["results"]?.arrayValue ?? []).map(Self.row))
+                + next
         }
     }
 
@@ -415,13 +418,16 @@ struct RecordLineage: ClientVerb {
 }
 
 struct DatasetHistory: ClientVerb {
-    static let configuration = CommandConfiguration(commandName: "history", abstract: "A dataset's audit trail.")
+    static let configuration = CommandConfiguration(
+        commandName: "history", abstract: "A dataset's audit trail: who did what, when and why.")
     @OptionGroup var client: ClientOptions
     @Argument var dataset: String
+    @Option(name: .customLong("as-of"), help: "A log position or an RFC 3339 time") var asOf: String?
 
     func perform(_ api: StrataClient) async throws {
-        let id = try await api.datasetID(dataset)
-        show(try await api.send(.GET, "/v1/datasets/\(id)/history")) { eventRows($0["events"]?.arrayValue ?? []) }
+        let id = try await api.datasetID(dataset, asOf: asOf)
+        let path = "/v1/datasets/\(id)/history" + queryString([("as_of", asOf)])
+        show(try await api.send(.GET, path)) { eventRows($0["events"]?.arrayValue ?? [], stream: false) }
     }
 }
 
@@ -429,10 +435,11 @@ struct DatasetUsages: ClientVerb {
     static let configuration = CommandConfiguration(commandName: "usages", abstract: "Who used which version.")
     @OptionGroup var client: ClientOptions
     @Argument var dataset: String
+    @Option(name: .customLong("as-of"), help: "A log position or an RFC 3339 time") var asOf: String?
 
     func perform(_ api: StrataClient) async throws {
-        let id = try await api.datasetID(dataset)
-        show(try await api.send(.GET, "/v1/datasets/\(id)/usages")) { json in
+        let id = try await api.datasetID(dataset, asOf: asOf)
+        show(try await api.send(.GET, "/v1/datasets/\(id)/usages" + queryString([("as_of", asOf)]))) { json in
             TextTable.render(
                 ["CONSUMER", "VERSION", "KIND", "WHEN", "BY"],
                 (json["usages"]?.arrayValue ?? []).map {
@@ -472,16 +479,53 @@ struct UseDataset: ClientVerb {
     }
 }
 
-func eventRows(_ events: [JSONValue]) -> String {
+/// Events as a table: who did what, when and why (the audit trail's questions); with `stream`, also
+/// which dataset, for a log that mixes them.
+func eventRows(_ events: [JSONValue], stream: Bool = true) -> String {
     TextTable.render(
-        ["POSITION", "TYPE", "ACTOR", "RECORDED", "STREAM"],
+        ["POSITION", "TYPE", "ACTOR", "RECORDED", "WHAT AND WHY"] + (stream ? ["STREAM"] : []),
         events.map {
             [
-                "\($0["position"]?.intValue ?? 0)", $0["type"]?.stringValue ?? "",
-                $0["metadata"]?["actor"]?.stringValue ?? "", $0["recorded_at"]?.stringValue ?? "",
-                $0["stream_id"]?.stringValue ?? "",
-            ]
+                "\($0["position"]?.intValue ?? 0)", $0.text("type"), eventActor($0), $0.text("recorded_at"),
+                eventDetail($0),
+            ] + (stream ? [$0.text("stream_id")] : [])
         })
+}
+
+/// The token that acted, and whom it acted for when the request said (`Strata-Actor`).
+func eventActor(_ event: JSONValue) -> String {
+    let actor = event["metadata"]?["actor"]?.stringValue ?? ""
+    return event["metadata"]?["on_behalf_of"]?.stringValue.map { "\(actor) for \($0)" } ?? actor
+}
+
+/// What an event did, in a few words, and the reason or note it was given.
+func eventDetail(_ event: JSONValue) -> String {
+    let data = event["data"] ?? .null
+    func version(_ value: JSONValue?) -> String { value?.intValue.map { "v\($0)" } ?? "" }
+    var what: String
+    var why = data["reason"]?.stringValue ?? data["change_note"]?.stringValue
+    switch event.text("type") {
+    case "DatasetCreated":
+        what = data.text("namespace") + "/" + data.text("name")
+        if let source = data["cloned_from"]?["dataset_id"]?.stringValue { what += ", cloned from \(source)" }
+        why = why ?? data["version"]?["change_note"]?.stringValue
+    case "DatasetVersionDrafted":
+        let fields = (data["changed_fields"]?.arrayValue ?? []).compactMap(\.stringValue)
+        what = version(data["version"]?["version"]) + (fields.isEmpty ? "" : ": " + fields.joined(separator: ", "))
+        why = why ?? data["version"]?["change_note"]?.stringValue
+    case "DatasetPublished": what = version(data["version"])
+    case "DatasetRestored": what = "to " + data.text("status")
+    case "DatasetVersionUsed": what = version(data["version"]) + " by " + data.text("consumer")
+    case "LineageRecorded":
+        let inputs = data["inputs"]?.arrayValue?.count ?? 0
+        what = "\(inputs) input\(inputs == 1 ? "" : "s") into " + version(data["output"]?["version"])
+        if let job = data["job"], job != .null { what += ", job " + job.text("namespace") + "." + job.text("name") }
+    case "TokenCreated": what = data.text("name") + " as " + data.text("role")
+    case "TokenRevoked": what = data.text("name")
+    default: what = ""
+    }
+    why = why ?? event["metadata"]?["reason"]?.stringValue
+    return [what, why.map { "\"\($0)\"" }].compactMap { $0?.isEmpty == false ? $0 : nil }.joined(separator: " — ")
 }
 
 func impactRows(_ impact: [JSONValue]) -> String {

@@ -142,11 +142,11 @@ struct TailEvents: ClientVerb {
     func line(for event: JSONValue) -> String {
         if client.output == .json { return CanonicalJSON.string(event) }
         let columns = [
-            ("\(event["position"]?.intValue ?? 0)", 9), (event.text("type"), 23),
-            (event["metadata"]?["actor"]?.stringValue ?? "", 14), (event.text("recorded_at"), 26),
+            ("\(event["position"]?.intValue ?? 0)", 9), (event.text("type"), 23), (eventActor(event), 14),
+            (event.text("recorded_at"), 26), (event.text("stream_id"), 38),
         ]
         return columns.map { $0.padding(toLength: max($1, $0.count), withPad: " ", startingAt: 0) }.joined()
-            + event.text("stream_id")
+            + eventDetail(event)
     }
 }
 
