@@ -11,8 +11,8 @@ struct LineageCommand: ClientVerb {
     @Argument(help: "An id, or namespace/name") var dataset: String
     @Flag(help: "Only what feeds it") var upstream = false
     @Flag(help: "Only what it feeds") var downstream = false
-    @Option var depth: Int?
-    @Option(name: .customLong("as-of")) var asOf: String?
+    @Option(help: "How many hops to walk (default 5, at most 100)") var depth: Int?
+    @Option(name: .customLong("as-of"), help: "A log position or an RFC 3339 time") var asOf: String?
 
     func perform(_ api: StrataClient) async throws {
         let id = try await api.datasetID(dataset, asOf: asOf)
@@ -86,10 +86,12 @@ struct LineageTree {
 /// `strata impact ID`: everything downstream, however far.
 struct ImpactCommand: ClientVerb {
     static let configuration = CommandConfiguration(
-        commandName: "impact", abstract: "What would break if the dataset were retired.")
+        commandName: "impact",
+        abstract: "Everything downstream of a dataset, however far, with its status (retired ones too).",
+        discussion: "What retiring it would break: `strata ds retire ID --reason R --dry-run`.")
     @OptionGroup var client: ClientOptions
-    @Argument var dataset: String
-    @Option(name: .customLong("as-of")) var asOf: String?
+    @Argument(help: "An id, or namespace/name") var dataset: String
+    @Option(name: .customLong("as-of"), help: "A log position or an RFC 3339 time") var asOf: String?
 
     func perform(_ api: StrataClient) async throws {
         let id = try await api.datasetID(dataset, asOf: asOf)
