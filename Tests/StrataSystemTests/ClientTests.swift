@@ -326,6 +326,15 @@ struct ClientTests {
             cluster.remove()
         }
         #expect(try Self.strata(["ds", "create", "raw/source"], on: server).status == 0)
+        // A file the verb cannot use is the command line's mistake (64), said before anything is sent.
+        let broken = cluster.folder + "/broken.json"
+        try #"{"owner": "#.write(toFile: broken, atomically: true, encoding: .utf8)
+        let notJSON = try Self.strata(["ds", "create", "raw/from-file", "--file", broken], on: server)
+        #expect(notJSON.status == 64 && notJSON.all.contains("is not JSON"), "\(notJSON.all)")
+        let other = cluster.folder + "/other.json"
+        try #"{"name": "elsewhere"}"#.write(toFile: other, atomically: true, encoding: .utf8)
+        let mismatch = try Self.strata(["ds", "create", "raw/from-file", "--file", other], on: server)
+        #expect(mismatch.status == 64 && mismatch.all.contains("the file's name"), "\(mismatch.all)")
         let unchanged = try Self.strata(["ds", "edit", "raw/source"], on: server)
         #expect(unchanged.status == 0 && unchanged.stdout.contains("unchanged"), "\(unchanged.all)")
         let edited = try Self.strata(["ds", "edit", "raw/source", "--owner", "team-data"], on: server)

@@ -170,9 +170,11 @@ struct VersionFieldOptions: ParsableArguments {
                 throw ValidationError("cannot read \(file)")
             }
             let text = String(decoding: handle.readDataToEndOfFile(), as: UTF8.self)
-            guard case .object(let object) = try JSONValue(parsing: text) else {
-                throw ValidationError("\(file) must hold a JSON object")
+            let parsed: JSONValue
+            do { parsed = try JSONValue(parsing: text) } catch {
+                throw ValidationError("\(file) is not JSON: \(error)")
             }
+            guard case .object(let object) = parsed else { throw ValidationError("\(file) must hold a JSON object") }
             fields = object
         }
         for (name, value) in [
@@ -205,8 +207,14 @@ struct CreateDataset: ClientVerb {
             throw ValidationError("give the dataset as namespace/name, or its name with --namespace")
         }
         var body = try fields.fields()
-        body["namespace"] = .string(key.namespace)
-        body["name"] = .string(key.name)
+        // A file that names another dataset than the argument is a mistake, not a detail to override.
+        for (field, value) in [("namespace", key.namespace), ("name", key.name)] {
+            if let named = body[field], named != .string(value) {
+                throw ValidationError(
+                    "the file's \(field) is \(CanonicalJSON.string(named)), the argument's '\(value)'")
+            }
+            body[field] = .string(value)
+        }
         show(try await api.send(.POST, "/v1/datasets", json: CanonicalJSON.string(JSONValue.object(body)))) {
             "created \($0.qualifiedName): \($0.text("id"))"
         }
