@@ -132,14 +132,18 @@ public final class EmbeddedPostgres: Sendable {
                 logger: logger
             )
         } else {
+            // The owner may be alive with its server down (crashed, about to be started again by the
+            // owner's supervisor): this launcher starts it, and leaves it to the owner, as a guest.
+            let ownerAlive = OwnerRecord.read(layout.ownerFile).map { isProcessAlive($0.pid) } ?? false
             let port = configuration.tcpPort ?? 5432
             try writeServerSettings(configuration, layout: layout, port: port, command: command)
             logger.info("starting the embedded PostgreSQL", metadata: ["data_dir": "\(layout.dataDirectory)"])
             try startServer(command: command, layout: layout)
-            try me.write(to: layout.ownerFile)
+            if !ownerAlive { try me.write(to: layout.ownerFile) }
             cluster = EmbeddedPostgres(
                 configuration: configuration, layout: layout, command: command,
-                socketDirectory: layout.socketDirectory, port: port, isOwner: true, ownerRecord: me, logger: logger
+                socketDirectory: layout.socketDirectory, port: port, isOwner: !ownerAlive, ownerRecord: me,
+                logger: logger
             )
         }
         if configuration.removeWhenProcessExits {

@@ -55,6 +55,16 @@ struct EmbeddedServeTests {
             let after = await http.send(
                 .POST, server.baseURL + "/v1/datasets", json: #"{"namespace": "raw", "name": "after-the-crash"}"#)
             #expect(after.status == 201, "\(after.body)")
+
+            // A second server on the same folder is the cluster's guest: it serves, and leaves restarts to
+            // the owner (its supervisor waits for the shutdown rather than ending the server with it).
+            let guest = try await ServerProcess.start(
+                databaseURL: "", arguments: ["--data-dir", folder], logFolder: logs)
+            defer { guest.stop() }
+            try await Task.sleep(for: .seconds(2))
+            let read = await http.send(.GET, guest.baseURL + "/v1/datasets/\(id)")
+            #expect(read.status == 200, "\(read.body)\n\(guest.logExcerpt)")
+            #expect(isProcessAlive(guest.pid), "\(guest.logExcerpt)")
         }
     }
 }

@@ -19,7 +19,11 @@ struct EmbeddedSupervisor: Service {
     var afterFailure: Duration = .seconds(5)
 
     func run() async throws {
-        guard cluster.isOwner else { return }
+        // A service that returns ends the whole group: a guest's supervisor waits for the shutdown.
+        guard cluster.isOwner else {
+            try? await gracefulShutdown()
+            return
+        }
         await cancelWhenGracefulShutdown {
             while (try? await eventLoopSleep(for: interval)) != nil {
                 guard !cluster.isServerRunning else { continue }
