@@ -122,6 +122,44 @@ struct BatchTests {
         .dataset(id, .create(namespace: "ns", name: name, fields: VersionFields(), clonedFrom: nil))
     }
 
+    /// A write that appends nothing answers the position its answer reflects: its dataset's last event as
+    /// it decided, not an event a later request of the same batch appended to it; about no dataset, the
+    /// log's last event, though the sequence ran ahead of the log after a batch that did not commit.
+    @Test func aWriteThatAppendsNothingAnswersThePositionItsAnswerReflects() async throws {
+        try await withTestDatabase { database in
+            let writer = CatalogWriter(pool: database.pool, logger: database.logger)
+            @Sendable func position(_ outcome: CatalogWriter.Outcome) -> StoredResponse {
+                StoredResponse(status: 200, headers: [:], body: "\(outcome.position)")
+            }
+            func reported(_ target: CatalogWriter.Request.Target) -> CatalogWriter.Request {
+                CatalogWriter.Request(
+                    target: target, metadata: EventMetadata(actor: "test"), occurredAt: Date(), respond: position)
+            }
+            let id = UUIDv7.make()
+            _ = try await writer.submit(Self.request(Self.create(id, "edited")))
+            let store = EventStore(client: database.client, logger: database.logger)
+            let created = try #require(try await store.readStream(id).last?.position)
+
+            let unchanged = JSONValue.object(["owner": .null])
+            let changed = JSONValue.object(["owner": .string("team")])
+            let both = await writer.submit(all: [
+                reported(.dataset(id, .edit(patch: unchanged))), reported(.dataset(id, .edit(patch: changed))),
+            ])
+            #expect(try both[0].get().body == "\(created)", "the no-op shows the dataset as it was then")
+            #expect(try both[1].get().body == "\(try #require(try await store.readStream(id).last?.position))")
+
+            // As a batch that wrote and then did not commit leaves it: the sequence ahead of the log.
+            try await database.client.perform(
+                "SELECT setval('events_global_position_seq', (SELECT max(global_position) FROM events) + 10)",
+                logger: database.logger)
+            let head = try #require(try await store.lastPosition())
+            let start = OpenLineageIngest(
+                inputs: [], outputs: [], job: nil, runID: "r", recordsLineage: false, registersDatasets: false)
+            let answer = try await writer.submit(reported(.openLineage(start, newIDs: [])))
+            #expect(answer.body == "\(head)", "a position the log holds, which reads can be asked as of")
+        }
+    }
+
     /// A batch sends COMMIT after its writes. A write PostgreSQL refuses (here a constraint on one
     /// dataset's name row) must still fail the batch whole, leaving no event and no projection row of
     /// it, and the pipeline must go on.

@@ -42,10 +42,35 @@ struct BatchRun {
         case refused(any Error)
         /// Refused by the catalog's rules: an answer to keep under its key, if it has one.
         case ruledOut(any Error)
-        /// Accepted: its events (by index into the batch's), and the state of what it is about.
-        case accepted(events: Range<Int>, subject: UUID?, dataset: DatasetState?, token: TokenState?)
+        /// Accepted: its events (by index into the batch's), and the state of what it is about. One that
+        /// appends nothing answers `reflects`, the position its answer reflects, which is nil when only the
+        /// log's head can say (see ``Reflected``).
+        case accepted(
+            events: Range<Int>, subject: UUID?, dataset: DatasetState?, token: TokenState?, reflects: Reflected?)
         /// The same key and request as an earlier one of this batch: the same answer.
         case sameAs(Int)
+    }
+
+    /// What the answer of a write that appended nothing reflects: its dataset's last event, or, about no
+    /// dataset, the last event before it in the batch or else the log's head.
+    private enum Reflected {
+        /// An event of this batch, by index.
+        case position(Int)
+        /// A position the log held before the batch.
+        case known(Int64)
+        case atHead
+
+        init(subject: UUID?, events: [StreamEvent], loaded: [UUID: Int64]) {
+            if let subject {
+                if let index = events.lastIndex(where: { $0.stream == subject }) {
+                    self = .position(index)
+                } else {
+                    self = loaded[subject].map(Reflected.known) ?? .atHead
+                }
+            } else {
+                self = events.isEmpty ? .atHead : .position(events.count - 1)
+            }
+        }
     }
 
     /// Begins the batch's transaction, decides its commands, writes what they do and commits; answers
@@ -94,13 +119,16 @@ struct BatchRun {
             do {
                 let decision = try CatalogDecider.decide(request.target, context: request.context, in: &view)
                 let range = events.count..<(events.count + decision.events.count)
+                // Taken now, before the requests after it add events: its answer shows the state as now.
+                let reflects =
+                    range.isEmpty ? Reflected(subject: decision.subject, events: events, loaded: lastPositions) : nil
                 events += decision.events
                 let subject = decision.subject
                 plans.append(
                     .accepted(
                         events: range, subject: subject,
                         dataset: subject.flatMap { view.knows(dataset: $0) ? view.dataset($0) : nil },
-                        token: subject.flatMap { view.tokenStreams[$0] }))
+                        token: subject.flatMap { view.tokenStreams[$0] }, reflects: reflects))
                 if let claim = request.idempotency { claims[ClaimKey(claim)] = index }
             } catch {
                 plans.append(.ruledOut(error))
@@ -111,6 +139,15 @@ struct BatchRun {
         // Answer, with the positions the events will take.
         let positions = events.indices.map { nextPosition + Int64($0) }
         for (event, position) in zip(events, positions) { lastPositions[event.stream] = position }
+        // The log's head, for a write that appended nothing and is about no dataset, with no event before it
+        // in the batch (an OpenLineage START): asked under the lock, since the sequence `nextPosition` comes
+        // from runs ahead of the log after a batch that did not commit.
+        var head: Int64?
+        if plans.contains(where: { if case .accepted(_, _, _, _, .atHead?) = $0 { true } else { false } }) {
+            head =
+                try await pipelined(["SELECT coalesce(max(global_position), 0) FROM events"]).first?.first?
+                .decode(Int64.self) ?? 0
+        }
         var results: [Result<StoredResponse, any Error>] = []
         var fresh: [(IdempotencyClaim, StoredResponse)] = []
         for (index, plan) in plans.enumerated() {
@@ -127,13 +164,15 @@ struct BatchRun {
                 }
             case .sameAs(let earlier):
                 results.append(results[earlier])
-            case .accepted(let range, let subject, let dataset, let token):
+            case .accepted(let range, let subject, let dataset, let token, let reflects):
                 let mine = events[range]
-                // A write that appended nothing reports its dataset's last event, or, about no dataset (an
-                // OpenLineage START), the log's head it was decided at: a position its answer reflects.
-                let position =
-                    range.isEmpty
-                    ? subject.flatMap { lastPositions[$0] } ?? nextPosition - 1 : positions[range.upperBound - 1]
+                let position: Int64
+                switch reflects {
+                case nil: position = positions[range.upperBound - 1]
+                case .position(let index)?: position = nextPosition + Int64(index)
+                case .known(let known)?: position = known
+                case .atHead?: position = head ?? 0
+                }
                 var outcome = CatalogWriter.Outcome(
                     state: dataset ?? DatasetState(id: subject ?? UUID()),
                     events: mine.compactMap { if case .dataset(let event) = $0.event { event } else { nil } },
@@ -254,7 +293,7 @@ struct BatchRun {
     ) -> (EventRows, counts: [String: Int]) {
         var owner = [Int](repeating: 0, count: events.count)
         for (index, plan) in plans.enumerated() {
-            if case .accepted(let range, _, _, _) = plan { for event in range { owner[event] = index } }
+            if case .accepted(let range, _, _, _, _) = plan { for event in range { owner[event] = index } }
         }
         var versions: [UUID: Int64] = [:]
         var rows = EventRows()
