@@ -159,6 +159,10 @@ struct BatchRun {
                 results.append(.failure(error))
             case .ruledOut(let error):
                 results.append(.failure(error))
+                // A stale If-Match stays stale (a stream's version only grows), so its refusal is decided again
+                // rather than kept: the same request is refused alike, and a retry under the same key with the
+                // version just read, the usual answer to a 412, goes through.
+                if case CatalogError.versionConflict = error { continue }
                 if let claim = requests[index].idempotency, let response = requests[index].refusal?(error) {
                     fresh.append((claim, response))
                 }
