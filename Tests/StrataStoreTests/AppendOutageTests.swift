@@ -66,6 +66,29 @@ struct AppendOutageTests {
         }
     }
 
+    /// A batch that appended nothing but kept a refusal under its key loses its connection in COMMIT: the
+    /// key's row says whether it landed. Here it did not, so the command is decided again and its refusal
+    /// kept then; answered as refused without that, a retry with the key would be decided anew.
+    @Test func aKeptRefusalWhoseCommitIsKilledIsDecidedAgainAndKept() async throws {
+        try await withTestDatabase { database in
+            let writer = CatalogWriter(pool: database.pool, logger: database.logger)
+            #expect(try await writer.submit(create(UUIDv7.make(), "taken")).status == 201)
+            try await slowCommits(database, seconds: 20, times: 1, keptAnswers: true)
+            var refused = create(UUIDv7.make(), "taken")
+            refused.idempotency = IdempotencyClaim(scope: "test", key: "create-taken", requestHash: "h")
+            refused.refusal = { _ in StoredResponse(status: 409, headers: [:], body: "taken") }
+            let (outcome, terminated) = try await database.terminatingSleepers { [refused] in
+                await Result(catching: { try await writer.submit(refused) })
+            }
+            #expect(terminated == 1)
+            #expect(throws: DomainError.self) { try outcome.get() }
+            let kept = try await database.client.rows(
+                "SELECT body FROM idempotency_keys WHERE scope = 'test' AND key = 'create-taken'",
+                logger: database.logger)
+            #expect(try kept.map { try $0.decode(String.self) } == ["taken"])
+        }
+    }
+
     /// A batch that loses its connection every time is not decided forever: after its retries the caller
     /// hears that the database was unavailable, nothing of it landed, and the pipeline goes on.
     @Test func aCommandWhoseBatchesAllLoseTheirConnectionFailsAndThePipelineGoesOn() async throws {
@@ -99,8 +122,11 @@ private func expectCreatedOnce(
     #expect(events.map(\.type) == ["DatasetCreated", "DatasetVersionDrafted"], sourceLocation: sourceLocation)
 }
 
-/// Makes every COMMIT that created a dataset (or the first `times` of them) sleep for `seconds` first.
-private func slowCommits(_ database: TestDatabase, seconds: Double, times: Int = .max) async throws {
+/// Makes every COMMIT that created a dataset (or the first `times` of them) sleep for `seconds` first;
+/// with `keptAnswers`, every COMMIT that kept an answer under an `Idempotency-Key` instead.
+private func slowCommits(
+    _ database: TestDatabase, seconds: Double, times: Int = .max, keptAnswers: Bool = false
+) async throws {
     // A sequence counts the COMMITs: it is not rolled back with the transaction whose COMMIT is killed.
     try await database.client.perform("CREATE SEQUENCE strata_test_slow_commits", logger: database.logger)
     try await database.client.perform(
@@ -115,9 +141,9 @@ private func slowCommits(_ database: TestDatabase, seconds: Double, times: Int =
         """, logger: database.logger)
     try await database.client.perform(
         """
-        CREATE CONSTRAINT TRIGGER strata_test_slow_commit AFTER INSERT ON events
+        CREATE CONSTRAINT TRIGGER strata_test_slow_commit AFTER INSERT ON \(unescaped: keptAnswers ? "idempotency_keys" : "events")
         DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
-        WHEN (NEW.event_type = 'DatasetCreated') EXECUTE FUNCTION strata_test_sleep()
+        \(unescaped: keptAnswers ? "" : "WHEN (NEW.event_type = 'DatasetCreated')") EXECUTE FUNCTION strata_test_sleep()
         """, logger: database.logger)
 }
 

@@ -204,7 +204,10 @@ struct BatchRun {
                 _ = try await pipelined([closings, write].compactMap { $0 })
             }
         }
-        attempt.committing(results, probe: firstEventID)
+        attempt.committing(
+            results,
+            probe: firstEventID.map(EventLogWriter.LandingProbe.event)
+                ?? fresh.first.map { .answer(scope: $0.0.scope, key: $0.0.key) })
         _ = try await pipelined(["COMMIT"])
         for (type, count) in counts {
             Counter(label: "strata_events_appended_total", dimensions: [("type", type)]).increment(by: count)

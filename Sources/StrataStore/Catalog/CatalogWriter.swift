@@ -282,16 +282,16 @@ public actor CatalogWriter {
             }
             return requests.map { _ in .failure(outage ?? error) }
         }
-        // Nothing appended: whether the COMMIT landed changes nothing anyone was told.
+        // Nothing appended and nothing kept: whether the COMMIT landed changes nothing anyone was told.
         guard let probe else { return results }
         // The batch's own transaction may still be committing: give the question twice the time the batch
         // had. The question is a read, asked again if the asking connection is lost too (PostgreSQL may be
         // restarting).
         let patient = pool.allowing(work: pool.deadlines.work * 2)
         do {
-            if try await EventLogWriter.wasAppended(probe, pool: patient, logger: logger) {
+            if try await EventLogWriter.landed(probe, pool: patient, logger: logger) {
                 logger.notice(
-                    "append batch committed though its connection was lost", metadata: ["event_id": "\(probe)"])
+                    "append batch committed though its connection was lost", metadata: ["probe": "\(probe)"])
                 return results
             }
             logger.warning("append batch lost with its connection", metadata: ["reason": "\(outage)"])
@@ -299,7 +299,7 @@ public actor CatalogWriter {
         } catch {
             logger.error(
                 "append batch outcome unknown",
-                metadata: ["event_id": "\(probe)", "error": "\(String(reflecting: error))"])
+                metadata: ["probe": "\(probe)", "error": "\(String(reflecting: error))"])
         }
         return requests.map { _ in .failure(DatabaseUnavailable(.outcomeUnknown)) }
     }
@@ -331,9 +331,9 @@ private final class Answers: Sendable {
 final class BatchAttempt: Sendable {
     enum Phase {
         case working
-        /// COMMIT is being sent: these are the answers if it lands; `probe` is an event the batch
-        /// appended, nil if it appended none.
-        case committing([Result<StoredResponse, any Error>], probe: UUID?)
+        /// COMMIT is being sent: these are the answers if it lands; `probe` tells whether it did, nil if
+        /// the batch appended nothing and kept no answer.
+        case committing([Result<StoredResponse, any Error>], probe: EventLogWriter.LandingProbe?)
     }
 
     private let state = Mutex<Phase>(.working)
@@ -362,7 +362,7 @@ final class BatchAttempt: Sendable {
         if first { onDecided() }
     }
 
-    func committing(_ results: [Result<StoredResponse, any Error>], probe: UUID?) {
+    func committing(_ results: [Result<StoredResponse, any Error>], probe: EventLogWriter.LandingProbe?) {
         state.withLock { $0 = .committing(results, probe: probe) }
     }
 }

@@ -186,18 +186,37 @@ public struct EventLogWriter: Sendable {
         return AppendResult(streamVersion: versions.last!, positions: positions.sorted(), wasAlreadyAppended: false)
     }
 
-    /// Whether the log holds `eventID`, once every append that may still be committing has ended: the
-    /// answer for a batch whose connection died while its COMMIT was under way. Taking the append lock
-    /// waits out the batch's own transaction if PostgreSQL has not noticed the lost client yet.
-    static func wasAppended(_ eventID: UUID, pool: BoundedPool, logger: Logger) async throws -> Bool {
+    /// Whether a batch landed, once every append that may still be committing has ended: the answer for a
+    /// batch whose connection died while its COMMIT was under way. Taking the append lock waits out the
+    /// batch's own transaction if PostgreSQL has not noticed the lost client yet.
+    static func landed(_ probe: LandingProbe, pool: BoundedPool, logger: Logger) async throws -> Bool {
         try await pool.reading { connection in
             try await connection.perform("BEGIN", logger: logger)
             _ = try await EventLogWriter.begin(on: connection, logger: logger)
-            let found = try await connection.rows(
-                "SELECT 1 FROM events WHERE event_id = \(eventID)", logger: logger
-            )
+            let found =
+                switch probe {
+                case .event(let eventID):
+                    try await connection.rows("SELECT 1 FROM events WHERE event_id = \(eventID)", logger: logger)
+                case .answer(let scope, let key):
+                    try await connection.rows(
+                        "SELECT 1 FROM idempotency_keys WHERE scope = \(scope) AND key = \(key)", logger: logger)
+                }
             try await connection.perform("ROLLBACK", logger: logger)
             return !found.isEmpty
+        }
+    }
+
+    /// What tells whether a batch landed: an event it appended, or, for a batch that appended none, an
+    /// answer it kept under an `Idempotency-Key` (a refusal, say, whose retry must be refused alike).
+    enum LandingProbe: Sendable, CustomStringConvertible {
+        case event(UUID)
+        case answer(scope: String, key: String)
+
+        var description: String {
+            switch self {
+            case .event(let id): "event \(id)"
+            case .answer(let scope, let key): "answer to \(scope)'s key \(key)"
+            }
         }
     }
 
