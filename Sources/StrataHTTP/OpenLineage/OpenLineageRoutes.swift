@@ -32,6 +32,7 @@ struct OpenLineageRoutes {
             throw Problem(
                 status: .unsupportedMediaType, code: "unsupported_media_type", detail: "send application/json")
         }
+        try RequestBody.refuseContentCoding(of: request)
         // A header of the request, not of an event: refused once, for the whole batch.
         _ = try idempotencyKey(request)
         let value = try RequestBody.parse(bytes)

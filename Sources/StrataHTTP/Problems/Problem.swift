@@ -67,7 +67,7 @@ public struct Problem: Error, Codable, Sendable, Equatable, HTTPResponseError {
     /// sends.
     var stored: StoredResponse {
         var headers = ["Content-Type": "application/problem+json"]
-        for field in self.headers { headers[field.name.canonicalName] = field.value }
+        for field in self.headers { headers[field.name.rawName] = field.value }
         return StoredResponse(status: status.code, headers: headers, body: CanonicalJSON.string(self))
     }
 

@@ -15,6 +15,16 @@ struct RequestBody {
     /// The bytes as received, for the idempotency hash.
     var bytes: ByteBuffer
 
+    /// A compressed body read as JSON would fail "at byte 0"; RFC 9110 answers a coding not taken with 415.
+    static func refuseContentCoding(of request: Request) throws {
+        if let coding = request.headers[.contentEncoding], coding.lowercased() != "identity" {
+            throw Problem(
+                status: .unsupportedMediaType, code: "unsupported_media_type",
+                detail: "send the body uncompressed: Content-Encoding \(coding) is not accepted"
+            )
+        }
+    }
+
     static func read(
         _ request: Request,
         context: StrataRequestContext,
@@ -35,13 +45,7 @@ struct RequestBody {
                 detail: "send the body as \(mediaTypes.joined(separator: " or "))"
             )
         }
-        // A compressed body read as JSON would fail "at byte 0"; RFC 9110 answers a coding not taken with 415.
-        if let coding = request.headers[.contentEncoding], coding.lowercased() != "identity" {
-            throw Problem(
-                status: .unsupportedMediaType, code: "unsupported_media_type",
-                detail: "send the body uncompressed: Content-Encoding \(coding) is not accepted"
-            )
-        }
+        try refuseContentCoding(of: request)
         let value = try parse(bytes)
         guard case .object(let object) = value else {
             throw Problem(

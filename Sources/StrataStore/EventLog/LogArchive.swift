@@ -78,9 +78,6 @@ public struct LogArchive: Sendable {
         typealias CodingKeys = EventWireKey
     }
 
-    /// Loads an export into a catalog whose log is empty, keeping positions, ids, stream versions and
-    /// timestamps, all in one transaction: a malformed or inconsistent line imports nothing. Answers the
-    /// number of events imported; the caller then builds the projections from them.
     /// What is wrong with a line, for the person who must fix it: the member and the trouble, not the
     /// decoder's debug description.
     static func reason(_ error: DecodingError) -> String {
@@ -99,6 +96,9 @@ public struct LogArchive: Sendable {
         }
     }
 
+    /// Loads an export into a catalog whose log is empty, keeping positions, ids, stream versions and
+    /// timestamps, all in one transaction: a malformed or inconsistent line imports nothing. Answers the
+    /// number of events imported; the caller then builds the projections from them.
     public func importLog(_ lines: some Sequence<String>) async throws -> Int {
         try await client.transaction(logger: logger) { connection in
             _ = try await EventLogWriter.begin(on: connection, logger: logger)
