@@ -65,6 +65,9 @@ struct HostileInputTests {
                             if value.mustBe400 && parameter.location == "query" {
                                 #expect(response.status == .badRequest, "\(context): \(response.status.code)")
                             }
+                            // A parameter the document lists is one its operation takes.
+                            let body = String(buffer: try await response.body.collect(upTo: 16 << 20))
+                            #expect(!body.contains("is not a parameter of this operation"), "\(context): \(body)")
                         }
                     }
                 }
@@ -87,6 +90,29 @@ struct HostileInputTests {
                 return tried
             }
             #expect(tried > 100, "only \(tried) hostile requests were sent")
+        }
+    }
+
+    /// A query parameter the operation does not take (a misspelt filter would otherwise be ignored, and
+    /// every dataset listed) is refused, naming it and what the operation takes; the web UI's files,
+    /// outside the API, are left alone.
+    @Test func aQueryParameterTheOperationDoesNotTakeIsRefusedNamingIt() async throws {
+        try await withTestApp { client, _ in
+            let id = try await client.createDataset()
+            for (uri, unknown) in [
+                ("/v1/datasets?namepsace=finance", "namepsace"), ("/v1/datasets/\(id)?asof=1", "asof"),
+                ("/v1/search?q=x&sort=name", "sort"), ("/v1/events?after=0&limt=5", "limt"),
+                ("/v1/datasets/\(id)/history?limit=2", "limit"),
+            ] {
+                let refused = try await client.send(.get, uri)
+                #expect(refused.status == .badRequest && refused.problemCode == "invalid_parameter", "\(uri)")
+                #expect(try refused.json()["errors"]?.arrayValue?.first?["path"]?.stringValue == unknown, "\(uri)")
+                #expect(refused.text.contains("it takes"), "\(uri): \(refused.text)")
+            }
+            let head = try await client.send(.head, "/v1/datasets?namepsace=finance")
+            #expect(head.status == .badRequest, "HEAD takes what GET takes")
+            #expect(try await client.send(.get, "/v1/datasets?namespace=finance&limit=5").status == .ok)
+            #expect(try await client.send(.get, "/?from=bookmark").status == .ok)
         }
     }
 

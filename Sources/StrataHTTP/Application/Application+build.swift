@@ -210,6 +210,7 @@ public func servedRoutes(_ services: StrataServices) -> Router<StrataRequestCont
     case .insecureNoAuth: router.add(middleware: OpenAccess())
     }
     router.add(middleware: AccessPolicy())
+    router.add(middleware: QueryParameterCheck(operations: services.openAPI.queryParameters))
     HealthRoutes(readiness: services.monitor, rebuilding: services.rebuilder.pending).register(on: router)
     router.get("/metrics") { _, _ -> Response in
         var text: [UInt8] = []

@@ -17,6 +17,8 @@ import Yams
 public struct OpenAPIDocument: Sendable {
     public let yaml: String
     public let json: String
+    /// The query parameters each operation takes, by `METHOD /path/{template}` (see ``QueryParameterCheck``).
+    let queryParameters: [String: Set<String>]
 
     /// The bundled copy of the carried `Schemas/openapi.yaml`.
     public static func bundled() throws -> OpenAPIDocument {
@@ -24,7 +26,34 @@ public struct OpenAPIDocument: Sendable {
             load: { path in try StrataResources.file(path, in: .schemas).contents })
         let root = try bundler.bundle(mainFile: "openapi.yaml")
         return OpenAPIDocument(
-            yaml: try Yams.serialize(node: root, width: 120), json: CanonicalJSON.string(try root.json))
+            yaml: try Yams.serialize(node: root, width: 120), json: CanonicalJSON.string(try root.json),
+            queryParameters: queryParameters(in: root))
+    }
+
+    /// Each operation's query parameters, its path's and its own, references to
+    /// `#/components/parameters` followed.
+    static func queryParameters(in root: Node) -> [String: Set<String>] {
+        let shared = root["components"]?["parameters"]?.mapping
+        func resolved(_ parameter: Node) -> Node? {
+            guard let reference = parameter["$ref"]?.string else { return parameter }
+            return shared?[String(reference.split(separator: "/").last ?? "")]
+        }
+        func queryNames(_ parameters: Node?) -> Set<String> {
+            Set(
+                (parameters?.sequence ?? []).compactMap(resolved).filter { $0["in"]?.string == "query" }.compactMap {
+                    $0["name"]?.string
+                })
+        }
+        var operations: [String: Set<String>] = [:]
+        for (path, item) in root["paths"]?.mapping ?? [:] {
+            guard let path = path.string, let item = item.mapping else { continue }
+            let common = queryNames(item["parameters"])
+            for (method, operation) in item {
+                guard let method = method.string, method != "parameters" else { continue }
+                operations["\(method.uppercased()) \(path)"] = common.union(queryNames(operation["parameters"]))
+            }
+        }
+        return operations
     }
 }
 
