@@ -20,9 +20,21 @@ public struct Browser: Sendable {
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/chromedriver") else {
             throw BrowserError(message: "chromedriver is missing: apt-get install chromium chromium-driver")
         }
-        let logPath = logFolder + "/chromedriver-\(UUID().uuidString.prefix(8)).log"
-        let driver = try ProcessRunner.start(["/usr/bin/chromedriver", "--port=0"], outputPath: logPath)
-        let driverURL = try await address(of: driver, announcedIn: logPath)
+        // Started again once if it does not announce itself: it once failed to within its wait in a full
+        // run of the suites, and ran at once alone.
+        var attempt = 0
+        var started: (driver: pid_t, url: String)?
+        while started == nil {
+            attempt += 1
+            let logPath = logFolder + "/chromedriver-\(UUID().uuidString.prefix(8)).log"
+            let driver = try ProcessRunner.start(["/usr/bin/chromedriver", "--port=0"], outputPath: logPath)
+            do {
+                started = (driver, try await address(of: driver, announcedIn: logPath))
+            } catch let error as BrowserError where attempt < 2 {
+                FileHandle.standardError.write(Data("\(error.message); starting it again\n".utf8))
+            }
+        }
+        let (driver, driverURL) = started!
         // Root (CI) needs --no-sandbox; /dev/shm is small in containers.
         let arguments = [
             "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
@@ -52,7 +64,7 @@ public struct Browser: Sendable {
     /// Where chromedriver listens, from its "started successfully on port N".
     private static func address(of driver: pid_t, announcedIn logPath: String) async throws -> String {
         let started = ContinuousClock.now
-        while started.duration(to: .now) < .seconds(15) {
+        while started.duration(to: .now) < .seconds(30) {
             let log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
             if let line = log.split(separator: "\n").first(where: { $0.contains("started successfully on port") }),
                 let port = Int(line.split(separator: " ").last?.prefix(while: \.isNumber) ?? "")
@@ -61,8 +73,12 @@ public struct Browser: Sendable {
             }
             try await Task.sleep(for: .milliseconds(50))
         }
+        let alive = isProcessAlive(driver)
         kill(driver, SIGKILL)
-        throw BrowserError(message: "chromedriver did not start: \(logPath)")
+        let log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "(no log)"
+        throw BrowserError(
+            message:
+                "chromedriver did not start within 30 s (\(alive ? "still running" : "exited")): \(log.suffix(2000))")
     }
 
     public func close() async {
