@@ -518,7 +518,8 @@ func eventDetail(_ event: JSONValue) -> String {
         if let source = data["cloned_from"]?["dataset_id"]?.stringValue { what += ", cloned from \(source)" }
         why = why ?? data["version"]?["change_note"]?.stringValue
     case "DatasetVersionDrafted":
-        let fields = (data["changed_fields"]?.arrayValue ?? []).compactMap(\.stringValue)
+        // The change note is the why, shown in quotes, not one of the fields changed.
+        let fields = (data["changed_fields"]?.arrayValue ?? []).compactMap(\.stringValue).filter { $0 != "change_note" }
         what = version(data["version"]?["version"]) + (fields.isEmpty ? "" : ": " + fields.joined(separator: ", "))
         why = why ?? data["version"]?["change_note"]?.stringValue
     case "DatasetPublished": what = version(data["version"])
