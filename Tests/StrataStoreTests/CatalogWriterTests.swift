@@ -157,6 +157,17 @@ struct BatchTests {
                 inputs: [], outputs: [], job: nil, runID: "r", recordsLineage: false, registersDatasets: false)
             let answer = try await writer.submit(reported(.openLineage(start, newIDs: [])))
             #expect(answer.body == "\(head)", "a position the log holds, which reads can be asked as of")
+            // Before events of its own batch, it answers where they begin, less one: within the log once
+            // they land, and showing nothing of them.
+            let after = UUIDv7.make()
+            let together = await writer.submit(all: [
+                reported(.openLineage(start, newIDs: [])),
+                reported(Self.create(after, "after-the-start")),
+            ])
+            let first = try #require(try await store.readStream(after).first?.position)
+            let startAnswered = try #require(Int64(try together[0].get().body))
+            #expect(startAnswered == first - 1)
+            #expect(startAnswered <= (try #require(try await store.lastPosition())))
         }
     }
 

@@ -42,9 +42,9 @@ struct BatchRun {
         case refused(any Error)
         /// Refused by the catalog's rules: an answer to keep under its key, if it has one.
         case ruledOut(any Error)
-        /// Accepted: its events (by index into the batch's), and the state of what it is about. One that
-        /// appends nothing answers `reflects`, the position its answer reflects, which is nil when only the
-        /// log's head can say (see ``Reflected``).
+        /// Accepted: its events (by index into the batch's), and the state of what it is about; for one
+        /// that appends nothing, `reflects` says which position its answer reflects (nil for one that
+        /// appends: its last event's).
         case accepted(
             events: Range<Int>, subject: UUID?, dataset: DatasetState?, token: TokenState?, reflects: Reflected?)
         /// The same key and request as an earlier one of this batch: the same answer.
@@ -140,10 +140,14 @@ struct BatchRun {
         let positions = events.indices.map { nextPosition + Int64($0) }
         for (event, position) in zip(events, positions) { lastPositions[event.stream] = position }
         // The log's head, for a write that appended nothing and is about no dataset, with no event before it
-        // in the batch (an OpenLineage START): asked under the lock, since the sequence `nextPosition` comes
-        // from runs ahead of the log after a batch that did not commit.
-        var head: Int64?
-        if plans.contains(where: { if case .accepted(_, _, _, _, .atHead?) = $0 { true } else { false } }) {
+        // in the batch (an OpenLineage START). Where this batch's events begin, less one: no event lies
+        // between the head and them, and once they land the log reaches past it. A batch that appends
+        // nothing asks the log under the lock: the sequence `nextPosition` comes from runs ahead of the log
+        // after a batch that did not commit, past any position the log holds.
+        var head = nextPosition - 1
+        if events.isEmpty,
+            plans.contains(where: { if case .accepted(_, _, _, _, .atHead?) = $0 { true } else { false } })
+        {
             head =
                 try await pipelined(["SELECT coalesce(max(global_position), 0) FROM events"]).first?.first?
                 .decode(Int64.self) ?? 0
@@ -175,7 +179,7 @@ struct BatchRun {
                 case nil: position = positions[range.upperBound - 1]
                 case .position(let index)?: position = nextPosition + Int64(index)
                 case .known(let known)?: position = known
-                case .atHead?: position = head ?? 0
+                case .atHead?: position = head
                 }
                 var outcome = CatalogWriter.Outcome(
                     state: dataset ?? DatasetState(id: subject ?? UUID()),
