@@ -28,7 +28,7 @@ struct ReadModelTests {
                         .map { try $0.datasetEvent() }
                     let state = events.reduce(into: DatasetState(id: dataset)) { $0.apply($1.0, context: $1.1) }
                     let (read, _) = try await reader.read(asOf: asOf) { snapshot in
-                        (try await snapshot.dataset(dataset), try await snapshot.versions(of: dataset))
+                        (try await snapshot.dataset(dataset), try await snapshot.versions(of: dataset).items)
                     }
                     guard state.exists else {
                         #expect(read.0 == nil)
@@ -125,8 +125,9 @@ struct ReadModelTests {
                         let (expected, _) = try await primary.read { try await $0.dataset(id) }
                         let (document, _) = try await reader.dataset(id, asOf: .head, scope: .all)
                         #expect(document == expected)
-                        let (versions, _) = try await reader.read { try await $0.versions(of: id) }
-                        #expect(versions.count == (try await primary.read { try await $0.versions(of: id) }).0.count)
+                        let (versions, _) = try await reader.read { try await $0.versions(of: id).items }
+                        #expect(
+                            versions.count == (try await primary.read { try await $0.versions(of: id).items }).0.count)
                     }
                 }
                 // The list's head pages too, for every namespace and for one.

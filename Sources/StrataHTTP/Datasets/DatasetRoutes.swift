@@ -236,14 +236,9 @@ struct DatasetRoutes {
     }
 
     @Sendable func versions(_ request: Request, context: StrataRequestContext) async throws -> Response {
-        let id = try datasetID(context)
-        let (versions, position) = try await reader.read(
-            asOf: try asOf(request), scope: try context.caller().scope, atLeast: context.minPosition
-        ) {
-            try await $0.versions(of: id)
+        try await datasetPage("versions", request, context) { snapshot, id, window in
+            try await snapshot.versions(of: id, window)
         }
-        if versions.isEmpty { throw DomainError.datasetNotFound }
-        return jsonResponse(.ok, body: "{\"versions\":[\(versions.joined(separator: ","))]}", position: position)
     }
 
     @Sendable func version(_ request: Request, context: StrataRequestContext) async throws -> Response {
@@ -265,26 +260,54 @@ struct DatasetRoutes {
     }
 
     @Sendable func usages(_ request: Request, context: StrataRequestContext) async throws -> Response {
-        let id = try datasetID(context)
-        let (found, position) = try await reader.read(
-            asOf: try asOf(request), scope: try context.caller().scope, atLeast: context.minPosition
-        ) {
-            snapshot -> [String]? in
-            try await snapshot.isVisible(id) ? try await snapshot.usages(of: id) : nil
+        try await datasetPage("usages", request, context) { snapshot, id, window in
+            try await snapshot.usages(of: id, window)
         }
-        guard let usages = found else { throw DomainError.datasetNotFound }
-        return jsonResponse(.ok, body: "{\"usages\":[\(usages.joined(separator: ","))]}", position: position)
     }
 
     @Sendable func history(_ request: Request, context: StrataRequestContext) async throws -> Response {
-        let id = try datasetID(context)
-        let (events, position) = try await reader.read(
-            asOf: try asOf(request), scope: try context.caller().scope, atLeast: context.minPosition
-        ) {
-            try await $0.history(of: id)
+        try await datasetPage("events", request, context) { snapshot, id, window in
+            let page = try await snapshot.history(of: id, window)
+            return .init(items: try page.items.map { try $0.document() }, nextAfter: page.nextAfter)
         }
-        if events.isEmpty { throw DomainError.datasetNotFound }
-        let body = "{\"events\":[\(try events.map { try $0.document() }.joined(separator: ","))]}"
+    }
+
+    /// One page of a dataset's versions, usages or events: all of them unless `limit` asks for fewer, the
+    /// page after `cursor` at the position the first page was read at, else at `as_of`'s.
+    private func datasetPage(
+        _ collection: String,
+        _ request: Request,
+        _ context: StrataRequestContext,
+        _ read:
+            @escaping @Sendable (CatalogSnapshot, UUID, CatalogSnapshot.Window) async throws
+            -> CatalogSnapshot.Page<String>
+    ) async throws -> Response {
+        let id = try datasetID(context)
+        let query = request.uri.queryParameters
+        var window = CatalogSnapshot.Window(
+            limit: try limitParameter(in: query, maximum: CatalogSnapshot.ListFilter.largestPage))
+        var snapshot = try asOf(request)
+        var pinned: Int64?
+        if let cursor = query["cursor"].map(String.init) {
+            guard let (position, after) = WindowCursor.decode(cursor) else {
+                throw invalidParameter("cursor", "is not a cursor of this collection")
+            }
+            (snapshot, pinned, window.after) = (.position(position), position, after)
+        }
+        let (found, position) = try await pinnedByCursor(pinned) { [snapshot, window] in
+            try await reader.read(asOf: snapshot, scope: try context.caller().scope, atLeast: context.minPosition) {
+                snapshot -> CatalogSnapshot.Page<String>? in
+                let page = try await read(snapshot, id, window)
+                // Only an empty page asks whether the dataset is there: a cursor may stand at its end.
+                if page.items.isEmpty {
+                    guard window.after != nil, try await snapshot.isVisible(id) else { return nil }
+                }
+                return page
+            }
+        }
+        guard let page = found else { throw DomainError.datasetNotFound }
+        let next = page.nextAfter.map { "\"\(WindowCursor.encode(position: position, after: $0))\"" } ?? "null"
+        let body = "{\"\(collection)\":[\(page.items.joined(separator: ","))],\"next_cursor\":\(next)}"
         return jsonResponse(.ok, body: body, position: position)
     }
 
@@ -389,6 +412,22 @@ func pinnedByCursor<Result>(_ position: Int64?, _ read: () async throws -> Resul
         return try await read()
     } catch ReadError.asOfBeyondHead(let requested, _) where requested == position {
         throw invalidParameter("cursor", "is not a cursor this service gave: it names a position past the log's end")
+    }
+}
+
+/// The `cursor` of a page of one dataset's versions, usages or events: the position its first page was
+/// read at, and the key of the last item before it.
+enum WindowCursor {
+    static func encode(position: Int64, after: Int64) -> String {
+        ListCursor.encode(text: "\(position).\(after)")
+    }
+
+    static func decode(_ cursor: String) -> (position: Int64, after: Int64)? {
+        guard let text = ListCursor.decode(text: cursor) else { return nil }
+        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 2, let position = Int64(parts[0]), let after = Int64(parts[1]), position >= 0, after >= 0
+        else { return nil }
+        return (position, after)
     }
 }
 

@@ -570,18 +570,55 @@ public struct CatalogSnapshot: Sendable {
         return found
     }
 
-    /// All versions, newest first.
-    public func versions(of id: UUID) async throws -> [String] {
-        try await datasetVersions(of: id, number: nil)
+    /// Which part of one dataset's versions, usages or events a read answers.
+    public struct Window: Sendable, Hashable {
+        /// The key of the previous page's last item (a version number for versions, which run newest
+        /// first; a log position for usages; a stream version for events); nil begins at the first.
+        public var after: Int64?
+        /// The most items answered; nil answers all of them.
+        public var limit: Int?
+
+        public static let all = Window()
+
+        public init(after: Int64? = nil, limit: Int? = nil) {
+            self.after = after
+            self.limit = limit
+        }
+
+        /// One row more than the page holds, so that its last tells whether another page follows.
+        var rowsToRead: Int? { limit.map { $0 + 1 } }
+
+        func page<Item>(of keyed: [(key: Int64, item: Item)]) -> Page<Item> {
+            guard let limit, keyed.count > limit else { return Page(items: keyed.map(\.item), nextAfter: nil) }
+            return Page(items: keyed.prefix(limit).map(\.item), nextAfter: keyed[limit - 1].key)
+        }
+    }
+
+    /// A window's items, and the `after` of the window that follows them; nil when none does.
+    public struct Page<Item: Sendable>: Sendable {
+        public var items: [Item]
+        public var nextAfter: Int64?
+
+        public init(items: [Item], nextAfter: Int64?) {
+            self.items = items
+            self.nextAfter = nextAfter
+        }
+    }
+
+    /// Versions, newest first.
+    public func versions(of id: UUID, _ window: Window = .all) async throws -> Page<String> {
+        window.page(of: try await datasetVersions(of: id, number: nil, window))
     }
 
     public func version(_ number: Int, of id: UUID) async throws -> String? {
-        try await datasetVersions(of: id, number: number).first
+        try await datasetVersions(of: id, number: number, .all).first?.item
     }
 
     /// Versions with the status each had at this snapshot's position, rendered from the events that
     /// drafted them.
-    private func datasetVersions(of id: UUID, number: Int?) async throws -> [String] {
+    private func datasetVersions(of id: UUID, number: Int?, _ window: Window) async throws
+        -> [(key: Int64, item: String)]
+    {
         if case .only = scope, try await !isVisible(id) { return [] }
         let rows = try await connection.rows(
             """
@@ -595,17 +632,19 @@ public struct CatalogSnapshot: Sendable {
             JOIN events d ON d.global_position = v.valid_from
             WHERE v.dataset_id = \(id) AND v.valid_from <= \(position)
               AND (\(number)::integer IS NULL OR v.version = \(number))
+              AND (\(window.after)::bigint IS NULL OR v.version < \(window.after))
             ORDER BY v.version DESC
+            LIMIT \(window.rowsToRead)
             """,
             logger: logger
         )
-        var documents: [String] = []
+        var documents: [(key: Int64, item: String)] = []
         for row in rows {
             let (version, published, wasPublished, type, data, createdAt, createdBy) = try row.decode(
                 (Int, Int?, Bool, String, ByteBuffer, Date, String).self)
             let status = VersionStatus(ofVersion: version, publishedVersion: published, wasPublished: wasPublished)
             let record = try Self.versionRecord(type: type, data: data, createdAt: createdAt, createdBy: createdBy)
-            documents.append(Documents.version(record, of: id, status: status))
+            documents.append((Int64(version), Documents.version(record, of: id, status: status)))
         }
         return documents
     }
@@ -625,18 +664,20 @@ public struct CatalogSnapshot: Sendable {
     }
 
     /// Usage pins, in the order they were recorded, each rendered from the event that recorded it.
-    public func usages(of id: UUID) async throws -> [String] {
-        if case .only = scope, try await !isVisible(id) { return [] }
+    public func usages(of id: UUID, _ window: Window = .all) async throws -> Page<String> {
+        if case .only = scope, try await !isVisible(id) { return Page(items: [], nextAfter: nil) }
         let rows = try await connection.rows(
             """
             SELECT e.global_position, e.event_type, e.data::text, e.occurred_at, e.metadata->>'actor'
             FROM dataset_usages u JOIN events e ON e.global_position = u.valid_from
             WHERE u.dataset_id = \(id) AND u.valid_from <= \(position)
+              AND (\(window.after)::bigint IS NULL OR u.valid_from > \(window.after))
             ORDER BY u.valid_from
+            LIMIT \(window.rowsToRead)
             """,
             logger: logger
         )
-        var documents: [String] = []
+        var documents: [(key: Int64, item: String)] = []
         for row in rows {
             let (eventPosition, type, data, recordedAt, recordedBy) = try row.decode(
                 (Int64, String, ByteBuffer, Date, String).self)
@@ -646,25 +687,28 @@ public struct CatalogSnapshot: Sendable {
             let usage = UsageRecord(
                 version: used.version, consumer: used.consumer, kind: used.kind, properties: used.properties,
                 recordedAt: recordedAt, recordedBy: recordedBy)
-            documents.append(Documents.usage(usage, of: id, position: eventPosition))
+            documents.append((eventPosition, Documents.usage(usage, of: id, position: eventPosition)))
         }
-        return documents
+        return window.page(of: documents)
     }
 
     /// The dataset's events up to this snapshot, oldest first: its audit trail. Empty for anything but a
     /// dataset the reader may see.
-    public func history(of id: UUID) async throws -> [RecordedEvent] {
-        guard try await isVisible(id) else { return [] }
-        return try await EventStore.collect(
+    public func history(of id: UUID, _ window: Window = .all) async throws -> Page<RecordedEvent> {
+        guard try await isVisible(id) else { return Page(items: [], nextAfter: nil) }
+        let events = try await EventStore.collect(
             connection.rows(
                 """
                 SELECT \(unescaped: EventStore.columns) FROM events
                 WHERE stream_id = \(id) AND global_position <= \(position)
+                  AND (\(window.after)::bigint IS NULL OR stream_version > \(window.after))
                 ORDER BY stream_version
+                LIMIT \(window.rowsToRead)
                 """,
                 logger: logger
             )
         )
+        return window.page(of: events.map { ($0.streamVersion, $0) })
     }
 
     /// What the event feed may filter on.
@@ -718,7 +762,7 @@ public struct CatalogSnapshot: Sendable {
 
     /// The dataset folded from its events, for decisions that append nothing (a dry run).
     public func state(of id: UUID) async throws -> DatasetState {
-        DatasetDecider.state(of: id, from: try await history(of: id).map { try $0.datasetEvent() })
+        DatasetDecider.state(of: id, from: try await history(of: id).items.map { try $0.datasetEvent() })
     }
 
     /// What a dataset's document is assembled from: `s` is the dataset's `dataset_states` row at the
