@@ -102,7 +102,7 @@ struct HostileInputTests {
             for (uri, unknown) in [
                 ("/v1/datasets?namepsace=finance", "namepsace"), ("/v1/datasets/\(id)?asof=1", "asof"),
                 ("/v1/search?q=x&sort=name", "sort"), ("/v1/events?after=0&limt=5", "limt"),
-                ("/v1/datasets/\(id)/history?after=2", "after"),
+                ("/v1/datasets/\(id)/history?after=2", "after"), ("//v1//datasets?namepsace=finance", "namepsace"),
             ] {
                 let refused = try await client.send(.get, uri)
                 #expect(refused.status == .badRequest && refused.problemCode == "invalid_parameter", "\(uri)")

@@ -14,10 +14,10 @@ struct QueryParameterCheck: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
         -> Response
     {
-        guard let query = request.uri.query, !query.isEmpty,
-            request.uri.path.hasPrefix("/v1/") || request.uri.path.hasPrefix("/api/v1/"),
-            let taken = operations[
-                "\(request.method == .head ? "GET" : request.method.rawValue) \(context.endpointPath ?? "")"]
+        // The route the router matched, not the path as sent, which may hold empty segments (`//v1/…`).
+        guard let query = request.uri.query, !query.isEmpty, let endpoint = context.endpointPath,
+            endpoint.hasPrefix("/v1/") || endpoint.hasPrefix("/api/v1/"),
+            let taken = operations["\(request.method == .head ? "GET" : request.method.rawValue) \(endpoint)"]
         else { return try await next(request, context) }
         for (name, _) in request.uri.queryParameters where !taken.contains(String(name)) {
             let takes = taken.isEmpty ? "it takes none" : "it takes " + taken.sorted().joined(separator: ", ")
