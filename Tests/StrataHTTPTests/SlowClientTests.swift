@@ -11,7 +11,7 @@ import Testing
 
 /// Clients that hold a connection without finishing a request: the server closes it after its idle
 /// timeout, but never a live feed it is writing to.
-@Suite("Slow and silent clients")
+@Suite("Slow, silent and torn requests")
 struct SlowClientTests {
     @Test func aClientThatTricklesOrSaysNothingIsCutOffButAQuietFeedIsNot() async throws {
         try await withTestDatabase { database in
@@ -45,6 +45,38 @@ struct SlowClientTests {
     }
 }
 
+extension SlowClientTests {
+    /// A body whose framing is broken, or that ends before its Content-Length, is the client's fault: 400,
+    /// and nothing is written.
+    @Test func aBodyMalformedOrCutShortIs400AndWritesNothing() async throws {
+        try await withLiveApp { client, _ in
+            let port = try #require(client.port)
+            let headers =
+                "Host: strata\r\nAuthorization: Bearer \(testAdminSecret)\r\nContent-Type: application/json\r\n"
+            let create = #"{"namespace": "raw", "name": "torn"}"#
+            let requests = [
+                "POST /v1/datasets HTTP/1.1\r\n\(headers)Transfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n",
+                "POST /v1/datasets HTTP/1.1\r\n\(headers)Transfer-Encoding: chunked\r\n\r\n3\r\n\(create)\r\n0\r\n\r\n",
+                "POST /api/v1/lineage/batch HTTP/1.1\r\n\(headers)Transfer-Encoding: chunked\r\n\r\n-1\r\n[]\r\n0\r\n\r\n",
+                "POST /v1/datasets HTTP/1.1\r\n\(headers)Content-Length: 100\r\n\r\n\(create)",
+            ]
+            for request in requests {
+                let answer = try await blockingThread { () -> String in
+                    let connection = try RawConnection(port: port)
+                    try connection.send(request)
+                    connection.finishSending()
+                    return connection.received(within: 10)
+                }
+                let line = answer.components(separatedBy: "\r\n").first
+                #expect(line == "HTTP/1.1 400 Bad Request", "\(request.prefix(40)): \(answer.prefix(300))")
+                #expect(answer.contains("application/problem+json"), "\(answer.prefix(300))")
+            }
+            let listed = try await client.send(.get, "/v1/datasets?status=all").json()
+            #expect(listed["datasets"]?.arrayValue == [], "a torn request wrote something")
+        }
+    }
+}
+
 /// A TCP connection to the test server, written and read byte by byte as a misbehaving client would.
 private final class RawConnection {
     let socket: Int32
@@ -70,6 +102,26 @@ private final class RawConnection {
         guard sent > 0 else { throw POSIXError(.EPIPE) }
     }
 
+    /// Says no more: what was sent is the whole request.
+    func finishSending() {
+        shutdown(socket, Int32(SHUT_WR))
+    }
+
+    /// What arrives until the server closes the connection, or `limit` seconds pass.
+    func received(within limit: Double) -> String {
+        let started = Date()
+        var timeout = timeval(tv_sec: 0, tv_usec: 200_000)
+        setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var answer: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while Date().timeIntervalSince(started) < limit {
+            let count = recv(socket, &buffer, buffer.count, 0)
+            if count > 0 { answer += buffer.prefix(count) }
+            if count == 0 || (count < 0 && errno != EAGAIN && errno != EWOULDBLOCK) { break }
+        }
+        return String(decoding: answer, as: UTF8.self)
+    }
+
     /// Reads (and drops) whatever arrives until the server closes the connection; answers after how many
     /// seconds it did, or nil if it was still open after `limit`.
     func secondsUntilClosed(within limit: Double) -> Double? {
@@ -88,8 +140,8 @@ private final class RawConnection {
 }
 
 /// Runs blocking socket calls on a thread of their own, off the few the test process's tasks share.
-private func blockingThread(_ body: @escaping @Sendable () throws -> Void) async throws {
-    try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-        Thread { continuation.resume(with: Result { try body() }) }.start()
+private func blockingThread<Result: Sendable>(_ body: @escaping @Sendable () throws -> Result) async throws -> Result {
+    try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Result, any Error>) in
+        Thread { continuation.resume(with: Swift.Result { try body() }) }.start()
     }
 }

@@ -27,7 +27,7 @@ struct OpenLineageRoutes {
     /// after another.
     @Sendable func batch(_ request: Request, context: StrataRequestContext) async throws -> Response {
         var request = request
-        let bytes = try await request.collectBody(upTo: context.maxUploadSize * 8)
+        let bytes = try await RequestBody.collect(&request, upTo: context.maxUploadSize * 8)
         guard request.headers[.contentType]?.lowercased().hasPrefix("application/json") == true else {
             throw Problem(
                 status: .unsupportedMediaType, code: "unsupported_media_type", detail: "send application/json")

@@ -25,6 +25,23 @@ struct RequestBody {
         }
     }
 
+    /// The request's body, at most `limit` bytes (else 413). A body the connection could not deliver whole
+    /// (a malformed chunk, a client gone before its Content-Length was sent) is the client's doing: 400,
+    /// not the 500 of an error the server did not expect.
+    static func collect(_ request: inout Request, upTo limit: Int) async throws -> ByteBuffer {
+        do {
+            return try await request.collectBody(upTo: limit)
+        } catch let error as any HTTPResponseError {
+            throw error
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            throw Problem(
+                status: .badRequest, code: "bad_request",
+                detail: "the request's body could not be read whole: its framing was malformed or it was cut short")
+        }
+    }
+
     static func read(
         _ request: Request,
         context: StrataRequestContext,
@@ -34,7 +51,7 @@ struct RequestBody {
         skipRules: Bool = false
     ) async throws -> RequestBody {
         var request = request
-        let bytes = try await request.collectBody(upTo: context.maxUploadSize)
+        let bytes = try await collect(&request, upTo: context.maxUploadSize)
         if bytes.readableBytes == 0 && allowEmpty {
             return RequestBody(object: [:], bytes: bytes)
         }
