@@ -86,6 +86,27 @@ struct CatalogDeciderTests {
         }
     }
 
+    /// `café` with a precomposed é and `café` with e and a combining accent are equal Swift strings but two
+    /// namespaces of the catalog, which compares bytes: a token scoped to one does not reach the other.
+    @Test func aScopeMatchesANamespaceByItsBytesNotByCanonicalEquivalence() throws {
+        let composed = "caf\u{E9}"
+        let decomposed = "cafe\u{301}"
+        #expect(composed == decomposed, "Swift compares strings by canonical equivalence")
+        let other = UUID()
+        var view = try Self.view([(other, decomposed, "secret")])
+        let scope = NamespaceScope([composed])
+        #expect(scope.includes(composed) && !scope.includes(decomposed))
+        #expect(throws: DomainError.datasetNotFound) {
+            try Self.decide(
+                .dataset(other, .edit(patch: .object(["description": .string("mine")]))), in: &view, scope: scope)
+        }
+        #expect(throws: AccessError.namespaceOutOfScope(decomposed)) {
+            try Self.decide(
+                .dataset(UUID(), .create(namespace: decomposed, name: "x", fields: .init(), clonedFrom: nil)),
+                in: &view, scope: scope)
+        }
+    }
+
     @Test func aStaleExpectationIsAVersionConflictAndChangesNothing() throws {
         let id = UUID()
         var view = try Self.view([(id, "ns", "orders")])

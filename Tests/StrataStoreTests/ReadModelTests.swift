@@ -74,7 +74,7 @@ struct ReadModelTests {
             // answers from documents the first rendered.
             let asked: [(UUID, NamespaceScope)] =
                 datasets.flatMap { id in
-                    [(id, .all), (id, .only(["elsewhere", (namespaces[id] ?? "") + "-not"]))]
+                    [(id, .all), (id, NamespaceScope(["elsewhere", (namespaces[id] ?? "") + "-not"]))]
                 } + (0..<40).map { _ in (UUID(), .all) }
             for round in 1...2 {
                 let answers = try await withThrowingTaskGroup(of: (Int, CatalogSnapshot.DatasetDocument?, Int64).self) {

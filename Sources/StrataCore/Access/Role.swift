@@ -15,17 +15,33 @@ public enum Role: String, Sendable, CaseIterable, Comparable {
 /// The namespaces a token may see and act in: every one, or a list.
 public enum NamespaceScope: Sendable, Hashable {
     case all
-    case only(Set<String>)
+    case only(Set<Namespace>)
+
+    /// A namespace as the catalog stores it: compared by its bytes, as PostgreSQL compares it. Swift's
+    /// `String` equality is canonical equivalence, by which `café` spelt with a combining accent equals
+    /// `café` spelt with a precomposed one, though the catalog holds them as two namespaces: a token
+    /// scoped to one must not reach the other.
+    public struct Namespace: Sendable, Hashable, ExpressibleByStringLiteral {
+        public let text: String
+
+        public init(_ text: String) { self.text = text }
+        public init(stringLiteral text: String) { self.text = text }
+
+        public static func == (lhs: Namespace, rhs: Namespace) -> Bool { lhs.text.utf8.elementsEqual(rhs.text.utf8) }
+        public func hash(into hasher: inout Hasher) {
+            for byte in text.utf8 { hasher.combine(byte) }
+        }
+    }
 
     /// A scope from a token's list of namespaces, where an empty list means every namespace.
     public init(_ namespaces: [String]) {
-        self = namespaces.isEmpty ? .all : .only(Set(namespaces))
+        self = namespaces.isEmpty ? .all : .only(Set(namespaces.map { Namespace($0) }))
     }
 
     public func includes(_ namespace: String) -> Bool {
         switch self {
         case .all: return true
-        case .only(let namespaces): return namespaces.contains(namespace)
+        case .only(let namespaces): return namespaces.contains(Namespace(namespace))
         }
     }
 
@@ -33,7 +49,7 @@ public enum NamespaceScope: Sendable, Hashable {
     public var namespaces: [String]? {
         switch self {
         case .all: return nil
-        case .only(let namespaces): return namespaces.sorted()
+        case .only(let namespaces): return namespaces.map(\.text).sorted()
         }
     }
 }
