@@ -137,6 +137,36 @@ struct EventFeedTests {
 }
 
 /// Follows `/v1/events` with `after` until `total` events were seen; answers their positions.
+extension EventFeedTests {
+    /// A revoked token's next request is refused within a second; so is its open live tail, which ends
+    /// before it sends anything appended after the revocation.
+    @Test func aRevokedTokensLiveTailEndsAndSendsNothingAfterTheRevocation() async throws {
+        try await withLiveApp { admin, _ in
+            let port = try #require(admin.port)
+            let watcher = try await admin.granting("watcher", role: "reader")
+            let before = try await admin.createDataset(name: "before-revocation")
+            let started = ContinuousClock.now
+            let tail = Task.detached {
+                try ProcessRunner.run(
+                    [
+                        "/usr/bin/curl", "-s", "-N", "--max-time", "20", "-H",
+                        "Authorization: Bearer \(watcher.token ?? "")",
+                        "http://127.0.0.1:\(port)/v1/events/stream",
+                    ]
+                ).output
+            }
+            try await Task.sleep(for: .milliseconds(500))
+            #expect(try await admin.send(.delete, "/v1/admin/tokens/watcher").status == .noContent)
+            try await Task.sleep(for: .milliseconds(1500))
+            let after = try await admin.createDataset(name: "after-revocation")
+            let output = try await tail.value
+            #expect(ContinuousClock.now - started < .seconds(15), "the tail stayed open after the revocation")
+            #expect(output.contains(before), "the tail sent nothing before the revocation: \(output.prefix(300))")
+            #expect(!output.contains(after), "a revoked token's tail sent an event appended after the revocation")
+        }
+    }
+}
+
 private func poll(_ client: some TestClientProtocol, until total: Int) async throws -> [Int] {
     var seen: [Int] = []
     var after = 0

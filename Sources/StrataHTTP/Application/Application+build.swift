@@ -234,7 +234,9 @@ public func servedRoutes(_ services: StrataServices) -> Router<StrataRequestCont
     LineageRoutes(writer: services.writer, reader: services.reader, clock: services.clock).register(on: router)
     OpenLineageRoutes(writer: services.writer, clock: services.clock, makeID: services.makeID).register(on: router)
     // Live tails follow the primary's announcements, so they read where those commits already are.
-    EventRoutes(reader: services.reader.primaryOnly, announcements: services.announcements).register(on: router)
+    var events = EventRoutes(reader: services.reader.primaryOnly, announcements: services.announcements)
+    if case .tokens = services.access { events.tokens = services.tokens }
+    events.register(on: router)
     services.webUI.register(on: router)
     AdminRoutes(maintenance: services.maintenance).register(on: router)
     TokenRoutes(writer: services.writer, reader: services.reader, directory: services.tokens, clock: services.clock)

@@ -18,6 +18,8 @@ struct EventRoutes {
     var heartbeatInterval: Duration = .seconds(15)
     /// The live tails' reads, shared by those asking the same at once.
     let tailReads = SharedTailReads()
+    /// The valid tokens, which an open tail asks again before each write; nil when access is open.
+    var tokens: TokenDirectory?
 
     func register(on router: Router<StrataRequestContext>) {
         router.get("/v1/events", use: page)
@@ -66,7 +68,9 @@ struct EventRoutes {
         headers[.contentType] = "text/event-stream"
         headers[.cacheControl] = "no-cache"
         let reader = reader
-        let scope = try context.caller().scope
+        let caller = try context.caller()
+        let scope = caller.scope
+        let tokenStands = tokenCheck(request, caller)
         let start = filter
         let pollInterval = pollInterval
         let heartbeatInterval = heartbeatInterval
@@ -79,6 +83,7 @@ struct EventRoutes {
                 var lastWrite = ContinuousClock.now
                 var mayHaveGrown = true
                 while !Task.isCancelled && !Task.isShuttingDownGracefully {
+                    guard try await tokenStands() else { break }
                     let page =
                         mayHaveGrown
                         ? try await tailReads.read(TailRead(scope: scope, filter: filter)) { [filter] in
@@ -112,6 +117,16 @@ struct EventRoutes {
                 try await writer.finish(nil)
             }
         )
+    }
+
+    /// Whether the token a tail was opened with still stands. A revoked token's next request is refused
+    /// within a second; its open tail must stop as soon, not stream on for as long as it stays connected.
+    private func tokenCheck(_ request: Request, _ caller: Caller) -> @Sendable () async throws -> Bool {
+        guard let tokens, let secret = TokenAuthenticator.bearerToken(request.headers[.authorization]) else {
+            return { true }
+        }
+        let presented = String(secret)
+        return { try await tokens.caller(presenting: presented) == caller }
     }
 
     private func eventFilter(_ request: Request, context: StrataRequestContext, defaultLimit: Int) throws
