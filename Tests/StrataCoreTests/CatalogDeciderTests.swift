@@ -187,9 +187,12 @@ struct CatalogDeciderTests {
         #expect(second.names == [.init("ns", "c")])
     }
 
-    @Test func anEditNeedsTheParentsItsNewDraftCarriesOverAndChecksThem() throws {
-        let (parent, child) = (UUID(), UUID())
-        var view = try Self.view([(parent, "raw", "orders")])
+    /// The parents a new draft carries over were checked when they were named: an edit needs none of them
+    /// loaded, and one retired since, or outside the editor's namespaces, does not block the edit. A parent
+    /// the patch names is checked.
+    @Test func anEditChecksTheParentsItNamesNotThoseItCarriesOver() throws {
+        let (parent, child, retiredParent) = (UUID(), UUID(), UUID())
+        var view = try Self.view([(parent, "raw", "orders"), (retiredParent, "raw", "old")], retired: [retiredParent])
         let create = CatalogCommand.dataset(
             child,
             .create(
@@ -198,17 +201,30 @@ struct CatalogDeciderTests {
         _ = try Self.decide(create, in: &view)
         let edit = CatalogCommand.dataset(child, .edit(patch: .object(["description": .string("deduplicated")])))
         let context = CommandContext(actor: "a", occurredAt: Self.at)
-        // Only the edited dataset loaded: its latest version's parents are asked for next.
         var childOnly = CatalogView()
         childOnly.load(dataset: view.dataset(child))
-        #expect(CatalogDecider.needs(edit, context: context, in: childOnly).datasets == [parent])
-        #expect(CatalogDecider.needs(edit, context: context, in: view).isEmpty)
-        let decision = try Self.decide(edit, in: &view)
+        #expect(CatalogDecider.needs(edit, context: context, in: childOnly).isEmpty)
+
+        // Decided on the child alone, by a caller who may not see raw: the parent is carried over.
+        let decision = try Self.decide(edit, in: &childOnly, scope: NamespaceScope(["analytics"]))
         let drafted = Self.datasetEvents(decision, on: child).compactMap { event -> [VersionRef]? in
             if case .versionDrafted(let drafted) = event { return drafted.version.fields.parents }
             return nil
         }
         #expect(drafted == [[VersionRef(datasetID: parent, version: 1)]])
+
+        let naming = CatalogCommand.dataset(
+            child,
+            .edit(
+                patch: .object([
+                    "parents": .array([
+                        .object(["dataset_id": .string(retiredParent.uuidString), "version": .number(1)])
+                    ])
+                ])))
+        #expect(CatalogDecider.needs(naming, context: context, in: childOnly).datasets == [retiredParent])
+        #expect(throws: DomainError.invalidLineageInput(index: 0, datasetID: retiredParent, reason: .retired)) {
+            try Self.decide(naming, in: &view)
+        }
     }
 
     /// A state loaded for a write holds its latest and its published version only: what most commands

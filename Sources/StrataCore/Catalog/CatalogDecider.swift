@@ -38,16 +38,10 @@ public enum CatalogDecider {
                 name(namespace, datasetName)
                 for parent in fields.parents { dataset(parent.datasetID) }
             case .edit(let patch):
-                // The new draft's parents are checked as inputs: those the patch names, or, when it names
-                // none, those the latest version carries over (known once the dataset is loaded).
+                // The parents the patch names are checked as inputs; those the new draft carries over were
+                // checked when they were named.
                 for case .object(let parent) in patch["parents"]?.arrayValue ?? [] {
                     if let id = parent["dataset_id"]?.stringValue.flatMap(UUID.init(uuidString:)) { dataset(id) }
-                }
-                if patch["parents"] == nil, view.knows(dataset: id) {
-                    let state = view.dataset(id)
-                    for parent in state.version(state.latestVersion)?.snapshot.fields.parents ?? [] {
-                        dataset(parent.datasetID)
-                    }
                 }
             case .publish(.some(let number), _):
                 // A draft older than the latest is held only when asked for.
@@ -195,8 +189,13 @@ private struct Trial {
                 throw DomainError.nameTaken(namespace: namespace, name: name)
             }
         }
+        // Parents carried over from the version edited were checked when they were named. One retired since,
+        // or in a namespace this caller may not see, must not block an edit of the dataset's description.
+        let carried = Set(before.version(before.latestVersion)?.snapshot.fields.parents ?? [])
         for case .versionDrafted(let drafted) in decided {
-            _ = try resolveInputs(drafted.version.fields.parents.map { ($0.datasetID, $0.version) })
+            for (index, parent) in drafted.version.fields.parents.enumerated() where !carried.contains(parent) {
+                _ = try resolveInput(index: index, parent.datasetID, parent.version)
+            }
         }
         for event in decided { record(.dataset(event), to: id) }
     }
@@ -204,21 +203,22 @@ private struct Trial {
     /// Checks that each input exists (within the caller's namespaces), is not retired and has the
     /// version named (default: its current one), and answers the versions.
     func resolveInputs(_ inputs: [(UUID, Int?)]) throws -> [VersionRef] {
-        try inputs.enumerated().map { index, input in
-            let (id, version) = input
-            let state = view.dataset(id)
-            guard state.exists, context.scope.includes(state.namespace), let current = state.currentVersion else {
-                throw DomainError.invalidLineageInput(index: index, datasetID: id, reason: .datasetNotFound)
-            }
-            guard state.status != .retired else {
-                throw DomainError.invalidLineageInput(index: index, datasetID: id, reason: .retired)
-            }
-            let number = version ?? current
-            guard state.hasDrafted(number) else {
-                throw DomainError.invalidLineageInput(index: index, datasetID: id, reason: .versionNotFound(number))
-            }
-            return VersionRef(datasetID: id, version: number)
+        try inputs.enumerated().map { index, input in try resolveInput(index: index, input.0, input.1) }
+    }
+
+    private func resolveInput(index: Int, _ id: UUID, _ version: Int?) throws -> VersionRef {
+        let state = view.dataset(id)
+        guard state.exists, context.scope.includes(state.namespace), let current = state.currentVersion else {
+            throw DomainError.invalidLineageInput(index: index, datasetID: id, reason: .datasetNotFound)
         }
+        guard state.status != .retired else {
+            throw DomainError.invalidLineageInput(index: index, datasetID: id, reason: .retired)
+        }
+        let number = version ?? current
+        guard state.hasDrafted(number) else {
+            throw DomainError.invalidLineageInput(index: index, datasetID: id, reason: .versionNotFound(number))
+        }
+        return VersionRef(datasetID: id, version: number)
     }
 
     /// A clone is a create on a new stream, made from the source's current version.
