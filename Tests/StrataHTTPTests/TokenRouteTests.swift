@@ -27,6 +27,25 @@ struct TokenRouteTests {
         }
     }
 
+    /// Idempotency keys belong to a grant, not to its name: a name revoked and granted again, with a
+    /// narrower scope, is not answered what the earlier grant stored — the write is decided afresh.
+    @Test func aNameGrantedAgainIsNotAnsweredItsEarlierGrantsStoredWrites() async throws {
+        try await withTestApp { admin, _ in
+            let body = #"{"namespace": "finance", "name": "ledger"}"#
+            let key = ["Idempotency-Key": "etl-1"]
+            let wide = try await admin.granting("etl", role: "writer")
+            let created = try await wide.send(.post, "/v1/datasets", json: body, headers: key)
+            #expect(created.status == .created)
+            #expect(try await wide.send(.post, "/v1/datasets", json: body, headers: key).text == created.text)
+
+            #expect(try await admin.send(.delete, "/v1/admin/tokens/etl").status == .noContent)
+            let narrow = try await admin.granting("etl", role: "writer", namespaces: ["sandbox"])
+            let retried = try await narrow.send(.post, "/v1/datasets", json: body, headers: key)
+            #expect(retried.status == .forbidden, "\(retried.status): \(retried.text)")
+            #expect(!retried.text.contains("ledger"))
+        }
+    }
+
     /// `GET /v1/admin/tokens/{name}` answers the token as the list shows it, never its secret; once revoked
     /// it is 404, and as of a position before the revocation it is there again.
     @Test func oneTokenIsShownAsTheListShowsItUntilRevoked() async throws {

@@ -1,3 +1,5 @@
+import Foundation
+
 /// What a token may do. Each role includes the ones before it.
 public enum Role: String, Sendable, CaseIterable, Comparable {
     /// Reads: every GET.
@@ -59,10 +61,14 @@ public struct Caller: Sendable, Equatable {
     public var name: String
     public var role: Role
     public var scope: NamespaceScope
+    /// The grant the token is (its stream in the log); nil for a caller no token stands for. A name
+    /// revoked and granted again is another grant, with its own scope.
+    public var tokenID: UUID?
 
-    public init(name: String, role: Role, scope: NamespaceScope) {
+    public init(name: String, role: Role, scope: NamespaceScope, tokenID: UUID? = nil) {
         self.name = name
         self.role = role
+        self.tokenID = tokenID
         // An admin sees every namespace, whatever its token lists.
         self.scope = role == .admin ? .all : scope
     }

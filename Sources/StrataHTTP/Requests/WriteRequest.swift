@@ -26,8 +26,10 @@ extension CatalogWriter.Request {
         if let key = try idempotencyKey(request), let body {
             // Each write of a batch request claims the key with its place in the batch, so a retried
             // batch replays each write's answer rather than finding the key taken by a different body.
+            // Keys belong to the grant, not the name: a name granted again, perhaps with a narrower
+            // scope, must not be answered what the grant before it was.
             idempotency = IdempotencyClaim(
-                scope: caller.name, key: index.map { "\(key)#\($0)" } ?? key,
+                scope: caller.tokenID?.lowercased ?? caller.name, key: index.map { "\(key)#\($0)" } ?? key,
                 requestHash: body.fingerprint(of: request))
         }
         var expected: Int64?

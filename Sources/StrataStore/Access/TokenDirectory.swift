@@ -105,11 +105,12 @@ public final class TokenDirectory: Service, Sendable {
             guard position != known else { return nil }
             var callers: [String: Caller] = [:]
             let rows = try await connection.rows(
-                "SELECT secret_sha256, name, role, namespaces FROM api_tokens WHERE valid_to IS NULL", logger: logger)
+                "SELECT secret_sha256, name, role, namespaces, token_id FROM api_tokens WHERE valid_to IS NULL",
+                logger: logger)
             for row in rows {
-                let (hash, name, role, namespaces) = try row.decode((String, String, String, [String]).self)
+                let (hash, name, role, namespaces, id) = try row.decode((String, String, String, [String], UUID).self)
                 guard let role = Role(rawValue: role) else { continue }
-                callers[hash] = Caller(name: name, role: role, scope: NamespaceScope(namespaces))
+                callers[hash] = Caller(name: name, role: role, scope: NamespaceScope(namespaces), tokenID: id)
             }
             return Snapshot(callers: callers, position: position, checkedAt: started)
         }
