@@ -175,6 +175,17 @@ struct NamespaceIsolationTests {
             let dry = try await writer.send(
                 .post, "/v1/datasets/\(catalog.beta1)/retire", json: #"{"reason": "x", "dry_run": true}"#)
             #expect(dry.status == .ok && dry.text.contains(catalog.alpha3) && !Self.leaks(dry.text), "\(dry.text)")
+
+            // A hidden dataset's status is not the writer's to learn: retired, it stays in the dry run's
+            // impact as in /impact, where comparing the two would otherwise tell.
+            #expect(
+                try await admin.send(.post, "/v1/datasets/\(catalog.alpha3)/retire", json: #"{"reason": "gone"}"#)
+                    .status == .ok)
+            let impact = try await writer.send(.get, "/v1/datasets/\(catalog.beta1)/impact")
+            #expect(impact.text.contains(catalog.alpha3))
+            let retiredHidden = try await writer.send(
+                .post, "/v1/datasets/\(catalog.beta1)/retire", json: #"{"reason": "x", "dry_run": true}"#)
+            #expect(retiredHidden.text.contains(catalog.alpha3), "\(retiredHidden.text)")
         }
     }
 }

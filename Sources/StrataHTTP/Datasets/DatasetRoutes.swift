@@ -96,7 +96,10 @@ struct DatasetRoutes {
         ) { snapshot in
             (try await snapshot.state(of: id), try await snapshot.impact(of: id))
         }
-        let impact = downstream.filter { $0.status != DatasetStatus.retired.rawValue }.map(LineageDocuments.node)
+        // A dataset the caller may not see is kept whatever its status, as /impact keeps it: leaving out the
+        // retired ones would tell, against /impact's answer, which of them are.
+        let impact = downstream.filter { $0.isConcealed || $0.status != DatasetStatus.retired.rawValue }
+            .map(LineageDocuments.node)
         if dryRun {
             // The answer the retire itself would give, appending nothing: a stale If-Match is 412 here too,
             // once the dataset is found.
