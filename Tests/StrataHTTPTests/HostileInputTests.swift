@@ -93,6 +93,26 @@ struct HostileInputTests {
         }
     }
 
+    /// A caller's X-Request-ID carries a trace across services and into the events' metadata, unless it
+    /// could pass in the log line for fields of its own (a space, a control character) or is too long:
+    /// then the request gets an id of the server's making.
+    @Test func aRequestIDThatCouldPassForLogFieldsIsReplaced() async throws {
+        try await withTestApp { client, _ in
+            let traced = "Root=1-5759e988;Parent=53995c3f:sampled"
+            let kept = try await client.send(
+                .post, "/v1/datasets", json: #"{"namespace": "raw", "name": "traced"}"#,
+                headers: ["X-Request-ID": traced])
+            #expect(kept.headers[HTTPField.Name("X-Request-ID")!] == traced)
+            for forged in ["x actor=bootstrap status=204", String(repeating: "r", count: 129), "tab\there"] {
+                let answered = try await client.send(.get, "/v1/me", headers: ["X-Request-ID": forged])
+                let id = try #require(answered.headers[HTTPField.Name("X-Request-ID")!])
+                #expect(id != forged && UUID(uuidString: id) != nil, "\(forged) → \(id)")
+            }
+            let events = try await client.send(.get, "/v1/events?type=DatasetCreated").json()["events"]?.arrayValue
+            #expect(events?.first?["metadata"]?["request_id"]?.stringValue == traced)
+        }
+    }
+
     /// A query parameter the operation does not take (a misspelt filter would otherwise be ignored, and
     /// every dataset listed) is refused, naming it and what the operation takes; the web UI's files,
     /// outside the API, are left alone.

@@ -6,8 +6,9 @@ import StrataCore
 /// Gives each request its id, logs it when it completes (with the token that acted, once the access
 /// policy has learned it), and echoes the id back.
 ///
-/// The id is the caller's `X-Request-ID` when it sends a sane one, so a trace can cross services;
-/// otherwise a new time-ordered UUID.
+/// The id is the caller's `X-Request-ID` when it sends a sane one — 1 to 128 visible ASCII characters,
+/// no spaces, so that it cannot pass in the log line for fields of its own (`x actor=bootstrap …`) — so
+/// a trace can cross services; otherwise a new time-ordered UUID.
 struct RequestContextMiddleware: RouterMiddleware {
     typealias Context = StrataRequestContext
 
@@ -15,7 +16,7 @@ struct RequestContextMiddleware: RouterMiddleware {
         -> Response
     {
         var context = context
-        let offered = request.headers[.xRequestID].flatMap { $0.count <= 128 && !$0.isEmpty ? $0 : nil }
+        let offered = request.headers[.xRequestID].flatMap { Self.isSane(requestID: $0) ? $0 : nil }
         context.requestID = offered ?? UUIDv7.make().lowercased
         let started = ContinuousClock.now
         var response = try await next(request, context)
@@ -32,6 +33,10 @@ struct RequestContextMiddleware: RouterMiddleware {
             ]
         )
         return response
+    }
+
+    static func isSane(requestID: String) -> Bool {
+        (1...128).contains(requestID.utf8.count) && requestID.utf8.allSatisfy { (0x21...0x7E).contains($0) }
     }
 }
 
