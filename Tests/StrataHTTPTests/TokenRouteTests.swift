@@ -46,6 +46,22 @@ struct TokenRouteTests {
         }
     }
 
+    /// The server, an unauthenticated caller and an operator at the command line append events under
+    /// names of their own; a token by one of those names would pass for them in the audit trail.
+    @Test func aTokenCannotTakeTheNameOfAnActorTheCatalogRecordsAsItself() async throws {
+        try await withTestApp { admin, _ in
+            for name in ["strata-serve", "Anonymous", "cli:root", "CLI:ops"] {
+                let refused = try await admin.send(
+                    .post, "/v1/admin/tokens", json: #"{"name": "\#(name)", "role": "admin"}"#)
+                #expect(
+                    refused.status == .unprocessableContent && refused.problemCode == "validation_failed", "\(name)")
+                #expect(try refused.json()["errors"]?.arrayValue?.first?["path"]?.stringValue == "name")
+            }
+            #expect(try await admin.send(.get, "/v1/events?type=TokenCreated").json()["events"]?.arrayValue?.count == 1)
+            _ = try await admin.granting("cli-runner", role: "reader")
+        }
+    }
+
     /// `GET /v1/admin/tokens/{name}` answers the token as the list shows it, never its secret; once revoked
     /// it is 404, and as of a position before the revocation it is there again.
     @Test func oneTokenIsShownAsTheListShowsItUntilRevoked() async throws {

@@ -53,6 +53,8 @@ public enum AccessError: Error, Sendable, Equatable {
     case tokenNotFound(String)
     /// The caller's token is scoped to other namespaces.
     case namespaceOutOfScope(String)
+    /// A name the catalog appends events as itself (``TokenName/isReserved(_:)``).
+    case reservedTokenName(String)
 }
 
 /// The rules of a token's life: it is created once, and revoked at most once.
@@ -61,6 +63,7 @@ public enum TokenDecider {
         switch command {
         case .create(let name, let role, let namespaces, let secret):
             guard !state.exists else { throw AccessError.tokenNameTaken(name) }
+            guard !TokenName.isReserved(name) else { throw AccessError.reservedTokenName(name) }
             // One order for a token's namespaces, whatever order they were asked for in.
             let namespaces = Array(Set(namespaces)).sorted()
             return [.created(.init(name: name, role: role, namespaces: namespaces, secretSHA256: secret))]
@@ -80,6 +83,20 @@ public enum TokenName {
         let scalars = name.unicodeScalars
         guard let first = scalars.first, (1...128).contains(scalars.count), isAlphanumeric(first) else { return false }
         return scalars.allSatisfy { isAlphanumeric($0) || "._@:+-".unicodeScalars.contains($0) }
+    }
+
+    /// The actor of what the server appends itself (the first admin token's grant).
+    public static let server = "strata-serve"
+    /// The actor of every request to a server run with `--insecure-no-auth`.
+    public static let anonymous = "anonymous"
+    /// The actor of `strata token create|revoke`, run on the database: this, then the operator's login.
+    public static let commandLinePrefix = "cli:"
+
+    /// Whether a token by this name would pass, in the audit trail, for the server, an unauthenticated
+    /// caller or an operator at the command line.
+    public static func isReserved(_ name: String) -> Bool {
+        let folded = name.lowercased()
+        return folded == server || folded == anonymous || folded.hasPrefix(commandLinePrefix)
     }
 
     private static func isAlphanumeric(_ scalar: Unicode.Scalar) -> Bool {

@@ -89,7 +89,7 @@ struct OpenAccess: AuthenticatorMiddleware {
     typealias Context = StrataRequestContext
 
     func authenticate(request: Request, context: Context) async throws -> Caller? {
-        Caller(name: "anonymous", role: .admin, scope: .all)
+        Caller(name: TokenName.anonymous, role: .admin, scope: .all)
     }
 }
 

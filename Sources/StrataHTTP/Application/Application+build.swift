@@ -116,7 +116,7 @@ public struct StrataServices: Sendable {
             return nil
         }
         let outcome = try await TokenBootstrap.ensureAdmin(
-            secret: secret, directory: tokens, writer: writer, actor: "strata-serve", now: clock())
+            secret: secret, directory: tokens, writer: writer, actor: TokenName.server, now: clock())
         switch outcome {
         case .tokensExist:
             return nil

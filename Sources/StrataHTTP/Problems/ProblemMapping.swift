@@ -71,6 +71,11 @@ extension Problem {
             self.init(
                 status: .forbidden, code: "forbidden",
                 detail: "the token may not act in namespace '\(namespace)'")
+        case .reservedTokenName(let name):
+            let message = "is the name of an actor the catalog records as itself; choose another"
+            self.init(
+                status: .unprocessableContent, code: "validation_failed", detail: "'\(name)' \(message)",
+                errors: [.init(path: "name", message: message)])
         }
     }
 

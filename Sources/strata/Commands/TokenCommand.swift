@@ -14,7 +14,8 @@ struct TokenCommand: AsyncParsableCommand {
 
     /// Who appends the events of the command line: the operator's login, marked as such.
     static var actor: String {
-        "cli:" + (ProcessInfo.processInfo.environment["USER"] ?? String(cString: getlogin() ?? strdup("unknown")))
+        TokenName.commandLinePrefix
+            + (ProcessInfo.processInfo.environment["USER"] ?? String(cString: getlogin() ?? strdup("unknown")))
     }
 
     struct Create: AsyncParsableCommand {
@@ -32,6 +33,9 @@ struct TokenCommand: AsyncParsableCommand {
             guard TokenName.isValid(name) else {
                 throw ValidationError(
                     "--name must be 1 to 128 letters, digits and . _ @ : + -, starting with a letter or digit")
+            }
+            guard !TokenName.isReserved(name) else {
+                throw ValidationError("--name '\(name)' is an actor the catalog records as itself; choose another")
             }
             guard namespace.allSatisfy({ (1...1024).contains($0.count) }) else {
                 throw ValidationError("--namespace must be 1 to 1024 characters")
