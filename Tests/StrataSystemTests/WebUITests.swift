@@ -96,6 +96,21 @@ struct WebUITests {
             #expect(
                 try await browser.strings("#impact tbody tr", "dataset.id").sorted()
                     == ui.impact(of: catalog.cleaned, asOf: catalog.before).sorted())
+            // Every link of a rewound page to another page stays at that position: a click must not jump
+            // back to now (only the page's own "now" links do). Upstream, the impact table has rows.
+            try await browser.show(ui.baseURL, "#/datasets/\(catalog.orders)?tab=lineage&as_of=\(catalog.before)")
+            #expect(try await browser.strings("#impact tbody a").count > 0)
+            let rewoundLinks =
+                try await browser.run(
+                    "return [...document.querySelectorAll('#view a[href^=\"#/\"]')].map((a) => a.getAttribute('href'));"
+                )
+                as? [String] ?? []
+            #expect(
+                rewoundLinks.filter { !$0.contains("as_of") }.allSatisfy {
+                    $0.hasPrefix("#/datasets/\(catalog.orders)")
+                },
+                "links leaving the rewound page for now: \(rewoundLinks)")
+            try await browser.show(ui.baseURL, earlier)
             try await browser.screenshot(to: ui.screenshot("time-travel"))
             try await browser.show(ui.baseURL, "#/datasets/\(catalog.cleaned)?as_of=\(catalog.before)")
             let cleanedThen = try await ui.json("/v1/datasets/\(catalog.cleaned)?as_of=\(catalog.before)")
@@ -113,6 +128,10 @@ struct WebUITests {
                 "document.body.dataset.view === "
                     + javaScriptString("#/datasets/\(catalog.orders)?tab=lineage&direction=both&depth=3") + " || null")
             #expect(try await browser.strings("#dataset", "dataset.id") == [catalog.orders])
+
+            // A link to no view says so, rather than showing the catalog as if it were one.
+            try await browser.show(ui.baseURL, "#/datasets/raw/orders")
+            #expect(try await browser.strings("#no-such-page").count == 1)
 
             #expect(try await browser.consoleErrors() == [])
         }
@@ -170,6 +189,36 @@ struct WebUITests {
             #expect(edited["latest_version"] as? Int == 2)
             #expect((edited["current"] as? [String: Any])?["location"] as? String == "s3://ml/churn/train/")
             #expect(edited["updated_by"] as? String == "steward")
+
+            // The form starts from the latest version, a draft newer than the published one shown, and
+            // sends only what was changed: the draft's change and a description's line break stay.
+            let drafted = try await ui.create(
+                #"{"namespace": "ml", "name": "seeded_split", "description": "line one\nline two", "location": "s3://ml/split/", "schema": [{"name": "id", "type": "bigint"}], "properties": {"seed": 42}}"#
+            )
+            _ = try await ui.post("/v1/datasets/\(drafted)/publish")
+            let patched = await ui.http.send(
+                .PATCH, ui.baseURL + "/v1/datasets/\(drafted)", json: #"{"properties": {"seed": 43}}"#)
+            #expect(patched.status == 200, "\(patched.body)")
+            try await browser.show(ui.baseURL, "#/datasets/\(drafted)")
+            #expect(try await browser.strings("#newer-draft").count == 1, "the unpublished draft is pointed out")
+            try await browser.run("document.querySelector('[data-action=edit]').click();")
+            try await browser.waitFor("document.querySelector('#edit-form') || null")
+            try await browser.run(
+                """
+                document.querySelector('#edit-form [name=tags]').value = 'ml, split';
+                const box = document.querySelector('#edit-form [name=properties]');
+                box.value = JSON.stringify({ ...JSON.parse(box.value), split: 'train' });
+                document.querySelector('#edit-form').requestSubmit();
+                """)
+            try await browser.waitFor("document.querySelector('#dataset')?.textContent.includes('latest v3') || null")
+            let third = try await ui.json("/v1/datasets/\(drafted)/versions/3")
+            #expect(third["description"] as? String == "line one\nline two")
+            let properties = third["properties"] as? [String: Any]
+            #expect(properties?["seed"] as? Int == 43 && properties?["split"] as? String == "train", "\(third)")
+            #expect(third["tags"] as? [String] == ["ml", "split"])
+            let history = try await ui.json("/v1/datasets/\(drafted)/history")["events"] as? [[String: Any]]
+            let changed = (history?.last?["data"] as? [String: Any])?["changed_fields"] as? [String]
+            #expect(Set(changed ?? []) == ["properties", "tags"], "only the fields changed in the form are sent")
 
             // Retiring shows what breaks first, and only the confirmation retires.
             try await browser.show(ui.baseURL, "#/datasets/\(catalog.features)")

@@ -93,7 +93,11 @@ const when = (text) => (text ? new Date(text).toLocaleString() : "");
 const dash = (value) => (value === null || value === undefined || value === "" ? "—" : value);
 
 function problemBox(error) {
-  const document = error instanceof Problem ? error.document : { title: "Request failed", detail: String(error.message || error) };
+  // fetch rejects with a TypeError when no answer came at all.
+  const unreachable = error instanceof TypeError && !(error instanceof Problem);
+  const document = error instanceof Problem ? error.document
+    : unreachable ? { title: "No answer", detail: "the Strata server could not be reached; is it running?" }
+    : { title: "Request failed", detail: String(error.message || error) };
   return h("div", { class: "problem", role: "alert", "data-code": document.code || "" },
     h("strong", {}, document.title || "Refused", document.code ? ` (${document.code})` : ""), ": ", document.detail || "",
     document.errors?.length ? h("ul", {}, document.errors.map((item) => h("li", {}, h("code", {}, item.path || "/"), " ", item.message))) : null);
@@ -115,6 +119,8 @@ function go(path, parameters) {
 }
 
 let renders = 0;
+// The control to give focus back to once the next view is shown (a view is rebuilt on every change).
+let refocus = null;
 
 async function render() {
   leaveView();
@@ -130,24 +136,38 @@ async function render() {
     link.classList.toggle("active", (link.dataset.nav === "feed") === (path === "/feed"));
   }
   const dataset = path.match(/^\/datasets\/([^/]+)$/);
+  document.title = "Strata";
   try {
     if (!caller) await identify();
     if (dataset) await showDataset(show, decodeURIComponent(dataset[1]), parameters);
     else if (path === "/feed") showFeed(show, parameters);
-    else await showCatalog(show, parameters);
-  } catch (error) {
-    if (error instanceof Problem && error.status === 401) {
-      caller = null;
-      showSession();
-      show(h("div", { class: "card" }, h("h2", {}, "Sign in"),
-        h("p", {}, "Paste an API token above (", h("code", {}, "strata token create"), " makes one). It is kept for this browser tab only."),
-        problemBox(error)));
-    } else {
-      show(problemBox(error));
+    else if (path === "/") await showCatalog(show, parameters);
+    else {
+      show(h("div", { class: "card", id: "no-such-page" }, h("h2", {}, "No such page"),
+        h("p", {}, "Nothing lives at ", h("code", {}, path), ". ", h("a", { href: linkTo("/") }, "Back to the catalog"), ".")));
     }
+  } catch (error) {
+    showFailure(show, error);
+  }
+  if (mine === renders && refocus) {
+    document.querySelector(refocus)?.focus();
+    refocus = null;
   }
   // Tests and benchmarks wait for this: the view for this URL is complete.
   if (mine === renders) document.body.dataset.view = location.hash;
+}
+
+// A token no longer valid (revoked, or never) asks to sign in again; anything else is shown as it came.
+function showFailure(show, error) {
+  if (error instanceof Problem && error.status === 401) {
+    caller = null;
+    showSession();
+    show(h("div", { class: "card" }, h("h2", {}, "Sign in"),
+      h("p", {}, "Paste an API token above (", h("code", {}, "strata token create"), " makes one). It is kept for this browser tab only."),
+      problemBox(error)));
+  } else {
+    show(problemBox(error));
+  }
 }
 
 // ---- Who is signed in ----
@@ -251,10 +271,12 @@ async function showDataset(show, id, parameters) {
     api(`/v1/datasets/${encodeURIComponent(id)}/history`),
   ]);
   const here = (changes) => datasetLink(id, { ...parameters, ...changes });
+  document.title = `${dataset.namespace}/${dataset.name} · Strata`;
   const tabs = h("nav", { class: "tabs" }, TABS.map((name) =>
-    h("a", { href: here({ tab: name }), class: name === tab ? "active" : "", "data-tab": name }, name[0].toUpperCase() + name.slice(1))));
+    h("a", { href: here({ tab: name }), class: name === tab ? "active" : "", "aria-current": name === tab ? "page" : undefined,
+      "data-tab": name, onclick: () => { refocus = `[data-tab="${name}"]`; } }, name[0].toUpperCase() + name.slice(1))));
   const header = h("div", { class: "card", id: "dataset", "data-id": dataset.id, "data-status": dataset.status, "data-position": position },
-    h("div", { class: "muted" }, h("a", { href: linkTo("/", { namespace: dataset.namespace }) }, dataset.namespace)),
+    h("div", { class: "muted" }, h("a", { href: linkTo("/", { namespace: dataset.namespace, as_of: asOf }) }, dataset.namespace)),
     h("h1", {}, dataset.name, " ", badge(dataset.status)),
     h("div", { class: "muted" },
       `latest v${dataset.latest_version}`, dataset.published_version ? ` · published v${dataset.published_version}` : " · never published",
@@ -266,11 +288,17 @@ async function showDataset(show, id, parameters) {
   show(asOfBanner(asOf, position, here({ as_of: undefined })), header, tabs, body);
   const at = { as_of: asOf };
   switch (tab) {
-  case "overview": body.append(...overview(dataset.current)); break;
-  case "versions": body.append(...versionTimeline((await api(`/v1/datasets/${id}/versions${query(at)}`)).body.versions)); break;
+  case "overview":
+    if (dataset.latest_version !== dataset.current.version) {
+      body.append(h("p", { class: "notice", id: "newer-draft" }, `Draft v${dataset.latest_version} is newer than the version shown, and not published yet: `,
+        h("a", { href: here({ tab: "versions" }) }, "see what it changes"), "."));
+    }
+    body.append(...overview(dataset.current, asOf));
+    break;
+  case "versions": body.append(...versionTimeline((await api(`/v1/datasets/${id}/versions${query(at)}`)).body.versions, asOf)); break;
   case "history": body.append(auditTrail((await api(`/v1/datasets/${id}/history${query(at)}`)).body.events, here)); break;
   case "usages": body.append(usageTable((await api(`/v1/datasets/${id}/usages${query(at)}`)).body.usages)); break;
-  case "lineage": await lineageTab(body, id, parameters, here); break;
+  case "lineage": await lineageTab(body, id, parameters, here, dataset.status); break;
   }
 }
 
@@ -284,6 +312,7 @@ function timeTravel(events, now, shown, asOf, here) {
   const label = h("span", { class: "mono", id: "as-of-label" }, asOf ? `position ${shown}` : `now (${now})`);
   slider.addEventListener("input", () => { label.textContent = `position ${slider.value}`; });
   slider.addEventListener("change", () => {
+    refocus = "#as-of-slider";
     location.hash = here({ as_of: Number(slider.value) >= now ? undefined : slider.value });
   });
   const markers = events.map((event) => h("a", {
@@ -298,26 +327,35 @@ function timeTravel(events, now, shown, asOf, here) {
 
 const shortType = (type) => type.replace(/^Dataset/, "").replace(/^Version/, "");
 
-function overview(version) {
+function overview(version, asOf) {
+  const [list, schema, properties] = versionDetails(version, asOf);
+  list.id = "fields";
+  schema.id = "schema";
+  properties.id = "properties";
+  return [list, h("h2", {}, "Schema"), schema, h("h2", {}, "Properties"), properties];
+}
+
+// A version's fields, schema and properties, without ids: the versions tab shows one per version.
+function versionDetails(version, asOf) {
   const fields = [
     ["Version", `v${version.version} (${version.status})`], ["Location", version.location], ["Format", version.format],
     ["Owner", version.owner], ["Description", version.description],
     ["Tags", version.tags.length ? version.tags.map((tag) => h("span", { class: "tag" }, tag)) : null],
     ["Rows", version.row_count?.toLocaleString()], ["Size", version.size_bytes === null ? null : `${version.size_bytes.toLocaleString()} bytes`],
-    ["Parents", version.parents.length ? version.parents.map((parent) => h("div", {}, h("a", { href: datasetLink(parent.dataset_id, { tab: "overview" }) }, parent.dataset_id), ` v${parent.version ?? "current"}`)) : null],
+    ["Parents", version.parents.length ? version.parents.map((parent) => h("div", {}, h("a", { href: datasetLink(parent.dataset_id, { tab: "overview", as_of: asOf }) }, parent.dataset_id), ` v${parent.version ?? "current"}`)) : null],
     ["Change note", version.change_note], ["Written", `${when(version.created_at)} by ${version.created_by}`],
   ];
-  const list = h("dl", { class: "fields", id: "fields" }, fields.flatMap(([name, value]) => [h("dt", {}, name), h("dd", { "data-field": name.toLowerCase() }, dash(value))]));
+  const list = h("dl", { class: "fields" }, fields.flatMap(([name, value]) => [h("dt", {}, name), h("dd", { "data-field": name.toLowerCase() }, dash(value))]));
   const schema = version.schema.length
-    ? h("table", { id: "schema" }, h("thead", {}, h("tr", {}, ["Column", "Type", "Nullable", "Description"].map((title) => h("th", {}, title)))),
+    ? h("table", {}, h("thead", {}, h("tr", {}, ["Column", "Type", "Nullable", "Description"].map((title) => h("th", {}, title)))),
       h("tbody", {}, version.schema.map((column) => h("tr", {}, h("td", { class: "mono" }, column.name), h("td", { class: "mono" }, column.type),
         h("td", {}, column.nullable === undefined ? "" : column.nullable ? "yes" : "no"), h("td", {}, column.description ?? "")))))
     : h("p", { class: "muted" }, "No schema yet.");
-  const properties = Object.keys(version.properties).length ? h("pre", { id: "properties" }, JSON.stringify(version.properties, null, 2)) : h("p", { class: "muted" }, "No properties.");
-  return [list, h("h2", {}, "Schema"), schema, h("h2", {}, "Properties"), properties];
+  const properties = Object.keys(version.properties).length ? h("pre", {}, JSON.stringify(version.properties, null, 2)) : h("p", { class: "muted" }, "No properties.");
+  return [list, schema, properties];
 }
 
-function versionTimeline(versions) {
+function versionTimeline(versions, asOf) {
   // Versions come newest first; what changed in each is its difference from the one before it.
   const items = versions.map((version, index) => {
     const previous = versions[index + 1];
@@ -326,16 +364,22 @@ function versionTimeline(versions) {
       h("strong", {}, `v${version.version}`), " ", badge(version.status), " ",
       h("span", { class: "muted" }, `${when(version.created_at)} by ${version.created_by}`),
       h("div", {}, "Changed: ", changed.length ? changed.join(", ") : "nothing"),
-      version.change_note ? h("div", { class: "muted" }, `“${version.change_note}”`) : null);
+      version.change_note ? h("div", { class: "muted" }, `“${version.change_note}”`) : null,
+      h("details", {}, h("summary", {}, `Fields of v${version.version}`), ...detailsWithHeadings(version, asOf)));
   });
   return [h("ol", { class: "versions", id: "versions" }, items)];
+}
+
+function detailsWithHeadings(version, asOf) {
+  const [list, schema, properties] = versionDetails(version, asOf);
+  return [list, h("h3", {}, "Schema"), schema, h("h3", {}, "Properties"), properties];
 }
 
 function auditTrail(events, here) {
   const rows = events.map((event) => h("tr", { "data-position": event.position },
     h("td", { class: "num" }, h("a", { href: here({ as_of: event.position }), title: "show the catalog as of this event" }, event.position)),
     h("td", {}, event.type), h("td", {}, event.metadata.actor, event.metadata.on_behalf_of ? ` for ${event.metadata.on_behalf_of}` : ""),
-    h("td", {}, when(event.recorded_at)), h("td", {}, dash(event.metadata.reason ?? event.data.reason ?? event.data.change_note)),
+    h("td", {}, when(event.recorded_at)), h("td", {}, dash(event.metadata.reason ?? event.data.reason ?? event.data.change_note ?? event.data.version?.change_note)),
     h("td", { class: "mono" }, dash(event.metadata.request_id))));
   return h("table", { id: "history" },
     h("thead", {}, h("tr", {}, ["Position", "Event", "Who", "When", "Why", "Request"].map((title) => h("th", {}, title)))), h("tbody", {}, rows));
@@ -351,7 +395,7 @@ function usageTable(usages) {
 
 // ---- Lineage ----
 
-async function lineageTab(container, id, parameters, here) {
+async function lineageTab(container, id, parameters, here, status) {
   const direction = ["upstream", "downstream", "both"].includes(parameters.direction) ? parameters.direction : "both";
   const depth = Math.min(Math.max(Number(parameters.depth) || 3, 1), 100);
   const request = { direction, depth, as_of: parameters.as_of };
@@ -385,11 +429,13 @@ async function lineageTab(container, id, parameters, here) {
     h("div", { class: "lineage-controls" }, h("label", {}, "Direction ", directionSelect), h("label", {}, "Depth ", depthInput), dot,
       h("span", { class: "muted" }, `${answer.nodes.length} datasets, ${answer.edges.length} edges`)),
     graph,
-    h("h2", {}, "What breaks if this is retired"),
+    h("h2", {}, status === "retired" ? "What depended on this" : "What breaks if this is retired"),
     impact.impact.length
       ? h("table", { id: "impact" }, h("thead", {}, h("tr", {}, ["Dataset", "Status", "Distance"].map((title) => h("th", {}, title)))),
         h("tbody", {}, impact.impact.map((item) => h("tr", { "data-id": item.dataset_id },
-          h("td", {}, h("a", { href: datasetLink(item.dataset_id) }, item.name === undefined ? item.dataset_id : `${item.namespace}/${item.name}`)),
+          // A dataset of a namespace the token may not see is its id only: there is no page to go to.
+          h("td", {}, item.name === undefined ? h("span", { class: "mono" }, item.dataset_id)
+            : h("a", { href: datasetLink(item.dataset_id, { as_of: parameters.as_of }) }, `${item.namespace}/${item.name}`)),
           h("td", {}, item.status ? badge(item.status) : "—"), h("td", { class: "num" }, item.distance)))))
       : h("p", { class: "muted", id: "impact" }, "Nothing downstream would break."));
   // Measured once the browser has laid the picture out, for `strata bench ui`.
@@ -420,7 +466,20 @@ function actions(dataset, etag) {
   const buttons = [];
   const add = (name, label, handler, style) => buttons.push(h("button", { "data-action": name, class: style, onclick: handler }, label));
   const open = !["archived", "retired"].includes(dataset.status);
-  if (open) add("edit", "Edit", () => { panel.replaceChildren(editForm(dataset, ifMatch, result)); });
+  // A patch applies to the latest version, which may be a draft newer than the one shown: the form
+  // starts from it, else saving would quietly undo what that draft changed.
+  if (open) {
+    add("edit", "Edit", async () => {
+      result.replaceChildren();
+      try {
+        const latest = dataset.latest_version === dataset.current.version
+          ? dataset.current : (await api(`/v1/datasets/${dataset.id}/versions/${dataset.latest_version}`)).body;
+        panel.replaceChildren(editForm(dataset, latest, ifMatch, result));
+      } catch (error) {
+        result.replaceChildren(problemBox(error));
+      }
+    });
+  }
   if (open && dataset.latest_version !== dataset.published_version) {
     add("publish", `Publish v${dataset.latest_version}`, (event) => run(event.target, () => post("publish", {})));
   }
@@ -455,8 +514,7 @@ function reasonForm(label, id, required, submit) {
     h("label", {}, "Reason", input), button);
 }
 
-function editForm(dataset, ifMatch, result) {
-  const version = dataset.current;
+function editForm(dataset, version, ifMatch, result) {
   const text = (name, label) => h("label", {}, label, h("input", { name, value: version[name] ?? "" }));
   const format = h("select", { name: "format" }, FORMATS.map((value) => h("option", { value, selected: (version.format ?? "") === value }, value || "—")));
   const json = (name, label, value) => h("label", {}, label, h("textarea", { name }, JSON.stringify(value, null, 2)));
@@ -468,8 +526,9 @@ function editForm(dataset, ifMatch, result) {
     const patch = {};
     try {
       for (const name of ["description", "owner", "location"]) {
-        const value = data.get(name).trim() || null;
-        if (value !== (version[name] ?? null)) patch[name] = value;
+        // Left as it was shown, a field is not sent, whatever spaces or line breaks it holds.
+        const shown = data.get(name);
+        if (shown !== (version[name] ?? "")) patch[name] = shown.trim() || null;
       }
       const formatValue = data.get("format") || null;
       if (formatValue !== (version.format ?? null)) patch.format = formatValue;
@@ -492,11 +551,14 @@ function editForm(dataset, ifMatch, result) {
       result.replaceChildren(problemBox(error));
     }
   } },
-  text("description", "Description"), text("owner", "Owner"), text("location", "Location"), h("label", {}, "Format", format),
+  h("p", { class: "muted" }, `Editing v${version.version} (${version.status}); saving makes a new draft version.`),
+  h("label", {}, "Description", h("textarea", { name: "description", rows: 3 }, version.description ?? "")),
+  text("owner", "Owner"), text("location", "Location"), h("label", {}, "Format", format),
   h("label", {}, "Tags (comma separated)", h("input", { name: "tags", value: version.tags.join(", ") })),
   json("schema", "Schema (JSON)", version.schema), json("properties", "Properties (JSON)", version.properties),
   h("label", {}, "Change note", h("input", { name: "change_note" })),
-  h("button", { type: "submit" }, "Save as a new draft"));
+  h("button", { type: "submit" }, "Save as a new draft"), " ",
+  h("button", { type: "button", class: "secondary", onclick: () => form.remove() }, "Cancel"));
   return form;
 }
 
@@ -506,9 +568,12 @@ function showFeed(show, parameters) {
   const list = h("div", { id: "feed" });
   const status = h("p", { class: "muted", id: "feed-status" }, "Connecting…");
   show(h("div", { class: "card" }, h("h2", {}, "Live feed"), status, list));
+  document.title = "Live feed · Strata";
   const controller = new AbortController();
   leaveView = () => controller.abort();
-  start(parameters.after, controller.signal, status, list);
+  start(parameters.after, controller.signal, status, list).catch((error) => {
+    if (!controller.signal.aborted) showFailure(show, error);
+  });
 }
 
 // Without `after` in the link, the feed opens with the last few events, then follows.
@@ -518,17 +583,18 @@ async function start(after, signal, status, list) {
     const { position } = await api("/v1/events?limit=1", { signal });
     from = Math.max(0, position - 20);
   }
-  follow(from, signal, status, list);
+  await follow(from, signal, status, list);
 }
 
 async function follow(after, signal, status, list) {
   const headers = { Accept: "text/event-stream", "Last-Event-ID": String(after) };
   const token = sessionStorage.getItem(TOKEN_KEY);
   if (token) headers.Authorization = `Bearer ${token}`;
+  // A refusal to open (a token revoked since the page loaded) is the view's failure, as for any request.
+  const response = await fetch("/v1/events/stream", { headers, signal });
+  if (!response.ok) throw new Problem(response.status, await response.json());
+  status.textContent = "Following the log; newest first.";
   try {
-    const response = await fetch("/v1/events/stream", { headers, signal });
-    if (!response.ok) throw new Problem(response.status, await response.json());
-    status.textContent = "Following the log; newest first.";
     const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
     let buffer = "";
     for (;;) {
@@ -543,11 +609,17 @@ async function follow(after, signal, status, list) {
         if (data) showEvent(JSON.parse(data), list);
       }
     }
-    status.textContent = "The server closed the feed; reload to follow again.";
   } catch (error) {
-    if (signal.aborted) return;
-    status.replaceChildren(problemBox(error));
+    if (!signal.aborted) status.replaceChildren(problemBox(error));
+    return;
   }
+  // The server ends a feed when it shuts down, and when the token is revoked: a revoked token signs out.
+  try {
+    await api("/v1/me", { signal });
+  } catch (error) {
+    if (error instanceof Problem && error.status === 401) throw error;
+  }
+  status.textContent = "The server closed the feed; reload to follow again.";
 }
 
 function showEvent(event, list) {

@@ -126,7 +126,8 @@ export function drawLineage(layout, hrefFor) {
     const node = placed.node;
     const concealed = node.name === undefined;
     const classes = ["node", concealed ? "concealed" : node.status, placed.root ? "root" : ""].filter(Boolean);
-    const link = element("a", { href: hrefFor(placed.id) });
+    // A dataset of a namespace the token may not see has no page to go to: its box is not a link.
+    const link = concealed ? element("g", {}) : element("a", { href: hrefFor(placed.id) });
     const group = element("g", {
       class: classes.join(" "), "data-id": placed.id, "data-status": node.status ?? "",
       "data-version": node.version ?? "", "data-column": placed.column,
