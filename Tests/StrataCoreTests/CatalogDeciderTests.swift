@@ -107,6 +107,24 @@ struct CatalogDeciderTests {
         }
     }
 
+    /// The catalog's unique index tells `café` and `café` (a combining accent) apart, so the decider does:
+    /// one taken leaves the other free, in the same batch as across batches.
+    @Test func aNameIsTakenByItsBytesNotByCanonicalEquivalence() throws {
+        let (composed, decomposed) = ("caf\u{E9}", "cafe\u{301}")
+        var view = try Self.view([(UUID(), "ns", composed)])
+        #expect(view.holder(of: .init("ns", decomposed)) == nil)
+        let fresh = UUID()
+        _ = try Self.decide(
+            .dataset(fresh, .create(namespace: "ns", name: decomposed, fields: .init(), clonedFrom: nil)), in: &view)
+        #expect(view.holder(of: .init("ns", decomposed)) == fresh)
+        #expect(view.holder(of: .init("ns", composed)) != fresh)
+        let granted = try TokenDecider.decide(
+            .create(name: "t", role: .reader, namespaces: [composed, decomposed, composed], secretSHA256: ""),
+            state: TokenState(id: UUID()))
+        guard case .created(let created) = granted.first else { throw TokenTestFailure() }
+        #expect(created.namespaces.count == 2, "a token's namespaces are told apart by their bytes")
+    }
+
     @Test func aStaleExpectationIsAVersionConflictAndChangesNothing() throws {
         let id = UUID()
         var view = try Self.view([(id, "ns", "orders")])
@@ -424,3 +442,5 @@ extension LogEvent {
         return nil
     }
 }
+
+private struct TokenTestFailure: Error {}

@@ -64,8 +64,10 @@ public enum TokenDecider {
         case .create(let name, let role, let namespaces, let secret):
             guard !state.exists else { throw AccessError.tokenNameTaken(name) }
             guard !TokenName.isReserved(name) else { throw AccessError.reservedTokenName(name) }
-            // One order for a token's namespaces, whatever order they were asked for in.
-            let namespaces = Array(Set(namespaces)).sorted()
+            // One order for a token's namespaces, whatever order they were asked for in; each once, by its
+            // bytes, as the catalog tells namespaces apart.
+            let namespaces = Set(namespaces.map { NamespaceScope.Namespace($0) }).map(\.text)
+                .sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
             return [.created(.init(name: name, role: role, namespaces: namespaces, secretSHA256: secret))]
         case .revoke:
             guard state.exists, !state.isRevoked, let name = state.name else {

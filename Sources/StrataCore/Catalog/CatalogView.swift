@@ -8,6 +8,9 @@ import Foundation
 /// that does not exist, not one nobody asked about (see ``CatalogDecider/needs(_:context:in:)``).
 public struct CatalogView: Sendable {
     /// A dataset's natural key.
+    /// A dataset's natural key, compared by its bytes as the catalog's unique index compares it: Swift's
+    /// `String` equality would hold `café` and `café` (a combining accent) to be one name where the
+    /// catalog holds two, and answer one's holder for the other.
     public struct Name: Hashable, Sendable {
         public var namespace: String
         public var name: String
@@ -15,6 +18,16 @@ public struct CatalogView: Sendable {
         public init(_ namespace: String, _ name: String) {
             self.namespace = namespace
             self.name = name
+        }
+
+        public static func == (lhs: Name, rhs: Name) -> Bool {
+            lhs.namespace.utf8.elementsEqual(rhs.namespace.utf8) && lhs.name.utf8.elementsEqual(rhs.name.utf8)
+        }
+
+        public func hash(into hasher: inout Hasher) {
+            for byte in namespace.utf8 { hasher.combine(byte) }
+            hasher.combine(namespace.utf8.count)
+            for byte in name.utf8 { hasher.combine(byte) }
         }
     }
 
