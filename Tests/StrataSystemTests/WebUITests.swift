@@ -132,8 +132,14 @@ struct WebUITests {
             // A link to no view says so, rather than showing the catalog as if it were one.
             try await browser.show(ui.baseURL, "#/datasets/raw/orders")
             #expect(try await browser.strings("#no-such-page").count == 1)
-
             #expect(try await browser.consoleErrors() == [])
+
+            // A filter the API refuses is shown under the form, which stays to correct it.
+            try await browser.show(ui.baseURL, "#/?as_of=yesterday")
+            #expect(try await browser.strings("#filters [name=as_of]", "value") == ["yesterday"])
+            #expect(try await browser.strings("#filter-refused .problem", "dataset.code") == ["invalid_parameter"])
+            let refusedFilter = try await browser.consoleErrors()
+            #expect(refusedFilter.count == 1 && refusedFilter[0].contains("400"), "\(refusedFilter)")
         }
     }
 

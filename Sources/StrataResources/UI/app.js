@@ -213,10 +213,7 @@ async function showCatalog(show, parameters) {
   // Words to look for go to the ranked search (names, columns, tags, owners, descriptions…); without
   // them, the list. Both take the same filters and page the same way.
   const searching = Boolean(filters.q && filters.q.trim());
-  const { body, position } = await api(searching
-    ? `/v1/search${query({ ...filters, sort: undefined, limit: PAGE_SIZE, cursor: parameters.cursor })}`
-    : `/v1/datasets${query({ ...filters, q: undefined, limit: PAGE_SIZE, cursor: parameters.cursor })}`);
-  const datasets = searching ? body.results : body.datasets;
+  document.title = "Catalog · Strata";
   const field = (name, label, attributes = {}) =>
     h("label", {}, label, h("input", { name, value: filters[name] ?? "", ...attributes }));
   const status = h("select", { name: "status" },
@@ -232,6 +229,22 @@ async function showCatalog(show, parameters) {
   field("q", "Search", { placeholder: "a name, column, tag, owner or words of a description" }), field("namespace", "Namespace"), h("label", {}, "Status", status), field("tag", "Tag"),
   field("owner", "Owner"), h("label", {}, "Order", order), field("as_of", "As of (position or time)", { placeholder: "now" }),
   h("button", { type: "submit" }, "Filter"), h("a", { class: "button secondary", href: "#/" }, "Clear"));
+  const filterCard = h("div", { class: "card" }, h("h2", {}, "Datasets"), form);
+
+  // A filter refused (an as_of that is not a position or a time, one past the log's end) is shown under
+  // the form, where it can be corrected; a token no longer valid signs out as anywhere.
+  let answer;
+  try {
+    answer = await api(searching
+      ? `/v1/search${query({ ...filters, sort: undefined, limit: PAGE_SIZE, cursor: parameters.cursor })}`
+      : `/v1/datasets${query({ ...filters, q: undefined, limit: PAGE_SIZE, cursor: parameters.cursor })}`);
+  } catch (error) {
+    if (!(error instanceof Problem) || error.status !== 400) throw error;
+    show(filterCard, h("div", { class: "card", id: "filter-refused" }, problemBox(error)));
+    return;
+  }
+  const { body, position } = answer;
+  const datasets = searching ? body.results : body.datasets;
 
   const matched = (dataset) => (dataset.matched ?? []).filter((match) => match.field !== "namespace")
     .map((match) => h("span", { class: "match" }, `${match.field}: ${match.text}`));
@@ -251,7 +264,7 @@ async function showCatalog(show, parameters) {
     h("span", { class: "muted" }, `as of position ${position}`));
   show(
     asOfBanner(filters.as_of, position, linkTo("/", { ...filters, as_of: undefined })),
-    h("div", { class: "card" }, h("h2", {}, "Datasets"), form), h("div", { class: "card" }, table, pager));
+    filterCard, h("div", { class: "card" }, table, pager));
 }
 
 function asOfBanner(asOf, position, nowLink) {

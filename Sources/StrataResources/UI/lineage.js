@@ -119,7 +119,10 @@ export function drawLineage(layout, hrefFor) {
     id: "arrow", viewBox: "0 0 10 10", refX: 10, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse",
   });
   marker.append(element("path", { d: "M0,0 L10,5 L0,10 z", fill: "#98a3b3" }));
-  defs.append(marker);
+  // A name clipped to 30 characters can still be wider than its box (WWW…): the box clips its text.
+  const inBox = element("clipPath", { id: "node-text" });
+  inBox.append(element("rect", { x: 4, width: NODE_WIDTH - 8, height: NODE_HEIGHT }));
+  defs.append(marker, inBox);
 
   const nodes = element("g", { class: "nodes" });
   for (const placed of layout.nodes) {
@@ -134,9 +137,9 @@ export function drawLineage(layout, hrefFor) {
       transform: `translate(${placed.x},${placed.y})`,
     });
     group.append(element("rect", { width: NODE_WIDTH, height: NODE_HEIGHT }));
-    const name = element("text", { x: 8, y: 18 });
+    const name = element("text", { x: 8, y: 18, "clip-path": "url(#node-text)" });
     name.textContent = clip(concealed ? placed.id : `${node.namespace}/${node.name}`, 30);
-    const sub = element("text", { x: 8, y: 35, class: "sub" });
+    const sub = element("text", { x: 8, y: 35, class: "sub", "clip-path": "url(#node-text)" });
     sub.textContent = concealed
       ? "not in your namespaces"
       : `v${node.version ?? "–"} · ${node.status}` + (placed.column ? ` · ${Math.abs(placed.column)} ${placed.column < 0 ? "up" : "down"}` : " · focus");
