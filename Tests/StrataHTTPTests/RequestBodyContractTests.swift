@@ -91,6 +91,35 @@ struct RequestBodyContractTests {
         }
     }
 
+    /// A schema naming a column twice (byte for byte) is refused, naming the repeat — the one rule of a
+    /// body that JSON Schema cannot say, so the corpus above leaves it out. Names that only look alike are
+    /// two columns.
+    @Test func aSchemaNamingAColumnTwiceIsRefusedNamingTheRepeat() async throws {
+        try await withTestApp { client, _ in
+            let twice =
+                #"[{"name": "id", "type": "bigint"}, {"name": "amount", "type": "decimal"}, {"name": "id", "type": "text"}]"#
+            let created = try await client.send(
+                .post, "/v1/datasets", json: #"{"namespace": "raw", "name": "orders", "schema": \#(twice)}"#)
+            #expect(created.status == .unprocessableContent && created.problemCode == "validation_failed")
+            #expect(try created.json()["errors"]?.arrayValue?.first?["path"]?.stringValue == "/schema/2/name")
+            #expect(created.text.contains("repeats the name of item 0"), "\(created.text)")
+
+            let id = try await client.createDataset(name: "orders")
+            let patched = try await client.send(
+                .patch, "/v1/datasets/\(id)", json: #"{"schema": \#(twice)}"#,
+                contentType: "application/merge-patch+json")
+            #expect(patched.status == .unprocessableContent, "\(patched.text)")
+            #expect(try await Self.historyCount(client, id) == 2, "the refused edit appended nothing")
+
+            let alike =
+                #"[{"name": "caf\u00e9", "type": "text"}, {"name": "cafe\u0301", "type": "text"}, {"name": "ID", "type": "text"}, {"name": "id", "type": "text"}]"#
+            let distinct = try await client.send(
+                .patch, "/v1/datasets/\(id)", json: #"{"schema": \#(alike)}"#,
+                contentType: "application/merge-patch+json")
+            #expect(distinct.status == .ok, "\(distinct.text)")
+        }
+    }
+
     /// A media type is matched whatever its case, its parameters and the spaces and tabs around it.
     @Test func aContentTypeIsReadWithoutCaseParametersOrSpaces() async throws {
         try await withTestApp { client, _ in

@@ -196,7 +196,9 @@ indirect enum FieldRule: Sendable {
     case boolean
     case object(nullable: Bool = false)
     case oneOf([String], nullable: Bool)
-    case array(of: FieldRule, maxItems: Int, uniqueItems: Bool = false, nullable: Bool = false, minItems: Int = 0)
+    case array(
+        of: FieldRule, maxItems: Int, uniqueItems: Bool = false, nullable: Bool = false, minItems: Int = 0,
+        uniqueMember: String? = nil)
     case record(BodyRules, nullable: Bool = false)
     /// Any one of the rules.
     case anyOf([FieldRule])
@@ -212,7 +214,7 @@ indirect enum FieldRule: Sendable {
         func fail(_ message: String) -> [Problem.FieldError] { [.init(path: path, message: message)] }
         switch (self, value) {
         case (.string(_, _, true, _), .null), (.integer(_, _, true), .null), (.object(true), .null),
-            (.oneOf(_, true), .null), (.array(_, _, _, true, _), .null), (.record(_, true), .null):
+            (.oneOf(_, true), .null), (.array(_, _, _, true, _, _), .null), (.record(_, true), .null):
             return []
         case (.anyOf(let rules), _):
             let complaints = rules.map { $0.check(value, at: path) }
@@ -244,11 +246,24 @@ indirect enum FieldRule: Sendable {
             return []
         case (.oneOf(let allowed, _), .string(let text)):
             return allowed.contains(text) ? [] : fail("must be one of \(allowed.joined(separator: ", "))")
-        case (.array(let element, let maxItems, let unique, _, let minItems), .array(let items)):
+        case (.array(let element, let maxItems, let unique, _, let minItems, let uniqueMember), .array(let items)):
             if items.count > maxItems { return fail("must have at most \(maxItems) items") }
             if items.count < minItems { return fail("must have at least \(minItems) item\(minItems == 1 ? "" : "s")") }
             if unique && Set(items).count != items.count { return fail("must not repeat items") }
-            return items.enumerated().flatMap { element.check($1, at: "\(path)/\($0)") }
+            let complaints = items.enumerated().flatMap { element.check($1, at: "\(path)/\($0)") }
+            guard complaints.isEmpty, let member = uniqueMember else { return complaints }
+            // Compared as the catalog stores them, by their bytes.
+            var first: [[UInt8]: Int] = [:]
+            for (index, item) in items.enumerated() {
+                guard case .string(let text) = item[member] else { continue }
+                if let earlier = first[Array(text.utf8)] {
+                    return [
+                        .init(path: "\(path)/\(index)/\(member)", message: "repeats the \(member) of item \(earlier)")
+                    ]
+                }
+                first[Array(text.utf8)] = index
+            }
+            return []
         case (.record(let rules, _), .object(let object)):
             return rules.check(object).map { .init(path: path + $0.path, message: $0.message) }
         default:
@@ -263,7 +278,7 @@ indirect enum FieldRule: Sendable {
         case .boolean: return "true or false"
         case .object(let nullable): return nullable ? "an object or null" : "an object"
         case .oneOf(_, let nullable): return nullable ? "a string or null" : "a string"
-        case .array(_, _, _, let nullable, _): return nullable ? "an array or null" : "an array"
+        case .array(_, _, _, let nullable, _, _): return nullable ? "an array or null" : "an array"
         case .record(_, let nullable): return nullable ? "an object or null" : "an object"
         case .anyOf(let rules): return rules.map(\.expectation).joined(separator: " or ")
         case .tokenName: return "a token name"
@@ -291,7 +306,8 @@ enum RequestSchemas {
             "description": .string(maxLength: 65536, nullable: true),
             "location": .string(maxLength: 4096, nullable: true),
             "format": .oneOf(DatasetFormat.allCases.map(\.rawValue), nullable: true),
-            "schema": .array(of: .record(column), maxItems: 10000, nullable: patch),
+            // A table has each column name once; a schema naming one twice says nothing a reader can use.
+            "schema": .array(of: .record(column), maxItems: 10000, nullable: patch, uniqueMember: "name"),
             "tags": .array(
                 of: .string(minLength: 1, maxLength: 256), maxItems: 256, uniqueItems: true, nullable: patch),
             "row_count": .integer(minimum: 0, nullable: true),
