@@ -226,6 +226,16 @@ struct WebUITests {
             let changed = (history?.last?["data"] as? [String: Any])?["changed_fields"] as? [String]
             #expect(Set(changed ?? []) == ["properties", "tags"], "only the fields changed in the form are sent")
 
+            // Someone else writes after the page loaded: the action is refused, and the page says to reload.
+            _ = await ui.http.send(
+                .PATCH, ui.baseURL + "/v1/datasets/\(drafted)", json: #"{"description": "changed elsewhere"}"#)
+            try await browser.run("document.querySelector('[data-action=archive]').click();")
+            try await browser.run("document.querySelector('#archive-form').requestSubmit();")
+            let conflict = try await browser.waitFor("document.querySelector('#action-result .problem')?.dataset.code")
+            #expect(conflict as? String == "version_conflict")
+            #expect(try await browser.strings("#action-result .problem a").first == "reload")
+            #expect(try await browser.consoleErrors().allSatisfy { $0.contains("412") })
+
             // Retiring shows what breaks first, and only the confirmation retires.
             try await browser.show(ui.baseURL, "#/datasets/\(catalog.features)")
             try await browser.run("document.querySelector('[data-action=retire]').click();")

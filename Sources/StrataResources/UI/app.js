@@ -100,6 +100,9 @@ function problemBox(error) {
     : { title: "Request failed", detail: String(error.message || error) };
   return h("div", { class: "problem", role: "alert", "data-code": document.code || "" },
     h("strong", {}, document.title || "Refused", document.code ? ` (${document.code})` : ""), ": ", document.detail || "",
+    document.code === "version_conflict"
+      ? h("span", {}, " Someone changed it since this page was loaded: ", h("a", { href: location.hash, onclick: () => render() }, "reload"), " to see what changed, then try again.")
+      : null,
     document.errors?.length ? h("ul", {}, document.errors.map((item) => h("li", {}, h("code", {}, item.path || "/"), " ", item.message))) : null);
 }
 
