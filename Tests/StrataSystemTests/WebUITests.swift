@@ -259,6 +259,9 @@ struct WebUITests {
             let position = try await ui.json("/v1/datasets/\(created)/history")["events"] as? [[String: Any]]
             let last = position?.last?["position"] as? Int ?? -1
             try await browser.waitFor("document.querySelector('#feed [data-position=\"\(last)\"]') || null")
+            // Every event of a dataset names it, not only its creation.
+            try await browser.waitFor(
+                "document.querySelector('#feed [data-position=\"\(last)\"] a')?.textContent === 'ml/feed_probe' || null")
 
             #expect(try await browser.consoleErrors() == [])
         }

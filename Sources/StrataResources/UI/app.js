@@ -638,10 +638,21 @@ async function follow(after, signal, status, list) {
   status.textContent = "The server closed the feed; reload to follow again.";
 }
 
+// Each dataset's name, as the feed learns it: from its creation, else asked once.
+const feedNames = new Map();
+
+function feedName(event) {
+  if (event.data.namespace && event.data.name) feedNames.set(event.stream_id, Promise.resolve(`${event.data.namespace}/${event.data.name}`));
+  if (!feedNames.has(event.stream_id)) {
+    feedNames.set(event.stream_id, api(`/v1/datasets/${event.stream_id}`).then(({ body }) => `${body.namespace}/${body.name}`, () => event.stream_id));
+  }
+  return feedNames.get(event.stream_id);
+}
+
 function showEvent(event, list) {
-  const target = event.type.startsWith("Dataset") || event.type === "LineageRecorded"
-    ? h("a", { href: datasetLink(event.stream_id, { as_of: event.position }) }, event.data.namespace && event.data.name ? `${event.data.namespace}/${event.data.name}` : event.stream_id)
-    : event.stream_id;
+  const isDataset = event.type.startsWith("Dataset") || event.type === "LineageRecorded";
+  const target = isDataset ? h("a", { href: datasetLink(event.stream_id, { as_of: event.position }) }, event.stream_id) : event.stream_id;
+  if (isDataset) feedName(event).then((name) => { target.textContent = name; });
   list.prepend(h("div", { class: "feed-row", "data-position": event.position },
     h("span", { class: "mono" }, event.position), h("span", {}, event.type), h("span", {}, event.metadata.actor), h("span", {}, target)));
   while (list.childElementCount > 500) list.lastElementChild.remove();
