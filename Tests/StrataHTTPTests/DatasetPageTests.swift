@@ -69,6 +69,12 @@ struct DatasetPageTests {
             #expect(empty.status == .ok, "\(empty.text)")
             #expect(try empty.json()["versions"]?.arrayValue == [])
             #expect(try empty.json()["next_cursor"] == .null)
+            // A dataset nobody has used has no usages, whole or in pages: an empty list, not a missing dataset.
+            for query in ["", "?limit=5", "?as_of=\(position)", "?cursor=\(atTheEnd)"] {
+                let unused = try await client.send(.get, "/v1/datasets/\(id)/usages\(query)")
+                #expect(unused.status == .ok, "usages\(query): \(unused.text)")
+                #expect(try unused.json()["usages"]?.arrayValue == [], "usages\(query)")
+            }
             let unknown = UUID().uuidString.lowercased()
             let missing = try await client.send(.get, "/v1/datasets/\(unknown)/versions?cursor=\(atTheEnd)")
             #expect(missing.status == .notFound && missing.problemCode == "not_found")

@@ -301,10 +301,9 @@ struct DatasetRoutes {
             try await reader.read(asOf: snapshot, scope: try context.caller().scope, atLeast: context.minPosition) {
                 snapshot -> CatalogSnapshot.Page<String>? in
                 let page = try await read(snapshot, id, window)
-                // Only an empty page asks whether the dataset is there: a cursor may stand at its end.
-                if page.items.isEmpty {
-                    guard window.after != nil, try await snapshot.isVisible(id) else { return nil }
-                }
+                // Only an empty page asks whether the dataset is there: one with no usage pins has none to
+                // page, and a cursor may stand at the end of any of the three.
+                if page.items.isEmpty, try await !snapshot.isVisible(id) { return nil }
                 return page
             }
         }
