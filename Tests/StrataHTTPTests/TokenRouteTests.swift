@@ -55,10 +55,26 @@ struct TokenRouteTests {
                     .post, "/v1/admin/tokens", json: #"{"name": "\#(name)", "role": "admin"}"#)
                 #expect(
                     refused.status == .unprocessableContent && refused.problemCode == "validation_failed", "\(name)")
-                #expect(try refused.json()["errors"]?.arrayValue?.first?["path"]?.stringValue == "name")
+                #expect(try refused.json()["errors"]?.arrayValue?.first?["path"]?.stringValue == "/name")
             }
             #expect(try await admin.send(.get, "/v1/events?type=TokenCreated").json()["events"]?.arrayValue?.count == 1)
             _ = try await admin.granting("cli-runner", role: "reader")
+        }
+    }
+
+    /// `café` and `café` (a combining accent) are two namespaces of the catalog, so a token may be
+    /// granted both: they are not the same item twice.
+    @Test func aTokenMayBeGrantedNamespacesThatOnlyLookAlike() async throws {
+        try await withTestApp { admin, _ in
+            let granted = try await admin.send(
+                .post, "/v1/admin/tokens",
+                json: #"{"name": "both", "role": "reader", "namespace": ["caf\u00e9", "cafe\u0301"]}"#)
+            #expect(granted.status == .created, "\(granted.text)")
+            let shown = try await admin.send(.get, "/v1/admin/tokens/both").json()
+            #expect(shown["namespaces"]?.arrayValue?.count == 2, "\(shown)")
+            let twice = try await admin.send(
+                .post, "/v1/admin/tokens", json: #"{"name": "twice", "role": "reader", "namespace": ["ml", "ml"]}"#)
+            #expect(twice.status == .unprocessableContent)
         }
     }
 

@@ -261,7 +261,8 @@ struct WebUITests {
             try await browser.waitFor("document.querySelector('#feed [data-position=\"\(last)\"]') || null")
             // Every event of a dataset names it, not only its creation.
             try await browser.waitFor(
-                "document.querySelector('#feed [data-position=\"\(last)\"] a')?.textContent === 'ml/feed_probe' || null")
+                "document.querySelector('#feed [data-position=\"\(last)\"] a')?.textContent === 'ml/feed_probe' || null"
+            )
 
             #expect(try await browser.consoleErrors() == [])
         }

@@ -7,7 +7,6 @@ import Foundation
 /// What was loaded is known apart from what is absent: a stream looked up and not found is a stream
 /// that does not exist, not one nobody asked about (see ``CatalogDecider/needs(_:context:in:)``).
 public struct CatalogView: Sendable {
-    /// A dataset's natural key.
     /// A dataset's natural key, compared by its bytes as the catalog's unique index compares it: Swift's
     /// `String` equality would hold `café` and `café` (a combining accent) to be one name where the
     /// catalog holds two, and answer one's holder for the other.

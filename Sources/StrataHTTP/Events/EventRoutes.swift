@@ -111,6 +111,8 @@ struct EventRoutes {
                         }
                         continue
                     }
+                    // Asked again: a revocation may have come while the page was read.
+                    guard try await tokenStands() else { break }
                     try await writer.write(ByteBuffer(string: page.text))
                     lastWrite = .now
                 }

@@ -75,7 +75,7 @@ extension Problem {
             let message = "is the name of an actor the catalog records as itself; choose another"
             self.init(
                 status: .unprocessableContent, code: "validation_failed", detail: "'\(name)' \(message)",
-                errors: [.init(path: "name", message: message)])
+                errors: [.init(path: "/name", message: message)])
         }
     }
 

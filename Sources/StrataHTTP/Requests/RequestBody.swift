@@ -162,7 +162,9 @@ struct RequestBody {
     /// SHA-256 of method, path and body: what an `Idempotency-Key` is bound to.
     func fingerprint(of request: Request) -> String {
         var hasher = SHA256()
-        hasher.update(data: Data("\(request.method.rawValue) \(request.uri.path)\n".utf8))
+        // The path as the router reads it, without empty segments: a retry spelt //v1//datasets is the same request.
+        let routed = request.uri.path.split(separator: "/").joined(separator: "/")
+        hasher.update(data: Data("\(request.method.rawValue) /\(routed)\n".utf8))
         hasher.update(data: Data(buffer: bytes))
         return hasher.finalize().hexadecimal
     }
@@ -249,7 +251,11 @@ indirect enum FieldRule: Sendable {
         case (.array(let element, let maxItems, let unique, _, let minItems, let uniqueMember), .array(let items)):
             if items.count > maxItems { return fail("must have at most \(maxItems) items") }
             if items.count < minItems { return fail("must have at least \(minItems) item\(minItems == 1 ? "" : "s")") }
-            if unique && Set(items).count != items.count { return fail("must not repeat items") }
+            // Compared by their bytes, as the catalog stores them: `café` and `café` (a combining accent)
+            // are two tags, as they are two namespaces.
+            if unique && Set(items.map { Array(CanonicalJSON.string($0).utf8) }).count != items.count {
+                return fail("must not repeat items")
+            }
             let complaints = items.enumerated().flatMap { element.check($1, at: "\(path)/\($0)") }
             guard complaints.isEmpty, let member = uniqueMember else { return complaints }
             // Compared as the catalog stores them, by their bytes.
