@@ -143,6 +143,38 @@ struct ReadModelTests {
         }
     }
 
+    /// A replica that is down is found out by ``ReplicaLag`` and left out: reads go to the primary at once,
+    /// not after waiting for a connection the replica cannot lend (ten seconds each, before).
+    @Test func aReplicaThatIsDownIsLeftOutOfReads() async throws {
+        try await withTestDatabase { database in
+            let writer = CatalogWriter(pool: database.pool, logger: database.logger)
+            let written = try await RandomWorkload(writer: writer, clients: 1, seed: 9).run(commands: 10)
+            let nowhere = PostgresClient.Configuration(
+                host: "127.0.0.1", port: 1, username: "postgres", password: nil, database: "postgres", tls: .disable)
+            let down = PostgresClient(configuration: nowhere, backgroundLogger: database.logger)
+            try await down.whileRunning { down in
+                let replica = BoundedPool(client: RenewingClient(fixed: down), deadlines: .standard, readRetries: 0)
+                let reader = CatalogReader(pool: database.pool, replicas: [replica], logger: database.logger)
+                let lag = Task {
+                    try await ReplicaLag(primary: database.pool, replicas: [replica], logger: database.logger).run()
+                }
+                defer { lag.cancel() }
+                let noticed = ContinuousClock.now + .seconds(15)
+                while !replica.reachability.isUnreachable && ContinuousClock.now < noticed {
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+                #expect(replica.reachability.isUnreachable, "the replica was not found out")
+                let started = ContinuousClock.now
+                for id in Set(written.map(\.dataset)) {
+                    let (document, _) = try await reader.dataset(id, asOf: .head, scope: .all)
+                    #expect(document != nil)
+                }
+                // Each read would wait the connect deadline (1.5 s) at least for a replica it asked.
+                #expect(ContinuousClock.now - started < .seconds(1), "reads waited for the dead replica")
+            }
+        }
+    }
+
     /// The list's head pages go as one statement each (``HeadPage``): every page of every namespace,
     /// status filter, page size and scope they serve must be the general read's page, byte for byte,
     /// with the same position.

@@ -75,7 +75,13 @@ public struct StrataServices: Sendable {
         self.migrations = try MigrationRunner.bundled()
         self.projections = try ProjectionCatalog.bundled()
         self.writer = CatalogWriter(pool: pool, logger: logger)
-        let replicaPools = database.replicas.map { BoundedPool(client: $0, deadlines: deadlines, readRetries: 0) }
+        // A replica that lends no connection soon leaves its read to the primary, rather than hold it for
+        // the queue's deadline: it may be down, and ReplicaLag has not noticed yet.
+        var replicaDeadlines = deadlines
+        replicaDeadlines.queue = min(deadlines.queue, deadlines.connect)
+        let replicaPools = database.replicas.map {
+            BoundedPool(client: $0, deadlines: replicaDeadlines, readRetries: 0)
+        }
         self.reader = CatalogReader(pool: pool, replicas: replicaPools, logger: logger)
         self.replicaLag = ReplicaLag(primary: pool, replicas: replicaPools, logger: logger)
         self.monitor = DatabaseMonitor(

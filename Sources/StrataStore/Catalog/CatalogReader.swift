@@ -104,6 +104,12 @@ public struct CatalogReader: Sendable {
         var pause = Duration.milliseconds(2)
         var asked = 0
         while let index = turn.next(of: replicas.count) {
+            // Marked by ``ReplicaLag``: down, or stuck far behind. Asking would cost this read a deadline
+            // (or answer it from long ago); it rests, and the others or the primary answer.
+            if replicas[index].reachability.isUnreachable {
+                turn.rest(index, for: ReplicaTurn.restAfterFailure)
+                continue
+            }
             do {
                 if let answer = try await attempt(replicas[index]) {
                     Counter(label: "strata_replica_reads_total").increment()

@@ -7,13 +7,21 @@ import ServiceLifecycle
 /// `strata_replica_lag_positions{replica="N"}` (log positions the primary has and the replica has not
 /// replayed yet) and `strata_replica_replay_delay_seconds{replica="N"}` (how long ago the last
 /// transaction it replayed committed; it grows while the primary is idle too, so read it with the
-/// first). A replica that cannot be asked reports -1 for both. Routing does not depend on these: each
-/// read checks its own snapshot (``CatalogReader``).
+/// first). A replica that cannot be asked reports -1 for both.
+///
+/// It also tells the reads which replicas to leave alone, through each replica pool's
+/// ``BoundedPool/reachability``: one that cannot be asked, or that trails the primary and has replayed
+/// nothing for ``maximumReplayDelay`` (its WAL gone from the primary, say: it will never catch up), is
+/// marked unreachable, and reads go to the others or the primary until it answers and catches up again.
+/// Otherwise each read checks its own snapshot (``CatalogReader``).
 public struct ReplicaLag: Service {
     let primary: BoundedPool
     let replicas: [BoundedPool]
     let logger: Logger
     var interval: Duration = .seconds(1)
+    /// PostgreSQL's own default for how long a replica may hold its replay back for a conflicting query
+    /// (`max_standby_streaming_delay`): a replica behind for longer than this is stuck, not busy.
+    public static let maximumReplayDelay: Double = 30
 
     public init(primary: BoundedPool, replicas: [BoundedPool], logger: Logger) {
         self.primary = primary
@@ -44,16 +52,32 @@ public struct ReplicaLag: Service {
                             """, logger: logger
                         ).first!.decode((Int64, Double).self)
                     }
-                    positions[index].record(head.map { max(0, $0 - replicaHead) } ?? -1)
+                    let behind = head.map { max(0, $0 - replicaHead) }
+                    positions[index].record(behind ?? -1)
                     delays[index].record(delay)
+                    let stuck = (behind ?? 0) > 0 && delay > Self.maximumReplayDelay
+                    mark(
+                        index, stuck ? .unreachable(.timedOut) : .reachable,
+                        because: "\(behind ?? -1) positions behind, replayed nothing for \(Int(delay)) s")
                 } catch {
                     positions[index].record(-1)
                     delays[index].record(-1)
-                    logger.debug(
-                        "cannot ask a replica how far it is", metadata: ["replica": "\(index)", "error": "\(error)"])
+                    mark(index, .unreachable(.unreachable), because: "\(error)")
                 }
             }
             try? await cancelWhenGracefulShutdown { try await eventLoopSleep(for: interval) }
+        }
+    }
+
+    private func mark(_ index: Int, _ state: DatabaseReachability.State, because reason: String) {
+        let wasLeftOut = replicas[index].reachability.isUnreachable
+        guard replicas[index].reachability.update(state) else { return }
+        if case .unreachable = state {
+            logger.warning(
+                "a replica is left out of reads until it answers and catches up",
+                metadata: ["replica": "\(index)", "reason": "\(reason)"])
+        } else if wasLeftOut {
+            logger.notice("a replica serves reads again", metadata: ["replica": "\(index)"])
         }
     }
 
