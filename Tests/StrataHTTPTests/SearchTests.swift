@@ -173,6 +173,24 @@ struct SearchTests {
 
     /// Search takes the list's filters on who created a dataset, its use and the jobs writing it, and
     /// narrows as the list does.
+    /// A word asked for twice finds nothing more, so it is asked for once: 256 times the same word costs
+    /// what one does. More than 32 different words is refused, naming the parameter.
+    @Test func aRepeatedWordIsAskedOnceAndTooManyWordsAreRefused() async throws {
+        try await withTestApp { client, _ in
+            try await client.createDataset(namespace: "analytics", name: "orders")
+            let repeated = Array(repeating: "ord", count: 256).joined(separator: " ")
+            let once = try await client.send(.get, "/v1/search?q=ord").json()["results"]?.arrayValue
+            let many = try await client.send(
+                .get, "/v1/search?q=\(repeated.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)")
+            #expect(many.status == .ok)
+            #expect(try many.json()["results"]?.arrayValue == once && once?.count == 1)
+            let words = (1...33).map { "w\($0)" }.joined(separator: "+")
+            let refused = try await client.send(.get, "/v1/search?q=\(words)")
+            #expect(refused.status == .badRequest && refused.problemCode == "invalid_parameter")
+            #expect(try refused.json()["errors"]?.arrayValue?.first?["path"]?.stringValue == "q")
+        }
+    }
+
     @Test func searchNarrowsByCreatorUseAndProducerAsTheListDoes() async throws {
         try await withTestApp { client, _ in
             let fields = #""description": "sieve sample""#

@@ -175,6 +175,30 @@ struct ReadModelTests {
         }
     }
 
+    /// A read's statements stop at the read's deadline in PostgreSQL too: past it the caller has had its
+    /// 503, and a query left running would hold the database's CPU for as long as it takes.
+    @Test func aReadsStatementsStopAtItsDeadline() async throws {
+        try await withTestDatabase { database in
+            let hurried = database.pool.allowing(work: .seconds(1))
+            let reader = CatalogReader(pool: hurried, logger: database.logger)
+            let started = ContinuousClock.now
+            await #expect(throws: (any Error).self) {
+                try await reader.read { snapshot in
+                    try await snapshot.connection.rows("SELECT pg_sleep(5)", logger: database.logger)
+                }
+            }
+            #expect(ContinuousClock.now - started < .seconds(4))
+            // Nothing of it is still running once the read has been answered.
+            try await Task.sleep(for: .milliseconds(500))
+            let (running, _) = try await CatalogReader(pool: database.pool, logger: database.logger).read { snapshot in
+                try await snapshot.connection.rows(
+                    "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(5)'", logger: database.logger
+                ).first!.decode(Int.self)
+            }
+            #expect(running == 0, "the statement outlived its read")
+        }
+    }
+
     /// The list's head pages go as one statement each (``HeadPage``): every page of every namespace,
     /// status filter, page size and scope they serve must be the general read's page, byte for byte,
     /// with the same position.

@@ -14,6 +14,10 @@ extension DatasetRoutes {
         }
         guard text.count <= 1024 else { throw invalidParameter("q", "must be at most 1024 characters") }
         var filter = CatalogSnapshot.SearchFilter(text: text)
+        guard filter.words.count <= CatalogSnapshot.SearchFilter.mostWords else {
+            throw invalidParameter(
+                "q", "asks for more than \(CatalogSnapshot.SearchFilter.mostWords) different words; narrow it down")
+        }
         filter.namespace = try textParameter("namespace", in: query, maxLength: 1024, allowingControlCharacters: false)
         filter.tag = try textParameter("tag", in: query, maxLength: 256)
         filter.owner = try textParameter("owner", in: query, maxLength: 256)

@@ -138,6 +138,12 @@ public struct CatalogReader: Sendable {
         return nil
     }
 
+    /// `SET LOCAL statement_timeout` to `work`, in whole milliseconds (a SET takes no parameters).
+    static func statementTimeout(_ work: Duration) -> PostgresQuery {
+        let milliseconds = work.components.seconds * 1000 + work.components.attoseconds / 1_000_000_000_000_000
+        return PostgresQuery(unsafeSQL: "SET LOCAL statement_timeout = \(max(1, milliseconds))")
+    }
+
     /// One read on `pool`; nil if it has not replayed as far as the read needs (only asked of replicas).
     /// The primary refuses a read that needs more than its whole log.
     private func read<Result: Sendable>(
@@ -160,11 +166,14 @@ public struct CatalogReader: Sendable {
                 // frozen, visible to every snapshot however old, and caught up by the swap, visible to no
                 // snapshot from before it: a dataset changed after this read's position would be found
                 // changed, or not at all. One round trip for all three.
+                // PostgreSQL stops the read's statements at the read's own deadline: past it the caller has
+                // been answered 503, and a query left running would cost the database for minutes more.
                 let head =
                     try await connection.pipelined(
                         [
                             "BEGIN TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY",
                             "LOCK TABLE projections IN ACCESS SHARE MODE",
+                            Self.statementTimeout(pool.deadlines.work),
                         ], then: LogHead(), logger: logger
                     ).last?.first?.decode(Int64.self) ?? 0
                 if isReplica {

@@ -23,8 +23,15 @@ extension CatalogSnapshot {
         public init(text: String) { self.text = text }
 
         /// The words searched for, lowercased: runs of letters and digits (`customer_id` is `customer`,
-        /// `id`), as the search vectors split the texts they index.
-        public var words: [String] { SearchVector.words(in: text) }
+        /// `id`), as the search vectors split the texts they index; each once, since a word asked for twice
+        /// finds nothing more, and each one asked for costs the whole match again.
+        public var words: [String] {
+            var seen = Set<[UInt8]>()
+            return SearchVector.words(in: text).filter { seen.insert(Array($0.utf8)).inserted }
+        }
+
+        /// The most different words one search may ask for.
+        public static let mostWords = 32
     }
 
     /// One dataset found, with its score and what it was found by.
