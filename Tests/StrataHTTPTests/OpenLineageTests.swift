@@ -77,6 +77,40 @@ struct OpenLineageTests {
         }
     }
 
+    /// One write may record at most 10,000 lineage edges (inputs × outputs): 1,000 × 1,000 would write a
+    /// million rows under the log's append lock while every other writer waits. Beyond it the event is
+    /// refused, appends nothing, and says how to send it instead; in a batch, only that event is.
+    @Test func anEventJoiningTooManyInputsToTooManyOutputsIsRefusedAlone() async throws {
+        try await withTestApp { client, _ in
+            let position = HTTPField.Name("Strata-Position")!
+            let head = try #require(try await client.send(.get, "/v1/events?limit=1").headers[position])
+            func datasets(_ prefix: String, _ count: Int) -> String {
+                (0..<count).map { #"{"namespace": "wide", "name": "\#(prefix)\#($0)"}"# }.joined(separator: ",")
+            }
+            let wide =
+                #"{"eventType": "COMPLETE", "eventTime": "2026-01-01T00:00:00Z", "producer": "p", "run": {"runId": "r"}, "job": {"namespace": "airflow", "name": "fan"}, "inputs": [\#(datasets("in", 101))], "outputs": [\#(datasets("out", 100))]}"#
+            let refused = try await client.send(.post, "/api/v1/lineage", json: wide)
+            #expect(refused.status == .unprocessableContent && refused.problemCode == "validation_failed")
+            #expect(refused.text.contains("10100 lineage edges"), "\(refused.text)")
+            #expect(try await client.send(.get, "/v1/events?limit=1").headers[position] == head, "it appended nothing")
+
+            let narrow =
+                #"{"eventType": "COMPLETE", "eventTime": "2026-01-01T00:00:00Z", "producer": "p", "run": {"runId": "s"}, "job": {"namespace": "airflow", "name": "one"}, "inputs": [\#(datasets("a", 1))], "outputs": [\#(datasets("b", 1))]}"#
+            let batch = try await client.send(.post, "/api/v1/lineage/batch", json: "[\(narrow), \(wide)]")
+            #expect(batch.status.code < 500, "\(batch.text.prefix(300))")
+            #expect(batch.text.contains("10100 lineage edges"))
+            #expect(try await Self.dataset(client, "wide", "b0") != nil, "the batch's other event landed")
+
+            let ids = (0..<101).map { _ in #"{"dataset_id": "\#(UUID().uuidString.lowercased())"}"# }
+            let native = try await client.send(
+                .post, "/v1/lineage",
+                json:
+                    #"{"inputs": [\#(ids.joined(separator: ","))], "outputs": [\#(ids.prefix(100).joined(separator: ","))]}"#
+            )
+            #expect(native.status == .unprocessableContent, "\(native.text.prefix(300))")
+        }
+    }
+
     @Test func aChangedOutputSchemaMakesANewPublishedVersionAndInputsResolveTheirDatasetVersion() async throws {
         try await withTestApp { client, _ in
             try await client.send(.post, "/api/v1/lineage", json: try Self.fixture("run-complete.json"))

@@ -6,6 +6,11 @@ import Foundation
 /// time, a clone made from its source, lineage only from inputs that can feed it, an OpenLineage event
 /// mapped onto all of these — and the caller's namespaces. Pure: no I/O, no clock, no id drawn.
 public enum CatalogDecider {
+    /// The most lineage edges (inputs × outputs) one write may record: a job reading fifty tables into
+    /// five is 250; 1,000 × 1,000 would be a million rows written under the log's append lock, every
+    /// other writer waiting.
+    public static let mostLineageEdges = 10_000
+
     /// A decision: the events to append, in order, and the stream the request is about (the one its
     /// answer shows).
     public struct Decision: Sendable, Equatable {
@@ -251,6 +256,9 @@ private struct Trial {
         job: DatasetEvent.LineageRecorded.Job?, runID: String?, inputs: [CatalogCommand.LineageEnd],
         outputs: [CatalogCommand.LineageEnd]
     ) throws -> UUID? {
+        if inputs.count * outputs.count > CatalogDecider.mostLineageEdges {
+            throw DomainError.tooManyLineageEdges(inputs: inputs.count, outputs: outputs.count)
+        }
         let resolved = try resolveInputs(inputs.map { ($0.datasetID, $0.version) })
         for output in outputs {
             let state = view.dataset(output.datasetID)
@@ -277,6 +285,9 @@ private struct Trial {
         -> UUID?
     {
         guard event.registersDatasets else { return nil }
+        if event.recordsLineage && event.inputs.count * event.outputs.count > CatalogDecider.mostLineageEdges {
+            throw DomainError.tooManyLineageEdges(inputs: event.inputs.count, outputs: event.outputs.count)
+        }
         var subject: UUID?
         var inputRefs: [VersionRef] = []
         for input in event.inputs {

@@ -17,6 +17,9 @@ public enum DomainError: Error, Sendable, Equatable {
     case invalidPatch(String)
     /// Lineage from a dataset into itself.
     case selfLoop
+    /// One write joining so many inputs to so many outputs that its edges would hold the log's append
+    /// lock, and every other writer, for seconds (``CatalogDecider/mostLineageEdges``).
+    case tooManyLineageEdges(inputs: Int, outputs: Int)
     /// A lineage input that cannot feed anything: unknown, or retired.
     case invalidLineageInput(index: Int, datasetID: UUID, reason: LineageInputProblem)
 

@@ -27,7 +27,9 @@ struct OpenLineageRoutes {
     /// after another.
     @Sendable func batch(_ request: Request, context: StrataRequestContext) async throws -> Response {
         var request = request
-        let bytes = try await RequestBody.collect(&request, upTo: context.maxUploadSize * 8)
+        // The limit of every body: a batch of 8 MiB naming 175,000 datasets took the server to 1.9 GB and
+        // every writer's turn for half a minute. A hundred events of a few KiB each fit well within it.
+        let bytes = try await RequestBody.collect(&request, upTo: context.maxUploadSize)
         guard request.headers[.contentType]?.lowercased().hasPrefix("application/json") == true else {
             throw Problem(
                 status: .unsupportedMediaType, code: "unsupported_media_type", detail: "send application/json")

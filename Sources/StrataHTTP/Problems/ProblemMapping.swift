@@ -42,6 +42,15 @@ extension Problem {
             self.init(
                 status: .unprocessableContent, code: "validation_failed",
                 detail: "a dataset cannot be its own lineage input or parent")
+        case .tooManyLineageEdges(let inputs, let outputs):
+            let (edges, most) = (inputs * outputs, CatalogDecider.mostLineageEdges)
+            let message: String = """
+                joins \(inputs) inputs to \(outputs) outputs: \(edges) lineage edges, where one write may record at \
+                most \(most); send the lineage in several writes
+                """
+            self.init(
+                status: .unprocessableContent, code: "validation_failed", detail: "the lineage \(message)",
+                errors: [.init(path: "/outputs", message: message)])
         case .invalidLineageInput(let index, let datasetID, let reason):
             switch reason {
             case .datasetNotFound:
