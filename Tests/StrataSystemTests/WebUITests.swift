@@ -186,7 +186,9 @@ struct WebUITests {
             try await browser.waitFor("document.querySelector('#edit-form') || null")
             try await browser.run(
                 """
-                document.querySelector('#edit-form [name=location]').value = 's3://ml/churn/train/';
+                const location = document.querySelector('#edit-form [name=location]');
+                location.value = 's3://ml/churn/train/';
+                location.dispatchEvent(new Event('input', { bubbles: true }));
                 document.querySelector('#edit-form [name=change_note]').value = 'where the training set lives';
                 document.querySelector('#edit-form').requestSubmit();
                 """)
@@ -211,9 +213,12 @@ struct WebUITests {
             try await browser.waitFor("document.querySelector('#edit-form') || null")
             try await browser.run(
                 """
-                document.querySelector('#edit-form [name=tags]').value = 'ml, split';
+                const tags = document.querySelector('#edit-form [name=tags]');
+                tags.value = 'ml, split';
+                tags.dispatchEvent(new Event('input', { bubbles: true }));
                 const box = document.querySelector('#edit-form [name=properties]');
                 box.value = JSON.stringify({ ...JSON.parse(box.value), split: 'train' });
+                box.dispatchEvent(new Event('input', { bubbles: true }));
                 document.querySelector('#edit-form').requestSubmit();
                 """)
             try await browser.waitFor("document.querySelector('#dataset')?.textContent.includes('latest v3') || null")

@@ -290,7 +290,8 @@ async function showDataset(show, id, parameters) {
   document.title = `${dataset.namespace}/${dataset.name} · Strata`;
   const tabs = h("nav", { class: "tabs" }, TABS.map((name) =>
     h("a", { href: here({ tab: name }), class: name === tab ? "active" : "", "aria-current": name === tab ? "page" : undefined,
-      "data-tab": name, onclick: () => { refocus = `[data-tab="${name}"]`; } }, name[0].toUpperCase() + name.slice(1))));
+      "data-tab": name, onclick: (event) => { if (event.currentTarget.getAttribute("href") !== location.hash) refocus = `[data-tab="${name}"]`; } },
+    name[0].toUpperCase() + name.slice(1))));
   const header = h("div", { class: "card", id: "dataset", "data-id": dataset.id, "data-status": dataset.status, "data-position": position },
     h("div", { class: "muted" }, h("a", { href: linkTo("/", { namespace: dataset.namespace, as_of: asOf }) }, dataset.namespace)),
     h("h1", {}, dataset.name, " ", badge(dataset.status)),
@@ -328,8 +329,9 @@ function timeTravel(events, now, shown, asOf, here) {
   const label = h("span", { class: "mono", id: "as-of-label" }, asOf ? `position ${shown}` : `now (${now})`);
   slider.addEventListener("input", () => { label.textContent = `position ${slider.value}`; });
   slider.addEventListener("change", () => {
-    refocus = "#as-of-slider";
-    location.hash = here({ as_of: Number(slider.value) >= now ? undefined : slider.value });
+    const target = here({ as_of: Number(slider.value) >= now ? undefined : slider.value });
+    if (target !== location.hash) refocus = "#as-of-slider";
+    location.hash = target;
   });
   const markers = events.map((event) => h("a", {
     href: here({ as_of: event.position }), class: asOf && Number(asOf) === event.position ? "current" : "",
@@ -537,20 +539,22 @@ function editForm(dataset, version, ifMatch, result) {
   const form = h("form", { class: "panel", id: "edit-form", onsubmit: async (event) => {
     event.preventDefault();
     const data = new FormData(form);
-    // A merge patch of only what changed: an untouched field is not sent, so it cannot undo another
-    // writer's change (and If-Match refuses the edit if anyone wrote since this page was loaded).
+    // A merge patch of only what changed: a field the user did not touch is not sent, so it cannot undo
+    // another writer's change (and If-Match refuses the edit if anyone wrote since this page was loaded).
+    // Touched, not compared: a control may show a value otherwise than it holds (an input drops line
+    // breaks, a text area turns CRLF into LF, tags are split on commas), and would always differ.
     const patch = {};
     try {
       for (const name of ["description", "owner", "location"]) {
-        // Left as it was shown, a field is not sent, whatever spaces or line breaks it holds.
         const shown = data.get(name);
-        if (shown !== (version[name] ?? "")) patch[name] = shown.trim() || null;
+        if (touched.has(name) && shown !== (version[name] ?? "")) patch[name] = shown.trim() || null;
       }
       const formatValue = data.get("format") || null;
-      if (formatValue !== (version.format ?? null)) patch.format = formatValue;
+      if (touched.has("format") && formatValue !== (version.format ?? null)) patch.format = formatValue;
       const tags = data.get("tags").split(",").map((tag) => tag.trim()).filter(Boolean);
-      if (JSON.stringify(tags) !== JSON.stringify(version.tags)) patch.tags = tags;
+      if (touched.has("tags") && JSON.stringify(tags) !== JSON.stringify(version.tags)) patch.tags = tags;
       for (const name of ["schema", "properties"]) {
+        if (!touched.has(name)) continue;
         const value = JSON.parse(data.get(name));
         if (JSON.stringify(value) !== JSON.stringify(version[name])) patch[name] = value;
       }
@@ -575,6 +579,9 @@ function editForm(dataset, version, ifMatch, result) {
   h("label", {}, "Change note", h("input", { name: "change_note" })),
   h("button", { type: "submit" }, "Save as a new draft"), " ",
   h("button", { type: "button", class: "secondary", onclick: () => form.remove() }, "Cancel"));
+  const touched = new Set();
+  form.addEventListener("input", (event) => touched.add(event.target.name));
+  form.addEventListener("change", (event) => touched.add(event.target.name));
   return form;
 }
 
@@ -608,7 +615,12 @@ async function follow(after, signal, status, list) {
   if (token) headers.Authorization = `Bearer ${token}`;
   // A refusal to open (a token revoked since the page loaded) is the view's failure, as for any request.
   const response = await fetch("/v1/events/stream", { headers, signal });
-  if (!response.ok) throw new Problem(response.status, await response.json());
+  if (!response.ok) {
+    const text = await response.text();
+    let document;
+    try { document = JSON.parse(text); } catch { document = { title: response.statusText, detail: text }; }
+    throw new Problem(response.status, document);
+  }
   status.textContent = "Following the log; newest first.";
   try {
     const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
@@ -622,7 +634,7 @@ async function follow(after, signal, status, list) {
         const message = buffer.slice(0, end);
         buffer = buffer.slice(end + 2);
         const data = message.split("\n").filter((line) => line.startsWith("data:")).map((line) => line.slice(5).trimStart()).join("\n");
-        if (data) showEvent(JSON.parse(data), list);
+        if (data) showEvent(JSON.parse(data), list, signal);
       }
     }
   } catch (error) {
@@ -638,21 +650,25 @@ async function follow(after, signal, status, list) {
   status.textContent = "The server closed the feed; reload to follow again.";
 }
 
-// Each dataset's name, as the feed learns it: from its creation, else asked once.
+// Each dataset's name, as the feed learns it: from its creation, else asked once (a failed ask is not
+// kept, so a later event asks again). At most as many as the feed shows rows.
 const feedNames = new Map();
 
-function feedName(event) {
+function feedName(event, signal) {
   if (event.data.namespace && event.data.name) feedNames.set(event.stream_id, Promise.resolve(`${event.data.namespace}/${event.data.name}`));
   if (!feedNames.has(event.stream_id)) {
-    feedNames.set(event.stream_id, api(`/v1/datasets/${event.stream_id}`).then(({ body }) => `${body.namespace}/${body.name}`, () => event.stream_id));
+    const asked = api(`/v1/datasets/${event.stream_id}`, { signal }).then(({ body }) => `${body.namespace}/${body.name}`);
+    asked.catch(() => feedNames.delete(event.stream_id));
+    feedNames.set(event.stream_id, asked);
   }
-  return feedNames.get(event.stream_id);
+  while (feedNames.size > 500) feedNames.delete(feedNames.keys().next().value);
+  return feedNames.get(event.stream_id).catch(() => event.stream_id);
 }
 
-function showEvent(event, list) {
+function showEvent(event, list, signal) {
   const isDataset = event.type.startsWith("Dataset") || event.type === "LineageRecorded";
   const target = isDataset ? h("a", { href: datasetLink(event.stream_id, { as_of: event.position }) }, event.stream_id) : event.stream_id;
-  if (isDataset) feedName(event).then((name) => { target.textContent = name; });
+  if (isDataset) feedName(event, signal).then((name) => { target.textContent = name; });
   list.prepend(h("div", { class: "feed-row", "data-position": event.position },
     h("span", { class: "mono" }, event.position), h("span", {}, event.type), h("span", {}, event.metadata.actor), h("span", {}, target)));
   while (list.childElementCount > 500) list.lastElementChild.remove();
