@@ -20,6 +20,30 @@ struct MigrationTests {
         }
     }
 
+    /// A script PostgreSQL refuses names its file; a session PostgreSQL ends under it is an outage, which
+    /// the commands answer with "run it again" (exit 10), not as something the script or `verify` found.
+    @Test func aScriptCutOffByPostgreSQLIsAnOutageNotARefusal() async throws {
+        try await withTestDatabase(migrated: false) { database in
+            let client = database.makeClient()
+            try await client.whileRunning { client in
+                try await client.withConnection { connection in
+                    let refused = SQLScript(name: "Projections/broken.sql", sql: "SELECT * FROM no_such_table")
+                    await #expect(throws: SQLScriptError.self) {
+                        try await refused.run(on: connection, logger: database.logger)
+                    }
+                }
+                try await client.withConnection { connection in
+                    let cutOff = SQLScript(
+                        name: "Projections/cut.sql", sql: "SELECT pg_terminate_backend(pg_backend_pid())")
+                    let error = await #expect(throws: (any Error).self) {
+                        try await cutOff.run(on: connection, logger: database.logger)
+                    }
+                    #expect(error.flatMap(DatabaseUnavailable.init) != nil, "\(String(describing: error))")
+                }
+            }
+        }
+    }
+
     @Test func twoProcessesMigratingAtOnceApplyEachFileOnce() async throws {
         try await withTestDatabase(migrated: false) { database in
             let runner = try MigrationRunner.bundled()
@@ -58,7 +82,7 @@ struct MigrationTests {
                 "UPDATE schema_migrations SET checksum = 'edited' WHERE name = '0002_begin_append.sql'",
                 logger: database.logger
             )
-            for command in ["migrate", "serve"] {
+            for command in ["migrate", "serve", "export", "verify"] {
                 let outcome = try StrataBinary.run(
                     [command, "--database-url", database.url, "--port", "0"].filter {
                         command == "serve" || ($0 != "--port" && $0 != "0")

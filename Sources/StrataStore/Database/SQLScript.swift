@@ -27,6 +27,9 @@ public struct SQLScript: Sendable {
         do {
             try await connection.perform("SELECT pg_temp.strata_run_script(\(sql))", logger: logger)
         } catch let error as PSQLError {
+            // PostgreSQL going away under the script is an outage, to be run again, not a script it refused:
+            // `verify` would report it as drift.
+            if let outage = DatabaseUnavailable(error) { throw outage }
             throw SQLScriptError(script: name, message: error.serverInfo?[.message] ?? String(reflecting: error))
         }
     }

@@ -15,7 +15,10 @@ struct ExportCommand: AsyncParsableCommand {
         let configuration = try StrataConfiguration(database: database)
         let logger = configuration.makeLogger()
         let count = try await DatabaseSession.with(configuration, logger: logger, existingOnly: true) { client in
-            try await LogArchive(client: client, logger: logger).export(after: after) { line in
+            // A catalog whose applied migrations this build does not carry is refused, naming the file, as by
+            // every command: what it exports might not be what this build's import reads.
+            _ = try await MigrationRunner.bundled().status(client, logger: logger)
+            return try await LogArchive(client: client, logger: logger).export(after: after) { line in
                 FileHandle.standardOutput.write(Data((line + "\n").utf8))
             }
         }

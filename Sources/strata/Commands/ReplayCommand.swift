@@ -43,7 +43,10 @@ struct VerifyCommand: AsyncParsableCommand {
         let logger = configuration.makeLogger()
         let catalog = try ProjectionCatalog.bundled()
         let report = try await DatabaseSession.with(configuration, logger: logger, existingOnly: true) { client in
-            try await ProjectionMaintenance(client: client, catalog: catalog, logger: logger)
+            // Refused, naming the file, on a catalog migrated otherwise than this build knows (as by every
+            // command): its projections could not be compared with what this build would rebuild.
+            _ = try await MigrationRunner.bundled().status(client, logger: logger)
+            return try await ProjectionMaintenance(client: client, catalog: catalog, logger: logger)
                 .verify { progress in ProgressLine.print(progress) }
         }
         ProgressLine.finish()
