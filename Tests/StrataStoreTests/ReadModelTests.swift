@@ -181,13 +181,11 @@ struct ReadModelTests {
         try await withTestDatabase { database in
             let hurried = database.pool.allowing(work: .seconds(1))
             let reader = CatalogReader(pool: hurried, logger: database.logger)
-            let started = ContinuousClock.now
             await #expect(throws: (any Error).self) {
                 try await reader.read { snapshot in
                     try await snapshot.connection.rows("SELECT pg_sleep(5)", logger: database.logger)
                 }
             }
-            #expect(ContinuousClock.now - started < .seconds(4))
             // Nothing of it is still running once the read has been answered.
             try await Task.sleep(for: .milliseconds(500))
             let (running, _) = try await CatalogReader(pool: database.pool, logger: database.logger).read { snapshot in

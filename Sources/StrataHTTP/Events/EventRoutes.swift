@@ -83,7 +83,7 @@ struct EventRoutes {
                 var lastWrite = ContinuousClock.now
                 var mayHaveGrown = true
                 while !Task.isCancelled && !Task.isShuttingDownGracefully {
-                    guard try await tokenStands() else { break }
+                    guard tokenStands() else { break }
                     let page =
                         mayHaveGrown
                         ? try await tailReads.read(TailRead(scope: scope, filter: filter)) { [filter] in
@@ -112,7 +112,7 @@ struct EventRoutes {
                         continue
                     }
                     // Asked again: a revocation may have come while the page was read.
-                    guard try await tokenStands() else { break }
+                    guard tokenStands() else { break }
                     try await writer.write(ByteBuffer(string: page.text))
                     lastWrite = .now
                 }
@@ -123,12 +123,12 @@ struct EventRoutes {
 
     /// Whether the token a tail was opened with still stands. A revoked token's next request is refused
     /// within a second; its open tail must stop as soon, not stream on for as long as it stays connected.
-    private func tokenCheck(_ request: Request, _ caller: Caller) -> @Sendable () async throws -> Bool {
+    private func tokenCheck(_ request: Request, _ caller: Caller) -> @Sendable () -> Bool {
         guard let tokens, let secret = TokenAuthenticator.bearerToken(request.headers[.authorization]) else {
             return { true }
         }
-        let presented = String(secret)
-        return { try await tokens.caller(presenting: presented) == caller }
+        let digest = TokenSecret.sha256(String(secret))
+        return { tokens.stands(digest: digest, for: caller) }
     }
 
     private func eventFilter(_ request: Request, context: StrataRequestContext, defaultLimit: Int) throws

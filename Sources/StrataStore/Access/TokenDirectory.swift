@@ -50,6 +50,14 @@ public final class TokenDirectory: Service, Sendable {
         return snapshot.withLock { $0.callers[hash] }
     }
 
+    /// Whether the token whose secret has this SHA-256 still stands for `caller`, from what the directory
+    /// holds now, without asking the database: for a caller already authenticated that asks again often
+    /// (a live tail before each write). The directory catches up four times a second, and at once with a
+    /// grant or revocation made by this process.
+    public func stands(digest: String, for caller: Caller) -> Bool {
+        snapshot.withLock { $0.callers[digest] } == caller
+    }
+
     /// Reloads now, in a look that begins after this call: for a process that has just granted or
     /// revoked a token and must answer with it in force.
     public func reload() async throws {
