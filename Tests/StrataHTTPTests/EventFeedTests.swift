@@ -178,7 +178,7 @@ extension EventFeedTests {
 private func poll(_ client: some TestClientProtocol, until total: Int) async throws -> [Int] {
     var seen: [Int] = []
     var after = 0
-    let deadline = ContinuousClock.now + .seconds(60)
+    let deadline = ContinuousClock.now + .seconds(150)
     while seen.count < total && ContinuousClock.now < deadline {
         let page = try await client.send(.get, "/v1/events?after=\(after)&limit=7").json()
         seen += page["events"]?.arrayValue?.compactMap { $0["position"]?.intValue } ?? []
@@ -191,13 +191,13 @@ private func poll(_ client: some TestClientProtocol, until total: Int) async thr
 private func streamWithOneDisconnect(port: Int, token: String, until total: Int) async throws -> [Int] {
     var seen: [Int] = []
     var lastID: Int?
-    let deadline = ContinuousClock.now + .seconds(60)
+    let deadline = ContinuousClock.now + .seconds(150)
     var roundsWithEvents = 0
     while seen.count < total && ContinuousClock.now < deadline {
         let resume = lastID.map { ["-H", "Last-Event-ID: \($0)"] } ?? []
         let output = try await Task.detached {
             try ProcessRunner.run(
-                ["/usr/bin/curl", "-s", "-N", "--max-time", "0.4", "-H", "Authorization: Bearer \(token)"] + resume
+                ["/usr/bin/curl", "-s", "-N", "--max-time", "0.6", "-H", "Authorization: Bearer \(token)"] + resume
                     + ["http://127.0.0.1:\(port)/v1/events/stream"]
             ).output
         }.value
