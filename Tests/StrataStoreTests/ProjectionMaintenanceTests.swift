@@ -510,6 +510,9 @@ struct ProjectionMaintenanceTests {
                     let answered = try #require(
                         outcome.withLock { $0 }, "the rebuild did not answer within 20 s of losing a connection")
                     #expect(throws: DatabaseUnavailable.self) { try answered.get() }
+                    if case .failure(let error) = answered, !(error is DatabaseUnavailable) {
+                        Issue.record("the rebuild failed otherwise: \(String(reflecting: error))")
+                    }
                 }
             }
 
