@@ -182,15 +182,10 @@ struct WebUITests {
             #expect(refusal.count == 1 && refusal[0].contains("422"), "only the refused request: \(refusal)")
 
             // Editing through the form: one new draft version with the changed field, sent with If-Match.
-            try await browser.run("document.querySelector('[data-action=edit]').click();")
-            try await browser.waitFor("document.querySelector('#edit-form') || null")
-            try await browser.run(
+            try await browser.editThroughForm(
                 """
-                const location = document.querySelector('#edit-form [name=location]');
-                location.value = 's3://ml/churn/train/';
-                location.dispatchEvent(new Event('input', { bubbles: true }));
-                document.querySelector('#edit-form [name=change_note]').value = 'where the training set lives';
-                document.querySelector('#edit-form').requestSubmit();
+                type('location', 's3://ml/churn/train/');
+                type('change_note', 'where the training set lives');
                 """)
             try await browser.waitFor("document.querySelector('#dataset')?.textContent.includes('latest v2') || null")
             let edited = try await ui.json("/v1/datasets/\(catalog.trainingSet)")
@@ -209,17 +204,10 @@ struct WebUITests {
             #expect(patched.status == 200, "\(patched.body)")
             try await browser.show(ui.baseURL, "#/datasets/\(drafted)")
             #expect(try await browser.strings("#newer-draft").count == 1, "the unpublished draft is pointed out")
-            try await browser.run("document.querySelector('[data-action=edit]').click();")
-            try await browser.waitFor("document.querySelector('#edit-form') || null")
-            try await browser.run(
+            try await browser.editThroughForm(
                 """
-                const tags = document.querySelector('#edit-form [name=tags]');
-                tags.value = 'ml, split';
-                tags.dispatchEvent(new Event('input', { bubbles: true }));
-                const box = document.querySelector('#edit-form [name=properties]');
-                box.value = JSON.stringify({ ...JSON.parse(box.value), split: 'train' });
-                box.dispatchEvent(new Event('input', { bubbles: true }));
-                document.querySelector('#edit-form').requestSubmit();
+                type('tags', 'ml, split');
+                type('properties', JSON.stringify({ ...JSON.parse(field('properties').value), split: 'train' }));
                 """)
             try await browser.waitFor("document.querySelector('#dataset')?.textContent.includes('latest v3') || null")
             let third = try await ui.json("/v1/datasets/\(drafted)/versions/3")
@@ -377,6 +365,24 @@ struct LineagePicture: Equatable, Sendable {
 }
 
 extension Browser {
+    /// Opens the dataset page's edit form, runs `typing` — where `type(name, value)` fills a field as a
+    /// person typing would (the form sends only fields that had input) and `field(name)` is the control —
+    /// and submits the form.
+    func editThroughForm(_ typing: String) async throws {
+        try await run("document.querySelector('[data-action=edit]').click();")
+        try await waitFor("document.querySelector('#edit-form') || null")
+        try await run(
+            """
+            const field = (name) => document.querySelector(`#edit-form [name=${name}]`);
+            const type = (name, value) => {
+              field(name).value = value;
+              field(name).dispatchEvent(new Event('input', { bubbles: true }));
+            };
+            \(typing)
+            document.querySelector('#edit-form').requestSubmit();
+            """)
+    }
+
     /// The lineage picture as the page drew it.
     func drawnLineage() async throws -> LineagePicture {
         let nodes =
