@@ -35,10 +35,18 @@ struct LineageDocumentTests {
                 runID: nil, position: 12, ordinal: 1),
         ]
         for root in [VersionRef(datasetID: a, version: 2), nil] {
-            let graph = LineageGraph(root: root, rootDataset: a, nodes: nodes, edges: edges)
-            #expect(LineageDocuments.graph(graph) == LineageDocuments.encode(Self.value(of: graph)))
+            for isTruncated in [false, true] {
+                let graph = LineageGraph(
+                    root: root, rootDataset: a, nodes: nodes, edges: edges, depth: 2, isTruncated: isTruncated)
+                #expect(LineageDocuments.graph(graph) == LineageDocuments.encode(Self.value(of: graph)))
+            }
         }
-        let empty = LineageGraph(root: nil, rootDataset: a, nodes: [], edges: [])
+        let cut = LineageGraph(root: nil, rootDataset: a, nodes: nodes, edges: edges, depth: 2, isTruncated: true)
+        #expect(LineageDocuments.dot(cut).hasPrefix("// Truncated: depth 2 only"))
+        #expect(
+            !LineageDocuments.dot(LineageGraph(root: nil, rootDataset: a, nodes: nodes, edges: edges, depth: 2))
+                .contains("Truncated"))
+        let empty = LineageGraph(root: nil, rootDataset: a, nodes: [], edges: [], depth: 5)
         #expect(LineageDocuments.graph(empty) == LineageDocuments.encode(Self.value(of: empty)))
     }
 
@@ -46,6 +54,7 @@ struct LineageDocumentTests {
     static func value(of graph: LineageGraph) -> JSONValue {
         let concealed = graph.concealedDatasets
         return .object([
+            "depth": .number(Double(graph.depth)), "truncated": .bool(graph.isTruncated),
             "root": graph.root.map(LineageDocuments.ref)
                 ?? .object(["dataset_id": .string(graph.rootDataset.lowercased), "version": .null]),
             "nodes": .array(graph.nodes.map(LineageDocuments.node)),

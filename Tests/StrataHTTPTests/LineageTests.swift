@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import HummingbirdTesting
 import StrataCore
+import StrataStore
 import StrataTestSupport
 import Testing
 
@@ -112,6 +113,68 @@ struct LineageTests {
                     #expect(impactNodes == expectedImpact)
                 }
             }
+        }
+    }
+
+    /// One answer holds at most `LineageGraph.mostEdges` edges. A walk whose next level would pass that
+    /// stops before the level and says how deep it went, so the answer is still a whole graph; impact
+    /// holds no edges and is whole however wide the graph.
+    @Test func aWalkWhoseNextLevelWouldPassTheEdgeLimitStopsBeforeItAndSaysSo() async throws {
+        try await withTestApp { client, _ in
+            func datasets(_ prefix: String, _ count: Int) -> String {
+                (0..<count).map { #"{"namespace": "wide", "name": "\#(prefix)\#($0)"}"# }.joined(separator: ",")
+            }
+            func run(_ job: String, inputs: String, outputs: String) async throws -> String {
+                let event =
+                    #"{"eventType": "COMPLETE", "eventTime": "2026-01-01T00:00:00Z", "producer": "p", "run": {"runId": "\#(job)"}, "job": {"namespace": "airflow", "name": "\#(job)"}, "inputs": [\#(inputs)], "outputs": [\#(outputs)]}"#
+                let response = try await client.send(.post, "/api/v1/lineage", json: event)
+                #expect(response.status == .created, "\(response.text.prefix(300))")
+                return response.headers[HTTPField.Name("Strata-Position")!] ?? ""
+            }
+            // The root feeds 1,000 datasets (1,000 edges); each join makes all of them feed 10 more (10,000
+            // edges). The joins' edges alone fill an answer: with the last, the second level passes it.
+            let joins = LineageGraph.mostEdges / 10_000
+            var beforeLastJoin = try await run("fan", inputs: datasets("root", 1), outputs: datasets("m", 1000))
+            for join in 0..<joins - 1 {
+                beforeLastJoin = try await run(
+                    "join\(join)", inputs: datasets("m", 1000), outputs: datasets("end\(join)-", 10))
+            }
+            _ = try await run("last", inputs: datasets("m", 1000), outputs: datasets("end\(joins - 1)-", 10))
+            let root = try #require(try await OpenLineageTests.dataset(client, "wide", "root0")?["id"]?.stringValue)
+            let end = try #require(try await OpenLineageTests.dataset(client, "wide", "end0-0")?["id"]?.stringValue)
+            func lineage(_ id: String, _ query: String) async throws -> [String: JSONValue] {
+                let response = try await client.send(.get, "/v1/datasets/\(id)/lineage?\(query)")
+                #expect(response.status == .ok, "\(response.text.prefix(300))")
+                return try response.json()
+            }
+
+            let one = try await lineage(root, "direction=downstream&depth=1")
+            #expect(one["edges"]?.arrayValue?.count == 1000)
+            #expect(one["truncated"] == .bool(false) && one["depth"]?.intValue == 1)
+
+            let cut = try await lineage(root, "direction=downstream&depth=2")
+            #expect(cut["truncated"] == .bool(true), "1,000 more edges than an answer holds, to depth 2")
+            #expect(cut["depth"]?.intValue == 1)
+            #expect(cut["edges"]?.arrayValue?.count == 1000, "the whole first level, none of the second")
+            #expect(cut["nodes"]?.arrayValue?.count == 1001)
+            #expect(cut["nodes"]?.arrayValue?.allSatisfy { ($0["distance"]?.intValue ?? 9) <= 1 } == true)
+
+            // Read as text: parsing 10 MB of JSON takes a debug build most of this test's time. The document
+            // is canonical, its members in order: depth, edges (one run_id each), nodes, root, truncated.
+            let full = try await client.send(
+                .get, "/v1/datasets/\(root)/lineage?direction=downstream&depth=2&as_of=\(beforeLastJoin)")
+            #expect(full.text.hasPrefix(#"{"depth":2,"edges":["#) && full.text.hasSuffix(#""truncated":false}"#))
+            #expect(full.text.components(separatedBy: #""run_id":"#).count - 1 == 1000 + (joins - 1) * 10_000)
+
+            // Upstream of one end: 1,000 edges, then the root's 1,000: well within, whole.
+            let upstream = try await lineage(end, "direction=upstream&depth=5")
+            #expect(upstream["truncated"] == .bool(false) && upstream["depth"]?.intValue == 5)
+            #expect(upstream["edges"]?.arrayValue?.count == 2000)
+
+            let impact = try await client.send(.get, "/v1/datasets/\(root)/impact").json()
+            let distances = (impact["impact"]?.arrayValue ?? []).map { $0["distance"]?.intValue ?? 0 }
+            #expect(distances.count == 1000 + 10 * joins)
+            #expect(distances.filter { $0 == 2 }.count == 10 * joins)
         }
     }
 

@@ -181,6 +181,8 @@ enum LineageDocuments {
             writer.endObject()
         }
         writer.beginObject()
+        writer.key("depth")
+        writer.value(graph.depth)
         writer.key("edges")
         writer.beginArray()
         for edge in graph.edges {
@@ -230,6 +232,8 @@ enum LineageDocuments {
         writer.endArray()
         writer.key("root")
         write(graph.rootDataset, version: graph.root?.version)
+        writer.key("truncated")
+        writer.value(graph.isTruncated)
         writer.endObject()
         return writer.string
     }
@@ -248,6 +252,11 @@ enum LineageDocuments {
             quoted(dataset.lowercased + (graph.root == nil ? "" : "@\(version ?? 0)"))
         }
         var lines = ["digraph lineage {", "  rankdir=LR;", "  node [shape=box];"]
+        if graph.isTruncated {
+            lines.insert(
+                "// Truncated: depth \(graph.depth) only; the next level would pass \(LineageGraph.mostEdges) edges.",
+                at: 0)
+        }
         let concealed = graph.concealedDatasets
         for node in graph.nodes {
             let label =

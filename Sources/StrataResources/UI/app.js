@@ -443,9 +443,14 @@ async function lineageTab(container, id, parameters, here, status) {
   const layout = layoutLineage(answer);
   const svg = drawLineage(layout, (node) => datasetLink(node, { tab: "lineage", direction, depth, as_of: parameters.as_of }));
   const graph = h("div", { class: "graph", id: "lineage" }, svg);
-  container.replaceChildren(
+  container.replaceChildren(...[
     h("div", { class: "lineage-controls" }, h("label", {}, "Direction ", directionSelect), h("label", {}, "Depth ", depthInput), dot,
       h("span", { class: "muted" }, `${answer.nodes.length} datasets, ${answer.edges.length} edges`)),
+    answer.truncated
+      ? h("p", { class: "notice", id: "lineage-truncated" },
+        `Only ${answer.depth} of ${depth} levels are shown: the next one has more edges than one answer holds. `
+          + "Choose one direction, or open a dataset further along.")
+      : null,
     graph,
     h("h2", {}, status === "retired" ? "What depended on this" : "What breaks if this is retired"),
     impact.impact.length
@@ -455,7 +460,8 @@ async function lineageTab(container, id, parameters, here, status) {
           h("td", {}, item.name === undefined ? h("span", { class: "mono" }, item.dataset_id)
             : h("a", { href: datasetLink(item.dataset_id, { as_of: parameters.as_of }) }, `${item.namespace}/${item.name}`)),
           h("td", {}, item.status ? badge(item.status) : "—"), h("td", { class: "num" }, item.distance)))))
-      : h("p", { class: "muted", id: "impact" }, "Nothing downstream would break."));
+      : h("p", { class: "muted", id: "impact" }, "Nothing downstream would break."),
+  ].filter(Boolean));
   // Measured once the browser has laid the picture out, for `strata bench ui`.
   svg.getBBox();
   graph.dataset.renderMs = (performance.now() - started).toFixed(1);

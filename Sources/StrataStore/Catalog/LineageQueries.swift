@@ -41,10 +41,25 @@ public struct LineageGraph: Sendable, Equatable {
         var fact: Fact { Fact(from: from, to: to, job: job, runID: runID) }
     }
 
+    /// The most edges one answer holds: about 12 MB of JSON. A walk to depth 10 both ways in `strata bench
+    /// lineage`'s graph of a million edges answers about 20,000.
+    public static let mostEdges = 50_000
+
     public var root: VersionRef?
     public var rootDataset: UUID
     public var nodes: [Node]
     public var edges: [Edge]
+    /// How many levels the answer holds whole: the depth asked, or fewer when it is truncated.
+    public var depth: Int
+    /// The next level would have taken the answer past ``mostEdges``, so it was left out.
+    public var isTruncated: Bool
+
+    public init(
+        root: VersionRef?, rootDataset: UUID, nodes: [Node], edges: [Edge], depth: Int, isTruncated: Bool = false
+    ) {
+        (self.root, self.rootDataset, self.nodes, self.edges) = (root, rootDataset, nodes, edges)
+        (self.depth, self.isTruncated) = (depth, isTruncated)
+    }
 
     /// The datasets shown by id only.
     public var concealedDatasets: Set<UUID> {
@@ -53,39 +68,85 @@ public struct LineageGraph: Sendable, Equatable {
 }
 
 extension CatalogSnapshot {
-    /// Walks the graph breadth-first, one indexed query per level, so the cost follows the size of the
-    /// answer, not of the catalog. Every node appears once, at its shortest distance; every edge once;
-    /// cycles end because a node is expanded only the first time it is reached.
+    /// Walks the graph breadth-first, one indexed query per level and direction, so the cost follows the
+    /// size of the answer, not of the catalog. Every node appears once, at its shortest distance; every
+    /// edge once; cycles end because a node is expanded only the first time it is reached.
     ///
     /// With `version`, the walk follows versions exactly (what fed *this* version, what was made from
     /// it); without, it follows datasets (any version to any version).
+    ///
+    /// An answer holds at most `mostEdges` edges. When the next level would take it past that, the walk
+    /// stops before the level, so that the answer is still the whole graph to a smaller depth, and says so
+    /// (``LineageGraph/isTruncated``, ``LineageGraph/depth``): a wide graph once answered 205 MB.
     public func lineage(
         of root: UUID,
         version: Int?,
         direction: LineageGraph.Direction,
-        depth: Int
+        depth: Int,
+        mostEdges: Int = LineageGraph.mostEdges
     ) async throws -> LineageGraph {
-        var distances: [NodeKey: Int] = [NodeKey(dataset: root, version: version): 0]
-        var edges: Set<LineageGraph.Edge> = []
-        let directions: [LineageGraph.Direction] = direction == .both ? [.upstream, .downstream] : [direction]
-        for walk in directions {
-            var frontier = [NodeKey(dataset: root, version: version)]
-            var seen: Set<NodeKey> = [frontier[0]]
-            var level = 0
-            while !frontier.isEmpty && level < depth {
-                level += 1
+        struct Walk {
+            var direction: LineageGraph.Direction
+            var frontier: [NodeKey]
+            var seen: Set<NodeKey>
+        }
+        let start = NodeKey(dataset: root, version: version)
+        var walks = (direction == .both ? [.upstream, .downstream] : [direction]).map {
+            Walk(direction: $0, frontier: [start], seen: [start])
+        }
+        var distances: [NodeKey: Int] = [start: 0]
+        // One fact recorded again (an OpenLineage emitter sending a run's COMPLETE a second time, with no
+        // key to tell it is a retry) is one edge: the first record of it. Every record of a fact arrives at
+        // the same node, so all of them come in the level that first reaches it.
+        var first: [LineageGraph.Edge.Fact: LineageGraph.Edge] = [:]
+        // Records of repeated facts are read but not shown: they are bounded too, so that memory is.
+        let mostRecords = mostEdges * 4
+        var recordsRead = 0
+        var completeDepth = 0
+        var isTruncated = false
+        levels: while completeDepth < depth, walks.contains(where: { !$0.frontier.isEmpty }) {
+            let level = completeDepth + 1
+            var found: [[LineageGraph.Edge]] = []
+            for walk in walks {
+                guard !walk.frontier.isEmpty else {
+                    found.append([])
+                    continue
+                }
+                let edges = try await edgesTouching(
+                    walk.frontier, walk: walk.direction, exactVersions: version != nil,
+                    limit: mostRecords - recordsRead + 1)
+                recordsRead += edges.count
+                if recordsRead > mostRecords {
+                    isTruncated = true
+                    break levels
+                }
+                found.append(edges)
+            }
+            var added: [LineageGraph.Edge.Fact: LineageGraph.Edge] = [:]
+            for edge in found.joined() where first[edge.fact] == nil {
+                if let other = added[edge.fact], (other.position, other.ordinal) < (edge.position, edge.ordinal) {
+                    continue
+                }
+                added[edge.fact] = edge
+            }
+            if first.count + added.count > mostEdges {
+                isTruncated = true
+                break
+            }
+            first.merge(added) { earlier, _ in earlier }
+            for index in walks.indices {
                 var next: [NodeKey] = []
-                for edge in try await edgesTouching(frontier, walk: walk, exactVersions: version != nil) {
-                    edges.insert(edge)
-                    let far = walk == .upstream ? edge.from : edge.to
+                for edge in found[index] {
+                    let far = walks[index].direction == .upstream ? edge.from : edge.to
                     let key = NodeKey(dataset: far.datasetID, version: version == nil ? nil : far.version)
-                    if seen.insert(key).inserted {
+                    if walks[index].seen.insert(key).inserted {
                         next.append(key)
                         distances[key] = min(distances[key] ?? level, level)
                     }
                 }
-                frontier = next
+                walks[index].frontier = next
             }
+            completeDepth = level
         }
         let summaries = try await datasetSummaries(Set(distances.keys.map(\.dataset)))
         let nodes = distances.compactMap { key, distance -> LineageGraph.Node? in
@@ -99,23 +160,36 @@ extension CatalogSnapshot {
         // UUIDs order as their text does; formatting the text for every comparison cost a tenth of the
         // server's time answering a graph.
         .sorted { ($0.distance, $0.datasetID, $0.version ?? 0) < ($1.distance, $1.datasetID, $1.version ?? 0) }
-        // One fact recorded again (an OpenLineage emitter sending a run's COMPLETE a second time, with no
-        // key to tell it is a retry) is one edge: the first record of it.
-        var first: [LineageGraph.Edge.Fact: LineageGraph.Edge] = [:]
-        for edge in edges.sorted(by: { ($0.position, $0.ordinal) < ($1.position, $1.ordinal) }) {
-            if first[edge.fact] == nil { first[edge.fact] = edge }
-        }
         return LineageGraph(
             root: version.map { VersionRef(datasetID: root, version: $0) }, rootDataset: root, nodes: nodes,
-            edges: first.values.sorted { ($0.position, $0.ordinal) < ($1.position, $1.ordinal) }
+            edges: first.values.sorted { ($0.position, $0.ordinal) < ($1.position, $1.ordinal) },
+            depth: isTruncated ? completeDepth : depth, isTruncated: isTruncated
         )
     }
 
-    /// Everything downstream of the dataset, however far, with status and shortest distance.
+    /// Everything downstream of the dataset, however far, with status and shortest distance. Unlike a
+    /// lineage walk it reads only which datasets each level reaches, not the edges, so what it holds is
+    /// bounded by the catalog's datasets however many edges join them.
     public func impact(of root: UUID) async throws -> [LineageGraph.Node] {
-        try await lineage(of: root, version: nil, direction: .downstream, depth: Int.max).nodes.filter {
-            $0.datasetID != root
+        var distances: [UUID: Int] = [:]
+        var frontier = [root]
+        var seen: Set<UUID> = [root]
+        var level = 0
+        while !frontier.isEmpty {
+            level += 1
+            let reached = try await connection.rows(
+                executing: DatasetsDownstream(datasets: frontier, position: position), logger: logger)
+            frontier = reached.filter { seen.insert($0).inserted }
+            for dataset in frontier { distances[dataset] = level }
         }
+        let summaries = try await datasetSummaries(Set(distances.keys))
+        return distances.compactMap { dataset, distance -> LineageGraph.Node? in
+            guard let summary = summaries[dataset] else { return nil }
+            return LineageGraph.Node(
+                datasetID: dataset, version: summary.currentVersion, namespace: summary.namespace, name: summary.name,
+                status: summary.status, distance: distance, isConcealed: !scope.includes(summary.namespace))
+        }
+        .sorted { ($0.distance, $0.datasetID) < ($1.distance, $1.datasetID) }
     }
 
     private struct NodeKey: Hashable {
@@ -123,25 +197,29 @@ extension CatalogSnapshot {
         var version: Int?
     }
 
-    private func edgesTouching(_ frontier: [NodeKey], walk: LineageGraph.Direction, exactVersions: Bool)
-        async throws -> [LineageGraph.Edge]
-    {
+    /// The edges arriving at the frontier, at most `limit` of them (in no particular order).
+    private func edgesTouching(
+        _ frontier: [NodeKey], walk: LineageGraph.Direction, exactVersions: Bool, limit: Int
+    ) async throws -> [LineageGraph.Edge] {
         let (ids, position) = (frontier.map(\.dataset), position)
         let versions = frontier.map { $0.version ?? 0 }
         switch (walk == .upstream, exactVersions) {
         case (true, false):
             return try await connection.rows(
-                executing: EdgesOfDatasets<Upstream>(datasets: ids, position: position), logger: logger)
+                executing: EdgesOfDatasets<Upstream>(datasets: ids, position: position, limit: limit), logger: logger)
         case (false, false):
             return try await connection.rows(
-                executing: EdgesOfDatasets<Downstream>(datasets: ids, position: position), logger: logger)
+                executing: EdgesOfDatasets<Downstream>(datasets: ids, position: position, limit: limit),
+                logger: logger)
         case (true, true):
             return try await connection.rows(
-                executing: EdgesOfVersions<Upstream>(datasets: ids, versions: versions, position: position),
+                executing: EdgesOfVersions<Upstream>(
+                    datasets: ids, versions: versions, position: position, limit: limit),
                 logger: logger)
         case (false, true):
             return try await connection.rows(
-                executing: EdgesOfVersions<Downstream>(datasets: ids, versions: versions, position: position),
+                executing: EdgesOfVersions<Downstream>(
+                    datasets: ids, versions: versions, position: position, limit: limit),
                 logger: logger)
         }
     }
@@ -198,8 +276,8 @@ private func decodeEdge(_ row: PostgresRow) throws -> LineageGraph.Edge {
 
 /// The edges recorded by `position` that arrive at any version of the datasets.
 private struct EdgesOfDatasets<Walk: EdgeWalk>: ExecutedStatement {
-    static var name: String { "strata_lineage_edges_\(Walk.near)_datasets" }
-    static var parameterTypes: [String] { ["uuid[]", "bigint"] }
+    static var name: String { "strata_lineage_edges_\(Walk.near)_datasets_limited" }
+    static var parameterTypes: [String] { ["uuid[]", "bigint", "bigint"] }
 
     static var sql: String {
         """
@@ -207,6 +285,7 @@ private struct EdgesOfDatasets<Walk: EdgeWalk>: ExecutedStatement {
         FROM unnest($1::uuid[]) AS f(dataset)
         JOIN lineage_edges e ON e.\(Walk.near)_dataset = f.dataset
         WHERE e.valid_from <= $2
+        LIMIT $3
         """
     }
 
@@ -214,16 +293,17 @@ private struct EdgesOfDatasets<Walk: EdgeWalk>: ExecutedStatement {
 
     var datasets: [UUID]
     var position: Int64
+    var limit: Int
 
-    var arguments: [String] { [Self.literal(datasets), "\(position)"] }
+    var arguments: [String] { [Self.literal(datasets), "\(position)", "\(limit)"] }
 
     func decodeRow(_ row: PostgresRow) throws -> Row { try decodeEdge(row) }
 }
 
 /// The edges recorded by `position` that arrive at exactly these versions.
 private struct EdgesOfVersions<Walk: EdgeWalk>: ExecutedStatement {
-    static var name: String { "strata_lineage_edges_\(Walk.near)_versions" }
-    static var parameterTypes: [String] { ["uuid[]", "integer[]", "bigint"] }
+    static var name: String { "strata_lineage_edges_\(Walk.near)_versions_limited" }
+    static var parameterTypes: [String] { ["uuid[]", "integer[]", "bigint", "bigint"] }
 
     static var sql: String {
         """
@@ -231,6 +311,7 @@ private struct EdgesOfVersions<Walk: EdgeWalk>: ExecutedStatement {
         FROM unnest($1::uuid[], $2::integer[]) AS f(dataset, version)
         JOIN lineage_edges e ON e.\(Walk.near)_dataset = f.dataset AND e.\(Walk.near)_version = f.version
         WHERE e.valid_from <= $3
+        LIMIT $4
         """
     }
 
@@ -239,10 +320,36 @@ private struct EdgesOfVersions<Walk: EdgeWalk>: ExecutedStatement {
     var datasets: [UUID]
     var versions: [Int]
     var position: Int64
+    var limit: Int
 
-    var arguments: [String] { [Self.literal(datasets), Self.literal(versions), "\(position)"] }
+    var arguments: [String] { [Self.literal(datasets), Self.literal(versions), "\(position)", "\(limit)"] }
 
     func decodeRow(_ row: PostgresRow) throws -> Row { try decodeEdge(row) }
+}
+
+/// The datasets that edges recorded by `position` lead to from any version of these: an impact walk's
+/// next level.
+private struct DatasetsDownstream: ExecutedStatement {
+    static var name: String { "strata_impact_datasets_downstream" }
+    static var parameterTypes: [String] { ["uuid[]", "bigint"] }
+
+    static var sql: String {
+        """
+        SELECT DISTINCT e.to_dataset
+        FROM unnest($1::uuid[]) AS f(dataset)
+        JOIN lineage_edges e ON e.from_dataset = f.dataset
+        WHERE e.valid_from <= $2
+        """
+    }
+
+    typealias Row = UUID
+
+    var datasets: [UUID]
+    var position: Int64
+
+    var arguments: [String] { [Self.literal(datasets), "\(position)"] }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(UUID.self) }
 }
 
 /// Which of a dataset's state rows a statement reads: the current one, found in the index of current

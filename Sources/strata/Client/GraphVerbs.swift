@@ -31,9 +31,12 @@ struct LineageTree {
     var inputs: [String: [(id: String, edge: String)]] = [:]
     var outputs: [String: [(id: String, edge: String)]] = [:]
     var root: String
+    /// The depth the answer holds whole, when the server left deeper levels out.
+    var truncatedAt: Int?
 
     init(answer: JSONValue) {
         root = answer["root"]?["dataset_id"]?.stringValue ?? ""
+        if answer["truncated"] == .bool(true) { truncatedAt = answer["depth"]?.intValue ?? 0 }
         for node in answer["nodes"]?.arrayValue ?? [] {
             let id = node["dataset_id"]?.stringValue ?? ""
             let name = node.qualifiedName
@@ -61,6 +64,11 @@ struct LineageTree {
             lines.append("downstream:")
             var seen: Set<String> = [root]
             walk(root, outputs, prefix: "  ", into: &lines, seen: &seen)
+        }
+        if let truncatedAt {
+            lines.append(
+                "(only \(truncatedAt) level\(truncatedAt == 1 ? "" : "s") shown: the next one has more edges than "
+                    + "one answer holds; ask for one direction, or start from a dataset further along)")
         }
         return lines.joined(separator: "\n")
     }

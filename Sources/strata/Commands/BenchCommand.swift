@@ -188,6 +188,8 @@ struct LineageBench: AsyncParsableCommand {
             var baseline: [Duration] = []
             var timings: [LineageGraph.Direction: [Duration]] = [:]
             var sizes: [LineageGraph.Direction: [Int]] = [:]
+            // A walk cut short answers sooner: its figures would not be the whole graph's.
+            var truncated: [LineageGraph.Direction: Int] = [:]
             for round in 0..<queryCount {
                 let root = middle[(round * 7919) % middle.count]
                 let started = ContinuousClock.now
@@ -200,6 +202,7 @@ struct LineageBench: AsyncParsableCommand {
                     }
                     timings[direction, default: []].append(ContinuousClock.now - began)
                     sizes[direction, default: []].append(graph.nodes.count + graph.edges.count)
+                    if graph.isTruncated { truncated[direction, default: 0] += 1 }
                 }
             }
             func quantiles(_ values: [Duration]) -> (p50: Double, p95: Double, max: Double) {
@@ -225,9 +228,10 @@ struct LineageBench: AsyncParsableCommand {
             if log {
                 print(line("baseline (one dataset by id)", baseline, nil))
                 for direction in LineageGraph.Direction.allCases {
+                    let cut = truncated[direction].map { ", \($0) of \(queryCount) truncated" } ?? ""
                     print(
                         line("lineage \(direction.rawValue) depth \(depth)", timings[direction] ?? [], sizes[direction])
-                    )
+                            + cut)
                 }
             }
             var result: [String: Any] = [
@@ -235,7 +239,9 @@ struct LineageBench: AsyncParsableCommand {
                 "baseline_by_id": figure(baseline, nil),
             ]
             for direction in LineageGraph.Direction.allCases {
-                result[direction.rawValue] = figure(timings[direction] ?? [], sizes[direction])
+                var walks = figure(timings[direction] ?? [], sizes[direction])
+                walks["truncated"] = truncated[direction] ?? 0
+                result[direction.rawValue] = walks
             }
             figures.value = result
         }
