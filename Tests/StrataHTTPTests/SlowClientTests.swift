@@ -22,6 +22,16 @@ struct SlowClientTests {
             try await app.test(.live) { client in
                 let port = try #require(client.port)
                 try await blockingThread {
+                    // Ready first, each question on a connection of its own: the test client's one connection
+                    // would be closed by the 1 s idle timeout while the server prepares its database.
+                    let deadline = Date().addingTimeInterval(60)
+                    while Date() < deadline {
+                        let probe = try RawConnection(port: port)
+                        try probe.send("GET /readyz HTTP/1.1\r\nHost: strata\r\nConnection: close\r\n\r\n")
+                        if probe.received(within: 5).hasPrefix("HTTP/1.1 200") { break }
+                        usleep(50_000)
+                    }
+
                     // Half a request's headers, then nothing.
                     let trickle = try RawConnection(port: port)
                     try trickle.send("GET /healthz HTTP/1.1\r\nHost: strata\r\n")

@@ -30,6 +30,7 @@ struct StartUpRebuildTests {
                     access: .tokens(bootstrapSecret: testAdminSecret))
                 let app = buildApplication(.init(host: "127.0.0.1", port: 0), services: services)
                 try await app.test(.live) { base in
+                    try await untilServing(base)
                     let client = TokenClient(base: base, token: testAdminSecret)
                     let read = try await client.send(.get, "/v1/datasets/\(dataset.lowercased)")
                     #expect(read.status == .ok)
@@ -97,6 +98,7 @@ struct StartUpRebuildTests {
                         access: .tokens(bootstrapSecret: testAdminSecret))
                     let app = buildApplication(.init(host: "127.0.0.1", port: 0), services: services)
                     try await app.test(.live) { base in
+                        try await untilServing(base)
                         let client = TokenClient(base: base, token: testAdminSecret)
                         let first = try #require(try await waitingRebuild(), "no rebuild waits for the lock")
                         try await database.client.perform("SELECT pg_terminate_backend(\(first))", logger: logger)

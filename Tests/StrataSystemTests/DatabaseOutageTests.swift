@@ -168,20 +168,39 @@ struct FaultTests {
     }
 
     /// A server started before its PostgreSQL (a machine booting, a container starting first) says it
-    /// waits and serves once PostgreSQL is up; settings that cannot work stop every command at once.
+    /// waits and serves once PostgreSQL is up; meanwhile it is alive to a liveness probe, not ready, and
+    /// a 503 to requests. Settings that cannot work stop every command at once.
     @Test func serveWaitsForAPostgreSQLNotUpYetAndWrongSettingsStopAtOnce() async throws {
         let cluster = try await PrivateCluster.start()
         defer { cluster.remove() }
         try cluster.cluster.stopServer(mode: .fast)
-        let starting = Task {
-            try await ServerProcess.start(databaseURL: cluster.databaseURL, logFolder: cluster.folder)
-        }
-        try await Task.sleep(for: .seconds(2))
-        try await blocking { try cluster.cluster.startServer() }
-        let server = try await starting.value
+        // Stopped while it waits, a server ends at once, and cleanly.
+        let stopped = try await ServerProcess.start(
+            databaseURL: cluster.databaseURL, logFolder: cluster.folder, untilServing: false)
+        defer { stopped.stop() }
+        stopped.signal(SIGTERM)
+        let status = try await blocking { stopped.waitForExit(within: .seconds(10)) }
+        #expect(status == 0, "exit \(status.map(String.init) ?? "none within 10 s"): \(stopped.logExcerpt)")
+
+        let server = try await ServerProcess.start(
+            databaseURL: cluster.databaseURL, logFolder: cluster.folder, untilServing: false)
         defer { server.stop() }
+        try await withHTTPClient { client in
+            #expect(await client.send(.GET, server.baseURL + "/healthz").status == 200, "\(server.logExcerpt)")
+            let ready = await client.send(.GET, server.baseURL + "/readyz")
+            #expect(ready.status == 503)
+            #expect(
+                (ready.json["detail"] as? String)?.contains("PostgreSQL takes connections") == true, "\(ready.body)")
+            let list = await client.send(.GET, server.baseURL + "/v1/datasets")
+            #expect(list.status == 503 && list.json["code"] as? String == "database_unavailable", "\(list.body)")
+            #expect(list.headers.first(name: "Retry-After") != nil)
+
+            try await blocking { try cluster.cluster.startServer() }
+            _ = try await timeUntilReady(client, server: server)
+            #expect(await client.send(.GET, server.baseURL + "/v1/datasets").status == 200)
+        }
         #expect(server.log.contains("waiting for it"), "\(server.logExcerpt)")
-        _ = try await withHTTPClient { client in try await timeUntilReady(client, server: server) }
+        #expect(server.log.contains("strata listening on"), "\(server.logExcerpt)")
 
         let misnamed = cluster.databaseURL.replacingOccurrences(
             of: "/\(PrivateCluster.databaseName)?", with: "/no_such_database?")

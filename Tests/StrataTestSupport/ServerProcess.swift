@@ -24,13 +24,15 @@ public final class ServerProcess: Sendable {
     }
 
     /// Starts `strata serve` on a free loopback port (or on `port`, where a server that stopped listened)
-    /// against `databaseURL`, and returns once it listens.
+    /// against `databaseURL`, and returns once it serves (or, with `untilServing` false, once it has
+    /// bound its port, which it does before its database is ready).
     public static func start(
         databaseURL: String,
         port: Int = 0,
         arguments: [String] = [],
         environment: [String: String] = [:],
-        logFolder: String
+        logFolder: String,
+        untilServing: Bool = true
     ) async throws -> ServerProcess {
         let logPath = logFolder + "/serve-\(UUID().uuidString.prefix(8)).log"
         var settings = [
@@ -44,7 +46,10 @@ public final class ServerProcess: Sendable {
             environment: settings)
         let deadline = ContinuousClock.now + .seconds(60)
         while ContinuousClock.now < deadline {
-            if let port = listeningPort(in: (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "") {
+            let log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+            if let port = boundPort(after: "strata listening on ", in: log)
+                ?? (untilServing ? nil : boundPort(after: "strata bound to ", in: log))
+            {
                 return ServerProcess(pid: pid, baseURL: "http://127.0.0.1:\(port)", logPath: logPath)
             }
             guard isProcessAlive(pid) else { break }
@@ -56,12 +61,11 @@ public final class ServerProcess: Sendable {
         throw ServerProcessError(message: "strata serve did not start listening:\n\(log)")
     }
 
-    /// The port from Hummingbird's "Server started and listening on 127.0.0.1:PORT".
-    private static func listeningPort(in log: String) -> Int? {
-        guard let line = log.split(separator: "\n").first(where: { $0.contains("listening on") }),
-            let portText = line.split(separator: ":").last?.prefix(while: \.isNumber)
-        else { return nil }
-        return Int(portText)
+    /// The port of the address the log names after `marker` ("strata listening on 127.0.0.1:PORT").
+    private static func boundPort(after marker: String, in log: String) -> Int? {
+        guard let found = log.range(of: marker) else { return nil }
+        let address = log[found.upperBound...].prefix { !$0.isWhitespace && $0 != "," }
+        return address.split(separator: ":").last.flatMap { Int($0) }
     }
 
     public var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }

@@ -158,14 +158,19 @@ public enum AccessMode: Sendable, Equatable {
     case insecureNoAuth
 }
 
-/// The whole service on one screen: the database client, the schema prepared before the server
-/// accepts requests (changed projections are rebuilt after it starts), and the router.
+/// The whole service on one screen: the database client, the router, and the schema prepared while the
+/// server already answers health checks (changed projections are rebuilt after it serves).
+///
+/// - Parameter untilDatabaseConnects: waits until PostgreSQL takes a connection (`serve` with a
+///   `DATABASE_URL`), first of what the server waits for before it serves.
 public func buildApplication(
     _ configuration: HTTPServerConfiguration,
-    services: StrataServices
+    services: StrataServices,
+    untilDatabaseConnects: (@Sendable () async throws -> Void)? = nil
 ) -> some ApplicationProtocol {
-    var app = Application(
-        router: buildRouter(services),
+    let gate = StartupGate(pending: "the server starts", logger: services.logger)
+    let app = Application(
+        router: buildRouter(services, startup: gate),
         server: .http1(
             configuration: .init(
                 idleTimeout: .nanoseconds(
@@ -174,18 +179,13 @@ public func buildApplication(
                 httpDecoderConfiguration: requestLimits)),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "strata"),
         services: services.database.services
-            + [services.monitor, services.tokens, services.announcements, services.replicaLag, services.rebuilder],
-        // Said at notice, so a server running with its request log off still says where it listens.
-        onServerRunning: { [logger = services.logger] channel in
-            let address = channel.localAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?"
-            logger.notice("strata listening on \(address)")
+            + [services.monitor, services.tokens, services.announcements, services.replicaLag, services.rebuilder]
+            + [StartupPreparation(gate: gate, services: services, untilDatabaseConnects: untilDatabaseConnects)],
+        onServerRunning: { channel in
+            gate.bound(to: channel.localAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?")
         },
         logger: services.logger
     )
-    app.beforeServerStarts {
-        try await services.prepareDatabase()
-        try await services.bootstrapTokens()
-    }
     return app
 }
 
@@ -194,16 +194,18 @@ public func buildApplication(
 let requestLimits = HTTP1Channel.Configuration.DecoderConfiguration(
     maxHeaderFieldSize: 32 * 1024, maxHeaderListSize: 64 * 1024, maxHeaderFieldCount: 100)
 
-/// The routes, separate from the server so tests can drive them in-process.
-public func buildRouter(_ services: StrataServices) -> Router<StrataRequestContext> {
-    let router = servedRoutes(services)
+/// The routes, separate from the server so tests can drive them in-process (on a database prepared
+/// beforehand: the gate is open unless told otherwise).
+public func buildRouter(_ services: StrataServices, startup: StartupGate? = nil) -> Router<StrataRequestContext> {
+    let router = servedRoutes(services, startup: startup)
     router.refuseUnservedMethods()
     return router
 }
 
 /// The routes the API serves, which `Schemas/openapi.yaml` describes, without the 405s for the methods
 /// their paths do not take.
-public func servedRoutes(_ services: StrataServices) -> Router<StrataRequestContext> {
+public func servedRoutes(_ services: StrataServices, startup: StartupGate? = nil) -> Router<StrataRequestContext> {
+    let startup = startup ?? .open(logger: services.logger)
     // HEAD wherever GET: RFC 9110 §9.1 asks every general-purpose server for both.
     let router = Router(context: StrataRequestContext.self, options: .autoGenerateHeadEndpoints)
     router.add(middleware: RequestContextMiddleware())
@@ -211,13 +213,16 @@ public func servedRoutes(_ services: StrataServices) -> Router<StrataRequestCont
     router.add(middleware: ProblemMiddleware())
     router.add(middleware: RequestHygiene())
     router.add(middleware: services.webUI.assets())
+    router.add(middleware: StartupGateMiddleware(gate: startup))
     switch services.access {
     case .tokens: router.add(middleware: TokenAuthenticator(directory: services.tokens))
     case .insecureNoAuth: router.add(middleware: OpenAccess())
     }
     router.add(middleware: AccessPolicy())
     router.add(middleware: QueryParameterCheck(operations: services.openAPI.queryParameters))
-    HealthRoutes(readiness: services.monitor, rebuilding: services.rebuilder.pending).register(on: router)
+    HealthRoutes(
+        readiness: StartupReadiness(gate: startup, database: services.monitor), rebuilding: services.rebuilder.pending
+    ).register(on: router)
     router.get("/metrics") { _, _ -> Response in
         var text: [UInt8] = []
         services.metrics.emit(into: &text)

@@ -42,13 +42,15 @@ public struct MigrationRunner: Sendable {
         public var isCurrent: Bool { pending.isEmpty }
     }
 
+    /// "STRATAMG": the advisory lock migrations are applied under; the log's append lock is a different key.
+    public static let lock: Int64 = 6_004_514_643_731_631_431
+
     /// Applies every pending migration, all in one transaction under an advisory lock, so two processes
     /// migrating at once apply each file once and a failing file leaves nothing half-done.
     @discardableResult
     public func migrate(_ client: PostgresClient, logger: Logger) async throws -> [String] {
         try await client.transaction(logger: logger) { connection in
-            // "STRATAMG": the migration lock; the log's append lock is a different key.
-            try await connection.perform("SELECT pg_advisory_xact_lock(6004514643731631431)", logger: logger)
+            try await connection.perform("SELECT pg_advisory_xact_lock(\(Self.lock))", logger: logger)
             try await connection.perform(
                 """
                 CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -35,7 +35,7 @@ public struct ProjectionCatalog: Sendable {
     @discardableResult
     public func install(_ client: PostgresClient, logger: Logger) async throws -> [String] {
         try await client.transaction(logger: logger) { connection in
-            try await connection.perform("SELECT pg_advisory_xact_lock(6004514643731631431)", logger: logger)
+            try await connection.perform("SELECT pg_advisory_xact_lock(\(MigrationRunner.lock))", logger: logger)
             let installed = try await connection.rows("SELECT name FROM projections", logger: logger)
             var names = Set<String>()
             for row in installed { names.insert(try row.decode(String.self)) }
@@ -66,7 +66,7 @@ extension ProjectionCatalog {
     @discardableResult
     public func dropRemoved(_ client: PostgresClient, logger: Logger) async throws -> [String] {
         try await client.transaction(logger: logger) { connection in
-            try await connection.perform("SELECT pg_advisory_xact_lock(6004514643731631431)", logger: logger)
+            try await connection.perform("SELECT pg_advisory_xact_lock(\(MigrationRunner.lock))", logger: logger)
             let rows = try await connection.rows(
                 "SELECT name, format('DROP TABLE IF EXISTS public.%I', name) FROM projections ORDER BY name",
                 logger: logger

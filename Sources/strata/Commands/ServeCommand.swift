@@ -25,14 +25,19 @@ struct ServeCommand: AsyncParsableCommand {
         let configuration = try StrataConfiguration(database: database, host: host, port: port)
         let logger = configuration.makeLogger()
         let access = try accessMode(host: configuration.http.host)
-        let session = try await DatabaseSession.open(configuration, logger: logger, waiting: true)
+        let session = try await DatabaseSession.open(configuration, logger: logger, waitsItself: true)
         defer { session.close() }
         let replicas = try configuration.readDatabaseURLs.map { try DatabaseEndpoint(url: $0) }
         if !replicas.isEmpty { logger.notice("serving reads from \(replicas.count) replica(s) as well") }
         let services = try StrataServices(
             database: DatabaseClients(primary: session.endpoint, replicas: replicas, logger: logger), logger: logger,
             monitorEndpoint: try session.endpoint.connectionConfiguration(), access: access)
-        let app = buildApplication(configuration.http, services: services)
+        // An embedded cluster is up once opened; a server named by DATABASE_URL may not be up yet, and is
+        // waited for while the server already answers health checks.
+        let endpoint = session.endpoint
+        let untilConnects: (@Sendable () async throws -> Void)? =
+            session.embedded != nil ? nil : { @Sendable in try await endpoint.untilConnects(logger: logger) }
+        let app = buildApplication(configuration.http, services: services, untilDatabaseConnects: untilConnects)
         var running: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: app)]
         if let cluster = session.embedded {
             running.append(.init(service: EmbeddedSupervisor(cluster: cluster, logger: logger)))

@@ -16,21 +16,18 @@ struct DatabaseSession {
     var clientConfiguration: PostgresClient.Configuration { endpoint.clientConfiguration }
 
     /// A server named by `DATABASE_URL` must take a connection first: a command stops at once, saying
-    /// why, if it does not (the pools would retry forever without a word); `serve` waits out a PostgreSQL
-    /// that is not up yet, and stops only on settings that cannot work (see ``ConnectFailure``).
+    /// why, if it does not (the pools would retry forever without a word). `serve` waits for it itself
+    /// (`waitsItself`), listening meanwhile, and stops only on settings that cannot work (see
+    /// ``ConnectFailure``).
     ///
     /// - Parameter existingOnly: refuse to create the embedded cluster, for a command that works on a
     ///   catalog and would otherwise, run from the wrong folder, make a new empty one and act on that.
     static func open(
-        _ configuration: StrataConfiguration, logger: Logger, existingOnly: Bool = false, waiting: Bool = false
+        _ configuration: StrataConfiguration, logger: Logger, existingOnly: Bool = false, waitsItself: Bool = false
     ) async throws -> DatabaseSession {
         if let url = configuration.databaseURL {
             let endpoint = try DatabaseEndpoint(url: url)
-            if waiting {
-                try await endpoint.untilConnects(logger: logger)
-            } else {
-                try await endpoint.checkConnects(logger: logger)
-            }
+            if !waitsItself { try await endpoint.checkConnects(logger: logger) }
             return DatabaseSession(endpoint: endpoint, embedded: nil)
         }
         if existingOnly && !EmbeddedPostgres.holdsCluster(configuration.dataDirectory) {

@@ -41,8 +41,22 @@ func withLiveApp<Result: Sendable>(
             access: .tokens(bootstrapSecret: testAdminSecret), deadlines: .patient)
         let app = buildApplication(.init(host: "127.0.0.1", port: 0), services: services)
         return try await app.test(.live) { client in
-            try await body(TokenClient(base: client, token: testAdminSecret), database)
+            try await untilServing(client)
+            return try await body(TokenClient(base: client, token: testAdminSecret), database)
         }
+    }
+}
+
+/// Returns once a live server serves: it listens, and answers health checks, before its database is
+/// prepared.
+func untilServing(_ client: some TestClientProtocol) async throws {
+    let deadline = ContinuousClock.now + .seconds(60)
+    while try await client.execute(uri: "/readyz", method: .get).status != .ok {
+        guard ContinuousClock.now < deadline else {
+            Issue.record("the server did not become ready in 60 s")
+            return
+        }
+        try await Task.sleep(for: .milliseconds(20))
     }
 }
 
