@@ -52,6 +52,8 @@ public struct StrataServices: Sendable {
     public var access: AccessMode
     /// The served description of the API, self-contained.
     public var openAPI: OpenAPIDocument
+    /// The most edges one lineage answer holds (``LineageGraph/mostEdges``); tests lower it.
+    public var lineageEdgeLimit = LineageGraph.mostEdges
     var webUI: WebUI
 
     /// - Parameter monitorEndpoint: where the readiness monitor opens a connection of its own, so that
@@ -242,7 +244,9 @@ public func servedRoutes(_ services: StrataServices, startup: StartupGate? = nil
     }
     DatasetRoutes(writer: services.writer, reader: services.reader, clock: services.clock, makeID: services.makeID)
         .register(on: router)
-    LineageRoutes(writer: services.writer, reader: services.reader, clock: services.clock).register(on: router)
+    LineageRoutes(
+        writer: services.writer, reader: services.reader, clock: services.clock, mostEdges: services.lineageEdgeLimit
+    ).register(on: router)
     OpenLineageRoutes(writer: services.writer, clock: services.clock, makeID: services.makeID).register(on: router)
     // Live tails follow the primary's announcements, so they read where those commits already are.
     var events = EventRoutes(reader: services.reader.primaryOnly, announcements: services.announcements)

@@ -9,6 +9,7 @@ struct LineageRoutes {
     let writer: CatalogWriter
     let reader: CatalogReader
     let clock: @Sendable () -> Date
+    let mostEdges: Int
 
     func register(on router: Router<StrataRequestContext>) {
         router.post("/v1/lineage", use: record)
@@ -105,7 +106,8 @@ struct LineageRoutes {
             if let version, try await snapshot.version(version, of: id) == nil {
                 throw DomainError.versionNotFound(version)
             }
-            return try await snapshot.lineage(of: id, version: version, direction: direction, depth: depth)
+            return try await snapshot.lineage(
+                of: id, version: version, direction: direction, depth: depth, mostEdges: mostEdges)
         }
         guard let graph = found else { throw DomainError.datasetNotFound }
         if format == "dot" {
@@ -254,7 +256,7 @@ enum LineageDocuments {
         var lines = ["digraph lineage {", "  rankdir=LR;", "  node [shape=box];"]
         if graph.isTruncated {
             lines.insert(
-                "// Truncated: depth \(graph.depth) only; the next level would pass \(LineageGraph.mostEdges) edges.",
+                "// Truncated: depth \(graph.depth) only; the next level has more edges than one answer holds.",
                 at: 0)
         }
         let concealed = graph.concealedDatasets

@@ -16,13 +16,15 @@ let testAdminSecret = "strata_test-admin-secret-0123456789"
 /// an admin token unless a request says otherwise.
 
 func withTestApp<Result: Sendable>(
+    configuring configure: @Sendable (inout StrataServices) -> Void = { _ in },
     _ body: @Sendable (TokenClient, TestDatabase) async throws -> Result
 ) async throws -> Result {
     try await withTestDatabase { database in
-        let services = try StrataServices(
+        var services = try StrataServices(
             database: .fixed(database.client), logger: database.logger,
             access: .tokens(bootstrapSecret: testAdminSecret),
             deadlines: .patient)
+        configure(&services)
         try await services.bootstrapTokens()
         return try await Application(router: buildRouter(services), logger: database.logger).test(.router) {
             client in
