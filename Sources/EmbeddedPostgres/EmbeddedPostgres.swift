@@ -51,6 +51,9 @@ public final class EmbeddedPostgres: Sendable {
         /// ``EmbeddedPostgres/startReplica(of:_:logger:)``); otherwise the minimal WAL, which makes a
         /// projection rebuild cheaper.
         public var servesReplicas: Bool
+        /// PostgreSQL's `max_connections`: room for a few servers' pools, or for a test suite's many
+        /// databases at once, each with pools of its own.
+        public var maximumConnections: Int
 
         public init(
             dataDirectory: String,
@@ -59,7 +62,8 @@ public final class EmbeddedPostgres: Sendable {
             clusterUser: String? = nil,
             removeWhenProcessExits: Bool = false,
             binaries: PostgresBinaries? = nil,
-            servesReplicas: Bool = false
+            servesReplicas: Bool = false,
+            maximumConnections: Int = 300
         ) {
             self.dataDirectory = dataDirectory
             self.tcpPort = tcpPort
@@ -68,6 +72,7 @@ public final class EmbeddedPostgres: Sendable {
             self.removeWhenProcessExits = removeWhenProcessExits
             self.binaries = binaries
             self.servesReplicas = servesReplicas
+            self.maximumConnections = maximumConnections
         }
     }
 
@@ -270,7 +275,7 @@ public final class EmbeddedPostgres: Sendable {
             "port = \(port)",
             "unix_socket_directories = \(quoted(layout.socketDirectory))",
             "unix_socket_permissions = 0700",
-            "max_connections = 300",
+            "max_connections = \(configuration.maximumConnections)",
         ]
         // A private cluster without replicas archives no WAL, so it needs only the minimal WAL; that
         // lets a projection rebuild write its new tables without logging every row twice.

@@ -30,8 +30,12 @@ public actor TestPostgres {
         if let cluster { return cluster }
         let folder = FileManager.default.temporaryDirectory
             .appendingPathComponent("strata-test-\(getpid())-\(UUID().uuidString.prefix(8))").path
+        // Every suite runs at once, each test on a database of its own with pools of its own: at 300
+        // connections the suite's busiest minute ran out ("too many clients"), and tests waited a minute
+        // or two for a connection.
         let started = try EmbeddedPostgres.start(
-            .init(dataDirectory: folder, durability: .none, removeWhenProcessExits: true), logger: Self.logger
+            .init(dataDirectory: folder, durability: .none, removeWhenProcessExits: true, maximumConnections: 1000),
+            logger: Self.logger
         )
         cluster = started
         return started
