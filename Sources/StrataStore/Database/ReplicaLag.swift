@@ -10,10 +10,11 @@ import ServiceLifecycle
 /// first). A replica that cannot be asked reports -1 for both.
 ///
 /// It also tells the reads which replicas to leave alone, through each replica pool's
-/// ``BoundedPool/reachability``: one that cannot be asked, or that trails the primary and has replayed
-/// nothing for ``maximumReplayDelay`` (its WAL gone from the primary, say: it will never catch up), is
-/// marked unreachable, and reads go to the others or the primary until it answers and catches up again.
-/// Otherwise each read checks its own snapshot (``CatalogReader``).
+/// ``BoundedPool/reachability``: one that cannot be asked, or that has trailed the primary for
+/// ``maximumReplayDelay`` without replaying a position (its WAL gone from the primary, say: it will
+/// never catch up; see ``ReplayProgress``), is marked unreachable, and reads go to the others or the
+/// primary until it answers and catches up again. Otherwise each read checks its own snapshot
+/// (``CatalogReader``).
 public struct ReplicaLag: Service {
     let primary: BoundedPool
     let replicas: [BoundedPool]
@@ -21,7 +22,7 @@ public struct ReplicaLag: Service {
     var interval: Duration = .seconds(1)
     /// PostgreSQL's own default for how long a replica may hold its replay back for a conflicting query
     /// (`max_standby_streaming_delay`): a replica behind for longer than this is stuck, not busy.
-    public static let maximumReplayDelay: Double = 30
+    public static let maximumReplayDelay: Duration = .seconds(30)
 
     public init(primary: BoundedPool, replicas: [BoundedPool], logger: Logger) {
         self.primary = primary
@@ -40,6 +41,7 @@ public struct ReplicaLag: Service {
         let delays = replicas.indices.map {
             Gauge(label: "strata_replica_replay_delay_seconds", dimensions: [("replica", "\($0)")])
         }
+        var progress = replicas.map { _ in ReplayProgress() }
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             let head = try? await Self.head(of: primary, logger: logger)
             for (index, replica) in replicas.enumerated() {
@@ -55,10 +57,10 @@ public struct ReplicaLag: Service {
                     let behind = head.map { max(0, $0 - replicaHead) }
                     positions[index].record(behind ?? -1)
                     delays[index].record(delay)
-                    let stuck = (behind ?? 0) > 0 && delay > Self.maximumReplayDelay
+                    let stalled = progress[index].observe(replayed: replicaHead, behind: behind ?? 0, at: .now)
                     mark(
-                        index, stuck ? .unreachable(.timedOut) : .reachable,
-                        because: "\(behind ?? -1) positions behind, replayed nothing for \(Int(delay)) s")
+                        index, stalled > Self.maximumReplayDelay ? .unreachable(.timedOut) : .reachable,
+                        because: "\(behind ?? -1) positions behind, replayed nothing for \(stalled)")
                 } catch {
                     positions[index].record(-1)
                     delays[index].record(-1)
@@ -86,5 +88,26 @@ public struct ReplicaLag: Service {
             try await connection.rows("SELECT coalesce(max(global_position), 0) FROM events", logger: logger).first!
                 .decode(Int64.self)
         }
+    }
+}
+
+/// How long a replica has trailed the primary without replaying a position. Not the age of the last
+/// transaction it replayed (`pg_last_xact_replay_timestamp()`): that grows while the primary is idle,
+/// so the first write after a quiet half-minute made every replica look stuck until it replayed it.
+public struct ReplayProgress: Sendable {
+    private var lastReplayed: Int64?
+    private var advancing: ContinuousClock.Instant?
+
+    public init() {}
+
+    /// Records what the replica has replayed and how far it trails at `now`; answers how long it has
+    /// trailed without replaying anything new (zero when it is level with the primary, or moved on).
+    public mutating func observe(replayed: Int64, behind: Int64, at now: ContinuousClock.Instant) -> Duration {
+        defer { lastReplayed = replayed }
+        if behind <= 0 || advancing == nil || replayed > (lastReplayed ?? .min) {
+            advancing = now
+            return .zero
+        }
+        return advancing.map { $0.duration(to: now) } ?? .zero
     }
 }
