@@ -179,6 +179,35 @@ struct ReadModelTests {
         }
     }
 
+    /// A replica marked down is passed over while the mark stands, and answers the next read once it is
+    /// lifted: a read that found it marked used to rest it for two seconds more, longer than the mark.
+    /// Here the "replica" is a database with the catalog's tables and none of its datasets, so an answer
+    /// tells which of the two gave it.
+    @Test func aReplicaWhoseMarkIsLiftedAnswersTheNextRead() async throws {
+        try await withTestDatabase { database in
+            let writer = CatalogWriter(pool: database.pool, logger: database.logger)
+            let written = try await RandomWorkload(writer: writer, clients: 1, seed: 9).run(commands: 10)
+            let id = try #require(written.first?.dataset)
+            let other = try await TestPostgres.shared.createDatabase(migrated: true)
+            let elsewhere = PostgresClient(
+                configuration: try await TestPostgres.shared.configuration(database: other),
+                backgroundLogger: database.logger)
+            try await elsewhere.whileRunning { elsewhere in
+                let replica = BoundedPool(client: elsewhere, deadlines: .patient)
+                let reader = CatalogReader(pool: database.pool, replicas: [replica], logger: database.logger)
+                replica.reachability.update(.unreachable(.unreachable))
+                for _ in 0..<3 {
+                    let (document, _) = try await reader.dataset(id, asOf: .head, scope: .all)
+                    #expect(document != nil, "the primary answers")
+                }
+                replica.reachability.update(.reachable)
+                let (document, _) = try await reader.dataset(id, asOf: .head, scope: .all)
+                #expect(document == nil, "the replica answers")
+            }
+            try await TestPostgres.shared.dropDatabase(other)
+        }
+    }
+
     /// A read's statements stop at the read's deadline in PostgreSQL too: past it the caller has had its
     /// 503, and a query left running would hold the database's CPU for as long as it takes.
     @Test func aReadsStatementsStopAtItsDeadline() async throws {

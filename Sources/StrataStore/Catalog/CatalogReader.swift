@@ -103,11 +103,15 @@ public struct CatalogReader: Sendable {
         let deadline = ContinuousClock.now + replicaWait
         var pause = Duration.milliseconds(2)
         var asked = 0
+        var passedOver = 0
         while let index = turn.next(of: replicas.count) {
             // Marked by ``ReplicaLag``: down, or stuck far behind. Asking would cost this read a deadline
-            // (or answer it from long ago); it rests, and the others or the primary answer.
+            // (or answer it from long ago), so the others or the primary answer. Passed over by this read
+            // only, not rested: the mark is lifted as soon as the replica answers and catches up, and a
+            // rest taken by every read would keep it out for a while longer.
             if replicas[index].reachability.isUnreachable {
-                turn.rest(index, for: ReplicaTurn.restAfterFailure)
+                passedOver += 1
+                if passedOver > 2 * replicas.count { break }
                 continue
             }
             do {

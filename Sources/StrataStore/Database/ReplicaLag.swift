@@ -61,6 +61,13 @@ public struct ReplicaLag: Service {
                     mark(
                         index, stalled > Self.maximumReplayDelay ? .unreachable(.timedOut) : .reachable,
                         because: "\(behind ?? -1) positions behind, replayed nothing for \(stalled)")
+                } catch let error as PSQLError where error.serverInfo?[.sqlState] == "42P01" {
+                    // It answers, but has not replayed the catalog's tables yet (a new replica, or one
+                    // started with the primary's migrations): not down. Reads pass it over until it holds
+                    // them (``CatalogReader``), without a mark that would outlast that.
+                    positions[index].record(-1)
+                    delays[index].record(-1)
+                    mark(index, .reachable, because: "no catalog yet")
                 } catch {
                     positions[index].record(-1)
                     delays[index].record(-1)
