@@ -208,6 +208,33 @@ struct ReadModelTests {
         }
     }
 
+    /// A read that needs a position waits its whole `replicaWait` for a replica to replay it, even while
+    /// another replica is marked down: passing the marked one over does not count against the wait.
+    @Test func aReadWaitsForAReplicaToCatchUpWhileAnotherIsMarkedDown() async throws {
+        try await withTestDatabase { database in
+            let writer = CatalogWriter(pool: database.pool, logger: database.logger)
+            _ = try await RandomWorkload(writer: writer, clients: 1, seed: 9).run(commands: 10)
+            let other = try await TestPostgres.shared.createDatabase(migrated: true)
+            let elsewhere = PostgresClient(
+                configuration: try await TestPostgres.shared.configuration(database: other),
+                backgroundLogger: database.logger)
+            try await elsewhere.whileRunning { elsewhere in
+                // One replica down, one that holds the catalog and has replayed none of the log.
+                let down = BoundedPool(client: elsewhere, deadlines: .patient)
+                down.reachability.update(.unreachable(.unreachable))
+                let behind = BoundedPool(client: elsewhere, deadlines: .patient)
+                var reader = CatalogReader(pool: database.pool, replicas: [down, behind], logger: database.logger)
+                reader.replicaWait = .milliseconds(600)
+                let head = try await CatalogReader(pool: database.pool, logger: database.logger).read { $0.position }.0
+                let started = ContinuousClock.now
+                let (position, _) = try await reader.read(atLeast: head) { $0.position }
+                #expect(position == head, "the primary answers in the end")
+                #expect(ContinuousClock.now - started >= .milliseconds(500), "it gave up on the replica early")
+            }
+            try await TestPostgres.shared.dropDatabase(other)
+        }
+    }
+
     /// A read's statements stop at the read's deadline in PostgreSQL too: past it the caller has had its
     /// 503, and a query left running would hold the database's CPU for as long as it takes.
     @Test func aReadsStatementsStopAtItsDeadline() async throws {

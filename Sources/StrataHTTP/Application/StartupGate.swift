@@ -108,8 +108,10 @@ struct StartupPreparation: Service {
                 try await services.bootstrapTokens()
                 gate.openGate()
             }
-        } catch is CancellationError {
-            return  // stopped while waiting: nothing was left half done
+        } catch  where Task.isShuttingDownGracefully || Task.isCancelled {
+            // Stopped while waiting (a cancelled wait may throw other than CancellationError, a
+            // connection lease's cancellation say): nothing was left half done.
+            return
         }
         // A service that returns ends its group: this one stays until the server stops.
         try? await gracefulShutdown()

@@ -110,10 +110,12 @@ public struct CatalogReader: Sendable {
             // only, not rested: the mark is lifted as soon as the replica answers and catches up, and a
             // rest taken by every read would keep it out for a while longer.
             if replicas[index].reachability.isUnreachable {
+                // A whole round with nothing to ask: the rest are resting, or marked too.
                 passedOver += 1
-                if passedOver > 2 * replicas.count { break }
+                if passedOver >= replicas.count { break }
                 continue
             }
+            passedOver = 0
             do {
                 if let answer = try await attempt(replicas[index]) {
                     Counter(label: "strata_replica_reads_total").increment()

@@ -3,7 +3,8 @@ import Metrics
 import PostgresNIO
 import ServiceLifecycle
 
-/// How far each read replica trails the primary, exported every second for `/metrics`:
+/// How far each read replica trails the primary, exported every second (four times a second while one is
+/// left out of reads) for `/metrics`:
 /// `strata_replica_lag_positions{replica="N"}` (log positions the primary has and the replica has not
 /// replayed yet) and `strata_replica_replay_delay_seconds{replica="N"}` (how long ago the last
 /// transaction it replayed committed; it grows while the primary is idle too, so read it with the
@@ -62,19 +63,21 @@ public struct ReplicaLag: Service {
                         index, stalled > Self.maximumReplayDelay ? .unreachable(.timedOut) : .reachable,
                         because: "\(behind ?? -1) positions behind, replayed nothing for \(stalled)")
                 } catch let error as PSQLError where error.serverInfo?[.sqlState] == "42P01" {
-                    // It answers, but has not replayed the catalog's tables yet (a new replica, or one
-                    // started with the primary's migrations): not down. Reads pass it over until it holds
-                    // them (``CatalogReader``), without a mark that would outlast that.
+                    // It answers, but has not replayed the catalog's tables (a new replica, or one started
+                    // with the primary's first migrations; or the wrong database): left out of reads, each
+                    // of which would otherwise look for the tables and wait for it, until a check finds them.
                     positions[index].record(-1)
                     delays[index].record(-1)
-                    mark(index, .reachable, because: "no catalog yet")
+                    mark(index, .unreachable(.unreachable), because: "it holds no catalog (yet): \(error)")
                 } catch {
                     positions[index].record(-1)
                     delays[index].record(-1)
                     mark(index, .unreachable(.unreachable), because: "\(error)")
                 }
             }
-            try? await cancelWhenGracefulShutdown { try await eventLoopSleep(for: interval) }
+            // Sooner while one is left out, so that it serves again soon after it can.
+            let pause = replicas.contains { $0.reachability.isUnreachable } ? interval / 4 : interval
+            try? await cancelWhenGracefulShutdown { try await eventLoopSleep(for: pause) }
         }
     }
 
