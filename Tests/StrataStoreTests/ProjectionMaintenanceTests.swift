@@ -503,12 +503,17 @@ struct ProjectionMaintenanceTests {
                         if sightings < sightingsBeforeCut { sightings += count > 0 ? 1 : 0 } else { killed = count }
                     }
                     guard killed > 0 else { continue }
-                    let answerDeadline = ContinuousClock.now + .seconds(20)
+                    // The failure this guards against is a rebuild that never answers. Under the whole suite
+                    // on two cores an answer has taken over 20 s (four times in seven runs on 2026-12-06,
+                    // never alone), so the bound is generous and the time taken is printed.
+                    let cut = ContinuousClock.now
+                    let answerDeadline = cut + .seconds(90)
                     while outcome.withLock({ $0 == nil }), ContinuousClock.now < answerDeadline {
                         try await Task.sleep(for: .milliseconds(50))
                     }
+                    print("a rebuild whose COPY was cut off answered after \(cut.duration(to: .now))")
                     let answered = try #require(
-                        outcome.withLock { $0 }, "the rebuild did not answer within 20 s of losing a connection")
+                        outcome.withLock { $0 }, "the rebuild did not answer within 90 s of losing a connection")
                     #expect(throws: DatabaseUnavailable.self) { try answered.get() }
                     if case .failure(let error) = answered, !(error is DatabaseUnavailable) {
                         Issue.record("the rebuild failed otherwise: \(String(reflecting: error))")

@@ -52,10 +52,12 @@ func withLiveApp<Result: Sendable>(
 /// Returns once a live server serves: it listens, and answers health checks, before its database is
 /// prepared.
 func untilServing(_ client: some TestClientProtocol) async throws {
-    let deadline = ContinuousClock.now + .seconds(60)
+    // Generous: at the suite's start every test makes its database at once, and a first connection can
+    // take a minute (a liveness wait, not a figure).
+    let deadline = ContinuousClock.now + .seconds(180)
     while try await client.execute(uri: "/readyz", method: .get).status != .ok {
         guard ContinuousClock.now < deadline else {
-            Issue.record("the server did not become ready in 60 s")
+            Issue.record("the server did not become ready in 180 s")
             return
         }
         try await Task.sleep(for: .milliseconds(20))
