@@ -59,8 +59,6 @@ final class ConnectionWatch: Sendable {
     private struct State {
         /// The sessions of the connections in use, by connection.
         var using: [ObjectIdentifier: Int32] = [:]
-        /// The connections in use, by connection.
-        var connections: [ObjectIdentifier: PostgresConnection] = [:]
         var isLost = false
         /// Ending the sessions that were in use when the work was lost.
         var ending: Task<Void, Never>?
@@ -90,10 +88,7 @@ final class ConnectionWatch: Sendable {
             let pid = try await connection.rows("SELECT pg_backend_pid()", logger: logger).first?.decode(Int32.self)
             sessions[ObjectIdentifier(connection)] = pid
         }
-        state.withLock { state in
-            state.using.merge(sessions) { _, new in new }
-            for connection in connections { state.connections[ObjectIdentifier(connection)] = connection }
-        }
+        state.withLock { state in state.using.merge(sessions) { _, new in new } }
         for connection in connections {
             let key = ObjectIdentifier(connection)
             connection.closeFuture.whenComplete { [weak self] _ in self?.closed(key) }
@@ -116,14 +111,7 @@ final class ConnectionWatch: Sendable {
             state.isLost = true
             let others = state.using.filter { $0.key != key }.map(\.value)
             guard !others.isEmpty else { return true }
-            let connections = state.connections.filter { $0.key != key }.map(\.value)
             state.ending = Task {
-                // Closed from this side first: a session waiting on its client (a COPY) ends at once, and
-                // none is left to an abandoned task, which could otherwise hold a session lock (a
-                // rebuild's) for good when the round trip below cannot be had (a connection storm made it
-                // miss its deadline, and the next rebuild waited forever).
-                for connection in connections { try? await connection.close() }
-                // A session busy in PostgreSQL notices its client only when it next talks to it; ended here.
                 // PostgreSQL may be gone, and the sessions with it; then there is nothing to end.
                 try? await withDeadline(.seconds(5)) {
                     try await client.withConnection { connection in
@@ -142,10 +130,7 @@ final class ConnectionWatch: Sendable {
     /// pool, and its session could be ended under the next user it was handed to.
     private func release(_ sessions: [ObjectIdentifier: Int32], of connections: [PostgresConnection]) async {
         let (wasLost, ending) = state.withLock { state in
-            for key in sessions.keys {
-                state.using.removeValue(forKey: key)
-                state.connections.removeValue(forKey: key)
-            }
+            for key in sessions.keys { state.using.removeValue(forKey: key) }
             return (state.isLost, state.ending)
         }
         guard wasLost else { return }
