@@ -188,11 +188,7 @@ struct ReadModelTests {
             let writer = CatalogWriter(pool: database.pool, logger: database.logger)
             let written = try await RandomWorkload(writer: writer, clients: 1, seed: 9).run(commands: 10)
             let id = try #require(written.first?.dataset)
-            let other = try await TestPostgres.shared.createDatabase(migrated: true)
-            let elsewhere = PostgresClient(
-                configuration: try await TestPostgres.shared.configuration(database: other),
-                backgroundLogger: database.logger)
-            try await elsewhere.whileRunning { elsewhere in
+            try await withAnEmptyCatalog(logger: database.logger) { elsewhere in
                 let replica = BoundedPool(client: elsewhere, deadlines: .patient)
                 let reader = CatalogReader(pool: database.pool, replicas: [replica], logger: database.logger)
                 replica.reachability.update(.unreachable(.unreachable))
@@ -204,7 +200,6 @@ struct ReadModelTests {
                 let (document, _) = try await reader.dataset(id, asOf: .head, scope: .all)
                 #expect(document == nil, "the replica answers")
             }
-            try await TestPostgres.shared.dropDatabase(other)
         }
     }
 
@@ -214,11 +209,7 @@ struct ReadModelTests {
         try await withTestDatabase { database in
             let writer = CatalogWriter(pool: database.pool, logger: database.logger)
             _ = try await RandomWorkload(writer: writer, clients: 1, seed: 9).run(commands: 10)
-            let other = try await TestPostgres.shared.createDatabase(migrated: true)
-            let elsewhere = PostgresClient(
-                configuration: try await TestPostgres.shared.configuration(database: other),
-                backgroundLogger: database.logger)
-            try await elsewhere.whileRunning { elsewhere in
+            try await withAnEmptyCatalog(logger: database.logger) { elsewhere in
                 // One replica down, one that holds the catalog and has replayed none of the log.
                 let down = BoundedPool(client: elsewhere, deadlines: .patient)
                 down.reachability.update(.unreachable(.unreachable))
@@ -231,7 +222,6 @@ struct ReadModelTests {
                 #expect(position == head, "the primary answers in the end")
                 #expect(ContinuousClock.now - started >= .milliseconds(500), "it gave up on the replica early")
             }
-            try await TestPostgres.shared.dropDatabase(other)
         }
     }
 
@@ -441,4 +431,16 @@ struct ReadModelTests {
         let top = try #require(try JSONValue(parsing: plan).arrayValue?.first?["Plan"], "\(plan)")
         return walk(top)
     }
+}
+
+/// Runs `body` with a client of a second database that holds the catalog's tables and none of its
+/// events: a "replica" whose answers tell it from the primary. Dropped afterwards.
+private func withAnEmptyCatalog(
+    logger: Logger, _ body: @Sendable (PostgresClient) async throws -> Void
+) async throws {
+    let name = try await TestPostgres.shared.createDatabase(migrated: true)
+    let client = PostgresClient(
+        configuration: try await TestPostgres.shared.configuration(database: name), backgroundLogger: logger)
+    try await client.whileRunning { try await body($0) }
+    try await TestPostgres.shared.dropDatabase(name)
 }
