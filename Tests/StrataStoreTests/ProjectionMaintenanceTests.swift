@@ -482,6 +482,17 @@ struct ProjectionMaintenanceTests {
                 while killed == 0 {
                     attempts += 1
                     try #require(attempts <= 5, "no COPY was seen to cut off in five rebuilds")
+                    // The rebuild cut off before may still have sessions under way (they are ended by the
+                    // watch, which under load takes a while): a COPY of theirs must not be mistaken for one
+                    // of the rebuild below.
+                    let quiet = ContinuousClock.now + .seconds(60)
+                    while ContinuousClock.now < quiet,
+                        try await database.client.query(
+                            "SELECT count(*) \(unescaped: copiesUnderWay)", logger: logger
+                        ).collect().first?.decode(Int.self) ?? 0 > 0
+                    {
+                        try await Task.sleep(for: .milliseconds(50))
+                    }
                     var rebuilding = try maintenance(database)
                     rebuilding.batchSize = 1_000
                     // Awaited apart, so that a rebuild that never answers fails the test rather than hangs it.
